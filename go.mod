@@ -1,0 +1,3 @@
+module github.com/wasmstream/wasmstream
+
+go 1.26
