@@ -1,0 +1,144 @@
+// Package runtime is the wasmstream engine: it runs a pipeline of a source,
+// a chain of operators and one or more sinks, with bounded queues between
+// them (backpressure), per-operator parallelism routed by key hash, batching
+// by size and linger time, and acknowledgements back to the source only after
+// the sinks have taken the records (at-least-once).
+//
+// The package defines the interfaces connectors and operators implement
+// (Source, Sink, Operator) and the Registry through which a pipeline file
+// names them. It never imports a connector or the Wasm host: cmd/wasmstream
+// wires those into a Registry.
+//
+// Lifecycle of a pipeline: Load or Parse a pipeline file into a Spec against
+// a Registry, Build it into a Pipeline, then Run it once. Run returns when the
+// source is exhausted and everything in flight has been written, when the
+// context is cancelled (after draining), or when the failure policy stops the
+// pipeline.
+package runtime
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/wasmstream/wasmstream/abi"
+)
+
+// Record is one stream element. See abi.Record.
+type Record = abi.Record
+
+// Header is one record header.
+type Header = abi.Header
+
+// AckFunc is called by the runtime exactly once per batch a Source returned:
+// with nil once every record of the batch, and every record derived from it,
+// has been written by the sinks or sent to the dead-letter sink; or with a
+// non-nil error when the pipeline gave up on the batch (it stopped before the
+// records were written). On a non-nil error a source should make the records
+// available again (redeliver, or not advance its committed position).
+//
+// Acks may arrive out of order and from any goroutine.
+type AckFunc func(err error)
+
+// Source produces records.
+//
+// The runtime calls Open once, then Read from a single goroutine until Read
+// returns an error, then Close once. Ack funcs may be called concurrently
+// with Read.
+type Source interface {
+	// Open connects or opens files. A failure stops the pipeline before
+	// anything was read.
+	Open(ctx context.Context, env Env) error
+	// Read blocks until at least one record is available and returns the
+	// records with the func to acknowledge them. Ownership of the records and
+	// their bytes passes to the runtime. It returns io.EOF when a bounded
+	// source is exhausted, and ctx.Err() when ctx is cancelled.
+	Read(ctx context.Context) ([]Record, AckFunc, error)
+	// Close releases resources. Acks arriving after Close are ignored.
+	Close(ctx context.Context) error
+}
+
+// Sink writes records.
+//
+// The runtime calls Open once, then Write from a single goroutine, then Close
+// once. Records of one key reach Write in the order the operator emitted
+// them.
+type Sink interface {
+	// Open connects or creates files.
+	Open(ctx context.Context, env Env) error
+	// Write returns nil only when every record is durably written (as
+	// durable as the sink can make it). A *BatchError says which records
+	// failed; any other error fails the whole batch. The runtime retries what
+	// failed with backoff. Write must not keep recs or their bytes after it
+	// returns.
+	Write(ctx context.Context, recs []Record) error
+	// Close flushes and releases resources.
+	Close(ctx context.Context) error
+}
+
+// Operator transforms batches. An Operator value is used by one goroutine at
+// a time; a parallelism of N builds N values.
+type Operator interface {
+	// Process appends the outputs for in to out and returns it. The output
+	// records' Output field names the output they are routed to ("" is the
+	// next operator, or the pipeline's sink after the last operator). On
+	// error the runtime applies the pipeline's failure policy to the batch;
+	// the operator must be usable for the next call (a Wasm operator
+	// replaces a broken instance). Output records must stay valid until the
+	// next call to Process.
+	Process(ctx context.Context, in []Record, out []Record) ([]Record, error)
+	// Close releases the operator.
+	Close(ctx context.Context) error
+}
+
+// Env is what the runtime tells a component when it opens.
+type Env struct {
+	// Pipeline is the pipeline's name.
+	Pipeline string
+	// Component is the component's path in the pipeline file, such as
+	// "source.file" or "outputs.alerts.file".
+	Component string
+	// DataDir is a directory private to this component that persists
+	// across runs of the pipeline (offsets, progress files).
+	DataDir string
+	// Logger logs with the pipeline and component attached.
+	Logger *slog.Logger
+	// BatchSize is the pipeline's batch size: a hint for how many records
+	// a Read should return at most.
+	BatchSize int
+}
+
+// OperatorEnv is what the runtime tells an operator instance when it is
+// built.
+type OperatorEnv struct {
+	Env
+	// Operator is the operator's name in the pipeline.
+	Operator string
+	// Instance is this instance's index, from 0 to Parallelism-1.
+	Instance int
+	// Parallelism is how many instances the operator runs.
+	Parallelism int
+	// Outputs lists the named outputs the pipeline connects.
+	Outputs []string
+}
+
+// BatchError is returned by Sink.Write when some records of a batch failed
+// and others were written. The runtime retries only the failed ones.
+type BatchError struct {
+	// Failed holds the indexes into the batch of the records that failed,
+	// in increasing order, with Errs[i] the cause for Failed[i].
+	Failed []int
+	Errs   []error
+}
+
+func (e *BatchError) Error() string {
+	if len(e.Failed) == 0 {
+		return "batch partially failed"
+	}
+	if len(e.Errs) > 0 && e.Errs[0] != nil {
+		return pluralRecords(len(e.Failed)) + " failed, first: " + e.Errs[0].Error()
+	}
+	return pluralRecords(len(e.Failed)) + " failed"
+}
+
+// Unwrap returns the per-record errors.
+func (e *BatchError) Unwrap() []error { return e.Errs }
