@@ -83,8 +83,12 @@ type Operator interface {
 	// next operator, or the pipeline's sink after the last operator). On
 	// error the runtime applies the pipeline's failure policy to the batch;
 	// the operator must be usable for the next call (a Wasm operator
-	// replaces a broken instance). Output records must stay valid until the
-	// next call to Process.
+	// replaces a broken instance).
+	//
+	// Ownership: Process must not modify in or keep it after returning (a
+	// failed batch is retried with the same records). The returned records
+	// and their bytes belong to the runtime: the operator must not reuse
+	// them. They may alias in.
 	Process(ctx context.Context, in []Record, out []Record) ([]Record, error)
 	// Close releases the operator.
 	Close(ctx context.Context) error

@@ -271,11 +271,14 @@ func typeName(t reflect.Type) string {
 // ApplyDefaults sets every field with a default tag on the struct v.
 func ApplyDefaults(v reflect.Value, path string, probs *Problems) {
 	for _, f := range Fields(v.Type()) {
+		fv := v.FieldByIndex(f.index)
 		def, ok := f.tag.Lookup("default")
 		if !ok {
+			if fv.Kind() == reflect.Struct && fv.Type() != nodeType {
+				ApplyDefaults(fv, join(path, f.name), probs)
+			}
 			continue
 		}
-		fv := v.FieldByIndex(f.index)
 		var n yaml.Node
 		if err := yaml.Unmarshal([]byte(def), &n); err != nil || len(n.Content) == 0 {
 			n = yaml.Node{Kind: yaml.ScalarNode, Value: def, Tag: "!!str"}

@@ -1,0 +1,550 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// ErrDrainTimeout is the cause when a stopping pipeline could not write its
+// in-flight records within the shutdown timeout.
+var ErrDrainTimeout = errors.New("in-flight records did not drain before the shutdown timeout")
+
+// StageError is returned by Run when a component stopped the pipeline.
+type StageError struct {
+	Kind      Kind   // the failing component's kind
+	Component string // its path in the pipeline file
+	Err       error
+}
+
+func (e *StageError) Error() string {
+	return fmt.Sprintf("%s %s: %v", e.Kind, e.Component, e.Err)
+}
+
+func (e *StageError) Unwrap() error { return e.Err }
+
+// Option configures Build.
+type Option func(*Pipeline)
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(l *slog.Logger) Option { return func(p *Pipeline) { p.log = l } }
+
+// WithSource replaces the spec's source, for embedding and tests.
+func WithSource(s Source) Option { return func(p *Pipeline) { p.source = s } }
+
+// WithSink replaces the spec's default sink, for embedding and tests.
+func WithSink(s Sink) Option { return func(p *Pipeline) { p.sink.sink = s } }
+
+// Pipeline is a built pipeline, ready to Run once.
+type Pipeline struct {
+	spec   *Spec
+	log    *slog.Logger
+	source Source
+	ops    []*opStage
+	sink   *sinkStage
+	outs   map[string]*sinkStage
+	dlq    *sinkStage
+	stats  counters
+	names  []string
+
+	failOnce sync.Once
+	failErr  error
+	hardStop context.CancelCauseFunc
+}
+
+type opStage struct {
+	spec        *ComponentSpec
+	factory     OperatorFactory
+	parallelism int
+	inputs      []chan *batch
+}
+
+type sinkStage struct {
+	path string
+	sink Sink
+	mu   sync.Mutex // serialises Write: the dead-letter sink has two writers
+	in   chan *batch
+	dead bool // the dead-letter sink
+}
+
+// Build creates the components of spec without doing I/O.
+func Build(spec *Spec, opts ...Option) (*Pipeline, error) {
+	p := &Pipeline{spec: spec, outs: map[string]*sinkStage{}, sink: &sinkStage{path: "sink"}}
+	for _, o := range opts {
+		o(p)
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.log = p.log.With("pipeline", spec.Name)
+	var errs []error
+	if p.source == nil {
+		if spec.Source == nil {
+			errs = append(errs, errors.New("no source"))
+		} else if s, err := spec.Source.comp.build(spec.Source.Config); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", spec.Source.Path, err))
+		} else {
+			p.source = s.(Source)
+		}
+	}
+	buildSink := func(c *ComponentSpec) *sinkStage {
+		s, err := c.comp.build(c.Config)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Path, err))
+			return &sinkStage{path: c.Path}
+		}
+		return &sinkStage{path: c.Path, sink: s.(Sink)}
+	}
+	if p.sink.sink == nil {
+		if spec.Sink == nil {
+			errs = append(errs, errors.New("no sink"))
+		} else {
+			p.sink = buildSink(spec.Sink)
+		}
+	}
+	for name, c := range spec.Outputs {
+		p.outs[name] = buildSink(c)
+	}
+	if spec.DeadLetter != nil {
+		p.dlq = buildSink(spec.DeadLetter)
+		p.dlq.dead = true
+	}
+	for _, c := range spec.Operators {
+		f, err := c.comp.build(c.Config)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Path, err))
+			continue
+		}
+		par := 1
+		if oc, ok := c.Config.(operatorConfig); ok {
+			par = oc.operatorSettings().Parallelism
+		}
+		p.ops = append(p.ops, &opStage{spec: c, factory: f.(OperatorFactory), parallelism: par})
+		p.names = append(p.names, c.Label)
+	}
+	p.stats.ops = make([]opCounters, len(p.ops))
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// Stats returns a snapshot of the pipeline's counters. Safe to call
+// concurrently with Run.
+func (p *Pipeline) Stats() Stats { return p.stats.snapshot(p.names) }
+
+// Spec returns the pipeline's spec.
+func (p *Pipeline) Spec() *Spec { return p.spec }
+
+func (p *Pipeline) env(component string) Env {
+	dir := filepath.Join(p.spec.DataDir, filepath.FromSlash(sanitizePath(component)))
+	return Env{Pipeline: p.spec.Name, Component: component, DataDir: dir,
+		Logger: p.log.With("component", component), BatchSize: p.spec.Batch.Size}
+}
+
+func sanitizePath(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// fail records the first fatal error and stops the pipeline hard.
+func (p *Pipeline) fail(err error) {
+	p.failOnce.Do(func() {
+		p.failErr = err
+		p.log.Error("pipeline stopping", "err", err)
+		p.hardStop(err)
+	})
+}
+
+// Run runs the pipeline until the source ends, ctx is cancelled, or a
+// failure stops it. Cancelling ctx stops the source and drains in-flight
+// records to the sinks for up to the spec's shutdown timeout. Run returns nil
+// when everything read was written (or dead-lettered), a *StageError when a
+// component stopped the pipeline, or an error wrapping ErrDrainTimeout.
+// Records not written are never acknowledged, so a restart replays them.
+func (p *Pipeline) Run(ctx context.Context) (err error) {
+	if err := os.MkdirAll(p.spec.DataDir, 0o755); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	runCtx, hardStop := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer hardStop(nil)
+	p.hardStop = hardStop
+
+	// Open sinks first, then operators, then the source, so nothing is read
+	// that cannot be written.
+	sinks := p.allSinks()
+	var opened []*sinkStage
+	closeSinks := func() {
+		for _, s := range opened {
+			if cerr := s.sink.Close(context.WithoutCancel(ctx)); cerr != nil {
+				err = errors.Join(err, &StageError{Kind: KindSink, Component: s.path, Err: fmt.Errorf("closing: %w", cerr)})
+			}
+		}
+	}
+	for _, s := range sinks {
+		if err := s.sink.Open(ctx, p.env(s.path)); err != nil {
+			closeSinks()
+			return &StageError{Kind: KindSink, Component: s.path, Err: fmt.Errorf("opening: %w", err)}
+		}
+		opened = append(opened, s)
+		s.in = make(chan *batch, p.spec.QueueDepth*max(1, len(p.ops)))
+	}
+	defer closeSinks()
+
+	instances := make([][]Operator, len(p.ops))
+	closeOps := func() {
+		for i, insts := range instances {
+			for _, op := range insts {
+				if cerr := op.Close(context.WithoutCancel(ctx)); cerr != nil {
+					p.log.Warn("closing operator", "operator", p.ops[i].spec.Label, "err", cerr)
+				}
+			}
+			if cerr := p.ops[i].factory.Close(context.WithoutCancel(ctx)); cerr != nil {
+				p.log.Warn("closing operator", "operator", p.ops[i].spec.Label, "err", cerr)
+			}
+		}
+	}
+	defer closeOps()
+	outputs := p.outputNames()
+	for i, st := range p.ops {
+		st.inputs = make([]chan *batch, st.parallelism)
+		for j := 0; j < st.parallelism; j++ {
+			env := OperatorEnv{Env: p.env(st.spec.Label), Operator: st.spec.Label, Instance: j,
+				Parallelism: st.parallelism, Outputs: outputs}
+			env.Logger = env.Logger.With("instance", j)
+			op, err := st.factory.New(ctx, env)
+			if err != nil {
+				return &StageError{Kind: KindOperator, Component: st.spec.Path, Err: fmt.Errorf("starting instance %d: %w", j, err)}
+			}
+			instances[i] = append(instances[i], op)
+			st.inputs[j] = make(chan *batch, p.spec.QueueDepth)
+		}
+	}
+
+	if err := p.source.Open(ctx, p.env("source")); err != nil {
+		return &StageError{Kind: KindSource, Component: p.spec.Source.Path, Err: fmt.Errorf("opening: %w", err)}
+	}
+	defer func() {
+		if cerr := p.source.Close(context.WithoutCancel(ctx)); cerr != nil {
+			err = errors.Join(err, &StageError{Kind: KindSource, Component: p.spec.Source.Path, Err: fmt.Errorf("closing: %w", cerr)})
+		}
+	}()
+
+	// The source stops on ctx (graceful) or on a hard stop.
+	srcCtx, stopSource := context.WithCancel(runCtx)
+	defer stopSource()
+	drainDone := make(chan struct{})
+	defer close(drainDone)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-drainDone:
+			return
+		}
+		p.log.Info("stopping: draining in-flight records", "timeout", p.spec.Shutdown)
+		stopSource()
+		t := time.NewTimer(p.spec.Shutdown)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			p.fail(ErrDrainTimeout)
+		case <-drainDone:
+		}
+	}()
+
+	var srcErr error
+	readCh := make(chan readResult, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		srcErr = p.read(srcCtx, readCh)
+	}()
+	first := p.firstTargets()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.batchRecords(runCtx, readCh, first)
+	}()
+
+	// Operators: stage i closes stage i+1's inputs when all its instances end.
+	for i, st := range p.ops {
+		var stageWG sync.WaitGroup
+		for j, op := range instances[i] {
+			stageWG.Add(1)
+			w := &opWorker{p: p, stage: i, st: st, op: op, in: st.inputs[j], next: p.targetsAfter(i)}
+			go func() {
+				defer stageWG.Done()
+				w.run(runCtx)
+			}()
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			stageWG.Wait()
+			if i+1 < len(p.ops) {
+				for _, c := range p.ops[i+1].inputs {
+					close(c)
+				}
+			}
+		}(i)
+	}
+	// Sinks: the regular sinks close when the last stage is done; the
+	// dead-letter sink after them.
+	var sinkWG, dlqWG sync.WaitGroup
+	for _, s := range sinks {
+		w := &sinkWorker{p: p, s: s}
+		if s.dead {
+			dlqWG.Add(1)
+			go func() { defer dlqWG.Done(); w.run(runCtx) }()
+			continue
+		}
+		sinkWG.Add(1)
+		go func() { defer sinkWG.Done(); w.run(runCtx) }()
+	}
+
+	wg.Wait()
+	for _, s := range sinks {
+		if !s.dead {
+			close(s.in)
+		}
+	}
+	sinkWG.Wait()
+	if p.dlq != nil {
+		close(p.dlq.in)
+		dlqWG.Wait()
+	}
+	// After a hard stop, batches may still sit in queues: give them up so
+	// their sources are negatively acknowledged.
+	cause := context.Cause(runCtx)
+	if cause == nil {
+		cause = errors.New("pipeline stopped")
+	}
+	for r := range readCh {
+		r.g.release(cause)
+	}
+	for _, st := range p.ops {
+		for _, c := range st.inputs {
+			drainQueue(c, cause)
+		}
+	}
+	for _, s := range sinks {
+		drainQueue(s.in, cause)
+	}
+	if p.failErr != nil {
+		if errors.Is(p.failErr, ErrDrainTimeout) {
+			return fmt.Errorf("stopping pipeline %s: %w", p.spec.Name, ErrDrainTimeout)
+		}
+		return p.failErr
+	}
+	if srcErr != nil {
+		return &StageError{Kind: KindSource, Component: p.spec.Source.Path, Err: srcErr}
+	}
+	return nil
+}
+
+func drainQueue(c chan *batch, cause error) {
+	if cause == nil {
+		cause = errors.New("pipeline stopped")
+	}
+	for {
+		select {
+		case b, ok := <-c:
+			if !ok {
+				return
+			}
+			b.done(cause)
+		default:
+			return
+		}
+	}
+}
+
+func (p *Pipeline) allSinks() []*sinkStage {
+	out := []*sinkStage{p.sink}
+	names := make([]string, 0, len(p.outs))
+	for n := range p.outs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		out = append(out, p.outs[n])
+	}
+	if p.dlq != nil {
+		out = append(out, p.dlq)
+	}
+	return out
+}
+
+func (p *Pipeline) outputNames() []string {
+	names := make([]string, 0, len(p.outs))
+	for n := range p.outs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+type readResult struct {
+	recs []Record
+	g    *ackGroup
+}
+
+// read pulls from the source until it ends. It returns nil at io.EOF or
+// when ctx is cancelled, and the source's error otherwise.
+func (p *Pipeline) read(ctx context.Context, out chan<- readResult) error {
+	defer close(out)
+	for {
+		recs, ack, err := p.source.Read(ctx)
+		if len(recs) > 0 {
+			p.stats.in.Add(int64(len(recs)))
+			g := newAckGroup(p.countedAck(ack))
+			select {
+			case out <- readResult{recs: recs, g: g}:
+			case <-ctx.Done():
+				g.release(context.Cause(ctx))
+				return nil
+			}
+		} else if ack != nil && err == nil {
+			ack(nil)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			return nil
+		case ctx.Err() != nil:
+			return nil
+		default:
+			p.log.Error("source failed", "err", err)
+			return err
+		}
+	}
+}
+
+func (p *Pipeline) countedAck(ack AckFunc) AckFunc {
+	return func(err error) {
+		if err != nil {
+			p.stats.nacked.Add(1)
+		} else {
+			p.stats.acked.Add(1)
+		}
+		if ack != nil {
+			ack(err)
+		}
+	}
+}
+
+// targets is where a stage sends its default output: the inputs of the next
+// operator's instances, or the default sink.
+type targets struct {
+	part  partitioner
+	chans []chan *batch
+	sink  *sinkStage // set when the next hop is the default sink
+}
+
+func (p *Pipeline) firstTargets() *targets { return p.targetsAfter(-1) }
+
+func (p *Pipeline) targetsAfter(stage int) *targets {
+	if stage+1 < len(p.ops) {
+		next := p.ops[stage+1]
+		return &targets{part: partitioner{groups: p.spec.KeyGroups, parallelism: next.parallelism}, chans: next.inputs}
+	}
+	return &targets{part: partitioner{groups: p.spec.KeyGroups, parallelism: 1}, chans: []chan *batch{p.sink.in}, sink: p.sink}
+}
+
+// batchRecords groups source records into batches per target instance and
+// sends each when it reaches the size or byte limit or has lingered.
+func (p *Pipeline) batchRecords(ctx context.Context, in <-chan readResult, t *targets) {
+	n := len(t.chans)
+	bufs := make([]*batch, n)
+	for i := range bufs {
+		bufs[i] = &batch{}
+	}
+	size, maxBytes := p.spec.Batch.Size, int(p.spec.Batch.MaxBytes)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	lingering := false
+	flush := func(i int) bool {
+		b := bufs[i]
+		if len(b.recs) == 0 {
+			return true
+		}
+		bufs[i] = &batch{recs: make([]Record, 0, min(size, 1024))}
+		select {
+		case t.chans[i] <- b:
+			return true
+		case <-ctx.Done():
+			b.done(context.Cause(ctx))
+			return false
+		}
+	}
+	defer func() {
+		for i := range bufs {
+			if len(bufs[i].recs) > 0 {
+				bufs[i].done(context.Cause(ctx))
+			}
+		}
+		if t.sink == nil {
+			for _, c := range t.chans {
+				close(c)
+			}
+		}
+	}()
+	for {
+		select {
+		case r, ok := <-in:
+			if !ok {
+				for i := range bufs {
+					if !flush(i) {
+						return
+					}
+				}
+				return
+			}
+			for _, rec := range r.recs {
+				i := t.part.pick(rec.Key)
+				b := bufs[i]
+				b.add(rec, r.g)
+				if len(b.recs) >= size || b.bytes >= maxBytes {
+					if !flush(i) {
+						r.g.release(context.Cause(ctx))
+						return
+					}
+				}
+			}
+			r.g.release(nil) // the reader's own reference
+			if !lingering {
+				for _, b := range bufs {
+					if len(b.recs) > 0 {
+						linger.Reset(p.spec.Batch.Linger)
+						lingering = true
+						break
+					}
+				}
+			}
+		case <-linger.C:
+			lingering = false
+			for i := range bufs {
+				if !flush(i) {
+					return
+				}
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}

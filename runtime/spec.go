@@ -1,0 +1,287 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/wasmstream/wasmstream/runtime/internal/confyaml"
+)
+
+// ConfigError lists every problem found in a pipeline file. It is returned
+// by Load and Parse.
+type ConfigError = confyaml.Error
+
+// ConfigProblem is one entry of a ConfigError.
+type ConfigProblem = confyaml.Problem
+
+// BatchSettings control how records are grouped before an operator call.
+type BatchSettings struct {
+	Size     int           `yaml:"size" default:"1000" doc:"Most records in one operator call. Larger batches amortise the per-call cost of a Wasm operator."`
+	MaxBytes ByteSize      `yaml:"max_bytes" default:"4MiB" doc:"Most bytes (keys, values and headers) in one operator call; a batch is sent when either limit is reached."`
+	Linger   time.Duration `yaml:"linger" default:"20ms" doc:"How long a partly filled batch waits for more records before it is sent anyway."`
+}
+
+// FailurePolicy says what happens to a batch an operator fails on, and to a
+// batch a sink cannot write.
+type FailurePolicy struct {
+	Retries    int           `yaml:"retries" default:"2" doc:"How many times a failed operator batch is retried (each time on a fresh Wasm instance) before the action applies."`
+	Backoff    time.Duration `yaml:"backoff" default:"100ms" doc:"Wait before the first retry; it doubles on each retry up to max_backoff."`
+	MaxBackoff time.Duration `yaml:"max_backoff" default:"10s" doc:"Longest wait between retries, for operators and sinks."`
+	Action     string        `yaml:"action" default:"stop" oneof:"stop|dead_letter" doc:"After the retries: stop the pipeline (nothing is acknowledged past the failure, so a restart reprocesses it), or dead_letter: isolate the failing records by bisecting the batch and send only those to the dead_letter sink, with the error in their headers."`
+	DeadLetter yaml.Node     `yaml:"dead_letter" doc:"The sink that receives records given up on, as 'sink-name: {settings}'. Required when action is dead_letter."`
+	SinkRetries int          `yaml:"sink_retries" default:"0" doc:"How many times a failed sink write is retried before the action applies; 0 retries until the pipeline is stopped."`
+}
+
+// pipelineFile is the top level of a pipeline file.
+type pipelineFile struct {
+	Pipeline   string               `yaml:"pipeline" required:"true" doc:"The pipeline's name: letters, digits, '-', '_' and '.'."`
+	DataDir    string               `yaml:"data_dir" doc:"Where the pipeline keeps state that survives restarts (source progress, checkpoints). Default: .wasmstream/<pipeline> in the working directory."`
+	Batch      BatchSettings        `yaml:"batch"`
+	QueueDepth int                  `yaml:"queue_depth" default:"4" doc:"Batches that may wait between two stages. With the batch size it bounds memory; a full queue slows the stage before it (backpressure)."`
+	KeyGroups  int                  `yaml:"key_groups" default:"128" doc:"Number of key groups records are hashed into; the upper bound of any operator's parallelism. Keep it fixed for a pipeline's lifetime: keyed state is stored by key group."`
+	Source     yaml.Node            `yaml:"source" required:"true" doc:"The source, as 'source-name: {settings}'."`
+	Operators  []yaml.Node          `yaml:"operators" doc:"The operators, applied in order. Each item is 'operator-name: {settings}' with an optional 'name: ...' beside it."`
+	Sink       yaml.Node            `yaml:"sink" required:"true" doc:"The sink for records on the default output of the last operator."`
+	Outputs    map[string]yaml.Node `yaml:"outputs" doc:"Sinks for named outputs: records an operator routes to output NAME go to outputs.NAME."`
+	OnError    FailurePolicy        `yaml:"on_error"`
+	Shutdown   time.Duration        `yaml:"shutdown_timeout" default:"30s" doc:"On SIGINT/SIGTERM, how long to wait for in-flight records to drain before giving up on them (they are not acknowledged, so a restart reprocesses them)."`
+}
+
+// ComponentSpec is one configured component of a pipeline.
+type ComponentSpec struct {
+	// Path is where it appears in the file, e.g. "operators[1].wasm".
+	Path string
+	// Name is the component's registered name, e.g. "wasm" or "file".
+	Name string
+	// Label is the user-given name of an operator, or a generated one.
+	Label string
+	// Config is a pointer to the decoded config struct.
+	Config any
+
+	comp *Component
+}
+
+// Spec is a parsed and validated pipeline file.
+type Spec struct {
+	File       string
+	Name       string
+	DataDir    string
+	Batch      BatchSettings
+	QueueDepth int
+	KeyGroups  int
+	Source     *ComponentSpec
+	Operators  []*ComponentSpec
+	Sink       *ComponentSpec
+	Outputs    map[string]*ComponentSpec
+	OnError    FailurePolicy
+	DeadLetter *ComponentSpec
+	Shutdown   time.Duration
+}
+
+// Load reads and parses the pipeline file at path. Relative data_dir
+// defaults are resolved against the working directory.
+func Load(path string, reg *Registry) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading pipeline file: %w", err)
+	}
+	s, err := Parse(b, reg)
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		ce.File = path
+	}
+	if s != nil {
+		s.File = path
+	}
+	return s, err
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// Parse parses a pipeline file's bytes. On problems it returns a
+// *ConfigError listing all of them.
+func Parse(b []byte, reg *Registry) (*Spec, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, &ConfigError{Problems: []ConfigProblem{{Path: "(file)", Msg: "not valid YAML: " + err.Error()}}}
+	}
+	if len(doc.Content) == 0 {
+		return nil, &ConfigError{Problems: []ConfigProblem{{Path: "(file)", Msg: "empty pipeline file"}}}
+	}
+	root := doc.Content[0]
+	var probs confyaml.Problems
+	var f pipelineFile
+	confyaml.Decode(root, &f, "", &probs)
+
+	s := &Spec{Name: f.Pipeline, DataDir: f.DataDir, Batch: f.Batch, QueueDepth: f.QueueDepth,
+		KeyGroups: f.KeyGroups, OnError: f.OnError, Shutdown: f.Shutdown, Outputs: map[string]*ComponentSpec{}}
+	if f.Pipeline != "" && !nameRE.MatchString(f.Pipeline) {
+		probs.Add("pipeline", find(root, "pipeline"), "%q is not a valid name (letters, digits, '.', '_', '-'; at most 128)", f.Pipeline)
+	}
+	if s.DataDir == "" && f.Pipeline != "" {
+		s.DataDir = filepath.Join(".wasmstream", f.Pipeline)
+	}
+	if f.Batch.Size < 1 {
+		probs.Add("batch.size", find(root, "batch.size"), "must be at least 1")
+	}
+	if f.Batch.MaxBytes < 1 {
+		probs.Add("batch.max_bytes", find(root, "batch.max_bytes"), "must be at least 1")
+	}
+	if f.QueueDepth < 1 {
+		probs.Add("queue_depth", find(root, "queue_depth"), "must be at least 1")
+	}
+	if f.KeyGroups < 1 || f.KeyGroups > 1<<15 {
+		probs.Add("key_groups", find(root, "key_groups"), "must be between 1 and 32768")
+	}
+	if f.OnError.Retries < 0 {
+		probs.Add("on_error.retries", find(root, "on_error.retries"), "must not be negative")
+	}
+	if f.OnError.SinkRetries < 0 {
+		probs.Add("on_error.sink_retries", find(root, "on_error.sink_retries"), "must not be negative")
+	}
+	if f.Source.Kind != 0 {
+		s.Source = decodeComponent(&f.Source, "source", KindSource, reg, false, &probs)
+	}
+	if f.Sink.Kind != 0 {
+		s.Sink = decodeComponent(&f.Sink, "sink", KindSink, reg, false, &probs)
+	}
+	labels := map[string]string{}
+	for i := range f.Operators {
+		path := fmt.Sprintf("operators[%d]", i)
+		c := decodeComponent(&f.Operators[i], path, KindOperator, reg, true, &probs)
+		if c == nil {
+			continue
+		}
+		if c.Label == "" {
+			c.Label = fmt.Sprintf("%s-%d", c.Name, i)
+		}
+		if prev, dup := labels[c.Label]; dup {
+			probs.Add(path+".name", find(&f.Operators[i], "name"), "%q is already the name of %s", c.Label, prev)
+		}
+		labels[c.Label] = path
+		if oc, ok := c.Config.(operatorConfig); ok {
+			if p := oc.operatorSettings().Parallelism; p < 1 || p > f.KeyGroups {
+				probs.Add(c.Path+".parallelism", find(&f.Operators[i], c.Name+".parallelism"), "must be between 1 and key_groups (%d)", f.KeyGroups)
+			}
+		}
+		s.Operators = append(s.Operators, c)
+	}
+	for name, n := range f.Outputs {
+		n := n
+		path := "outputs." + name
+		if !nameRE.MatchString(name) {
+			probs.Add(path, &n, "%q is not a valid output name", name)
+		}
+		if c := decodeComponent(&n, path, KindSink, reg, false, &probs); c != nil {
+			s.Outputs[name] = c
+		}
+	}
+	if f.OnError.DeadLetter.Kind != 0 {
+		s.DeadLetter = decodeComponent(&f.OnError.DeadLetter, "on_error.dead_letter", KindSink, reg, false, &probs)
+	}
+	if f.OnError.Action == "dead_letter" && f.OnError.DeadLetter.Kind == 0 {
+		probs.Add("on_error.dead_letter", find(root, "on_error.action"), "required when on_error.action is dead_letter")
+	}
+	if err := probs.Err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// decodeComponent decodes a "name: {settings}" node (with an optional
+// "name:" label beside it for operators).
+func decodeComponent(n *yaml.Node, path string, kind Kind, reg *Registry, labelled bool, probs *confyaml.Problems) *ComponentSpec {
+	if n.Kind != yaml.MappingNode {
+		probs.Add(path, n, "want '%s-name: {settings}', found %s", kind, nodeKind(n))
+		return nil
+	}
+	var label string
+	var key, val *yaml.Node
+	count := 0
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if labelled && k.Value == "name" {
+			label = v.Value
+			if !nameRE.MatchString(label) {
+				probs.Add(path+".name", v, "%q is not a valid operator name", label)
+			}
+			continue
+		}
+		count++
+		key, val = k, v
+	}
+	known := reg.Names(kind)
+	switch {
+	case count == 0:
+		probs.Add(path, n, "no %s given (known: %v)", kind, known)
+		return nil
+	case count > 1:
+		probs.Add(path, n, "give exactly one %s, found %d keys", kind, count)
+		return nil
+	}
+	comp, ok := reg.Lookup(kind, key.Value)
+	if !ok {
+		probs.Add(path+"."+key.Value, key, "unknown %s%s", kind, confyaml.Suggest(key.Value, known))
+		return nil
+	}
+	cpath := path + "." + key.Value
+	cfg := reflect.New(comp.Config).Interface()
+	if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
+		val = nil // "stdout:" with no settings
+	}
+	before := len(probs.List)
+	confyaml.Decode(val, cfg, cpath, probs)
+	if len(probs.List) > before {
+		return nil
+	}
+	return &ComponentSpec{Path: cpath, Name: key.Value, Label: label, Config: cfg, comp: comp}
+}
+
+func find(n *yaml.Node, dotted string) *yaml.Node {
+	cur := n
+	for _, part := range splitDots(dotted) {
+		if cur == nil || cur.Kind != yaml.MappingNode {
+			return n
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(cur.Content); i += 2 {
+			if cur.Content[i].Value == part {
+				next = cur.Content[i+1]
+			}
+		}
+		if next == nil {
+			return cur
+		}
+		cur = next
+	}
+	return cur
+}
+
+func splitDots(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return "nothing"
+}

@@ -1,0 +1,55 @@
+package runtime
+
+import "sync/atomic"
+
+// Stats is a snapshot of a running pipeline's counters.
+type Stats struct {
+	// RecordsIn counts records read from the source.
+	RecordsIn int64
+	// RecordsOut counts records written by the sink and the named outputs.
+	RecordsOut int64
+	// DeadLettered counts records written to the dead-letter sink.
+	DeadLettered int64
+	// Acked counts source batches acknowledged as processed.
+	Acked int64
+	// Nacked counts source batches the pipeline gave up on.
+	Nacked int64
+	// OperatorRetries counts operator batch retries.
+	OperatorRetries int64
+	// SinkRetries counts sink write retries.
+	SinkRetries int64
+	// Operators holds per-operator counters, in pipeline order.
+	Operators []OperatorStats
+}
+
+// OperatorStats are one operator's counters.
+type OperatorStats struct {
+	Name       string
+	RecordsIn  int64
+	RecordsOut int64
+	Batches    int64
+	Failures   int64
+}
+
+type opCounters struct {
+	in, out, batches, failures atomic.Int64
+}
+
+type counters struct {
+	in, out, dead, acked, nacked, opRetries, sinkRetries atomic.Int64
+	ops                                                  []opCounters
+}
+
+func (c *counters) snapshot(names []string) Stats {
+	s := Stats{
+		RecordsIn: c.in.Load(), RecordsOut: c.out.Load(), DeadLettered: c.dead.Load(),
+		Acked: c.acked.Load(), Nacked: c.nacked.Load(),
+		OperatorRetries: c.opRetries.Load(), SinkRetries: c.sinkRetries.Load(),
+	}
+	for i := range c.ops {
+		o := &c.ops[i]
+		s.Operators = append(s.Operators, OperatorStats{Name: names[i], RecordsIn: o.in.Load(),
+			RecordsOut: o.out.Load(), Batches: o.batches.Load(), Failures: o.failures.Load()})
+	}
+	return s
+}

@@ -1,0 +1,344 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Headers the runtime adds to dead-lettered records.
+const (
+	HeaderError     = "wasmstream.error"
+	HeaderComponent = "wasmstream.component"
+	HeaderPipeline  = "wasmstream.pipeline"
+	HeaderFailedAt  = "wasmstream.failed_at"
+)
+
+// opWorker runs one operator instance over its input queue.
+type opWorker struct {
+	p     *Pipeline
+	stage int
+	st    *opStage
+	op    Operator
+	in    chan *batch
+	next  *targets
+}
+
+func (w *opWorker) run(ctx context.Context) {
+	c := &w.p.stats.ops[w.stage]
+	for {
+		var b *batch
+		var ok bool
+		select {
+		case b, ok = <-w.in:
+			if !ok {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+		c.in.Add(int64(len(b.recs)))
+		c.batches.Add(1)
+		out, err := w.processWithRetry(ctx, b.recs)
+		if err != nil {
+			c.failures.Add(1)
+			if ctx.Err() != nil {
+				b.done(context.Cause(ctx))
+				return
+			}
+			if w.p.spec.OnError.Action != "dead_letter" {
+				b.done(err)
+				w.p.fail(&StageError{Kind: KindOperator, Component: w.st.spec.Path, Err: err})
+				return
+			}
+			w.p.log.Warn("operator batch failed; isolating failing records for the dead-letter sink",
+				"operator", w.st.spec.Label, "records", len(b.recs), "err", err)
+			var dead []Record
+			out, dead = w.isolate(ctx, b.recs, err)
+			if ctx.Err() != nil {
+				b.done(context.Cause(ctx))
+				return
+			}
+			if len(dead) > 0 && !w.p.sendDead(ctx, b, dead) {
+				b.done(context.Cause(ctx))
+				return
+			}
+		}
+		c.out.Add(int64(len(out)))
+		if !w.p.route(ctx, b, out, w.next, w.st.spec.Path) {
+			b.done(context.Cause(ctx))
+			return
+		}
+		b.done(nil)
+	}
+}
+
+func (w *opWorker) processWithRetry(ctx context.Context, recs []Record) ([]Record, error) {
+	pol := w.p.spec.OnError
+	backoff := pol.Backoff
+	var err error
+	for attempt := 0; ; attempt++ {
+		var out []Record
+		out, err = w.op.Process(ctx, recs, nil)
+		if err == nil {
+			return out, nil
+		}
+		if attempt >= pol.Retries || ctx.Err() != nil {
+			return nil, err
+		}
+		w.p.stats.opRetries.Add(1)
+		w.p.log.Warn("operator batch failed; retrying", "operator", w.st.spec.Label,
+			"attempt", attempt+1, "of", pol.Retries, "backoff", backoff, "err", err)
+		if !sleepCtx(ctx, backoff) {
+			return nil, err
+		}
+		backoff = min(2*backoff, pol.MaxBackoff)
+	}
+}
+
+// isolate bisects a failing batch: halves that succeed produce output, and
+// single records that still fail are returned as dead, carrying the error.
+func (w *opWorker) isolate(ctx context.Context, recs []Record, cause error) (out, dead []Record) {
+	if len(recs) == 1 {
+		return nil, []Record{w.p.deadRecord(recs[0], w.st.spec.Path, cause)}
+	}
+	mid := len(recs) / 2
+	for _, half := range [][]Record{recs[:mid], recs[mid:]} {
+		if ctx.Err() != nil {
+			return out, dead
+		}
+		o, err := w.op.Process(ctx, half, nil)
+		if err == nil {
+			out = append(out, o...)
+			continue
+		}
+		o, d := w.isolate(ctx, half, err)
+		out = append(out, o...)
+		dead = append(dead, d...)
+	}
+	return out, dead
+}
+
+// deadRecord returns a copy of r with the failure described in headers.
+func (p *Pipeline) deadRecord(r Record, component string, cause error) Record {
+	h := make([]Header, 0, len(r.Headers)+4)
+	h = append(h, r.Headers...)
+	h = append(h,
+		Header{Name: HeaderError, Value: []byte(cause.Error())},
+		Header{Name: HeaderComponent, Value: []byte(component)},
+		Header{Name: HeaderPipeline, Value: []byte(p.spec.Name)},
+		Header{Name: HeaderFailedAt, Value: strconv.AppendInt(nil, time.Now().UnixMilli(), 10)},
+	)
+	r.Headers = h
+	r.Output = ""
+	return r
+}
+
+// sendDead queues recs, derived from b, for the dead-letter sink.
+func (p *Pipeline) sendDead(ctx context.Context, b *batch, recs []Record) bool {
+	if p.dlq == nil {
+		p.fail(errors.New("records failed and no dead-letter sink is configured"))
+		return false
+	}
+	d := b.derive(recs)
+	select {
+	case p.dlq.in <- d:
+		return true
+	case <-ctx.Done():
+		d.done(context.Cause(ctx))
+		return false
+	}
+}
+
+// route sends an operator's output, derived from b, to the next stage and to
+// named outputs. It reports false when the pipeline is stopping.
+func (p *Pipeline) route(ctx context.Context, b *batch, out []Record, next *targets, from string) bool {
+	if len(out) == 0 {
+		return true
+	}
+	var parts [][]Record
+	named := map[string][]Record(nil)
+	var unconnected []Record
+	for _, r := range out {
+		if r.Output != "" {
+			if _, ok := p.outs[r.Output]; !ok {
+				unconnected = append(unconnected, p.deadRecord(r, from,
+					fmt.Errorf("routed to output %q, which the pipeline does not connect (connected: %v)", r.Output, p.outputNames())))
+				continue
+			}
+			if named == nil {
+				named = map[string][]Record{}
+			}
+			named[r.Output] = append(named[r.Output], r)
+			continue
+		}
+		if parts == nil {
+			parts = make([][]Record, len(next.chans))
+		}
+		i := next.part.pick(r.Key)
+		parts[i] = append(parts[i], r)
+	}
+	if len(unconnected) > 0 {
+		if p.spec.OnError.Action != "dead_letter" {
+			p.fail(&StageError{Kind: KindOperator, Component: from, Err: errors.New(string(headerValue(unconnected[0], HeaderError)))})
+			return false
+		}
+		if !p.sendDead(ctx, b, unconnected) {
+			return false
+		}
+	}
+	send := func(c chan *batch, recs []Record) bool {
+		d := b.derive(recs)
+		select {
+		case c <- d:
+			return true
+		case <-ctx.Done():
+			d.done(context.Cause(ctx))
+			return false
+		}
+	}
+	for i, part := range parts {
+		if len(part) > 0 && !send(next.chans[i], part) {
+			return false
+		}
+	}
+	for name, recs := range named {
+		if !send(p.outs[name].in, recs) {
+			return false
+		}
+	}
+	return true
+}
+
+func headerValue(r Record, name string) []byte {
+	for _, h := range r.Headers {
+		if h.Name == name {
+			return h.Value
+		}
+	}
+	return nil
+}
+
+// sinkWorker writes one sink's queue, coalescing queued batches up to the
+// batch size and retrying failures in place, so order is kept.
+type sinkWorker struct {
+	p *Pipeline
+	s *sinkStage
+}
+
+func (w *sinkWorker) run(ctx context.Context) {
+	size := w.p.spec.Batch.Size
+	var pending []*batch
+	recs := make([]Record, 0, size)
+	for {
+		pending, recs = pending[:0], recs[:0]
+		select {
+		case b, ok := <-w.s.in:
+			if !ok {
+				return
+			}
+			pending = append(pending, b)
+			recs = append(recs, b.recs...)
+		case <-ctx.Done():
+			return
+		}
+	coalesce:
+		for len(recs) < size {
+			select {
+			case b, ok := <-w.s.in:
+				if !ok {
+					break coalesce
+				}
+				pending = append(pending, b)
+				recs = append(recs, b.recs...)
+			default:
+				break coalesce
+			}
+		}
+		err := w.write(ctx, recs)
+		for _, b := range pending {
+			b.done(err)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// write writes recs, retrying what failed with backoff. A non-nil return
+// means the pipeline is stopping.
+func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
+	pol := w.p.spec.OnError
+	backoff := pol.Backoff
+	for attempt := 0; ; attempt++ {
+		w.s.mu.Lock()
+		err := w.s.sink.Write(ctx, recs)
+		w.s.mu.Unlock()
+		if err == nil {
+			w.count(len(recs))
+			return nil
+		}
+		var be *BatchError
+		if errors.As(err, &be) && len(be.Failed) > 0 && len(be.Failed) < len(recs) {
+			w.count(len(recs) - len(be.Failed))
+			failed := make([]Record, 0, len(be.Failed))
+			for _, i := range be.Failed {
+				if i >= 0 && i < len(recs) {
+					failed = append(failed, recs[i])
+				}
+			}
+			recs = failed
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if pol.SinkRetries > 0 && attempt >= pol.SinkRetries {
+			serr := &StageError{Kind: KindSink, Component: w.s.path, Err: err}
+			if pol.Action == "dead_letter" && !w.s.dead {
+				dead := make([]Record, len(recs))
+				for i, r := range recs {
+					dead[i] = w.p.deadRecord(r, w.s.path, err)
+				}
+				w.p.log.Warn("sink write failed after retries; sending records to the dead-letter sink",
+					"sink", w.s.path, "records", len(recs), "err", err)
+				return w.p.writeDead(ctx, dead)
+			}
+			w.p.fail(serr)
+			return serr
+		}
+		w.p.stats.sinkRetries.Add(1)
+		w.p.log.Warn("sink write failed; retrying", "sink", w.s.path, "attempt", attempt+1, "records", len(recs), "backoff", backoff, "err", err)
+		if !sleepCtx(ctx, backoff) {
+			return context.Cause(ctx)
+		}
+		backoff = min(2*backoff, pol.MaxBackoff)
+	}
+}
+
+// writeDead writes records straight to the dead-letter sink from a sink
+// worker (which must not wait on the dead-letter queue it feeds).
+func (p *Pipeline) writeDead(ctx context.Context, recs []Record) error {
+	w := &sinkWorker{p: p, s: p.dlq}
+	return w.write(ctx, recs)
+}
+
+func (w *sinkWorker) count(n int) {
+	if w.s.dead {
+		w.p.stats.dead.Add(int64(n))
+	} else {
+		w.p.stats.out.Add(int64(n))
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
