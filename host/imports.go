@@ -1,0 +1,109 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmstream/wasmstream/abi"
+)
+
+type hostFunc struct {
+	params, results []api.ValueType
+	fn              api.GoModuleFunction
+}
+
+// hostFuncs are the "wasmstream" imports this host implements. They use
+// wazero's stack-based calling convention: no reflection per call.
+var hostFuncs = map[string]hostFunc{
+	abi.ImportSetError:  {params: []api.ValueType{i32, i32}, fn: api.GoModuleFunc(setError)},
+	abi.ImportLog:       {params: []api.ValueType{i32, i32, i32}, fn: api.GoModuleFunc(logMessage)},
+	abi.ImportMetricAdd: {params: []api.ValueType{i32, i32, i64}, fn: api.GoModuleFunc(metricAdd)},
+}
+
+// reserved lists the imports ABI version 1 reserves for later hosts.
+var reserved = map[string]bool{
+	abi.ImportStateGet: true, abi.ImportStatePut: true, abi.ImportStateDelete: true, abi.ImportStateAdd: true,
+	abi.ImportAsyncSubmit: true, abi.ImportTimerSet: true, abi.ImportTimerDelete: true,
+}
+
+func hostFuncNames() []string {
+	names := make([]string, 0, len(hostFuncs))
+	for n := range hostFuncs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
+	b := rt.NewHostModuleBuilder(abi.HostModule)
+	for _, name := range hostFuncNames() {
+		f := hostFuncs[name]
+		b.NewFunctionBuilder().WithGoModuleFunction(f.fn, f.params, f.results).Export(name)
+	}
+	if _, err := b.Instantiate(ctx); err != nil {
+		return fmt.Errorf("instantiating the %s host module: %w", abi.HostModule, err)
+	}
+	return nil
+}
+
+type instanceKey struct{}
+
+// callingInstance returns the Instance making a host call; every call into a
+// guest carries it in its context.
+func callingInstance(ctx context.Context) *Instance {
+	i, _ := ctx.Value(instanceKey{}).(*Instance)
+	return i
+}
+
+// maxMessage bounds error and log messages copied out of a guest.
+const maxMessage = 64 << 10
+
+func readString(mod api.Module, ptr, n uint32) string {
+	if n > maxMessage {
+		n = maxMessage
+	}
+	b, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		return fmt.Sprintf("(message at %d+%d lies outside guest memory)", ptr, n)
+	}
+	return string(b)
+}
+
+func setError(ctx context.Context, mod api.Module, stack []uint64) {
+	if i := callingInstance(ctx); i != nil {
+		i.lastError = readString(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+		i.hasError = true
+	}
+}
+
+func logMessage(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx)
+	if i == nil {
+		return
+	}
+	level := slog.LevelInfo
+	switch abi.LogLevel(api.DecodeI32(stack[0])) {
+	case abi.LogDebug:
+		level = slog.LevelDebug
+	case abi.LogWarn:
+		level = slog.LevelWarn
+	case abi.LogError:
+		level = slog.LevelError
+	}
+	i.logger.Log(ctx, level, readString(mod, api.DecodeU32(stack[1]), api.DecodeU32(stack[2])))
+}
+
+func metricAdd(ctx context.Context, mod api.Module, stack []uint64) {
+	i := callingInstance(ctx)
+	if i == nil || i.cfg.Metrics == nil {
+		return
+	}
+	name := readString(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	i.cfg.Metrics.Add(name, int64(stack[2]))
+}

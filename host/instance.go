@@ -1,0 +1,322 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmstream/wasmstream/abi"
+)
+
+// Metrics receives the counters a guest adds through metric_add. It must be
+// safe for concurrent use.
+type Metrics interface {
+	Add(name string, delta int64)
+}
+
+// InstanceConfig configures one instance.
+type InstanceConfig struct {
+	Pipeline string
+	Operator string
+	Instance int
+	// MemoryLimit caps the guest's linear memory in bytes; 0 leaves the
+	// module's own maximum (at most 4 GiB).
+	MemoryLimit uint64
+	// Deadline bounds each call into the guest; 0 means no deadline.
+	Deadline time.Duration
+	// MaxOutput caps the size of one output frame; 0 means 64 MiB.
+	MaxOutput uint32
+	// Init is passed to the guest's init export, if it has one.
+	Init *abi.InitConfig
+	// Logger receives guest log calls and stdout/stderr lines.
+	Logger *slog.Logger
+	// Metrics receives metric_add calls; nil drops them.
+	Metrics Metrics
+}
+
+// Instance is one instantiated guest. Not safe for concurrent use. After a
+// call returns a *GuestError whose Broken method reports true, the instance
+// must be closed and replaced.
+type Instance struct {
+	m      *Module
+	cfg    InstanceConfig
+	mod    api.Module
+	mem    api.Memory
+	ctx    context.Context // carries the instance to host functions
+	alloc  *limitedAllocator
+	logger *slog.Logger
+
+	abiVersion, allocFn, processFn, initFn api.Function
+	stack                                  []uint64
+	in                                     []byte
+
+	lastError string
+	hasError  bool
+	broken    bool
+}
+
+// Instantiate creates an instance and runs its init export with cfg.Init.
+func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
+	i, err := m.instantiate(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if i.initFn != nil {
+		init := cfg.Init
+		if init == nil {
+			init = &abi.InitConfig{Pipeline: cfg.Pipeline, Operator: cfg.Operator, Instance: cfg.Instance}
+		}
+		payload, err := abi.AppendInitConfig(nil, init)
+		if err != nil {
+			i.Close(ctx)
+			return nil, fmt.Errorf("encoding init config: %w", err)
+		}
+		if err := i.callInit(ctx, payload); err != nil {
+			i.Close(ctx)
+			return nil, err
+		}
+	}
+	return i, nil
+}
+
+func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = m.engine.logger
+	}
+	if cfg.MaxOutput == 0 {
+		cfg.MaxOutput = 64 << 20
+	}
+	logger := cfg.Logger.With("operator", cfg.Operator, "instance", cfg.Instance)
+	limit := cfg.MemoryLimit
+	if limit == 0 || limit > 1<<32 {
+		limit = 1 << 32
+	}
+	if min := uint64(m.info.MemoryMin) * 65536; min > limit {
+		return nil, &ModuleError{Module: m.name, Err: fmt.Errorf("%w: the module needs %d bytes of memory at start, over its limit of %d",
+			ErrMemoryLimit, min, limit)}
+	}
+	i := &Instance{m: m, cfg: cfg, alloc: &limitedAllocator{limit: limit}, logger: logger, stack: make([]uint64, 2)}
+	i.ctx = context.WithValue(context.WithoutCancel(ctx), instanceKey{}, i)
+	out := &lineLogger{logger: logger, stream: "stdout"}
+	errw := &lineLogger{logger: logger, stream: "stderr"}
+	mc := wazero.NewModuleConfig().WithName("").
+		WithStartFunctions(abi.ExportInitialize).
+		WithStdout(out).WithStderr(errw).
+		WithSysWalltime().WithSysNanotime().WithRandSource(rand.Reader)
+	ictx := experimental.WithMemoryAllocator(i.ctx, i.alloc)
+	if cfg.Deadline > 0 {
+		var cancel context.CancelFunc
+		ictx, cancel = context.WithTimeout(ictx, cfg.Deadline)
+		defer cancel()
+	}
+	mod, err := m.engine.rt.InstantiateModule(ictx, m.compiled, mc)
+	if err != nil {
+		return nil, &ModuleError{Module: m.name, Err: fmt.Errorf("instantiating: %w", i.classify(ictx, err, abi.ExportInitialize))}
+	}
+	i.mod = mod
+	i.mem = mod.Memory()
+	i.abiVersion = mod.ExportedFunction(abi.ExportABIVersion)
+	i.allocFn = mod.ExportedFunction(abi.ExportAlloc)
+	i.processFn = mod.ExportedFunction(abi.ExportProcess)
+	i.initFn = mod.ExportedFunction(abi.ExportInit)
+	return i, nil
+}
+
+// Close releases the instance. Safe to call more than once.
+func (i *Instance) Close(ctx context.Context) error {
+	if i.mod == nil {
+		return nil
+	}
+	err := i.mod.Close(ctx)
+	i.mod = nil
+	return err
+}
+
+// Broken reports whether a failed call left the instance unusable.
+func (i *Instance) Broken() bool { return i.broken || i.mod == nil }
+
+// call runs fn with the instance's context and deadline.
+func (i *Instance) call(fn api.Function, name string, stack []uint64) error {
+	ctx := i.ctx
+	if i.cfg.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, i.cfg.Deadline)
+		defer cancel()
+	}
+	i.hasError = false
+	if err := fn.CallWithStack(ctx, stack); err != nil {
+		return i.fail(name, i.classify(ctx, err, name))
+	}
+	return nil
+}
+
+func (i *Instance) callI32(ctx context.Context, fn api.Function) (int32, error) {
+	if err := i.call(fn, fn.Definition().Name(), i.stack); err != nil {
+		return 0, err
+	}
+	return api.DecodeI32(i.stack[0]), nil
+}
+
+// kindError carries a classified failure until fail wraps it.
+type kindError struct {
+	kind   error
+	detail string
+}
+
+func (e *kindError) Error() string { return e.kind.Error() + ": " + e.detail }
+func (e *kindError) Unwrap() error { return e.kind }
+
+func (i *Instance) classify(ctx context.Context, err error, fn string) error {
+	var exit *sys.ExitError
+	switch {
+	case i.alloc.refused > 0:
+		return &kindError{ErrMemoryLimit, fmt.Sprintf("tried to grow memory to %d bytes; the limit is %d (%v)", i.alloc.refused, i.alloc.limit, err)}
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded,
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &kindError{ErrDeadline, fmt.Sprintf("stopped after %v", i.cfg.Deadline)}
+	case errors.As(err, &exit):
+		return &kindError{ErrExit, fmt.Sprintf("exit code %d", exit.ExitCode())}
+	}
+	msg := err.Error()
+	if j := strings.Index(msg, "\nwasm stack trace:"); j >= 0 {
+		msg = msg[:j]
+	}
+	return &kindError{ErrTrap, msg}
+}
+
+// fail wraps a classified error into a *GuestError and marks the instance
+// broken when the failure was not reported by the operator itself.
+func (i *Instance) fail(fn string, err error) error {
+	ge := &GuestError{Pipeline: i.cfg.Pipeline, Operator: i.cfg.Operator, Instance: i.cfg.Instance,
+		Module: i.m.name + " (sha256:" + i.m.digest[:12] + ")", Function: fn, Kind: ErrTrap, Detail: err.Error()}
+	var ke *kindError
+	if errors.As(err, &ke) {
+		ge.Kind, ge.Detail = ke.kind, ke.detail
+	}
+	if ge.Broken() {
+		i.broken = true
+	}
+	return ge
+}
+
+// write copies b into a guest buffer obtained from alloc.
+func (i *Instance) write(b []byte) (uint32, error) {
+	i.stack[0] = api.EncodeU32(uint32(len(b)))
+	if err := i.call(i.allocFn, abi.ExportAlloc, i.stack); err != nil {
+		return 0, err
+	}
+	ptr := api.DecodeU32(i.stack[0])
+	if !i.mem.Write(ptr, b) {
+		return 0, i.fail(abi.ExportAlloc, &kindError{ErrBadOutput,
+			fmt.Sprintf("alloc(%d) returned %d, which lies outside guest memory (%d bytes)", len(b), ptr, i.mem.Size())})
+	}
+	return ptr, nil
+}
+
+func (i *Instance) callInit(ctx context.Context, payload []byte) error {
+	ptr, err := i.write(payload)
+	if err != nil {
+		return err
+	}
+	i.stack[0], i.stack[1] = api.EncodeU32(ptr), api.EncodeU32(uint32(len(payload)))
+	if err := i.call(i.initFn, abi.ExportInit, i.stack); err != nil {
+		return err
+	}
+	if st := api.DecodeI32(i.stack[0]); st != abi.StatusOK {
+		return i.fail(abi.ExportInit, &kindError{ErrOperator, i.guestMessage(fmt.Sprintf("init returned status %d", st))})
+	}
+	return nil
+}
+
+func (i *Instance) guestMessage(fallback string) string {
+	if i.hasError && i.lastError != "" {
+		return i.lastError
+	}
+	return fallback + " without setting an error message"
+}
+
+// Process runs one batch through the guest and returns its output records.
+// The returned records and their bytes are newly allocated and owned by the
+// caller. ctx is not used for cancellation: the instance's deadline bounds
+// the call.
+func (i *Instance) Process(ctx context.Context, in []abi.Record) ([]abi.Record, error) {
+	if i.Broken() {
+		return nil, errors.New("host: Process on a broken or closed instance")
+	}
+	i.in = abi.AppendFrame(i.in[:0], in)
+	out, err := i.ProcessFrame(i.in)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := abi.DecodeFrame(out, make([]abi.Record, 0, len(in)))
+	if err != nil {
+		return nil, i.fail(abi.ExportProcess, &kindError{ErrBadOutput, err.Error()})
+	}
+	return recs, nil
+}
+
+// ProcessFrame runs one encoded input frame and returns a copy of the
+// guest's output frame, unchecked. Process decodes and checks it.
+func (i *Instance) ProcessFrame(frame []byte) ([]byte, error) {
+	ptr, err := i.write(frame)
+	if err != nil {
+		return nil, err
+	}
+	i.stack[0], i.stack[1] = api.EncodeU32(ptr), api.EncodeU32(uint32(len(frame)))
+	if err := i.call(i.processFn, abi.ExportProcess, i.stack); err != nil {
+		return nil, err
+	}
+	res := int64(i.stack[0])
+	if res == abi.ResultError {
+		return nil, i.fail(abi.ExportProcess, &kindError{ErrOperator, i.guestMessage("process failed")})
+	}
+	optr, olen := abi.Unpack(res)
+	if olen > i.cfg.MaxOutput {
+		return nil, i.fail(abi.ExportProcess, &kindError{ErrBadOutput,
+			fmt.Sprintf("output frame of %d bytes exceeds the limit of %d", olen, i.cfg.MaxOutput)})
+	}
+	view, ok := i.mem.Read(optr, olen)
+	if !ok {
+		return nil, i.fail(abi.ExportProcess, &kindError{ErrBadOutput,
+			fmt.Sprintf("output at %d+%d lies outside guest memory (%d bytes)", optr, olen, i.mem.Size())})
+	}
+	return bytes.Clone(view), nil
+}
+
+// lineLogger turns a guest's stdout or stderr into log lines.
+type lineLogger struct {
+	mu     sync.Mutex
+	logger *slog.Logger
+	stream string
+	buf    []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		j := bytes.IndexByte(l.buf, '\n')
+		if j < 0 {
+			break
+		}
+		l.logger.Info(string(l.buf[:j]), "stream", l.stream)
+		l.buf = l.buf[j+1:]
+	}
+	if len(l.buf) > maxMessage {
+		l.logger.Info(string(l.buf), "stream", l.stream)
+		l.buf = l.buf[:0]
+	}
+	return len(p), nil
+}
