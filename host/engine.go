@@ -132,6 +132,7 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 	}
 	m := &Module{engine: e, name: name, digest: digest, compiled: cm, size: len(wasm)}
 	m.info = describe(cm)
+	m.info.Size = len(wasm)
 	if err := m.check(ctx); err != nil {
 		cm.Close(ctx)
 		return nil, err
