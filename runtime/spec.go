@@ -31,12 +31,12 @@ type BatchSettings struct {
 // FailurePolicy says what happens to a batch an operator fails on, and to a
 // batch a sink cannot write.
 type FailurePolicy struct {
-	Retries    int           `yaml:"retries" default:"2" doc:"How many times a failed operator batch is retried (each time on a fresh Wasm instance) before the action applies."`
-	Backoff    time.Duration `yaml:"backoff" default:"100ms" doc:"Wait before the first retry; it doubles on each retry up to max_backoff."`
-	MaxBackoff time.Duration `yaml:"max_backoff" default:"10s" doc:"Longest wait between retries, for operators and sinks."`
-	Action     string        `yaml:"action" default:"stop" oneof:"stop|dead_letter" doc:"After the retries: stop the pipeline (nothing is acknowledged past the failure, so a restart reprocesses it), or dead_letter: isolate the failing records by bisecting the batch and send only those to the dead_letter sink, with the error in their headers."`
-	DeadLetter yaml.Node     `yaml:"dead_letter" doc:"The sink that receives records given up on, as 'sink-name: {settings}'. Required when action is dead_letter."`
-	SinkRetries int          `yaml:"sink_retries" default:"0" doc:"How many times a failed sink write is retried before the action applies; 0 retries until the pipeline is stopped."`
+	Retries     int           `yaml:"retries" default:"2" doc:"How many times a failed operator batch is retried (each time on a fresh Wasm instance) before the action applies."`
+	Backoff     time.Duration `yaml:"backoff" default:"100ms" doc:"Wait before the first retry; it doubles on each retry up to max_backoff."`
+	MaxBackoff  time.Duration `yaml:"max_backoff" default:"10s" doc:"Longest wait between retries, for operators and sinks."`
+	Action      string        `yaml:"action" default:"stop" oneof:"stop|dead_letter" doc:"After the retries: stop the pipeline (nothing is acknowledged past the failure, so a restart reprocesses it), or dead_letter: isolate the failing records by bisecting the batch and send only those to the dead_letter sink, with the error in their headers."`
+	DeadLetter  yaml.Node     `yaml:"dead_letter" doc:"The sink that receives records given up on, as 'sink-name: {settings}'. Required when action is dead_letter."`
+	SinkRetries int           `yaml:"sink_retries" default:"0" doc:"How many times a failed sink write is retried before the action applies; 0 retries until the pipeline is stopped."`
 }
 
 // pipelineFile is the top level of a pipeline file.
