@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The whole wasmstream test suite, from a fresh clone: installs what it needs
+# (Debian packages), builds every guest from source, then runs vet, the unit
+# and integration tests (-race on runtime and host), a short fuzz pass over
+# the ABI decoders and the example pipeline end to end.
+#
+#   scripts/test.sh          everything
+#   scripts/test.sh check    formatting, vet and go mod tidy only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+need_pkg() { # need_pkg COMMAND PACKAGE...
+  if ! command -v "$1" >/dev/null 2>&1; then
+    step "installing ${*:2}"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${@:2}" >/dev/null
+  fi
+}
+
+check() {
+  step "gofmt"
+  bad=$(gofmt -l $(git ls-files '*.go'))
+  if [ -n "$bad" ]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
+  step "go vet"
+  go vet ./...
+  GOOS=wasip1 GOARCH=wasm go vet ./abi ./guest-sdk/go/...
+  step "go mod tidy"
+  cp go.mod /tmp/wasmstream.go.mod.bak; cp go.sum /tmp/wasmstream.go.sum.bak
+  go mod tidy
+  if ! git diff --quiet -- go.mod go.sum; then
+    git diff -- go.mod go.sum
+    cp /tmp/wasmstream.go.mod.bak go.mod; cp /tmp/wasmstream.go.sum.bak go.sum
+    echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1
+  fi
+}
+
+need_pkg wat2wasm wabt
+check
+[ "${1:-}" = check ] && exit 0
+
+step "building guests and the CLI"
+make -s wasm build
+
+step "unit and integration tests"
+go test -count=1 ./...
+
+step "race detector on the engine"
+go test -count=1 -race ./runtime/... ./host/...
+
+step "fuzzing the ABI decoders (short pass; the seed corpus also runs in every go test)"
+go test -run '^$' -fuzz '^FuzzFrameReader$' -fuzztime 15s ./abi
+go test -run '^$' -fuzz '^FuzzDecodeValue$' -fuzztime 5s ./abi
+
+step "example pipeline end to end"
+out=$(./wasmstream run --quiet examples/wasm/uppercase/pipeline.yaml --data-dir "$(mktemp -d)")
+want=$(tr '[:lower:]' '[:upper:]' < examples/wasm/uppercase/input.txt)
+if [ "$(printf '%s\n' "$out" | sort)" != "$(printf '%s\n' "$want" | sort)" ]; then
+  echo "example output differs from the upper-cased input"; diff <(printf '%s\n' "$want" | sort) <(printf '%s\n' "$out" | sort) || true; exit 1
+fi
+echo "example: $(printf '%s\n' "$out" | wc -l) lines upper-cased"
+step "all tests passed"
