@@ -1,0 +1,27 @@
+// Command uppercase is a wasmstream operator that upper-cases the ASCII
+// letters of every record's value, in place: it copies and allocates nothing
+// per record.
+//
+// Build it from the repository root with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o examples/wasm/uppercase/uppercase.wasm ./examples/wasm/uppercase
+//
+// and run it with pipeline.yaml.
+package main
+
+import wasmstream "github.com/wasmstream/wasmstream/guest-sdk/go"
+
+func init() {
+	wasmstream.Map(upper)
+}
+
+// upper upper-cases r.Value's ASCII letters in place and returns r. The
+// bytes belong to the input batch, which the handler may modify until it
+// returns; returning the same record lets the SDK copy it to the output
+// whole.
+func upper(r wasmstream.Record) (wasmstream.Record, error) {
+	upperASCII(r.Value)
+	return r, nil
+}
+
+func main() {}

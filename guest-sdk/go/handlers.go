@@ -1,0 +1,293 @@
+package wasmstream
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+)
+
+// ErrNoHandler is returned by every init and process call of a module that
+// registered no handler.
+var ErrNoHandler = errors.New("wasmstream: no handler registered; call Map, Filter, FlatMap or ProcessBatch from the operator's init function")
+
+// ErrDuplicateHandler is wrapped by the error every init and process call
+// returns after a module registered two handlers, or two OnInit hooks.
+var ErrDuplicateHandler = errors.New("wasmstream: duplicate registration")
+
+// PanicError is the error a panic inside a handler or OnInit hook becomes:
+// the call fails with it instead of crashing the module.
+type PanicError struct {
+	Value any    // the value passed to panic
+	Stack []byte // the goroutine's stack at the panic, for the host log
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// Unwrap returns the panic value if it is an error, so errors.Is and
+// errors.As see through a panic(err).
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// Map registers fn as the operator's handler: each input record produces
+// exactly the record fn returns. fn may modify the record's bytes in place
+// and return it, which copies nothing; it may also return a record with new
+// slices, or set Output to route it.
+//
+// Call Map, like the other registration functions, from an init function.
+func Map(fn func(Record) (Record, error)) {
+	if op.register(kindMap, fn == nil) {
+		op.mapFn = fn
+	}
+}
+
+// Filter registers fn as the operator's handler: each input record is kept,
+// with any in-place changes fn made to its bytes, when fn returns true, and
+// dropped when it returns false.
+func Filter(fn func(Record) (bool, error)) {
+	if op.register(kindFilter, fn == nil) {
+		op.filterFn = fn
+	}
+}
+
+// FlatMap registers fn as the operator's handler: fn is called once per
+// input record and emits zero or more records through the Emitter, which is
+// valid only during that call.
+func FlatMap(fn func(Record, *Emitter) error) {
+	if op.register(kindFlatMap, fn == nil) {
+		op.flatMapFn = fn
+	}
+}
+
+// ProcessBatch registers fn as the operator's handler: fn is called once per
+// input batch, reads the records with Batch.Next and emits any number of
+// records. The Batch and the Emitter are valid only during that call.
+func ProcessBatch(fn func(*Batch, *Emitter) error) {
+	if op.register(kindBatch, fn == nil) {
+		op.batchFn = fn
+	}
+}
+
+// OnInit registers fn to run once when the host initialises the operator
+// instance, before the first batch, with the operator's configuration. An
+// error from fn fails the instance's start and is shown by the host. fn may
+// keep cfg. A module without an OnInit hook accepts any configuration.
+func OnInit(fn func(cfg *Config) error) {
+	switch {
+	case op.regErr != nil:
+	case fn == nil:
+		op.regErr = errors.New("wasmstream: OnInit called with a nil function")
+	case op.onInit != nil:
+		op.regErr = fmt.Errorf("%w: OnInit called twice; register one hook", ErrDuplicateHandler)
+	default:
+		op.onInit = fn
+	}
+}
+
+type handlerKind uint8
+
+const (
+	kindNone handlerKind = iota
+	kindMap
+	kindFilter
+	kindFlatMap
+	kindBatch
+)
+
+func (k handlerKind) String() string {
+	switch k {
+	case kindMap:
+		return "Map"
+	case kindFilter:
+		return "Filter"
+	case kindFlatMap:
+		return "FlatMap"
+	case kindBatch:
+		return "ProcessBatch"
+	}
+	return "none"
+}
+
+// operator is the module's one operator: its registration and the buffers
+// that are reused by every call.
+type operator struct {
+	kind      handlerKind
+	mapFn     func(Record) (Record, error)
+	filterFn  func(Record) (bool, error)
+	flatMapFn func(Record, *Emitter) error
+	batchFn   func(*Batch, *Emitter) error
+	onInit    func(*Config) error
+	regErr    error // first registration mistake; fails every call
+
+	cfg  *Config
+	busy bool // inside init or process: alloc must not hand out in
+
+	in      []byte // grow-only input buffer handed to the host by alloc
+	scratch []byte // grow-only buffer for re-entrant alloc calls
+	out     []byte // grow-only output buffer holding the last output frame
+	rec     Record // the record handed to per-record handlers
+	batch   Batch
+	emit    Emitter
+
+	// Native test path (local.go).
+	runIn  []byte
+	runOut []byte
+}
+
+// op is the module's operator. A Wasm module has one set of exports, so it
+// has one operator.
+var op operator
+
+func (o *operator) register(k handlerKind, isNil bool) bool {
+	switch {
+	case o.regErr != nil:
+	case isNil:
+		o.regErr = fmt.Errorf("wasmstream: %s called with a nil function", k)
+	case o.kind != kindNone:
+		o.regErr = fmt.Errorf("%w: %s called after %s already registered the operator's handler; register exactly one", ErrDuplicateHandler, k, o.kind)
+	default:
+		o.kind = k
+		return true
+	}
+	return false
+}
+
+func (o *operator) ready() error {
+	if o.regErr != nil {
+		return o.regErr
+	}
+	if o.kind == kindNone {
+		return ErrNoHandler
+	}
+	return nil
+}
+
+// minAlloc is the smallest input buffer alloc hands out, so that even
+// alloc(0) returns a valid, non-nil pointer.
+const minAlloc = 64 << 10
+
+// alloc returns a buffer of n bytes for the host to write into. Outside a
+// call it is the grow-only input buffer, so repeated calls allocate nothing.
+// Inside a call (the host calling alloc from a host import) it is a separate
+// grow-only buffer, so the batch being processed is not overwritten.
+func (o *operator) alloc(n int) []byte {
+	buf := &o.in
+	if o.busy {
+		buf = &o.scratch
+	}
+	if cap(*buf) < n || cap(*buf) == 0 {
+		*buf = make([]byte, max(n, 2*cap(*buf), minAlloc))
+	}
+	return (*buf)[:n:cap(*buf)]
+}
+
+// init decodes the host's init payload and runs the OnInit hook.
+func (o *operator) init(payload []byte) error {
+	cfg, err := decodeConfig(payload)
+	if err != nil {
+		return err
+	}
+	return o.initConfig(cfg)
+}
+
+func (o *operator) initConfig(cfg *Config) (err error) {
+	if err := o.ready(); err != nil {
+		return err
+	}
+	o.cfg = cfg
+	if o.onInit == nil {
+		return nil
+	}
+	o.busy = true
+	defer func() {
+		o.busy = false
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return o.onInit(cfg)
+}
+
+// process runs the handler over one input frame, whose record bytes the
+// handler may modify, and returns the output frame. The output lives in
+// o.out, valid until the next call.
+func (o *operator) process(frame []byte) (out []byte, err error) {
+	if err := o.ready(); err != nil {
+		return nil, err
+	}
+	b, e := &o.batch, &o.emit
+	if err := b.reset(frame); err != nil {
+		return nil, err
+	}
+	e.reset(o.out[:0])
+	if o.kind != kindBatch {
+		// A ProcessBatch handler decodes into records of its own and may
+		// change them, so only per-record handlers have an original to
+		// compare emitted records with.
+		e.in, e.last = &b.r, &o.rec
+	}
+	o.busy = true
+	defer func() {
+		o.busy = false
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	// The per-record loops call the reader and writer directly rather than
+	// through Batch.Next and Emitter.Emit: in a Wasm guest each call saved
+	// is measurable. A decoding error stops the loop and finish reports it;
+	// Map and Filter emit at most one record per input record, so they stay
+	// within abi.MaxRecords without Emit's check.
+	// A record written back unchanged but for its bytes' contents — an
+	// in-place Map, a Filter — is copied from the input whole.
+	switch o.kind {
+	case kindMap:
+		fn := o.mapFn
+		for b.r.next(&o.rec) {
+			r, err := fn(o.rec)
+			if err != nil {
+				return nil, err
+			}
+			if b.r.unchanged(&o.rec, &r) {
+				e.w.appendRaw(b.r.raw())
+			} else {
+				e.w.append(&r)
+			}
+		}
+	case kindFilter:
+		fn := o.filterFn
+		for b.r.next(&o.rec) {
+			keep, err := fn(o.rec)
+			if err != nil {
+				return nil, err
+			}
+			if keep {
+				if b.r.canonical {
+					e.w.appendRaw(b.r.raw())
+				} else {
+					e.w.append(&o.rec)
+				}
+			}
+		}
+	case kindFlatMap:
+		fn := o.flatMapFn
+		for b.r.next(&o.rec) {
+			if err := fn(o.rec, e); err != nil {
+				return nil, err
+			}
+		}
+	case kindBatch:
+		if err := o.batchFn(b, e); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.finish(&o.rec); err != nil {
+		return nil, err
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	o.out = e.w.bytes()
+	return o.out, nil
+}

@@ -1,0 +1,134 @@
+package wasmstream
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"sync"
+
+	"github.com/wasmstream/wasmstream/abi"
+)
+
+// Init runs the operator's initialisation as the host's init call would:
+// cfg (nil means an empty one) is encoded as the host encodes it and
+// decoded again, so the OnInit hook sees params with the types a Wasm module
+// sees (every integer an int64, for instance). Not safe for concurrent use.
+func Init(cfg *Config) error {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	payload, err := abi.AppendInitConfig(nil, &abi.InitConfig{
+		Pipeline: cfg.Pipeline,
+		Operator: cfg.Operator,
+		Instance: cfg.Instance,
+		Outputs:  cfg.Outputs,
+		Params:   cfg.Params,
+	})
+	if err != nil {
+		return fmt.Errorf("encoding init config: %w", err)
+	}
+	return op.init(payload)
+}
+
+// Run runs the registered handler over in as one batch, through the same
+// frame decoding and encoding as a Wasm module's process call, and returns
+// the output records. Handlers work on an encoded copy of in, which is not
+// modified. The returned records belong to the caller: they share one new
+// allocation and alias nothing of the SDK's. Not safe for concurrent use.
+func Run(in []Record) ([]Record, error) {
+	op.runIn = abi.AppendFrame(op.runIn[:0], in)
+	out, err := op.process(op.runIn)
+	if err != nil {
+		return nil, err
+	}
+	own := bytes.Clone(out)
+	var r abi.FrameReader
+	if err := r.Reset(own); err != nil {
+		return nil, fmt.Errorf("decoding output batch: %w", err)
+	}
+	recs := make([]Record, r.Remaining())
+	for i := range recs {
+		if err := r.Next(&recs[i]); err != nil {
+			return nil, fmt.Errorf("decoding output batch: %w", err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		return nil, fmt.Errorf("decoding output batch: %w", err)
+	}
+	return recs, nil
+}
+
+// RunFrame runs the registered handler over an encoded input frame exactly
+// as a Wasm module's process call does and returns the encoded output frame,
+// or the error the host would receive. frame is copied first, so handlers
+// that modify records in place do not modify it; the result belongs to the
+// caller. Not safe for concurrent use.
+func RunFrame(frame []byte) ([]byte, error) {
+	op.runIn = append(op.runIn[:0], frame...)
+	out, err := op.process(op.runIn)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(out), nil
+}
+
+// Reset forgets the registered handler and OnInit hook, the configuration
+// and the native counters, so that tests in one package can register
+// different handlers. It keeps the log output and the SDK's buffers. Not
+// safe for concurrent use.
+func Reset() {
+	op = operator{in: op.in, scratch: op.scratch, out: op.out, runIn: op.runIn}
+	local.reset()
+}
+
+// SetLogOutput sets where Log and Logf write in a native build: standard
+// error by default, nothing when w is nil. A Wasm module logs to the host
+// and ignores it.
+func SetLogOutput(w io.Writer) {
+	local.mu.Lock()
+	defer local.mu.Unlock()
+	if w == nil {
+		w = io.Discard
+	}
+	local.out = w
+}
+
+// Metrics returns a copy of the counters that Count added to since the
+// start or the last Reset, in a native build. A Wasm module's counters are
+// kept by the host, and there Metrics returns an empty map.
+func Metrics() map[string]int64 {
+	local.mu.Lock()
+	defer local.mu.Unlock()
+	return maps.Clone(local.metrics)
+}
+
+// local is the state of the native stand-ins for the host functions
+// (imports_other.go). It is safe for concurrent use.
+var local = localHost{out: os.Stderr, metrics: map[string]int64{}}
+
+type localHost struct {
+	mu      sync.Mutex
+	out     io.Writer
+	metrics map[string]int64
+}
+
+func (l *localHost) log(level LogLevel, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// A log line that cannot be written has nowhere else to go.
+	_, _ = fmt.Fprintf(l.out, "wasmstream %s: %s\n", levelName(level), msg)
+}
+
+func (l *localHost) add(name string, delta int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.metrics[name] += delta
+}
+
+func (l *localHost) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.metrics)
+}
