@@ -10,7 +10,7 @@ import (
 )
 
 // The exports of ABI version 1. Their names must equal the abi.Export*
-// constants; TestDirectivesMatchABI checks them.
+// constants; TestWasip1Build checks them.
 
 //go:wasmexport wasmstream_abi_version
 func exportABIVersion() int32 { return abi.Version }

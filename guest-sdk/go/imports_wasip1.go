@@ -9,7 +9,7 @@ import (
 )
 
 // The host functions of ABI version 1. The import module and names must
-// equal abi.HostModule and abi.Import*; TestDirectivesMatchABI checks them.
+// equal abi.HostModule and abi.Import*; TestWasip1Build checks them.
 
 //go:wasmimport wasmstream set_error
 func importSetError(ptr unsafe.Pointer, n uint32)
