@@ -1,0 +1,290 @@
+package file
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+)
+
+// progressName is the source's progress file in its data directory.
+const progressName = "progress.json"
+
+// progressVersion is the version of the progress file layout.
+const progressVersion = 1
+
+// fileID identifies a file's contents: in directory mode a file with the
+// same path but another size or modification time is a new file.
+type fileID struct {
+	path    string
+	size    int64
+	mtimeNS int64
+}
+
+// span is the part of a file one batch covers, [previous end, end).
+type span struct {
+	end     int64 // byte offset after the batch
+	endLine int64 // lines consumed after the batch
+	state   spanState
+}
+
+type spanState uint8
+
+const (
+	spanPending spanState = iota
+	spanAcked
+	spanNacked
+)
+
+// fileProgress is what is known of one file: the committed position (the
+// end of the longest prefix of batches all acknowledged) and the batches
+// read beyond it.
+type fileProgress struct {
+	id      fileID
+	offset  int64 // committed byte offset
+	line    int64 // committed line count
+	done    bool  // read to the end and everything acknowledged
+	readAll bool  // the reader reached the end this run
+	pending []*span
+}
+
+// tracker holds the progress of every file and persists it. Its methods
+// are safe for concurrent use: acks arrive from any goroutine.
+type tracker struct {
+	path string // the progress file
+
+	mu     sync.Mutex
+	files  map[string]*fileProgress // by path
+	dirty  bool
+	closed bool
+
+	writeMu sync.Mutex // serialises writes of the progress file
+}
+
+// progressFile is the persisted form.
+type progressFile struct {
+	Version int             `json:"version"`
+	Files   []progressEntry `json:"files"`
+}
+
+type progressEntry struct {
+	Path    string `json:"path"`
+	Size    int64  `json:"size"`
+	MtimeNS int64  `json:"mtime_ns"`
+	Offset  int64  `json:"offset"`
+	Line    int64  `json:"line"`
+	Done    bool   `json:"done,omitempty"`
+}
+
+// loadTracker reads the progress file in dir, creating dir if needed. A
+// missing file is an empty progress; a corrupt one is an error naming it.
+func loadTracker(dir string) (*tracker, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	t := &tracker{path: filepath.Join(dir, progressName), files: map[string]*fileProgress{}}
+	b, err := os.ReadFile(t.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return t, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading progress file: %w", err)
+	}
+	var pf progressFile
+	if err := json.Unmarshal(b, &pf); err != nil {
+		return nil, fmt.Errorf("reading progress file %s: corrupt (%v); delete it to read every file again from the start", t.path, err)
+	}
+	if pf.Version != progressVersion {
+		return nil, fmt.Errorf("reading progress file %s: version %d, want %d", t.path, pf.Version, progressVersion)
+	}
+	for i, e := range pf.Files {
+		if e.Path == "" || e.Offset < 0 || e.Line < 0 || e.Size < 0 {
+			return nil, fmt.Errorf("reading progress file %s: corrupt entry %d", t.path, i)
+		}
+		t.files[e.Path] = &fileProgress{
+			id:     fileID{path: e.Path, size: e.Size, mtimeNS: e.MtimeNS},
+			offset: e.Offset, line: e.Line, done: e.Done,
+		}
+	}
+	return t, nil
+}
+
+// lookup returns the progress of path, or nil.
+func (t *tracker) lookup(path string) *fileProgress {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.files[path]
+}
+
+// begin starts reading id from offset (line lines in), replacing what was
+// known of its path.
+func (t *tracker) begin(id fileID, offset, line int64) *fileProgress {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fp := &fileProgress{id: id, offset: offset, line: line}
+	t.files[id.path] = fp
+	t.dirty = true
+	return fp
+}
+
+// add records a batch of fp that ends at end. A batch without records
+// (every line skipped) is acknowledged at once.
+func (t *tracker) add(fp *fileProgress, end, endLine int64, records int) *span {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sp := &span{end: end, endLine: endLine}
+	fp.pending = append(fp.pending, sp)
+	if records == 0 {
+		sp.state = spanAcked
+		t.advance(fp)
+	}
+	return sp
+}
+
+// finish records that fp was read to its end.
+func (t *tracker) finish(fp *fileProgress) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fp.readAll = true
+	t.advance(fp)
+}
+
+// ack settles a batch. A nacked batch is never committed: it blocks the
+// file's committed offset until a restart re-reads it.
+func (t *tracker) ack(fp *fileProgress, sp *span, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || sp.state != spanPending {
+		return
+	}
+	if err != nil {
+		sp.state = spanNacked
+		return
+	}
+	sp.state = spanAcked
+	t.advance(fp)
+}
+
+// advance moves fp's committed position over acknowledged batches.
+func (t *tracker) advance(fp *fileProgress) {
+	n := 0
+	for n < len(fp.pending) && fp.pending[n].state == spanAcked {
+		fp.offset, fp.line = fp.pending[n].end, fp.pending[n].endLine
+		n++
+	}
+	if n > 0 {
+		fp.pending = fp.pending[n:]
+		t.dirty = true
+	}
+	if fp.readAll && len(fp.pending) == 0 && !fp.done {
+		fp.done = true
+		t.dirty = true
+	}
+}
+
+// prune forgets files that are no longer listed and not being read, so the
+// progress file holds only files still present.
+func (t *tracker) prune(listed map[string]bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for p, fp := range t.files {
+		if !listed[p] && len(fp.pending) == 0 {
+			delete(t.files, p)
+			t.dirty = true
+		}
+	}
+}
+
+// snapshot returns the persisted form if it changed since the last one.
+func (t *tracker) snapshot(force bool) (*progressFile, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.dirty && !force {
+		return nil, false
+	}
+	t.dirty = false
+	pf := &progressFile{Version: progressVersion, Files: make([]progressEntry, 0, len(t.files))}
+	for _, fp := range t.files {
+		pf.Files = append(pf.Files, progressEntry{
+			Path: fp.id.path, Size: fp.id.size, MtimeNS: fp.id.mtimeNS,
+			Offset: fp.offset, Line: fp.line, Done: fp.done,
+		})
+	}
+	sort.Slice(pf.Files, func(i, j int) bool { return pf.Files[i].Path < pf.Files[j].Path })
+	return pf, true
+}
+
+// flush writes the progress file if it changed. On failure the progress
+// stays dirty so the next flush tries again.
+func (t *tracker) flush() error {
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	pf, changed := t.snapshot(false)
+	if !changed {
+		return nil
+	}
+	if err := writeAtomic(t.path, pf); err != nil {
+		t.mu.Lock()
+		t.dirty = true
+		t.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// close flushes for the last time; later acks are ignored.
+func (t *tracker) close() error {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	return t.flush()
+}
+
+// writeAtomic replaces path with v as JSON: it writes a temporary file,
+// syncs it, renames it over path and syncs the directory, so a crash leaves
+// either the old or the new contents.
+func writeAtomic(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing progress: %w", err)
+	}
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		return fmt.Errorf("writing progress file %s: %w", path, err)
+	}
+	return nil
+}
+
+// syncDir makes a rename or create in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
