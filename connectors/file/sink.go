@@ -64,6 +64,8 @@ type Sink struct {
 	lastTS  string // time part of the last name used
 	lastSeq int
 	buf     []byte
+
+	openFile func(name string, flag int, perm os.FileMode) (*os.File, error) // os.OpenFile; replaced in tests
 }
 
 // NewSink returns a sink for a validated config. It does no I/O.
@@ -75,7 +77,7 @@ func NewSink(cfg *SinkConfig) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sink{cfg: *cfg, format: f}, nil
+	return &Sink{cfg: *cfg, format: f, openFile: os.OpenFile}, nil
 }
 
 // Open creates the directory and finalises in-progress files left by a
@@ -238,7 +240,7 @@ func (s *Sink) create() error {
 			continue
 		}
 		path := filepath.Join(s.dir, "."+name+inProgressExt)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := s.openFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
