@@ -120,7 +120,6 @@ type operator struct {
 	onInit    func(*Config) error
 	regErr    error // first registration mistake; fails every call
 
-	cfg  *Config
 	busy bool // inside init or process: alloc must not hand out in
 
 	in      []byte // grow-only input buffer handed to the host by alloc
@@ -195,7 +194,6 @@ func (o *operator) initConfig(cfg *Config) (err error) {
 	if err := o.ready(); err != nil {
 		return err
 	}
-	o.cfg = cfg
 	if o.onInit == nil {
 		return nil
 	}

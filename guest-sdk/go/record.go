@@ -7,7 +7,7 @@ import "github.com/wasmstream/wasmstream/abi"
 //
 // In a handler, a Record's Key, Value and header values alias the input
 // batch: they may be modified in place and are valid until the handler
-// returns. Headers names are strings the SDK owns. Use Clone for a copy that
+// returns. Header names are strings the SDK owns. Use Clone for a copy that
 // may be kept.
 //
 // Setting Output routes the record to that named output of the operator;
