@@ -35,8 +35,10 @@ func Init(cfg *Config) error {
 // Run runs the registered handler over in as one batch, through the same
 // frame decoding and encoding as a Wasm module's process call, and returns
 // the output records. Handlers work on an encoded copy of in, which is not
-// modified. The returned records belong to the caller: they share one new
-// allocation and alias nothing of the SDK's. Not safe for concurrent use.
+// modified. The returned records belong to the caller and alias nothing of
+// the SDK's; their bytes share one allocation. The output is decoded with
+// abi's reader, so every frame the SDK writes is also checked by it. Not
+// safe for concurrent use.
 func Run(in []Record) ([]Record, error) {
 	op.runIn = abi.AppendFrame(op.runIn[:0], in)
 	out, err := op.process(op.runIn)
