@@ -492,7 +492,11 @@ func decodeStruct(n *yaml.Node, v reflect.Value, path string, probs *Problems) {
 		if oneof := f.tag.Get("oneof"); oneof != "" && fv.Kind() == reflect.String {
 			allowed := strings.Split(oneof, "|")
 			if !contains(allowed, fv.String()) {
-				probs.Add(p, val, "%q is not one of %s%s", fv.String(), strings.Join(allowed, ", "), Suggest(fv.String(), allowed))
+				hint := Suggest(fv.String(), allowed)
+				if !strings.HasPrefix(hint, " (did you mean") {
+					hint = ""
+				}
+				probs.Add(p, val, "%q is not one of %s%s", fv.String(), strings.Join(allowed, ", "), hint)
 			}
 		}
 	}
