@@ -1,0 +1,63 @@
+// Command wasmstream runs, validates and inspects wasmstream pipelines and
+// operator modules.
+//
+// Exit codes: 0 success; 1 an unexpected failure; 2 bad usage, an invalid
+// pipeline file or a module the host refuses; 3 an operator failed and the
+// failure policy stopped the pipeline; 4 a source or sink failed; 5 stopped
+// by a signal but in-flight records could not drain in time; 130 stopped by
+// SIGINT or SIGTERM after draining.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitConfig      = 2
+	exitOperator    = 3
+	exitConnector   = 4
+	exitDrainFailed = 5
+	exitInterrupted = 130
+)
+
+const usage = `wasmstream runs stream pipelines whose operators are WebAssembly modules.
+
+Usage:
+  wasmstream run [flags] PIPELINE.yaml       run a pipeline until its source ends or it is stopped
+  wasmstream validate [flags] PIPELINE.yaml  check a pipeline file and its modules without running it
+  wasmstream inspect [flags] MODULE.wasm     show a module's ABI version, language, exports, imports and memory
+  wasmstream components [flags]              list the sources, operators and sinks, with their settings
+
+Run 'wasmstream COMMAND --help' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitConfig
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "inspect":
+		return cmdInspect(args[1:], stdout, stderr)
+	case "components":
+		return cmdComponents(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "wasmstream: unknown command %q\n\n%s", args[0], usage)
+	return exitConfig
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/wasmstream/wasmstream/runtime"
+)
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// startProgress redraws a one-line status on w twice a second until the
+// returned func is called.
+func startProgress(p *runtime.Pipeline, w io.Writer, show bool, start time.Time) func() {
+	if !show {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		var lastOut int64
+		last := start
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case now := <-t.C:
+				s := p.Stats()
+				rate := float64(s.RecordsOut-lastOut) / now.Sub(last).Seconds()
+				lastOut, last = s.RecordsOut, now
+				fmt.Fprintf(w, "\r\033[K%s  in %s  out %s  dead %s  %s rec/s", formatElapsed(now.Sub(start)),
+					count(s.RecordsIn), count(s.RecordsOut), count(s.DeadLettered), count(int64(rate)))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+func printSummary(w io.Writer, p *runtime.Pipeline, d time.Duration) {
+	s := p.Stats()
+	rate := float64(s.RecordsOut) / max(d.Seconds(), 1e-9)
+	fmt.Fprintf(w, "%s: %s records in, %s out, %s dead-lettered in %s (%s rec/s)\n",
+		p.Spec().Name, count(s.RecordsIn), count(s.RecordsOut), count(s.DeadLettered), d.Round(time.Millisecond), count(int64(rate)))
+	for _, o := range s.Operators {
+		fmt.Fprintf(w, "  operator %s: %s in, %s out, %s batches, %s failed\n", o.Name, count(o.RecordsIn), count(o.RecordsOut), count(o.Batches), count(o.Failures))
+	}
+	if s.OperatorRetries+s.SinkRetries > 0 {
+		fmt.Fprintf(w, "  retries: %d operator, %d sink\n", s.OperatorRetries, s.SinkRetries)
+	}
+}
+
+func formatElapsed(d time.Duration) string {
+	d = d.Round(time.Second)
+	return fmt.Sprintf("%02d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+}
+
+// count formats n with thousands separators.
+func count(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	out := make([]byte, 0, len(s)+len(s)/3)
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/wasmstream/wasmstream/host"
+	"github.com/wasmstream/wasmstream/runtime"
+)
+
+type commonFlags struct {
+	quiet    bool
+	logLevel string
+	dataDir  string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&c.quiet, "quiet", false, "print no progress, summary or informational logs; only warnings and errors")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.dataDir, "data-dir", "", "override the pipeline's data_dir")
+}
+
+func (c *commonFlags) logger(stderr io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	if c.quiet && lvl < slog.LevelWarn {
+		lvl = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+func newFlagSet(name, args, summary string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: wasmstream %s [flags] %s\n\n%s\n\nFlags:\n", name, args, summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseArgs parses flags (which may follow the positional argument) and
+// returns the single positional argument.
+func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer) (string, int, bool) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return "", exitOK, false
+			}
+			return "", exitConfig, false
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return "", exitConfig, false
+	}
+	return pos[0], exitOK, true
+}
+
+// loadPipeline parses and builds the pipeline file at path.
+func loadPipeline(ctx context.Context, path string, c *commonFlags, logger *slog.Logger) (*runtime.Pipeline, *host.Engine, error) {
+	reg, engine, err := newRegistry(ctx, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, err := runtime.Load(path, reg)
+	if err != nil {
+		engine.Close(ctx)
+		return nil, nil, err
+	}
+	if c.dataDir != "" {
+		spec.DataDir = c.dataDir
+	}
+	p, err := runtime.Build(spec, runtime.WithLogger(logger))
+	if err != nil {
+		engine.Close(ctx)
+		return nil, nil, err
+	}
+	return p, engine, nil
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	var c commonFlags
+	fs := newFlagSet("validate", "PIPELINE.yaml", "Checks a pipeline file, every setting and every module it names, and reports every problem at once.", stderr)
+	c.register(fs)
+	path, code, ok := parseArgs(fs, args, stdout)
+	if !ok {
+		return code
+	}
+	logger, err := c.logger(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	ctx := context.Background()
+	p, engine, err := loadPipeline(ctx, path, &c, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return exitConfig
+	}
+	defer engine.Close(ctx)
+	s := p.Spec()
+	fmt.Fprintf(stdout, "%s: pipeline %q is valid: source %s, %d operator(s), sink %s, %d named output(s)\n",
+		path, s.Name, s.Source.Name, len(s.Operators), s.Sink.Name, len(s.Outputs))
+	return exitOK
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	var c commonFlags
+	fs := newFlagSet("run", "PIPELINE.yaml", "Runs a pipeline until its source ends. SIGINT or SIGTERM stops reading and drains in-flight records; a second signal exits at once.", stderr)
+	c.register(fs)
+	var progress string
+	fs.StringVar(&progress, "progress", "auto", "live progress line on stderr: auto (when stderr is a terminal), always or never")
+	path, code, ok := parseArgs(fs, args, stdout)
+	if !ok {
+		return code
+	}
+	logger, err := c.logger(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, engine, err := loadPipeline(ctx, path, &c, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return exitConfig
+	}
+	defer engine.Close(context.Background())
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	interrupted := make(chan struct{})
+	go func() {
+		s, ok := <-sigs
+		if !ok {
+			return
+		}
+		logger.Warn("received signal; draining in-flight records (send it again to exit at once)", "signal", s.String())
+		close(interrupted)
+		cancel()
+		if s, ok := <-sigs; ok {
+			fmt.Fprintf(stderr, "\nwasmstream: second %s: exiting without draining\n", s)
+			os.Exit(exitInterrupted)
+		}
+	}()
+
+	start := time.Now()
+	show := !c.quiet && (progress == "always" || (progress == "auto" && isTerminal(stderr)))
+	stopProgress := startProgress(p, stderr, show, start)
+	runErr := p.Run(ctx)
+	stopProgress()
+
+	if !c.quiet {
+		printSummary(stderr, p, time.Since(start))
+	}
+	wasInterrupted := false
+	select {
+	case <-interrupted:
+		wasInterrupted = true
+	default:
+	}
+	return exitCode(runErr, wasInterrupted, stderr)
+}
+
+func exitCode(err error, interrupted bool, stderr io.Writer) int {
+	if err == nil {
+		if interrupted {
+			return exitInterrupted
+		}
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "wasmstream: %v\n", err)
+	var se *runtime.StageError
+	switch {
+	case errors.Is(err, runtime.ErrDrainTimeout):
+		return exitDrainFailed
+	case errors.As(err, &se) && se.Kind == runtime.KindOperator:
+		return exitOperator
+	case errors.As(err, &se):
+		return exitConnector
+	}
+	return exitFailure
+}
