@@ -416,8 +416,7 @@ func (s *Source) readLines() ([]runtime.Record, runtime.AckFunc) {
 		goodOff, goodLine = c.sc.Offset(), c.sc.Line()
 	}
 	if s.cfg.FileHeader && len(recs) > 0 {
-		var path []byte
-		arena, path = own(arena, []byte(c.id.path))
+		_, path := own(arena, []byte(c.id.path))
 		hdrs := make([]runtime.Header, len(recs))
 		for i := range recs {
 			hdrs[i] = runtime.Header{Name: headerName, Value: path}

@@ -85,7 +85,7 @@ func (s *Scanner) Buffered() bool {
 		return true
 	}
 	from := s.start + s.searched
-	return bytes.Index(s.buf[from:s.end], s.delim) >= 0
+	return bytes.Contains(s.buf[from:s.end], s.delim)
 }
 
 // limit is the number of unread bytes beyond which a line without a
