@@ -113,11 +113,23 @@ func loadTracker(dir string) (*tracker, error) {
 	return t, nil
 }
 
-// lookup returns the progress of path, or nil.
-func (t *tracker) lookup(path string) *fileProgress {
+// committed is a consistent copy of what is known of a file.
+type committed struct {
+	id     fileID
+	offset int64
+	line   int64
+	done   bool
+}
+
+// lookup returns what is known of path; ok is false when nothing is.
+func (t *tracker) lookup(path string) (c committed, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.files[path]
+	fp := t.files[path]
+	if fp == nil {
+		return committed{}, false
+	}
+	return committed{id: fp.id, offset: fp.offset, line: fp.line, done: fp.done}, true
 }
 
 // begin starts reading id from offset (line lines in), replacing what was

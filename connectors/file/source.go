@@ -190,7 +190,7 @@ func (s *Source) openPath() error {
 	}
 	id := fileID{path: s.path, size: fi.Size(), mtimeNS: fi.ModTime().UnixNano()}
 	var offset, line int64
-	if fp := s.progress.lookup(s.path); fp != nil {
+	if fp, ok := s.progress.lookup(s.path); ok {
 		if fp.offset <= fi.Size() {
 			offset, line = fp.offset, fp.line
 		} else {
@@ -275,13 +275,14 @@ func (s *Source) nextFile(ctx context.Context) error {
 		for len(s.queue) > 0 {
 			c := s.queue[0]
 			s.queue = s.queue[1:]
-			fp := s.progress.lookup(c.id.path)
-			if s.seen[c.id] || (fp != nil && fp.id == c.id && fp.done) {
+			fp, ok := s.progress.lookup(c.id.path)
+			known := ok && fp.id == c.id
+			if s.seen[c.id] || (known && fp.done) {
 				continue
 			}
 			s.seen[c.id] = true
 			var offset, line int64
-			if fp != nil && fp.id == c.id {
+			if known {
 				offset, line = fp.offset, fp.line
 			}
 			return s.openAt(c.id, c.mtime, offset, line)
@@ -350,7 +351,7 @@ func (s *Source) list() (time.Duration, error) {
 		if s.seen[id] {
 			continue
 		}
-		if fp := s.progress.lookup(p); fp != nil && fp.id == id && fp.done {
+		if fp, ok := s.progress.lookup(p); ok && fp.id == id && fp.done {
 			continue
 		}
 		if age := now.Sub(fi.ModTime()); age < s.cfg.MinAge {

@@ -192,7 +192,7 @@ func TestResumeAfterOutOfOrderAcks(t *testing.T) {
 		bs[1].Ack(nil)
 	}()
 	<-done
-	if fp := src.progress.lookup(p); fp.offset != 0 {
+	if fp, _ := src.progress.lookup(p); fp.offset != 0 {
 		t.Fatalf("committed offset %d before batch 0 was acked", fp.offset)
 	}
 	bs[0].Ack(nil)

@@ -197,13 +197,22 @@ func TestSourceWaitsForServer(t *testing.T) {
 func TestSourceCancelKeepsConnection(t *testing.T) {
 	srv := listen(t, "127.0.0.1:0")
 	src := openSource(t, fmt.Sprintf("{address: %q}", srv.addr()), 10)
+	first := make(chan error, 1)
+	go func() {
+		_, _, err := src.Read(t.Context())
+		first <- err
+	}()
+	c := srv.accept()
+	send(t, c, "first\n")
+	if err := <-first; err != nil { // now connected
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
 		_, _, err := src.Read(ctx)
 		errc <- err
 	}()
-	c := srv.accept()
 	send(t, c, "half")
 	cancel()
 	select {
