@@ -7,6 +7,7 @@ import (
 	"github.com/wasmstream/wasmstream/connectors/collection"
 	"github.com/wasmstream/wasmstream/connectors/file"
 	"github.com/wasmstream/wasmstream/connectors/generator"
+	"github.com/wasmstream/wasmstream/connectors/socket"
 	"github.com/wasmstream/wasmstream/connectors/stdio"
 	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/runtime"
@@ -23,6 +24,7 @@ func newRegistry(ctx context.Context, logger *slog.Logger) (*runtime.Registry, *
 	host.Register(reg, engine)
 	file.Register(reg)
 	stdio.Register(reg)
+	socket.Register(reg)
 	collection.Register(reg)
 	generator.Register(reg)
 	return reg, engine, nil
