@@ -261,7 +261,9 @@ func (o *operator) process(frame []byte) (out []byte, err error) {
 				return nil, err
 			}
 			if keep {
-				if b.r.canonical {
+				// fn may have changed entries of the Headers array it
+				// shares with o.rec.
+				if b.r.unchanged(&o.rec, &o.rec) {
 					e.w.appendRaw(b.r.raw())
 				} else {
 					e.w.append(&o.rec)

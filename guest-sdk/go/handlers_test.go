@@ -354,3 +354,66 @@ func TestMalformedInput(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderChanges checks that every way a handler can change headers —
+// including through the array its Record shares with the SDK — reaches the
+// output, while records passed on untouched come out as they went in.
+func TestHeaderChanges(t *testing.T) {
+	in := []wasmstream.Record{{Key: []byte("k"), Value: []byte("v"), Timestamp: 1700000000000,
+		Headers: []wasmstream.Header{{Name: "file", Value: []byte("/a/b")}, {Name: "n", Value: nil}}}}
+	set := func(r wasmstream.Record) {
+		r.Headers[0].Value = []byte("/c") // an entry of the shared array
+	}
+	tests := []struct {
+		name     string
+		register func()
+		want     []wasmstream.Header
+	}{
+		{"Map untouched", func() {
+			wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { return r, nil })
+		}, in[0].Headers},
+		{"Map value bytes in place", func() {
+			wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { upperInPlace(r.Headers[0].Value); return r, nil })
+		}, []wasmstream.Header{{Name: "file", Value: []byte("/A/B")}, {Name: "n"}}},
+		{"Map entry value", func() {
+			wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { set(r); return r, nil })
+		}, []wasmstream.Header{{Name: "file", Value: []byte("/c")}, {Name: "n"}}},
+		{"Map entry name", func() {
+			wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { r.Headers[1].Name = "m"; return r, nil })
+		}, []wasmstream.Header{{Name: "file", Value: []byte("/a/b")}, {Name: "m"}}},
+		{"Map fewer", func() {
+			wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { r.Headers = r.Headers[:1]; return r, nil })
+		}, []wasmstream.Header{{Name: "file", Value: []byte("/a/b")}}},
+		{"Map appended", func() {
+			wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) {
+				r.Headers = append(r.Headers, wasmstream.Header{Name: "x", Value: []byte("y")})
+				return r, nil
+			})
+		}, []wasmstream.Header{{Name: "file", Value: []byte("/a/b")}, {Name: "n"}, {Name: "x", Value: []byte("y")}}},
+		{"Filter entry value", func() {
+			wasmstream.Filter(func(r wasmstream.Record) (bool, error) { set(r); return true, nil })
+		}, []wasmstream.Header{{Name: "file", Value: []byte("/c")}, {Name: "n"}}},
+		{"FlatMap entry value", func() {
+			wasmstream.FlatMap(func(r wasmstream.Record, e *wasmstream.Emitter) error { set(r); e.Emit(r); return nil })
+		}, []wasmstream.Header{{Name: "file", Value: []byte("/c")}, {Name: "n"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setup(t, tt.register)
+			for range 2 { // the second call reuses the SDK's header arrays
+				out, err := wasmstream.Run(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := in[0]
+				want.Headers = tt.want
+				if len(out) != 1 || !equalRecords(out[0], want) {
+					t.Fatalf("got %+v, want %+v", out, want)
+				}
+			}
+			if string(in[0].Headers[0].Value) != "/a/b" {
+				t.Fatalf("Run modified its input")
+			}
+		})
+	}
+}
