@@ -129,9 +129,7 @@ type operator struct {
 	batch   Batch
 	emit    Emitter
 
-	// Native test path (local.go).
-	runIn  []byte
-	runOut []byte
+	runIn []byte // the native test path's input frame (local.go)
 }
 
 // op is the module's operator. A Wasm module has one set of exports, so it

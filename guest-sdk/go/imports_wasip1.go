@@ -1,5 +1,7 @@
 //go:build wasip1
 
+//lint:file-ignore U1000 reached from the //go:wasmexport functions, which staticcheck sees as unused
+
 package wasmstream
 
 import (

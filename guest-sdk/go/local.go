@@ -116,19 +116,6 @@ type localHost struct {
 	metrics map[string]int64
 }
 
-func (l *localHost) log(level LogLevel, msg string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	// A log line that cannot be written has nowhere else to go.
-	_, _ = fmt.Fprintf(l.out, "wasmstream %s: %s\n", levelName(level), msg)
-}
-
-func (l *localHost) add(name string, delta int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.metrics[name] += delta
-}
-
 func (l *localHost) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()

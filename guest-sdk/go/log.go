@@ -30,17 +30,3 @@ func Logf(level LogLevel, format string, args ...any) {
 // Count adds delta to the operator's counter name, kept by the host. It does
 // not allocate. In a native build it adds to the counters Metrics returns.
 func Count(name string, delta int64) { hostMetricAdd(name, delta) }
-
-func levelName(l LogLevel) string {
-	switch l {
-	case LogDebug:
-		return "DEBUG"
-	case LogInfo:
-		return "INFO"
-	case LogWarn:
-		return "WARN"
-	case LogError:
-		return "ERROR"
-	}
-	return fmt.Sprintf("LEVEL(%d)", int32(l))
-}
