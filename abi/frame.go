@@ -420,6 +420,17 @@ func (r *FrameReader) headers(dst []Header) ([]Header, error) {
 	return dst, nil
 }
 
+// SkipValue returns the offset just past the msgpack value that starts at
+// src[off], or a *DecodeError if none is there. Readers use it to pass over
+// fields and frame elements they do not know.
+func SkipValue(src []byte, off int) (int, error) {
+	r := FrameReader{src: src, off: off}
+	if err := r.skip(0); err != nil {
+		return off, err
+	}
+	return r.off, nil
+}
+
 // skip passes over one msgpack value of any type.
 func (r *FrameReader) skip(depth int) error {
 	if depth > maxDepth {

@@ -220,3 +220,30 @@ func TestPack(t *testing.T) {
 		}
 	}
 }
+
+func TestSkipValue(t *testing.T) {
+	cases := []struct {
+		name string
+		src  []byte
+		next int
+		ok   bool
+	}{
+		{"fixint", []byte{0x05, 0xff}, 1, true},
+		{"nested map", []byte{0x81, 0xa1, 'k', 0x92, 0xc3, 0xc4, 0x01, 'x', 0x00}, 8, true},
+		{"ext8", []byte{0xc7, 0x02, 0x01, 'a', 'b'}, 5, true},
+		{"truncated bin", []byte{0xc4, 0x05, 'a'}, 0, false},
+		{"array longer than bytes", []byte{0xdd, 0xff, 0xff, 0xff, 0xff}, 0, false},
+		{"unused byte", []byte{0xc1}, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			next, err := abi.SkipValue(c.src, 0)
+			if (err == nil) != c.ok || (c.ok && next != c.next) {
+				t.Fatalf("SkipValue = %d, %v; want %d, ok=%v", next, err, c.next, c.ok)
+			}
+			if err != nil && !errors.Is(err, abi.ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+		})
+	}
+}

@@ -164,7 +164,7 @@ func (r *reader) next(rec *Record) bool {
 			rec.Output = r.lastOut
 		}
 		for i := 5; i < n; i++ {
-			if off, ok = skip(src, off, 0); !ok {
+			if off, ok = skip(src, off); !ok {
 				return r.failed()
 			}
 		}
@@ -251,7 +251,7 @@ func (r *reader) close() error {
 	}
 	off, ok := r.off, true
 	for i := 0; i < r.extra && ok; i++ {
-		off, ok = skip(r.src, off, 0)
+		off, ok = skip(r.src, off)
 	}
 	if !ok || off != len(r.src) {
 		return r.fail()
@@ -403,95 +403,12 @@ func readInt(src []byte, off int) (int64, int, bool) {
 	return int64(binary.BigEndian.Uint64(p)), next, true // 0xd3
 }
 
-// maxDepth is abi's bound on nesting in skipped values.
-const maxDepth = 32
-
-// skip passes over one msgpack value of any type, accepting what abi's
-// reader accepts.
-func skip(src []byte, off, depth int) (int, bool) {
-	if depth > maxDepth || off >= len(src) {
-		return off, false
-	}
-	c := src[off]
-	size, items, hdr := 0, 0, 1 // payload bytes, child values, header bytes
-	switch {
-	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-	case c >= 0xa0 && c <= 0xbf:
-		size = int(c & 0x1f)
-	case c >= 0x90 && c <= 0x9f:
-		items = int(c & 0x0f)
-	case c >= 0x80 && c <= 0x8f:
-		items = 2 * int(c&0x0f)
-	case c == 0xcc || c == 0xd0:
-		size = 1
-	case c == 0xcd || c == 0xd1 || c == 0xd4:
-		size = 2
-	case c == 0xd5:
-		size = 3
-	case c == 0xce || c == 0xd2 || c == 0xca:
-		size = 4
-	case c == 0xd6:
-		size = 5
-	case c == 0xcf || c == 0xd3 || c == 0xcb:
-		size = 8
-	case c == 0xd7:
-		size = 9
-	case c == 0xd8:
-		size = 17
-	case c == 0xc4 || c == 0xd9 || c == 0xc7:
-		if len(src)-off < 2 {
-			return off, false
-		}
-		size, hdr = int(src[off+1]), 2
-		if c == 0xc7 {
-			size++
-		}
-	case c == 0xc5 || c == 0xda || c == 0xc8 || c == 0xdc || c == 0xde:
-		if len(src)-off < 3 {
-			return off, false
-		}
-		n := int(binary.BigEndian.Uint16(src[off+1:]))
-		hdr = 3
-		switch c {
-		case 0xdc:
-			items = n
-		case 0xde:
-			items = 2 * n
-		case 0xc8:
-			size = n + 1
-		default:
-			size = n
-		}
-	case c == 0xc6 || c == 0xdb || c == 0xc9 || c == 0xdd || c == 0xdf:
-		if len(src)-off < 5 {
-			return off, false
-		}
-		n := int(binary.BigEndian.Uint32(src[off+1:]))
-		hdr = 5
-		switch c {
-		case 0xdd:
-			items = n
-		case 0xdf:
-			items = 2 * n
-		case 0xc9:
-			size = n + 1
-		default:
-			size = n
-		}
-	default: // 0xc1 is never used
-		return off, false
-	}
-	if len(src)-off-hdr < size || items > len(src)-off-hdr {
-		return off, false
-	}
-	off += hdr + size
-	var ok bool
-	for i := 0; i < items; i++ {
-		if off, ok = skip(src, off, depth+1); !ok {
-			return off, false
-		}
-	}
-	return off, true
+// skip passes over one msgpack value of any type, exactly as abi's reader
+// does. Only rare frames need it (unknown trailing fields, reserved frame
+// elements), so it goes through abi rather than an inlined copy.
+func skip(src []byte, off int) (int, bool) {
+	next, err := abi.SkipValue(src, off)
+	return next, err == nil
 }
 
 // writer appends a canonical frame, byte for byte what abi.FrameWriter
