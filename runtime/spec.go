@@ -244,37 +244,7 @@ func decodeComponent(n *yaml.Node, path string, kind Kind, reg *Registry, labell
 	return &ComponentSpec{Path: cpath, Name: key.Value, Label: label, Config: cfg, comp: comp}
 }
 
-func find(n *yaml.Node, dotted string) *yaml.Node {
-	cur := n
-	for _, part := range splitDots(dotted) {
-		if cur == nil || cur.Kind != yaml.MappingNode {
-			return n
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(cur.Content); i += 2 {
-			if cur.Content[i].Value == part {
-				next = cur.Content[i+1]
-			}
-		}
-		if next == nil {
-			return cur
-		}
-		cur = next
-	}
-	return cur
-}
-
-func splitDots(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '.' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
-}
+func find(n *yaml.Node, dotted string) *yaml.Node { return confyaml.Find(n, dotted) }
 
 func nodeKind(n *yaml.Node) string {
 	switch n.Kind {

@@ -140,14 +140,15 @@ func addValidation(err error, n *yaml.Node, path string, probs *Problems) {
 	}
 	var fe *FieldError
 	if errors.As(err, &fe) {
-		probs.Add(join(path, fe.Field), find(n, fe.Field), "%s", fe.Msg)
+		probs.Add(join(path, fe.Field), Find(n, fe.Field), "%s", fe.Msg)
 		return
 	}
 	probs.Add(path, n, "%s", err.Error())
 }
 
-// find returns the node of a dotted sub-field, or n itself.
-func find(n *yaml.Node, field string) *yaml.Node {
+// Find returns the node of a dotted sub-field of n, or the deepest node on
+// the way to it that exists (for locating problems).
+func Find(n *yaml.Node, field string) *yaml.Node {
 	for _, part := range strings.Split(field, ".") {
 		if n == nil || n.Kind != yaml.MappingNode {
 			return n
