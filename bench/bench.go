@@ -106,7 +106,7 @@ type Env struct {
 // engine that can run it. root is the repository root.
 func NewEnv(ctx context.Context, root, dir string) (*Env, error) {
 	mod := filepath.Join(dir, "uppercase.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", mod, "./examples/wasm/uppercase")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", mod, "./examples/wasm/uppercase/go")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if out, err := cmd.CombinedOutput(); err != nil {

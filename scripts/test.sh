@@ -41,6 +41,14 @@ need_pkg wat2wasm wabt
 check
 [ "${1:-}" = check ] && exit 0
 
+step "guest toolchains"
+for tc in scripts/toolchains/*.sh; do
+  [ -e "$tc" ] || continue
+  bash "$tc"
+done
+# Every toolchain is installed now: a guest that cannot build is a failure.
+export WASMSTREAM_REQUIRE_TOOLCHAINS=1
+
 step "building guests and the CLI"
 make -s wasm build
 

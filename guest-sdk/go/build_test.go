@@ -46,7 +46,7 @@ func TestWasip1Build(t *testing.T) {
 		abi.ImportLog:       {[]byte{i32, i32, i32}, nil},
 		abi.ImportMetricAdd: {[]byte{i32, i32, i64}, nil},
 	}
-	for _, pkg := range []string{"examples/wasm/uppercase", "examples/wasm/router", "examples/wasm/conformance/go"} {
+	for _, pkg := range []string{"examples/wasm/uppercase/go", "examples/wasm/router", "examples/wasm/conformance/go"} {
 		t.Run(pkg, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "op.wasm")
 			cmd := exec.CommandContext(t.Context(), goTool, "build", "-buildmode=c-shared", "-o", out, "./"+pkg)

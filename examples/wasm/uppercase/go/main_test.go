@@ -39,7 +39,7 @@ func TestUpper(t *testing.T) {
 
 // TestInputFile runs the example's own input through the operator.
 func TestInputFile(t *testing.T) {
-	data, err := os.ReadFile("input.txt")
+	data, err := os.ReadFile("../input.txt")
 	if err != nil {
 		t.Fatal(err)
 	}

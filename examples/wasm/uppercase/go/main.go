@@ -4,7 +4,7 @@
 //
 // Build it from the repository root with
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o examples/wasm/uppercase/uppercase.wasm ./examples/wasm/uppercase
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o examples/wasm/uppercase/go/uppercase.wasm ./examples/wasm/uppercase/go
 //
 // and run it with pipeline.yaml.
 package main
