@@ -9,12 +9,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
+	"errors"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/wasmstream/wasmstream/host"
+	"github.com/wasmstream/wasmstream/internal/guestbuild"
 	"github.com/wasmstream/wasmstream/runtime"
 )
 
@@ -95,22 +97,37 @@ type nativeConfig struct {
 	runtime.OperatorSettings `yaml:",inline"`
 }
 
-// Env holds what the benchmarks share: the engine and the uppercase module.
+// Env holds what the benchmarks share: the engine and the uppercase module
+// of every guest language whose toolchain is installed.
 type Env struct {
-	Engine *host.Engine
-	Module string // path of uppercase.wasm
-	reg    *runtime.Registry
+	Engine  *host.Engine
+	Modules map[string]string // language → path of its uppercase.wasm
+	Langs   []string          // the languages of Modules, Go first
+	Skipped []error           // guests whose toolchain is missing
+	reg     *runtime.Registry
 }
 
-// NewEnv builds examples/wasm/uppercase for wasip1 into dir and returns an
-// engine that can run it. root is the repository root.
+// NewEnv builds examples/wasm/uppercase/<language> for every language into
+// dir and returns an engine that can run them. root is the repository root.
+// A guest whose toolchain is missing is listed in Skipped; any other build
+// failure is an error.
 func NewEnv(ctx context.Context, root, dir string) (*Env, error) {
-	mod := filepath.Join(dir, "uppercase.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", mod, "./examples/wasm/uppercase/go")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building the uppercase guest: %v\n%s", err, out)
+	env := &Env{Modules: map[string]string{}}
+	for _, g := range guestbuild.Guests(filepath.Join(root, "examples", "wasm", "uppercase")) {
+		mod := filepath.Join(dir, "uppercase-"+g.Lang+".wasm")
+		err := guestbuild.Build(g.Dir, mod)
+		if errors.Is(err, guestbuild.ErrNoToolchain) {
+			env.Skipped = append(env.Skipped, err)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		env.Modules[g.Lang] = mod
+		env.Langs = append(env.Langs, g.Lang)
+	}
+	if env.Modules["go"] == "" {
+		return nil, errors.New("bench: the Go uppercase guest did not build")
 	}
 	e, err := host.NewEngine(ctx)
 	if err != nil {
@@ -124,19 +141,45 @@ func NewEnv(ctx context.Context, root, dir string) (*Env, error) {
 	type none struct{}
 	runtime.AddSource(reg, "bench", "replaced", func(*none) (runtime.Source, error) { return &source{}, nil })
 	runtime.AddSink(reg, "bench", "replaced", func(*none) (runtime.Sink, error) { return &sink{}, nil })
-	return &Env{Engine: e, Module: mod, reg: reg}, nil
+	env.Engine, env.reg = e, reg
+	return env, nil
+}
+
+// InstanceCreation loads a language's uppercase module and returns the
+// median time of n instance creations (the module compiled once before).
+func (e *Env) InstanceCreation(ctx context.Context, lang string, n int) (time.Duration, error) {
+	m, err := e.Engine.Load(ctx, e.Modules[lang])
+	if err != nil {
+		return 0, err
+	}
+	times := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		inst, err := m.Instantiate(ctx, host.InstanceConfig{MemoryLimit: 64 << 20, Deadline: 10 * time.Second})
+		if err != nil {
+			return 0, err
+		}
+		times = append(times, time.Since(start))
+		inst.Close(ctx)
+	}
+	slices.Sort(times)
+	return times[len(times)/2], nil
 }
 
 // Close releases the engine.
 func (e *Env) Close(ctx context.Context) error { return e.Engine.Close(ctx) }
 
 // Run pushes n records through a pipeline with one uppercase operator
-// ("native" or "wasm") at the given batch size and parallelism, and returns
+// ("native", or a guest language such as "go" or "rust") at the given batch size and parallelism, and returns
 // how many records reached the sink.
 func (e *Env) Run(ctx context.Context, kind string, batch, parallelism, n int, dataDir string) (int64, error) {
 	op := fmt.Sprintf("native_upper: {parallelism: %d}", parallelism)
-	if kind == "wasm" {
-		op = fmt.Sprintf("wasm: {module: %q, parallelism: %d}", e.Module, parallelism)
+	if kind != "native" {
+		mod, ok := e.Modules[kind]
+		if !ok {
+			return 0, fmt.Errorf("bench: no %s uppercase guest", kind)
+		}
+		op = fmt.Sprintf("wasm: {module: %q, parallelism: %d}", mod, parallelism)
 	}
 	spec, err := runtime.Parse([]byte(fmt.Sprintf(`
 pipeline: bench

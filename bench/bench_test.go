@@ -10,15 +10,15 @@ import (
 )
 
 // BenchmarkUppercase runs the uppercase map end to end through the runtime,
-// natively and as a Go Wasm operator, at several batch sizes. Each op is one
-// record.
+// natively and as a Wasm operator in every guest language that builds here,
+// at several batch sizes. Each op is one record.
 func BenchmarkUppercase(b *testing.B) {
 	env, err := bench.NewEnv(context.Background(), "..", b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer env.Close(context.Background())
-	for _, kind := range []string{"native", "wasm"} {
+	for _, kind := range append([]string{"native"}, env.Langs...) {
 		for _, batch := range []int{1, 100, 1000} {
 			b.Run(fmt.Sprintf("%s/batch=%d", kind, batch), func(b *testing.B) {
 				b.ReportAllocs()

@@ -55,6 +55,13 @@ make -s wasm build
 step "unit and integration tests"
 go test -count=1 ./...
 
+step "guest SDK native tests"
+for t in guest-sdk/*/test; do
+  [ -x "$t" ] || continue
+  echo "-- $t"
+  (cd "$(dirname "$t")" && ./test)
+done
+
 step "race detector on the engine"
 go test -count=1 -race ./runtime/... ./host/...
 

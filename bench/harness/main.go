@@ -1,9 +1,12 @@
 // Command harness runs the end-to-end uppercase benchmark natively and as a
-// Go Wasm operator at batch sizes 1, 100 and 1000, several times each, and
-// prints the median records/s with the Wasm/native ratio measured in the
-// same run.
+// Wasm operator in every guest language whose toolchain is installed, and
+// prints the median records/s with each Wasm/native ratio measured in the
+// same run:
 //
-//	go run ./bench/harness [-records 1000000] [-runs 5]
+//   - a batch-size sweep (1, 100, 1000) of native Go against the Go guest;
+//   - every language at batch 1000, with the median instance creation time.
+//
+//	go run ./bench/harness [-records 1000000] [-runs 5] [-langs go,rust]
 package main
 
 import (
@@ -12,7 +15,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/wasmstream/wasmstream/bench"
@@ -22,6 +27,8 @@ func main() {
 	records := flag.Int("records", 1_000_000, "records per run at batch 100 and 1000 (batch 1 runs a tenth)")
 	runs := flag.Int("runs", 5, "runs per configuration; the median is reported")
 	parallelism := flag.Int("parallelism", 1, "operator instances")
+	langs := flag.String("langs", "", "comma-separated guest languages for the language table (default: all that build)")
+	sweep := flag.Bool("sweep", true, "run the batch-size sweep of native Go against the Go guest")
 	flag.Parse()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "wasmstream-bench")
@@ -34,28 +41,47 @@ func main() {
 		fail(err)
 	}
 	defer env.Close(ctx)
-	fmt.Printf("uppercase map of %d-byte values, end to end through the runtime, parallelism %d, median of %d runs\n\n", bench.ValueSize, *parallelism, *runs)
-	fmt.Printf("%-8s %12s %14s %14s %8s\n", "batch", "records/run", "native rec/s", "wasm rec/s", "wasm/native")
-	for _, batch := range []int{1, 100, 1000} {
-		n := *records
-		if batch == 1 {
-			n /= 10
-		}
-		rate := map[string]float64{}
-		for _, kind := range []string{"native", "wasm"} {
-			var rates []float64
-			for r := 0; r < *runs; r++ {
-				start := time.Now()
-				got, err := env.Run(ctx, kind, batch, *parallelism, n, filepath.Join(dir, fmt.Sprintf("%s-%d-%d", kind, batch, r)))
-				if err != nil {
-					fail(err)
-				}
-				rates = append(rates, float64(got)/time.Since(start).Seconds())
+	for _, err := range env.Skipped {
+		fmt.Fprintln(os.Stderr, "harness: skipped:", err)
+	}
+	median := func(kind string, batch, n int) float64 {
+		var rates []float64
+		for r := 0; r < *runs; r++ {
+			start := time.Now()
+			got, err := env.Run(ctx, kind, batch, *parallelism, n, filepath.Join(dir, fmt.Sprintf("%s-%d-%d", kind, batch, r)))
+			if err != nil {
+				fail(err)
 			}
-			sort.Float64s(rates)
-			rate[kind] = rates[len(rates)/2]
+			rates = append(rates, float64(got)/time.Since(start).Seconds())
 		}
-		fmt.Printf("%-8d %12d %14.0f %14.0f %8.2f\n", batch, n, rate["native"], rate["wasm"], rate["wasm"]/rate["native"])
+		sort.Float64s(rates)
+		return rates[len(rates)/2]
+	}
+	fmt.Printf("uppercase map of %d-byte values, end to end through the runtime, parallelism %d, median of %d runs\n", bench.ValueSize, *parallelism, *runs)
+	if *sweep {
+		fmt.Printf("\n%-8s %12s %14s %14s %8s\n", "batch", "records/run", "native rec/s", "go wasm rec/s", "go/native")
+		for _, batch := range []int{1, 100, 1000} {
+			n := *records
+			if batch == 1 {
+				n /= 10
+			}
+			native, wasm := median("native", batch, n), median("go", batch, n)
+			fmt.Printf("%-8d %12d %14.0f %14.0f %8.2f\n", batch, n, native, wasm, wasm/native)
+		}
+	}
+	fmt.Printf("\nbatch 1000, %d records per run\n%-16s %14s %8s %18s\n", *records, "operator", "rec/s", "/native", "instance creation")
+	native := median("native", 1000, *records)
+	fmt.Printf("%-16s %14.0f %8.2f %18s\n", "native Go", native, 1.0, "-")
+	for _, lang := range env.Langs {
+		if *langs != "" && !slices.Contains(strings.Split(*langs, ","), lang) {
+			continue
+		}
+		rate := median(lang, 1000, *records)
+		inst, err := env.InstanceCreation(ctx, lang, 51)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("%-16s %14.0f %8.2f %16.0fµs\n", lang+" wasm", rate, rate/native, float64(inst.Microseconds()))
 	}
 }
 
