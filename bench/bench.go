@@ -7,9 +7,9 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"errors"
 	"path/filepath"
 	"slices"
 	"sync/atomic"

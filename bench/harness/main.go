@@ -4,9 +4,10 @@
 // same run:
 //
 //   - a batch-size sweep (1, 100, 1000) of native Go against the Go guest;
+//
 //   - every language at batch 1000, with the median instance creation time.
 //
-//	go run ./bench/harness [-records 1000000] [-runs 5] [-langs go,rust]
+//     go run ./bench/harness [-records 1000000] [-runs 5] [-langs go,rust]
 package main
 
 import (
