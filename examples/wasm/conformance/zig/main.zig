@@ -1,0 +1,100 @@
+//! The Zig guest SDK's conformance operator: abi.ConformanceProcess's
+//! reference semantics (abi/SPEC.md, section 7), so the host's conformance
+//! test can replay the golden vectors in abi/testdata/conformance through a
+//! real Zig Wasm module. By the prefix of each record's value:
+//!
+//!     "drop"         no output
+//!     "dup"          the record, value upper-cased, emitted twice
+//!     "route:NAME:"  the record unchanged, routed to output NAME
+//!     "error:MSG"    the whole call fails with the message MSG
+//!     "trap"         the module traps (executes unreachable)
+//!     anything else  the record with its value's ASCII letters upper-cased
+//!
+//! Build it with ./build OUT.wasm; `zig test` runs the vectors natively
+//! (guest-sdk/zig/test does both).
+
+const std = @import("std");
+const ws = @import("wasmstream");
+
+pub const handlers = .{ .flat_map = process };
+
+comptime {
+    ws.register(handlers);
+}
+
+pub const panic = ws.panic;
+
+fn process(r: ws.Record, out: *ws.Emitter) !void {
+    const v: []u8 = r.value orelse &.{};
+    if (std.mem.startsWith(u8, v, "drop")) {
+        return;
+    } else if (std.mem.startsWith(u8, v, "dup")) {
+        upper(v);
+        try out.emit(r);
+        try out.emit(r);
+    } else if (std.mem.startsWith(u8, v, "route:")) {
+        const rest = v["route:".len..];
+        const end = std.mem.indexOfScalar(u8, rest, ':') orelse 0;
+        if (end == 0) return ws.fail("bad route record \"{}\"", .{std.zig.fmtEscapes(v)});
+        try out.emitTo(rest[0..end], r);
+    } else if (std.mem.startsWith(u8, v, "error:")) {
+        return ws.fail("{s}", .{v["error:".len..]});
+    } else if (std.mem.startsWith(u8, v, "trap")) {
+        if (@import("builtin").target.isWasm()) @trap();
+        return error.Trap; // natively: stands in for the trap
+    } else {
+        upper(v);
+        try out.emit(r);
+    }
+}
+
+/// Upper-cases v's ASCII letters in place.
+fn upper(v: []u8) void {
+    for (v) |*c| {
+        if (c.* >= 'a' and c.* <= 'z') c.* -= 'a' - 'A';
+    }
+}
+
+test "conformance vectors" {
+    const Op = ws.Operator(handlers);
+    const gpa = std.testing.allocator;
+    var dir = try std.fs.cwd().openIterableDir("../../../../abi/testdata/conformance", .{});
+    defer dir.close();
+    var it = dir.iterate();
+    var n: usize = 0;
+    while (try it.next()) |entry| {
+        if (!std.mem.endsWith(u8, entry.name, ".in.msgpack")) continue;
+        const base = entry.name[0 .. entry.name.len - ".in.msgpack".len];
+        const frame = try dir.dir.readFileAlloc(gpa, entry.name, 64 << 20);
+        defer gpa.free(frame);
+        var name_buf: [256]u8 = undefined;
+        const got = Op.process(frame);
+        if (dir.dir.readFileAlloc(gpa, try std.fmt.bufPrint(&name_buf, "{s}.err", .{base}), 1 << 20)) |want_err| {
+            defer gpa.free(want_err);
+            const msg = std.mem.trim(u8, want_err, " \n");
+            if (got) |_| {
+                std.debug.print("{s}: got output, want error {s}\n", .{ base, msg });
+                return error.TestUnexpectedResult;
+            } else |err| {
+                if (std.mem.eql(u8, msg, "trap")) {
+                    try std.testing.expectEqual(@as(anyerror, error.Trap), err);
+                } else {
+                    try std.testing.expectEqualStrings(msg, ws.errorMessage(err));
+                }
+            }
+        } else |_| {
+            const want = try dir.dir.readFileAlloc(gpa, try std.fmt.bufPrint(&name_buf, "{s}.out.msgpack", .{base}), 64 << 20);
+            defer gpa.free(want);
+            const out = got catch |err| {
+                std.debug.print("{s}: {s}\n", .{ base, ws.errorMessage(err) });
+                return err;
+            };
+            if (!std.mem.eql(u8, want, out)) {
+                std.debug.print("{s}: output differs ({d} bytes, want {d})\n", .{ base, out.len, want.len });
+                return error.TestUnexpectedResult;
+            }
+        }
+        n += 1;
+    }
+    try std.testing.expect(n >= 10);
+}
