@@ -34,7 +34,7 @@ fn upperASCII(v: []u8) void {
     while (i + 16 <= v.len) : (i += 16) {
         const x: V = v[i..][0..16].*;
         // x - 'a' wraps around for bytes below 'a': only 'a'..'z' are < 26.
-        v[i..][0..16].* = @select(u8, x -% a < letters, x - case, x);
+        v[i..][0..16].* = @select(u8, x -% a < letters, x -% case, x);
     }
     for (v[i..]) |*c| {
         if (c.* -% 'a' < 26) c.* -= 'a' - 'A';
