@@ -1,0 +1,94 @@
+//! The Rust guest SDK's conformance operator: abi.ConformanceProcess's
+//! reference semantics (abi/SPEC.md, "Conformance"), so that the host's
+//! conformance test can run the golden vectors in abi/testdata/conformance
+//! through a real Rust Wasm module. By the prefix of each record's value:
+//!
+//! | value starts with | output |
+//! |---|---|
+//! | `drop` | nothing |
+//! | `dup` | the record, value upper-cased, twice |
+//! | `route:NAME:` | the record unchanged, routed to output `NAME` |
+//! | `error:MSG` | the whole call fails with the message `MSG` |
+//! | `trap` | the module traps (executes `unreachable`) |
+//! | anything else | the record with its value's ASCII letters upper-cased |
+//!
+//! Build it with `./build conformance.wasm`.
+
+use wasmstream_guest::{bail, operator, Emitter, Error, Record, Result};
+
+operator!(flat_map = conformance);
+
+fn conformance(r: &mut Record, out: &mut Emitter) -> Result {
+    let v = r.value();
+    if v.starts_with(b"drop") {
+    } else if v.starts_with(b"dup") {
+        r.value_mut().make_ascii_uppercase();
+        out.emit(r);
+        out.emit(r);
+    } else if let Some(rest) = v.strip_prefix(b"route:") {
+        match rest.iter().position(|&c| c == b':') {
+            Some(n) if n > 0 => match std::str::from_utf8(&rest[..n]) {
+                Ok(name) => out.emit_to(name, r),
+                Err(_) => bail!("bad route record {:?}: the output name is not UTF-8", String::from_utf8_lossy(v)),
+            },
+            _ => bail!("bad route record {:?}", String::from_utf8_lossy(v)),
+        }
+    } else if let Some(msg) = v.strip_prefix(b"error:") {
+        return Err(Error::new(String::from_utf8_lossy(msg)));
+    } else if v.starts_with(b"trap") {
+        trap();
+    } else {
+        r.value_mut().make_ascii_uppercase();
+        out.emit(r);
+    }
+    Ok(())
+}
+
+/// Makes the module trap. Natively (in `cargo test`) it panics instead.
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    panic!("conformance operator: trap");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::path::Path;
+
+    use wasmstream_guest::testing::Runner;
+
+    /// Runs every golden vector through the operator natively: the output
+    /// must equal the expected frame byte for byte, or the error the
+    /// expected message. The host's conformance test runs the same vectors
+    /// through the Wasm module.
+    #[test]
+    fn conformance_vectors() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../../abi/testdata/conformance");
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .expect("reading the conformance vectors")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".in.msgpack").map(String::from))
+            .collect();
+        names.sort();
+        assert!(!names.is_empty(), "no conformance vectors in {}", dir.display());
+        let mut op = Runner::flat_map(super::conformance);
+        for name in names {
+            let input = fs::read(dir.join(format!("{}.in.msgpack", name))).unwrap();
+            let got = catch_unwind(AssertUnwindSafe(|| op.run_frame(&input)));
+            match fs::read_to_string(dir.join(format!("{}.err", name))) {
+                Ok(want) if want.trim() == "trap" => assert!(got.is_err(), "{}: want a trap (a panic natively)", name),
+                Ok(want) => match got {
+                    Ok(Err(e)) => assert_eq!(e.message(), want.trim(), "{}", name),
+                    other => panic!("{}: want error {:?}, got {:?}", name, want.trim(), other.map(|r| r.map(|f| f.len()))),
+                },
+                Err(_) => {
+                    let want = fs::read(dir.join(format!("{}.out.msgpack", name))).unwrap();
+                    let got = got.expect("panicked").unwrap_or_else(|e| panic!("{}: {}", name, e));
+                    assert!(got == want, "{}: output differs ({} bytes, want {})", name, got.len(), want.len());
+                }
+            }
+        }
+    }
+}

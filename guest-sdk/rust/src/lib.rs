@@ -1,0 +1,153 @@
+//! The Rust guest SDK for wasmstream: write a stream operator as a Rust
+//! `cdylib`, build it for `wasm32-unknown-unknown`, and never see the ABI
+//! (abi/SPEC.md): frames, msgpack, `alloc`, packed pointers and status codes
+//! are the SDK's business.
+//!
+//! ```
+//! use wasmstream_guest::{operator, Record, Result};
+//!
+//! fn upper(r: &mut Record) -> Result {
+//!     r.value_mut().make_ascii_uppercase(); // in place: nothing copied
+//!     Ok(())
+//! }
+//!
+//! operator!(map = upper);
+//! # fn main() {}
+//! ```
+//!
+//! [`operator!`] defines the module's exports around exactly one handler:
+//!
+//! | registration | handler |
+//! |---|---|
+//! | `operator!(map = f)` | `fn(&mut Record) -> Result`: one record out per record in, changed in place |
+//! | `operator!(filter = f)` | `fn(&Record) -> Result<bool>`: keep or drop |
+//! | `operator!(flat_map = f)` | `fn(&mut Record, &mut Emitter) -> Result`: zero or more records out |
+//! | `operator!(process_batch = f)` | `fn(&mut Batch, &mut Emitter) -> Result`: the whole batch |
+//!
+//! with an optional `on_init = g`, `fn(&Config) -> Result`, run once per
+//! instance before the first batch. A second `operator!` in one module is a
+//! duplicate-symbol error at link time.
+//!
+//! # Bytes and lifetimes
+//!
+//! The host writes each batch into one buffer inside the module, and the
+//! [`Record`]s handed to a handler point into it: nothing is copied on the
+//! way in. A handler may modify key and value bytes in place, but records are
+//! only valid during the call. Output is encoded as it is emitted, so emitted
+//! bytes may be reused at once. A record emitted unchanged but for in-place
+//! edits of its bytes is copied whole, and a batch whose every record is kept
+//! that way is handed back to the host without being copied at all.
+//!
+//! # Errors and panics
+//!
+//! A handler's `Err` fails the batch; the host receives the message
+//! verbatim and keeps the instance. A malformed batch fails with a message
+//! giving the byte offset and the reason. Rust on wasm32 cannot unwind, so a
+//! panic traps the module: its message goes to the host log first, and the
+//! host replaces the instance.
+//!
+//! # Testing without Wasm
+//!
+//! [`testing::Runner`] runs a handler natively through the same codec.
+
+mod codec;
+mod config;
+mod emit;
+mod error;
+mod host;
+mod record;
+
+#[doc(hidden)]
+pub mod private;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+
+pub use config::{Config, Value};
+pub use emit::{Batch, Emit, Emitter};
+pub use error::{Error, Result};
+pub use host::{count, log, Level};
+pub use record::{Header, Headers, HeadersIter, OwnedHeader, OwnedRecord, Record, RecordRef};
+
+/// The ABI version the SDK speaks.
+pub const ABI_VERSION: i32 = 1;
+
+/// The language code the module reports through `wasmstream_language`.
+pub const LANGUAGE_RUST: i32 = 2;
+
+/// The most records one output batch may carry.
+pub const MAX_RECORDS: usize = codec::MAX_RECORDS as usize;
+
+/// Defines the module's exports (`wasmstream_abi_version`,
+/// `wasmstream_language`, `alloc`, `dealloc`, `init`, `process`) around one
+/// handler and an optional init hook:
+///
+/// ```ignore
+/// operator!(map = upper);
+/// operator!(filter = keep);
+/// operator!(flat_map = route, on_init = configure);
+/// operator!(process_batch = whole_batch);
+/// ```
+///
+/// Handlers may be functions or closures. Outside wasm32 the macro only
+/// type-checks them, so the crate also builds (and tests) natively.
+#[macro_export]
+macro_rules! operator {
+    (map = $f:expr $(, on_init = $i:expr)? $(,)?) => {
+        $crate::__export!($crate::private::map($f) $(, $i)?);
+    };
+    (filter = $f:expr $(, on_init = $i:expr)? $(,)?) => {
+        $crate::__export!($crate::private::filter($f) $(, $i)?);
+    };
+    (flat_map = $f:expr $(, on_init = $i:expr)? $(,)?) => {
+        $crate::__export!($crate::private::flat_map($f) $(, $i)?);
+    };
+    (process_batch = $f:expr $(, on_init = $i:expr)? $(,)?) => {
+        $crate::__export!($crate::private::process_batch($f) $(, $i)?);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export {
+    ($h:expr) => {
+        $crate::__export!(@ $h, |_: &$crate::Config| -> $crate::Result { Ok(()) });
+    };
+    ($h:expr, $i:expr) => {
+        $crate::__export!(@ $h, |c: &$crate::Config| -> $crate::Result { ($i)(c) });
+    };
+    (@ $h:expr, $init:expr) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            #[export_name = "wasmstream_abi_version"]
+            extern "C" fn __wasmstream_abi_version() -> i32 {
+                $crate::ABI_VERSION
+            }
+            #[export_name = "wasmstream_language"]
+            extern "C" fn __wasmstream_language() -> i32 {
+                $crate::LANGUAGE_RUST
+            }
+            #[export_name = "alloc"]
+            extern "C" fn __wasmstream_alloc(len: usize) -> *mut u8 {
+                $crate::private::alloc(len)
+            }
+            #[export_name = "dealloc"]
+            extern "C" fn __wasmstream_dealloc(_ptr: *mut u8, _len: usize) {}
+            #[export_name = "init"]
+            extern "C" fn __wasmstream_init(ptr: *mut u8, len: usize) -> i32 {
+                $crate::private::init(ptr, len, $init)
+            }
+            #[export_name = "process"]
+            extern "C" fn __wasmstream_process(ptr: *mut u8, len: usize) -> i64 {
+                $crate::private::process(&mut $h, ptr, len)
+            }
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            #[allow(dead_code)]
+            fn __wasmstream_check() {
+                let _ = $h;
+                let _ = $init;
+            }
+        };
+    };
+}
