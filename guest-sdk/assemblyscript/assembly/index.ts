@@ -1,0 +1,7 @@
+// The wasmstream guest SDK for AssemblyScript. See README.md.
+
+export { Record, Header, fromString, toString, startsWith, bytesEqual, bytesEqualString, indexOfByte } from "./record";
+export { map, filter, flatMap, processBatch, onInit, fail, hasFailed, Emitter, Batch, currentConfig } from "./operator";
+export { Config, Value, ValueKind } from "./config";
+export { log, logBytes, count, LogLevel } from "./host";
+export { MAX_RECORDS } from "./codec";
