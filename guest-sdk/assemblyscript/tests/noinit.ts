@@ -1,0 +1,2 @@
+// Test operator: registers no handler.
+export * from "../assembly/exports";

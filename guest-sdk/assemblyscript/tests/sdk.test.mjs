@@ -1,0 +1,260 @@
+// Tests of the AssemblyScript SDK: the test operators in this directory and
+// the conformance example, compiled to Wasm by ../test into $WASM_DIR and run
+// here in node's engine with the host imports stubbed.
+//
+//   node --test tests/sdk.test.mjs
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const wasmDir = process.env.WASM_DIR;
+const vectorsDir = path.resolve(here, "../../../abi/testdata/conformance");
+
+const hex = (s) => Uint8Array.from(Buffer.from(s, "hex"));
+
+/** One instance of a test module with the wasmstream imports stubbed. */
+class Guest {
+  constructor(name) {
+    this.logs = [];
+    this.metrics = new Map();
+    this.error = null;
+    const mod = new WebAssembly.Module(fs.readFileSync(path.join(wasmDir, name + ".wasm")));
+    for (const imp of WebAssembly.Module.imports(mod)) {
+      assert.equal(imp.module, "wasmstream", `${name} imports ${imp.module}.${imp.name}; the host provides only wasmstream and wasi_snapshot_preview1`);
+    }
+    const exports = WebAssembly.Module.exports(mod).map((e) => e.name).sort();
+    assert.deepEqual(exports, ["alloc", "dealloc", "init", "memory", "process", "wasmstream_abi_version", "wasmstream_language"]);
+    this.x = new WebAssembly.Instance(mod, {
+      wasmstream: {
+        set_error: (p, n) => { this.error = this.str(p, n); },
+        log: (level, p, n) => { this.logs.push(this.str(p, n)); },
+        metric_add: (p, n, d) => {
+          const k = this.str(p, n);
+          this.metrics.set(k, (this.metrics.get(k) ?? 0n) + d);
+        },
+      },
+    }).exports;
+    assert.equal(this.x.wasmstream_abi_version(), 1);
+    assert.equal(this.x.wasmstream_language(), 4);
+  }
+  mem() { return new Uint8Array(this.x.memory.buffer); }
+  str(p, n) { return new TextDecoder().decode(this.mem().slice(p, p + n)); }
+  write(bytes) {
+    const p = this.x.alloc(bytes.length);
+    this.mem().set(bytes, p);
+    return p;
+  }
+  /** Runs init; returns null or the error message. */
+  init(payload) {
+    this.error = null;
+    const st = this.x.init(this.write(payload), payload.length);
+    return st === 0 ? null : this.error ?? `status ${st} without a message`;
+  }
+  /** Runs process; returns {out} or {error}. */
+  process(frame) {
+    this.error = null;
+    const r = this.x.process(this.write(frame), frame.length);
+    if (r === -1n) return { error: this.error ?? "no message" };
+    const ptr = Number(r >> 32n), len = Number(r & 0xffffffffn);
+    return { out: this.mem().slice(ptr, ptr + len) };
+  }
+}
+
+function vectors() {
+  return fs.readdirSync(vectorsDir).filter((f) => f.endsWith(".in.msgpack")).map((f) => {
+    const base = path.join(vectorsDir, f.slice(0, -".in.msgpack".length));
+    return {
+      name: path.basename(base),
+      frame: new Uint8Array(fs.readFileSync(base + ".in.msgpack")),
+      out: fs.existsSync(base + ".out.msgpack") ? new Uint8Array(fs.readFileSync(base + ".out.msgpack")) : null,
+      err: fs.existsSync(base + ".err") ? fs.readFileSync(base + ".err", "utf8").trim() : null,
+    };
+  });
+}
+
+test("conformance example passes every vector", () => {
+  let g = new Guest("conformance");
+  const vs = vectors();
+  assert.ok(vs.length >= 10);
+  for (const v of vs) {
+    if (v.err === "trap") {
+      assert.throws(() => g.process(v.frame), WebAssembly.RuntimeError, v.name);
+      g = new Guest("conformance"); // a trapped instance is discarded
+      continue;
+    }
+    const got = g.process(v.frame);
+    if (v.err !== null) {
+      assert.equal(got.error, v.err, v.name);
+    } else {
+      assert.equal(got.error, undefined, v.name);
+      assert.ok(Buffer.from(got.out).equals(Buffer.from(v.out)), `${v.name}: output differs`);
+    }
+  }
+});
+
+test("identity map copies every vector byte for byte", () => {
+  const g = new Guest("identity");
+  for (const v of vectors()) {
+    const got = g.process(v.frame);
+    assert.ok(Buffer.from(got.out).equals(Buffer.from(v.frame)), `${v.name}: ${got.error ?? "output differs"}`);
+  }
+});
+
+test("re-encoding every vector reproduces it", () => {
+  const g = new Guest("reencode");
+  for (const v of vectors()) {
+    const got = g.process(v.frame);
+    assert.ok(Buffer.from(got.out).equals(Buffer.from(v.frame)), `${v.name}: ${got.error ?? "output differs"}`);
+  }
+});
+
+test("other encodings are read and written canonically", () => {
+  // Frame [records, [], nil] as array16s; record of 6 fields: key str8 "k",
+  // value bin16 "v", timestamp int64 5, headers [nil name, bin8 value] as
+  // array16, output "", an extra field.
+  const frame = hex("dc0003" + "dc0001" + "96" + "d9016b" + "c5000176" + "d30000000000000005" +
+    "dc0002" + "c0" + "c40178" + "a0" + "c3" + "90" + "c0");
+  const want = hex("91dd00000001" + "94" + "c4016b" + "c40176" + "05" + "92" + "a0" + "c40178");
+  for (const name of ["identity", "reencode"]) {
+    assert.deepEqual(new Guest(name).process(frame).out, want, name);
+  }
+});
+
+test("every integer width is read and written in its smallest form", () => {
+  const cases = [
+    ["7f", "7f"], ["cc80", "cc80"], ["cc05", "05"], ["cd0100", "cd0100"], ["d1012c", "cd012c"],
+    ["ce00010000", "ce00010000"], ["cf0000010000000000", "cf0000010000000000"], ["cf00000000000000ff", "ccff"],
+    ["e0", "e0"], ["d0df", "d0df"], ["d1ff7f", "d1ff7f"], ["d2ffff7fff", "d2ffff7fff"],
+    ["d3ffffff0000000000", "d3ffffff0000000000"], ["d3ffffffffffffffff", "ff"],
+  ];
+  const g = new Guest("identity");
+  for (const [ts, want] of cases) {
+    const got = g.process(hex("91dd00000001" + "94c0c0" + ts + "c0"));
+    assert.deepEqual(got.out, hex("91dd00000001" + "94c0c0" + want + "c0"), ts);
+  }
+});
+
+// Messages from abi.DecodeFrame for the same bytes.
+const malformed = [
+  ["", "malformed frame at byte 0: need 1 bytes, 0 left"],
+  ["90", "malformed frame at byte 0: frame is an empty array; want [records, ...]"],
+  ["91", "malformed frame at byte 1: need 1 bytes, 0 left"],
+  ["91dd0000000294c0c000c0", "malformed frame at byte 1: frame declares 2 records but has only 5 bytes left"],
+  ["91dd0000000194c0c000c000", "malformed frame at byte 11: 1 trailing bytes after the frame"],
+  ["91dd000000019401c000c0", "malformed frame at byte 7: key: want bin, str or nil, found an integer"],
+  ["91dd0000000193c0c000", "malformed frame at byte 1: frame declares 1 records but has only 4 bytes left"],
+  ["91dd0000000194c0c0cfffffffffffffffffc0", "malformed frame at byte 9: timestamp: 18446744073709551615 overflows int64"],
+  ["91dd0000000194c0c0c3c0", "malformed frame at byte 9: timestamp: want an integer, found a boolean"],
+  ["91dd0000000194c0c0009301c0c0", "malformed frame at byte 10: headers: array of 3 items; want name/value pairs"],
+  ["91dd0000000194c0c00092a161c4", "malformed frame at byte 13: need 2 bytes, 1 left"],
+  ["91dd0000000194c0c405010200c0", "malformed frame at byte 8: value: 5-byte value runs past the end of the frame"],
+  ["92dd00000000c1", "malformed frame at byte 6: invalid msgpack type byte 0xc1"],
+  ["91dd01000001", "malformed frame at byte 1: frame declares 16777217 records; the limit is 16777216"],
+  ["91dd0000000193c0c000c0c0", "malformed frame at byte 6: record has 3 fields; want at least 4 (key, value, timestamp, headers)"],
+  ["91dd0000000196c0c000c0a0c1", "malformed frame at byte 12: invalid msgpack type byte 0xc1"],
+  ["91dd0000000194c0c000dc0003c0c0c0", "malformed frame at byte 10: headers: array of 3 items; want name/value pairs"],
+];
+
+test("malformed frames fail with abi's offsets and reasons", () => {
+  for (const name of ["identity", "filter", "batch"]) {
+    const g = new Guest(name);
+    for (const [h, msg] of malformed) {
+      assert.deepEqual(g.process(hex(h)), { error: "decoding input batch: " + msg }, `${name} ${h}`);
+    }
+    // A good frame after bad ones decodes.
+    assert.equal(g.process(hex("91dd0000000194c0c001c0")).error, undefined, name);
+  }
+});
+
+test("records a batch handler leaves unread are still checked", () => {
+  const g = new Guest("batch");
+  assert.deepEqual(g.process(hex("91dd00000002" + "94c0c000c0" + "94c0c000c0")).out, hex("91dd00000000"));
+  assert.deepEqual(g.process(hex("91dd00000002" + "94c0c000c0" + "94c0c0c3c0")),
+    { error: "decoding input batch: malformed frame at byte 14: timestamp: want an integer, found a boolean" });
+  assert.ok(g.logs.includes("batch of 2"));
+});
+
+test("skip passes over every msgpack type", () => {
+  const frame = hex("9f" + "dd00000000" +
+    "c0" + "c2" + "c3" + "cc01" + "cd0001" + "ce00000001" + "cf0000000000000001" +
+    "ca3f800000" + "cb3ff0000000000000" + "a3616263" + "c40100" +
+    "81a16192c0c0" + "d40100" + "c7010100");
+  assert.deepEqual(new Guest("identity").process(frame).out, hex("91dd00000000"));
+});
+
+test("filter keeps records whole", () => {
+  const got = new Guest("filter").process(hex("91dd00000003" + "94c0c4016101c0" + "94c0c4016202c0" + "94c0a1630392a168c0"));
+  // The str value of the third record is re-encoded as bin.
+  assert.deepEqual(got.out, hex("91dd00000002" + "94c0c4016101c0" + "94c0c4016303" + "92a168c0"));
+});
+
+test("emit encodes new records and copies unchanged ones", () => {
+  const g = new Guest("rewrite");
+  assert.deepEqual(g.process(hex("91dd00000001" + "94c4016bc40261620ac0")).out, hex("91dd00000002" +
+    "95c4016bc403616221f6" + "94a16ec40131a16dc0" + "a473696465" +
+    "94c4016bc40261620ac0"));
+  assert.equal(g.metrics.get("rewritten"), 2n);
+  assert.deepEqual(g.process(hex("91dd00000001" + "94c0c007c0")), { error: "nil value at 7" });
+  const long = g.process(hex("91dd00000001" + "94c0c4046c6f6e6707c0")).out;
+  assert.deepEqual(long, Uint8Array.from([...hex("91dd00000001" + "95c0c4046c6f6e6707c0" + "d92b"), ...Buffer.from("an output name longer than thirty-one bytes")]));
+});
+
+test("large values use the wider encodings", () => {
+  const value = Buffer.alloc(70000, "a");
+  const frame = Uint8Array.from([...hex("91dd00000001" + "94c0" + "c600011170"), ...value, ...hex("00c0")]);
+  for (const name of ["identity", "reencode"]) {
+    assert.deepEqual(new Guest(name).process(frame).out, frame, name);
+  }
+  const mid = Uint8Array.from([...hex("91dd00000001" + "94c0" + "c50100"), ...Buffer.alloc(256, "b"), ...hex("00c0")]);
+  assert.deepEqual(new Guest("reencode").process(mid).out, mid);
+});
+
+test("throw reports its message and traps", () => {
+  const g = new Guest("rewrite");
+  assert.throws(() => g.process(hex("91dd00000001" + "94c0c4057468726f7701c0")), WebAssembly.RuntimeError);
+  assert.match(g.error, /^abort: thrown at .*rewrite\.ts:\d+:\d+$/);
+  assert.equal(g.logs.at(-1), g.error);
+});
+
+test("init decodes the config and reports a param of the wrong type", () => {
+  // abi.AppendInitConfig of pipeline "p", operator "op", instance 2, outputs
+  // [alerts, audit] and params name "x", n 3, f 2.5, whole 4.0, b true,
+  // list [1, "a"], nested {k: "v"}, nothing nil, big 1<<63.
+  const payload = hex("85a8696e7374616e636502a86f70657261746f72a26f70a76f75747075747392a6616c65727473a56175646974a6706172616d7389a162c3a3626967cf8000000000000000a166cb4004000000000000a46c6973749201a161a16e03a46e616d65a178a66e657374656481a16ba176a76e6f7468696e67c0a577686f6c65cb4010000000000000a8706970656c696e65a170");
+  const g = new Guest("config");
+  assert.equal(g.init(payload), "params.f: want an integer, got a float");
+  assert.deepEqual(g.logs, [
+    "pipeline=p operator=op instance=2",
+    "outputs=alerts,audit audit=true other=false",
+    "name=x missing=d nothing=d",
+    "n=3 whole=4",
+    "f=2.5 nf=3.0",
+    "b=true",
+    "big=9223372036854775808",
+    "list=2:1,a",
+    "nested.k=v",
+    "failed=false",
+  ]);
+  assert.equal(g.init(hex("a3616263")), "decoding init config: malformed frame at byte 0: init config: want a map, found a string");
+  assert.equal(g.init(hex("81a161")), "decoding init config: malformed frame at byte 3: need 1 bytes, 0 left");
+  assert.equal(new Guest("identity").init(hex("80")), null);
+});
+
+test("a module with no handler fails every call", () => {
+  const g = new Guest("noinit");
+  const msg = "wasmstream: no handler registered; call map, filter, flatMap or processBatch from the module's top level";
+  assert.equal(g.init(hex("80")), msg);
+  assert.deepEqual(g.process(hex("91dd00000000")), { error: msg });
+});
+
+test("alloc reuses one buffer", () => {
+  const g = new Guest("identity");
+  const a = g.x.alloc(10), b = g.x.alloc(1000), c = g.x.alloc(0);
+  assert.ok(a !== 0 && a === b && b === c);
+  const d = g.x.alloc(1 << 20);
+  assert.equal(g.x.alloc(100), d);
+});
