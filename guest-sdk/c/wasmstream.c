@@ -1,0 +1,1321 @@
+/*
+ * wasmstream.c: the C guest SDK's implementation (see wasmstream.h). Compile
+ * it with the operator. It holds the module's exports, the host imports (or
+ * their native stand-ins), and a hand-written frame codec: records are
+ * decoded in place, without copying, and output is encoded straight into
+ * one reused buffer. The common canonical encodings take short inline
+ * paths; every other valid encoding takes a slower one; anything else is an
+ * error worded, with its byte offset, exactly as the host's reader words
+ * it.
+ */
+#include "wasmstream.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define INLINE static inline __attribute__((always_inline))
+#define COLD __attribute__((cold, noinline))
+
+enum { MAX_DEPTH = 32, MIN_ALLOC = 64 << 10, FRAME_HEADER_LEN = 6 };
+
+/* ---- host functions ---------------------------------------------------- */
+
+#ifdef __wasm__
+__attribute__((import_module("wasmstream"), import_name("set_error"))) extern void host_set_error(const void *ptr,
+                                                                                                   size_t len);
+__attribute__((import_module("wasmstream"), import_name("log"))) extern void host_log(int32_t level, const void *ptr,
+                                                                                       size_t len);
+__attribute__((import_module("wasmstream"), import_name("metric_add"))) extern void host_metric_add(const void *name,
+                                                                                                     size_t name_len,
+                                                                                                     int64_t delta);
+#else
+/* Native stand-ins: log lines go to standard error and to a buffer that
+ * wasmstream_test_logs returns; counters to a list. */
+static char *log_buf;
+static size_t log_len, log_cap;
+
+static void host_log(int32_t level, const void *ptr, size_t len) {
+    static const char *names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+    const char *name = level >= 0 && level <= 3 ? names[level] : "LOG";
+    fprintf(stderr, "wasmstream %s: %.*s\n", name, (int)len, (const char *)ptr);
+    size_t need = strlen(name) + 2 + len + 2;
+    if (log_cap - log_len < need) {
+        size_t cap = 2 * log_cap > log_len + need ? 2 * log_cap : log_len + need + 256;
+        char *b = realloc(log_buf, cap);
+        if (!b) return;
+        log_buf = b, log_cap = cap;
+    }
+    log_len += (size_t)sprintf(log_buf + log_len, "%s: ", name);
+    memcpy(log_buf + log_len, ptr, len);
+    log_len += len;
+    log_buf[log_len++] = '\n';
+    log_buf[log_len] = 0;
+}
+
+const char *wasmstream_test_logs(void) { return log_buf ? log_buf : ""; }
+
+struct metric {
+    char *name;
+    int64_t value;
+    struct metric *next;
+};
+static struct metric *metrics;
+
+static void host_metric_add(const void *name, size_t len, int64_t delta) {
+    for (struct metric *m = metrics; m; m = m->next)
+        if (strlen(m->name) == len && memcmp(m->name, name, len) == 0) {
+            m->value += delta;
+            return;
+        }
+    struct metric *m = malloc(sizeof *m);
+    if (!m || !(m->name = malloc(len + 1))) {
+        free(m);
+        return;
+    }
+    memcpy(m->name, name, len);
+    m->name[len] = 0;
+    m->value = delta, m->next = metrics, metrics = m;
+}
+
+int64_t wasmstream_test_metric(const char *name) {
+    for (struct metric *m = metrics; m; m = m->next)
+        if (strcmp(m->name, name) == 0) return m->value;
+    return 0;
+}
+#endif
+
+void wasmstream_log_bytes(int level, const void *msg, size_t len) { host_log(level, msg, len); }
+void wasmstream_log(int level, const char *msg) { host_log(level, msg, strlen(msg)); }
+void wasmstream_count(const char *name, int64_t delta) { host_metric_add(name, strlen(name), delta); }
+
+void wasmstream_logf(int level, const char *fmt, ...) {
+    char small[256];
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof small) {
+        host_log(level, small, (size_t)n);
+    } else if (n >= 0) {
+        char *big = malloc((size_t)n + 1);
+        if (big) {
+            vsnprintf(big, (size_t)n + 1, fmt, ap2);
+            host_log(level, big, (size_t)n);
+            free(big);
+        }
+    }
+    va_end(ap2);
+}
+
+/* ---- the error of the current call ------------------------------------ */
+
+static char *err_buf;
+static size_t err_len, err_cap;
+static bool err_set;
+static const char oom_msg[] = "wasmstream: out of memory";
+
+static char *err_room(size_t n) {
+    if (err_cap < n + 1) {
+        char *b = malloc(n + 1);
+        if (!b) return NULL;
+        free(err_buf);
+        err_buf = b, err_cap = n + 1;
+    }
+    return err_buf;
+}
+
+static void set_message(const void *msg, size_t len) {
+    err_set = true;
+    if (!err_room(len)) {
+        msg = oom_msg, len = sizeof oom_msg - 1;
+        if (!err_room(len)) return;
+    }
+    memmove(err_buf, msg, len);
+    err_buf[len] = 0;
+    err_len = len;
+}
+
+static void vset_message(const char *fmt, va_list ap) {
+    char small[256];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n < 0) {
+        set_message("wasmstream: invalid error format", 32);
+    } else if ((size_t)n < sizeof small) {
+        set_message(small, (size_t)n);
+    } else if (err_room((size_t)n)) {
+        vsnprintf(err_buf, (size_t)n + 1, fmt, ap2);
+        err_len = (size_t)n, err_set = true;
+    } else {
+        set_message(oom_msg, sizeof oom_msg - 1);
+    }
+    va_end(ap2);
+}
+
+int wasmstream_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vset_message(fmt, ap);
+    va_end(ap);
+    return WASMSTREAM_ERR;
+}
+
+int wasmstream_error_bytes(const void *msg, size_t len) {
+    set_message(msg, len);
+    return WASMSTREAM_ERR;
+}
+
+const char *wasmstream_last_error(void) { return err_set && err_buf ? err_buf : ""; }
+
+/* ---- decoding ---------------------------------------------------------- */
+
+typedef struct {
+    uint8_t *base;
+    size_t len, off;
+    uint32_t left, count, total, gen;
+    const char *what; /* "decoding input batch" */
+} reader;
+
+INLINE uint64_t be(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
+static COLD int fail(reader *r, size_t off, const char *fmt, ...) {
+    char reason[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    r->left = 0;
+    return wasmstream_error("%s: malformed frame at byte %zu: %s", r->what, off, reason);
+}
+
+static COLD int need_fail(reader *r, size_t n) {
+    return fail(r, r->off, "need %zu bytes, %zu left", n, r->len - r->off);
+}
+#define NEED(r, n)                                                  \
+    do {                                                            \
+        if (UNLIKELY((r)->len - (r)->off < (n))) return need_fail((r), (n)); \
+    } while (0)
+
+static const char *type_name(uint8_t c) {
+    if (c <= 0x7f || c >= 0xe0 || (c >= 0xcc && c <= 0xd3)) return "an integer";
+    if ((c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf) return "a map";
+    if ((c >= 0x90 && c <= 0x9f) || c == 0xdc || c == 0xdd) return "an array";
+    if ((c >= 0xa0 && c <= 0xbf) || (c >= 0xd9 && c <= 0xdb)) return "a string";
+    if (c == 0xc0) return "nil";
+    if (c == 0xc2 || c == 0xc3) return "a boolean";
+    if (c >= 0xc4 && c <= 0xc6) return "bin";
+    if (c == 0xca || c == 0xcb) return "a float";
+    if (c == 0xc1) return "the unused byte 0xc1";
+    return "an extension";
+}
+
+static int array_header(reader *r, uint32_t *n) {
+    NEED(r, 1);
+    uint8_t c = r->base[r->off];
+    if (c >= 0x90 && c <= 0x9f) {
+        *n = c & 0x0f, r->off += 1;
+    } else if (c == 0xdc) {
+        NEED(r, 3);
+        *n = (uint32_t)be(r->base + r->off + 1, 2), r->off += 3;
+    } else if (c == 0xdd) {
+        NEED(r, 5);
+        *n = (uint32_t)be(r->base + r->off + 1, 4), r->off += 5;
+    } else {
+        return fail(r, r->off, "want an array, found %s", type_name(c));
+    }
+    return 0;
+}
+
+/* The header length of the smallest str or bin encoding of n bytes. */
+static size_t smallest_len_header(size_t n, bool is_str) {
+    if (is_str && n <= 31) return 1;
+    return n <= 0xff ? 2 : n <= 0xffff ? 3 : 5;
+}
+
+/* Reads nil, bin or str, any width. want_str says which of bin and str a
+ * canonical writer writes here (values: bin; names: str). */
+static COLD int bin_slow(reader *r, const char *field, bool want_str, bool *canon, wasmstream_bytes *out) {
+    NEED(r, 1);
+    size_t off = r->off, n, hdr;
+    uint8_t c = r->base[off];
+    switch (c) {
+    case 0xc0:
+        r->off += 1;
+        if (want_str) *canon = false; /* an empty name is written as "" */
+        out->ptr = NULL, out->len = 0;
+        return 0;
+    case 0xc4: case 0xd9:
+        NEED(r, 2);
+        n = r->base[off + 1], hdr = 2;
+        break;
+    case 0xc5: case 0xda:
+        NEED(r, 3);
+        n = (size_t)be(r->base + off + 1, 2), hdr = 3;
+        break;
+    case 0xc6: case 0xdb:
+        NEED(r, 5);
+        n = (size_t)be(r->base + off + 1, 4), hdr = 5;
+        break;
+    default:
+        if (c >= 0xa0 && c <= 0xbf) {
+            n = c & 0x1f, hdr = 1;
+            break;
+        }
+        return fail(r, off, "%s: want bin, str or nil, found %s", field, type_name(c));
+    }
+    if (r->len - off - hdr < n) return fail(r, off, "%s: %zu-byte value runs past the end of the frame", field, n);
+    bool is_str = (c >= 0xa0 && c <= 0xbf) || (c >= 0xd9 && c <= 0xdb);
+    if (is_str != want_str || smallest_len_header(n, is_str) != hdr) *canon = false;
+    out->ptr = r->base + off + hdr, out->len = n;
+    r->off = off + hdr + n;
+    return 0;
+}
+
+/* Reads nil, bin or str: the common nil and bin 8 inline. */
+INLINE int rd_bin(reader *r, const char *field, bool *canon, wasmstream_bytes *out) {
+    size_t off = r->off;
+    if (LIKELY(off + 1 < r->len)) {
+        uint8_t c = r->base[off];
+        if (c == 0xc4) {
+            size_t n = r->base[off + 1];
+            if (LIKELY(n <= r->len - off - 2)) {
+                out->ptr = r->base + off + 2, out->len = n;
+                r->off = off + 2 + n;
+                return 0;
+            }
+        } else if (c == 0xc0) {
+            out->ptr = NULL, out->len = 0;
+            r->off = off + 1;
+            return 0;
+        }
+    }
+    return bin_slow(r, field, false, canon, out);
+}
+
+static void put_int(uint8_t **p, int64_t v);
+
+static COLD int int_slow(reader *r, const char *field, bool *canon, int64_t *out) {
+    NEED(r, 1);
+    size_t off = r->off, size;
+    uint8_t c = r->base[off];
+    if (c <= 0x7f || c >= 0xe0) size = 0;
+    else if (c == 0xcc || c == 0xd0) size = 1;
+    else if (c == 0xcd || c == 0xd1) size = 2;
+    else if (c == 0xce || c == 0xd2) size = 4;
+    else if (c == 0xcf || c == 0xd3) size = 8;
+    else return fail(r, off, "%s: want an integer, found %s", field, type_name(c));
+    NEED(r, 1 + size);
+    uint64_t u = be(r->base + off + 1, (int)size);
+    int64_t v;
+    if (c <= 0x7f) v = c;
+    else if (c >= 0xe0) v = (int8_t)c;
+    else if (c == 0xcc || c == 0xcd || c == 0xce) v = (int64_t)u;
+    else if (c == 0xcf) {
+        if (u > (uint64_t)INT64_MAX) return fail(r, off, "%s: %llu overflows int64", field, (unsigned long long)u);
+        v = (int64_t)u;
+    } else if (c == 0xd0) v = (int8_t)u;
+    else if (c == 0xd1) v = (int16_t)u;
+    else if (c == 0xd2) v = (int32_t)u;
+    else v = (int64_t)u;
+    r->off = off + 1 + size;
+    uint8_t want[9], *p = want;
+    put_int(&p, v);
+    if ((size_t)(p - want) != 1 + size || want[0] != c) *canon = false;
+    *out = v;
+    return 0;
+}
+
+/* Reads an integer: a positive fixint and the uint 64 of a millisecond
+ * timestamp inline. */
+INLINE int rd_int(reader *r, const char *field, bool *canon, int64_t *out) {
+    size_t off = r->off;
+    if (LIKELY(off < r->len)) {
+        uint8_t c = r->base[off];
+        if (c <= 0x7f) {
+            *out = c, r->off = off + 1;
+            return 0;
+        }
+        if (c == 0xcf && r->len - off >= 9) {
+            uint64_t v = be(r->base + off + 1, 8);
+            if (v > UINT32_MAX && v <= (uint64_t)INT64_MAX) {
+                *out = (int64_t)v, r->off = off + 9;
+                return 0;
+            }
+        }
+    }
+    return int_slow(r, field, canon, out);
+}
+
+static int header_array(reader *r, bool *canon, wasmstream_headers *h) {
+    size_t at = r->off;
+    uint32_t n;
+    if (array_header(r, &n)) return -1;
+    size_t skip = r->off - at;
+    /* No headers are written as nil, never as an empty array. */
+    bool hc = skip == 1 ? n > 0 : skip == 3 ? n > 15 : n > 0xffff;
+    if (n % 2) return fail(r, at, "headers: array of %u items; want name/value pairs", n);
+    if (n > r->len - r->off) return fail(r, at, "headers: %u items but only %zu bytes left", n, r->len - r->off);
+    for (uint32_t i = 0; i < n / 2; i++) {
+        size_t o = r->off;
+        uint8_t c = o < r->len ? r->base[o] : 0;
+        wasmstream_bytes b;
+        if ((c & 0xe0) == 0xa0 && (size_t)(c & 0x1f) < r->len - o) {
+            r->off = o + 1 + (c & 0x1f);
+        } else if (bin_slow(r, "header name", true, &hc, &b)) {
+            return -1;
+        }
+        if (rd_bin(r, "header value", &hc, &b)) return -1;
+    }
+    *canon = *canon && hc;
+    h->items = NULL, h->count = n / 2;
+    h->_raw = r->base + at, h->_raw_len = (uint32_t)(r->off - at), h->_skip = (uint8_t)skip, h->_canonical = hc;
+    return 0;
+}
+
+static int skip_value(reader *r, int depth) {
+    if (depth > MAX_DEPTH) return fail(r, r->off, "values nested too deeply");
+    NEED(r, 1);
+    size_t off = r->off, hdr = 1, size = 0, items = 0;
+    uint8_t c = r->base[off];
+    if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+    } else if (c >= 0xa0 && c <= 0xbf) size = c & 0x1f;
+    else if (c >= 0x90 && c <= 0x9f) items = c & 0x0f;
+    else if (c >= 0x80 && c <= 0x8f) items = 2 * (size_t)(c & 0x0f);
+    else if (c == 0xcc || c == 0xd0) size = 1;
+    else if (c == 0xcd || c == 0xd1) size = 2;
+    else if (c == 0xce || c == 0xd2 || c == 0xca) size = 4;
+    else if (c == 0xcf || c == 0xd3 || c == 0xcb) size = 8;
+    else if (c == 0xd4) size = 2;
+    else if (c == 0xd5) size = 3;
+    else if (c == 0xd6) size = 5;
+    else if (c == 0xd7) size = 9;
+    else if (c == 0xd8) size = 17;
+    else if (c == 0xc4 || c == 0xd9 || c == 0xc7) {
+        NEED(r, 2);
+        size = r->base[off + 1] + (c == 0xc7), hdr = 2;
+    } else if (c == 0xc5 || c == 0xda || c == 0xc8 || c == 0xdc || c == 0xde) {
+        NEED(r, 3);
+        size_t n = (size_t)be(r->base + off + 1, 2);
+        hdr = 3;
+        if (c == 0xdc) items = n;
+        else if (c == 0xde) items = 2 * n;
+        else size = n + (c == 0xc8);
+    } else if (c == 0xc6 || c == 0xdb || c == 0xc9 || c == 0xdd || c == 0xdf) {
+        NEED(r, 5);
+        size_t n = (size_t)be(r->base + off + 1, 4);
+        hdr = 5;
+        if (c == 0xdd) items = n;
+        else if (c == 0xdf) items = 2 * (uint64_t)n > SIZE_MAX ? SIZE_MAX : 2 * n;
+        else size = n + (c == 0xc9);
+    } else {
+        return fail(r, off, "invalid msgpack type byte 0x%02x", c);
+    }
+    if (r->len - off - hdr < size) return fail(r, off, "value runs past the end of the frame");
+    if (items > r->len - off - hdr)
+        return fail(r, off, "container of %zu items but only %zu bytes left", items, r->len - off - hdr);
+    r->off = off + hdr + size;
+    for (size_t i = 0; i < items; i++)
+        if (skip_value(r, depth + 1)) return -1;
+    return 0;
+}
+
+static COLD int record_rest(reader *r, uint32_t n, wasmstream_record *rec) {
+    bool c = true;
+    wasmstream_bytes out;
+    if (bin_slow(r, "output", true, &c, &out)) return -1;
+    rec->output.ptr = (const char *)out.ptr, rec->output.len = out.ptr ? out.len : 0;
+    for (uint32_t i = 5; i < n; i++)
+        if (skip_value(r, 0)) return -1;
+    return 0;
+}
+
+/* Decodes the next record: 1, 0 at the end of the frame, or -1 (the error
+ * is set and the frame ends). */
+INLINE int next_record(reader *r, wasmstream_record *rec) {
+    if (r->left == 0) return 0;
+    size_t start = r->off;
+    bool canon = true;
+    uint32_t n = 4;
+    if (LIKELY(start < r->len && r->base[start] == 0x94)) {
+        r->off = start + 1;
+    } else {
+        if (array_header(r, &n)) return -1;
+        if (n < 4)
+            return fail(r, start, "record has %u fields; want at least 4 (key, value, timestamp, headers)", n);
+        canon = false;
+    }
+    if (rd_bin(r, "key", &canon, &rec->key) || rd_bin(r, "value", &canon, &rec->value) ||
+        rd_int(r, "timestamp", &canon, &rec->timestamp))
+        return -1;
+    if (LIKELY(r->off < r->len && r->base[r->off] == 0xc0)) {
+        r->off++;
+        rec->headers = (wasmstream_headers){0};
+    } else if (header_array(r, &canon, &rec->headers)) {
+        return -1;
+    }
+    rec->output.ptr = "", rec->output.len = 0;
+    if (UNLIKELY(n >= 5) && record_rest(r, n, rec)) return -1;
+    rec->_orig.gen = r->gen;
+    rec->_orig.start = (uint32_t)start;
+    rec->_orig.end = canon ? (uint32_t)r->off : 0;
+    rec->_orig.key = rec->key.ptr, rec->_orig.key_len = rec->key.len;
+    rec->_orig.value = rec->value.ptr, rec->_orig.value_len = rec->value.len;
+    rec->_orig.headers = rec->headers._raw, rec->_orig.headers_count = rec->headers.count;
+    rec->_orig.timestamp = rec->timestamp;
+    r->left--;
+    return 1;
+}
+
+static int reader_init(reader *r, uint8_t *base, size_t len, uint32_t gen) {
+    *r = (reader){.base = base, .len = len, .gen = gen, .what = "decoding input batch"};
+    uint32_t total, count;
+    if (array_header(r, &total)) return -1;
+    if (total < 1) return fail(r, 0, "frame is an empty array; want [records, ...]");
+    if (array_header(r, &count)) return -1;
+    if (count > WASMSTREAM_MAX_RECORDS)
+        return fail(r, 1, "frame declares %u records; the limit is %u", count, WASMSTREAM_MAX_RECORDS);
+    if ((uint64_t)count * 5 > r->len - r->off)
+        return fail(r, 1, "frame declares %u records but has only %zu bytes left", count, r->len - r->off);
+    r->total = total, r->count = count, r->left = count;
+    return 0;
+}
+
+/* Reads the records not read yet, so that a malformed frame fails the call
+ * whatever the handler read, then checks the end of the frame. */
+static int reader_finish(reader *r, bool failed) {
+    if (failed) return -1;
+    wasmstream_record scratch;
+    int rc;
+    while ((rc = next_record(r, &scratch)) == 1) {
+    }
+    if (rc < 0) return -1;
+    for (uint32_t i = 1; i < r->total; i++)
+        if (skip_value(r, 0)) return -1;
+    if (r->off != r->len) return fail(r, r->off, "%zu trailing bytes after the frame", r->len - r->off);
+    return 0;
+}
+
+static bool plain_header(const reader *r) { return r->len >= 6 && r->base[0] == 0x91 && r->base[1] == 0xdd; }
+
+/* ---- headers ----------------------------------------------------------- */
+
+/* Reads nil, bin or str at p, which the reader has validated. */
+static const uint8_t *read_valid_bin(const uint8_t *p, wasmstream_bytes *out) {
+    uint8_t c = *p;
+    size_t n, hdr;
+    if (c == 0xc0) {
+        out->ptr = NULL, out->len = 0;
+        return p + 1;
+    }
+    if (c >= 0xa0 && c <= 0xbf) n = c & 0x1f, hdr = 1;
+    else if (c == 0xc4 || c == 0xd9) n = p[1], hdr = 2;
+    else if (c == 0xc5 || c == 0xda) n = (size_t)be(p + 1, 2), hdr = 3;
+    else n = (size_t)be(p + 1, 4), hdr = 5;
+    out->ptr = (uint8_t *)p + hdr, out->len = n;
+    return p + hdr + n;
+}
+
+wasmstream_headers wasmstream_headers_of(const wasmstream_header *items, size_t count) {
+    return (wasmstream_headers){.items = items, .count = count};
+}
+
+wasmstream_header_iter wasmstream_headers_iter(const wasmstream_headers *h) {
+    return (wasmstream_header_iter){._h = h, ._i = 0, ._off = h->_skip};
+}
+
+bool wasmstream_headers_next(wasmstream_header_iter *it, wasmstream_header *out) {
+    const wasmstream_headers *h = it->_h;
+    if (it->_i >= h->count) return false;
+    if (h->items) {
+        *out = h->items[it->_i++];
+        return true;
+    }
+    if (!h->_raw) return false;
+    wasmstream_bytes name;
+    const uint8_t *p = read_valid_bin(h->_raw + it->_off, &name);
+    p = read_valid_bin(p, &out->value);
+    out->name.ptr = name.ptr ? (const char *)name.ptr : "", out->name.len = name.len;
+    it->_off = (size_t)(p - h->_raw);
+    it->_i++;
+    return true;
+}
+
+bool wasmstream_headers_get(const wasmstream_headers *h, const char *name, wasmstream_bytes *value) {
+    size_t n = strlen(name);
+    wasmstream_header_iter it = wasmstream_headers_iter(h);
+    wasmstream_header hdr;
+    while (wasmstream_headers_next(&it, &hdr))
+        if (hdr.name.len == n && memcmp(hdr.name.ptr, name, n) == 0) {
+            if (value) *value = hdr.value;
+            return true;
+        }
+    return false;
+}
+
+/* ---- encoding ---------------------------------------------------------- */
+
+/*
+ * The output frame, in one reused buffer. Records copied unchanged from the
+ * input are not copied at once: the writer remembers the run of input bytes
+ * they make up and copies a run in one piece when something else is
+ * written. An output that is exactly the input frame (every record kept, in
+ * order, changed at most in place) is not copied at all: the input frame is
+ * the output.
+ */
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t n;
+    const uint8_t *input;
+    size_t pend_start, pend_end;
+    bool oom;
+} writer;
+
+static COLD bool grow(writer *w, size_t need) {
+    size_t cap = 2 * w->cap;
+    if (cap < w->len + need) cap = w->len + need;
+    if (cap < 4096) cap = 4096;
+    uint8_t *b = realloc(w->buf, cap);
+    if (!b) {
+        w->oom = true;
+        return false;
+    }
+    w->buf = b, w->cap = cap;
+    return true;
+}
+
+INLINE bool reserve(writer *w, size_t need) { return LIKELY(w->cap - w->len >= need) || grow(w, need); }
+
+static void writer_reset(writer *w, const uint8_t *input) {
+    w->len = 0, w->n = 0, w->input = input, w->pend_start = w->pend_end = 0, w->oom = false;
+    if (reserve(w, FRAME_HEADER_LEN)) {
+        memcpy(w->buf, "\x91\xdd\0\0\0\0", FRAME_HEADER_LEN);
+        w->len = FRAME_HEADER_LEN;
+    }
+}
+
+static void flush(writer *w) {
+    size_t n = w->pend_end - w->pend_start;
+    if (n && reserve(w, n)) {
+        memcpy(w->buf + w->len, w->input + w->pend_start, n);
+        w->len += n;
+    }
+    w->pend_start = w->pend_end = 0;
+}
+
+INLINE void write_raw(writer *w, size_t start, size_t end) {
+    if (start == w->pend_end) {
+        w->pend_end = end;
+    } else {
+        flush(w);
+        w->pend_start = start, w->pend_end = end;
+    }
+    w->n++;
+}
+
+static void put_int(uint8_t **pp, int64_t v) {
+    uint8_t *p = *pp;
+    int n;
+    if (v >= -32 && v <= 0x7f) {
+        *p++ = (uint8_t)v;
+        *pp = p;
+        return;
+    }
+    if (v > (int64_t)UINT32_MAX) *p++ = 0xcf, n = 8;
+    else if (v >= 0) {
+        if (v <= 0xff) *p++ = 0xcc, n = 1;
+        else if (v <= 0xffff) *p++ = 0xcd, n = 2;
+        else *p++ = 0xce, n = 4;
+    } else if (v >= INT8_MIN) *p++ = 0xd0, n = 1;
+    else if (v >= INT16_MIN) *p++ = 0xd1, n = 2;
+    else if (v >= INT32_MIN) *p++ = 0xd2, n = 4;
+    else *p++ = 0xd3, n = 8;
+    for (int i = n - 1; i >= 0; i--) *p++ = (uint8_t)((uint64_t)v >> (8 * i));
+    *pp = p;
+}
+
+INLINE uint8_t *put_be(uint8_t *p, uint32_t v, int n) {
+    for (int i = n - 1; i >= 0; i--) *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+static uint8_t *put_bin(uint8_t *p, const uint8_t *v, size_t n) {
+    if (!v) {
+        *p++ = 0xc0;
+        return p;
+    }
+    if (n <= 0xff) *p++ = 0xc4, *p++ = (uint8_t)n;
+    else if (n <= 0xffff) *p++ = 0xc5, p = put_be(p, (uint32_t)n, 2);
+    else *p++ = 0xc6, p = put_be(p, (uint32_t)n, 4);
+    memcpy(p, v, n);
+    return p + n;
+}
+
+static uint8_t *put_str(uint8_t *p, const char *s, size_t n) {
+    if (n <= 31) *p++ = (uint8_t)(0xa0 | n);
+    else if (n <= 0xff) *p++ = 0xd9, *p++ = (uint8_t)n;
+    else if (n <= 0xffff) *p++ = 0xda, p = put_be(p, (uint32_t)n, 2);
+    else *p++ = 0xdb, p = put_be(p, (uint32_t)n, 4);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static uint8_t *put_array_header(uint8_t *p, uint32_t n) {
+    if (n <= 15) *p++ = (uint8_t)(0x90 | n);
+    else if (n <= 0xffff) *p++ = 0xdc, p = put_be(p, n, 2);
+    else *p++ = 0xdd, p = put_be(p, n, 4);
+    return p;
+}
+
+/* Encodes a record. */
+static void write_record(writer *w, const wasmstream_record *r, const char *out, size_t out_len) {
+    flush(w);
+    const wasmstream_headers *h = &r->headers;
+    bool raw_headers = !h->items && h->_raw && h->_canonical;
+    size_t need = 1 + 5 + r->key.len + 5 + r->value.len + 9 + 5 + 5 + out_len;
+    if (raw_headers) {
+        need += h->_raw_len;
+    } else {
+        wasmstream_header_iter it = wasmstream_headers_iter(h);
+        wasmstream_header hdr;
+        while (wasmstream_headers_next(&it, &hdr)) need += 5 + hdr.name.len + 5 + hdr.value.len;
+    }
+    if (!reserve(w, need)) return;
+    uint8_t *p = w->buf + w->len;
+    *p++ = out_len ? 0x95 : 0x94;
+    p = put_bin(p, r->key.ptr, r->key.len);
+    p = put_bin(p, r->value.ptr, r->value.len);
+    put_int(&p, r->timestamp);
+    if (raw_headers) {
+        memcpy(p, h->_raw, h->_raw_len);
+        p += h->_raw_len;
+    } else if (h->count == 0 || (!h->items && !h->_raw)) {
+        *p++ = 0xc0;
+    } else {
+        p = put_array_header(p, (uint32_t)(2 * h->count));
+        wasmstream_header_iter it = wasmstream_headers_iter(h);
+        wasmstream_header hdr;
+        while (wasmstream_headers_next(&it, &hdr)) {
+            p = put_str(p, hdr.name.ptr, hdr.name.len);
+            p = put_bin(p, hdr.value.ptr, hdr.value.len);
+        }
+    }
+    if (out_len) p = put_str(p, out, out_len);
+    w->len = (size_t)(p - w->buf);
+    w->n++;
+}
+
+static void writer_finish(writer *w, size_t input_len, bool input_plain, uint32_t input_count, const uint8_t **out,
+                          size_t *out_len) {
+    if (input_plain && w->len == FRAME_HEADER_LEN && w->pend_start == FRAME_HEADER_LEN && w->pend_end == input_len &&
+        w->n == input_count) {
+        *out = w->input, *out_len = input_len;
+        return;
+    }
+    flush(w);
+    if (w->len >= FRAME_HEADER_LEN) put_be(w->buf + 2, w->n, 4);
+    *out = w->buf, *out_len = w->len;
+}
+
+/* ---- emitting ---------------------------------------------------------- */
+
+struct wasmstream_emitter {
+    writer *w;
+    uint32_t gen;     /* the current call, to recognise its records */
+    bool raw_ok;      /* records may be copied from the input */
+    bool too_many;
+};
+
+struct wasmstream_batch {
+    reader r;
+    bool failed;
+};
+
+/* Whether r is a record of the current input, unchanged but for the
+ * contents of its bytes, and canonically encoded there. */
+INLINE bool unchanged(const wasmstream_emitter *e, const wasmstream_record *r) {
+    const wasmstream_headers *h = &r->headers;
+    const uint8_t *haddr = h->items ? (const uint8_t *)h->items : h->_raw;
+    return r->_orig.end != 0 && r->_orig.gen == e->gen && e->raw_ok && r->output.len == 0 &&
+           r->timestamp == r->_orig.timestamp && r->key.ptr == r->_orig.key && r->key.len == r->_orig.key_len &&
+           r->value.ptr == r->_orig.value && r->value.len == r->_orig.value_len && haddr == r->_orig.headers &&
+           h->count == r->_orig.headers_count;
+}
+
+INLINE void emit(wasmstream_emitter *e, const wasmstream_record *r, const char *out, size_t out_len) {
+    if (out_len == 0 && unchanged(e, r)) {
+        write_raw(e->w, r->_orig.start, r->_orig.end);
+    } else {
+        write_record(e->w, r, out, out_len);
+    }
+}
+
+void wasmstream_emit(wasmstream_emitter *e, const wasmstream_record *r) {
+    if (UNLIKELY(e->w->n >= WASMSTREAM_MAX_RECORDS)) {
+        e->too_many = true;
+        return;
+    }
+    emit(e, r, r->output.ptr, r->output.len);
+}
+
+void wasmstream_emit_to(wasmstream_emitter *e, const char *output, const wasmstream_record *r) {
+    if (UNLIKELY(e->w->n >= WASMSTREAM_MAX_RECORDS)) {
+        e->too_many = true;
+        return;
+    }
+    emit(e, r, output ? output : "", output ? strlen(output) : 0);
+}
+
+size_t wasmstream_emitted(const wasmstream_emitter *e) { return e->w->n; }
+
+size_t wasmstream_batch_len(const wasmstream_batch *b) { return b->r.count; }
+
+int wasmstream_batch_next(wasmstream_batch *b, wasmstream_record *r) {
+    if (b->failed) return WASMSTREAM_ERR;
+    int rc = next_record(&b->r, r);
+    if (rc < 0) b->failed = true;
+    return rc;
+}
+
+/* ---- the operator ------------------------------------------------------ */
+
+static uint8_t *in_buf, *scratch_buf;
+static size_t in_cap, scratch_cap;
+static bool busy;
+static writer out_w;
+static uint32_t generation;
+
+/* A grow-only buffer, so that after the first calls alloc costs nothing.
+ * Inside a call (a host function calling alloc) it is a second one, so the
+ * frame being processed is not overwritten. */
+static uint8_t *input_buffer(size_t n) {
+    uint8_t **buf = busy ? &scratch_buf : &in_buf;
+    size_t *cap = busy ? &scratch_cap : &in_cap;
+    if (*cap < n || !*buf) {
+        size_t c = 2 * *cap;
+        if (c < n) c = n;
+        if (c < MIN_ALLOC) c = MIN_ALLOC;
+        free(*buf);
+        *buf = malloc(c);
+        *cap = *buf ? c : 0;
+    }
+    return *buf;
+}
+
+static const char *check_operator(const wasmstream_operator *op) {
+    int n = !!op->map + !!op->filter + !!op->flat_map + !!op->process_batch;
+    if (n == 1) return NULL;
+    if (n == 0) return "wasmstream: no handler registered; set one of .map, .filter, .flat_map or .process_batch in WASMSTREAM_OPERATOR";
+    return "wasmstream: more than one handler set in WASMSTREAM_OPERATOR; set exactly one of .map, .filter, .flat_map or .process_batch";
+}
+
+static int handler_failed(const char *kind, int rc) {
+    if (!err_set)
+        wasmstream_error("wasmstream: the %s handler returned %d without setting an error message; return wasmstream_error(...)",
+                         kind, rc);
+    return WASMSTREAM_ERR;
+}
+
+static int process(const wasmstream_operator *op, uint8_t *frame, size_t len, const uint8_t **out, size_t *out_len) {
+    err_set = false;
+    const char *bad = check_operator(op);
+    if (bad) return wasmstream_error("%s", bad);
+    if (++generation == 0) generation = 1;
+    wasmstream_batch b = {0};
+    if (reader_init(&b.r, frame, len, generation)) return WASMSTREAM_ERR;
+    writer_reset(&out_w, frame);
+    wasmstream_emitter e = {.w = &out_w, .gen = generation, .raw_ok = true};
+    wasmstream_record rec;
+    int rc = 0;
+    busy = true;
+    if (op->map) {
+        wasmstream_map_fn fn = op->map;
+        while ((rc = next_record(&b.r, &rec)) == 1) {
+            int st = fn(&rec);
+            if (UNLIKELY(st != 0)) {
+                busy = false;
+                return handler_failed("map", st);
+            }
+            emit(&e, &rec, rec.output.ptr, rec.output.len);
+        }
+    } else if (op->filter) {
+        wasmstream_filter_fn fn = op->filter;
+        while ((rc = next_record(&b.r, &rec)) == 1) {
+            int st = fn(&rec);
+            if (st > 0) {
+                emit(&e, &rec, rec.output.ptr, rec.output.len);
+            } else if (UNLIKELY(st < 0)) {
+                busy = false;
+                return handler_failed("filter", st);
+            }
+        }
+    } else if (op->flat_map) {
+        wasmstream_flat_map_fn fn = op->flat_map;
+        while ((rc = next_record(&b.r, &rec)) == 1) {
+            int st = fn(&rec, &e);
+            if (UNLIKELY(st != 0)) {
+                busy = false;
+                return handler_failed("flat_map", st);
+            }
+        }
+    } else {
+        int st = op->process_batch(&b, &e);
+        if (st != 0 && !b.failed) {
+            busy = false;
+            return handler_failed("process_batch", st);
+        }
+    }
+    busy = false;
+    if (rc < 0 || reader_finish(&b.r, b.failed)) return WASMSTREAM_ERR;
+    if (e.too_many)
+        return wasmstream_error("wasmstream: more than %u records emitted from one batch, the ABI's limit per frame; split the work across batches",
+                                WASMSTREAM_MAX_RECORDS);
+    if (out_w.oom) return wasmstream_error("wasmstream: out of memory for the output batch");
+    writer_finish(&out_w, len, plain_header(&b.r), b.r.count, out, out_len);
+    if (out_w.oom) return wasmstream_error("wasmstream: out of memory for the output batch");
+    return WASMSTREAM_OK;
+}
+
+int wasmstream_run_frame(const wasmstream_operator *op, const uint8_t *frame, size_t len, const uint8_t **out,
+                         size_t *out_len) {
+    uint8_t *buf = input_buffer(len);
+    if (!buf) return wasmstream_error("wasmstream: out of memory for a %zu-byte input batch", len);
+    if (len) memcpy(buf, frame, len);
+    return process(op, buf, len, out, out_len);
+}
+
+/* ---- configuration ----------------------------------------------------- */
+
+static uint8_t *cfg_payload;
+static wasmstream_config cfg;
+static void **arena;
+static size_t arena_len, arena_cap;
+
+/* Allocations that live as long as the configuration. */
+static void *arena_alloc(size_t n) {
+    if (arena_len == arena_cap) {
+        size_t c = arena_cap ? 2 * arena_cap : 16;
+        void **a = realloc(arena, c * sizeof *a);
+        if (!a) return NULL;
+        arena = a, arena_cap = c;
+    }
+    void *p = malloc(n ? n : 1);
+    if (p) arena[arena_len++] = p;
+    return p;
+}
+
+static char *arena_str(const uint8_t *s, size_t n) {
+    char *p = arena_alloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = 0;
+    }
+    return p;
+}
+
+static bool is_str(uint8_t c) { return (c >= 0xa0 && c <= 0xbf) || (c >= 0xd9 && c <= 0xdb); }
+static bool is_map(uint8_t c) { return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf; }
+static bool is_array(uint8_t c) { return (c >= 0x90 && c <= 0x9f) || c == 0xdc || c == 0xdd; }
+static bool is_int(uint8_t c) { return c <= 0x7f || c >= 0xe0 || (c >= 0xcc && c <= 0xd3); }
+
+static int map_header(reader *r, uint32_t *n) {
+    NEED(r, 1);
+    uint8_t c = r->base[r->off];
+    if (c >= 0x80 && c <= 0x8f) *n = c & 0x0f, r->off += 1;
+    else if (c == 0xde) {
+        NEED(r, 3);
+        *n = (uint32_t)be(r->base + r->off + 1, 2), r->off += 3;
+    } else {
+        NEED(r, 5);
+        *n = (uint32_t)be(r->base + r->off + 1, 4), r->off += 5;
+    }
+    return 0;
+}
+
+/* Checks one value as the host's DecodeValue does: every map key a string. */
+static int check_value(reader *r, int depth) {
+    if (depth > MAX_DEPTH) return fail(r, r->off, "values nested too deeply");
+    NEED(r, 1);
+    uint8_t c = r->base[r->off];
+    if (is_map(c)) {
+        uint32_t n;
+        if (map_header(r, &n)) return -1;
+        if (2 * (uint64_t)n > r->len - r->off) return fail(r, r->off, "map longer than the bytes left");
+        for (uint32_t i = 0; i < n; i++) {
+            NEED(r, 1);
+            if (!is_str(r->base[r->off])) {
+                size_t at = r->off;
+                if (check_value(r, depth + 1)) return -1;
+                (void)at;
+                return fail(r, r->off, "map key is %s; want a string", type_name(r->base[at]));
+            }
+            if (check_value(r, depth + 1) || check_value(r, depth + 1)) return -1;
+        }
+        return 0;
+    }
+    if (is_array(c)) {
+        uint32_t n;
+        if (array_header(r, &n)) return -1;
+        if (n > r->len - r->off) return fail(r, r->off, "array longer than the bytes left");
+        for (uint32_t i = 0; i < n; i++)
+            if (check_value(r, depth + 1)) return -1;
+        return 0;
+    }
+    if (c == 0xc1 || (c >= 0xc7 && c <= 0xc9) || (c >= 0xd4 && c <= 0xd8))
+        return fail(r, r->off, "unsupported msgpack type %s", type_name(c));
+    return skip_value(r, depth);
+}
+
+/* Reads a str at the reader into the arena. */
+static char *read_str(reader *r) {
+    wasmstream_bytes b;
+    bool c = true;
+    if (bin_slow(r, "value", true, &c, &b)) return NULL;
+    return arena_str(b.ptr ? b.ptr : (const uint8_t *)"", b.len);
+}
+
+/* Reads an integer value that fits in an int64. */
+static bool read_int(reader *r, int64_t *v) {
+    bool c = true;
+    uint8_t t = r->base[r->off];
+    if (!is_int(t)) return false;
+    if (t == 0xcf && be(r->base + r->off + 1, 8) > (uint64_t)INT64_MAX) return false;
+    return int_slow(r, "value", &c, v) == 0;
+}
+
+static int decode_config(uint8_t *payload, size_t len) {
+    reader r = {.base = payload, .len = len, .what = "decoding init config"};
+    if (check_value(&r, 0)) return WASMSTREAM_ERR;
+    if (r.off != len) return fail(&r, r.off, "trailing bytes after the value");
+    if (!is_map(payload[0])) return wasmstream_error("decoding init config: want a map, got %s", type_name(payload[0]));
+    cfg = (wasmstream_config){.pipeline = "", .operator_name = "", .outputs = NULL};
+    static const char *const no_outputs[1] = {NULL};
+    cfg.outputs = no_outputs;
+    r.off = 0;
+    uint32_t n;
+    map_header(&r, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        wasmstream_bytes key;
+        bool c = true;
+        bin_slow(&r, "key", true, &c, &key);
+        size_t at = r.off;
+        uint8_t t = payload[at];
+#define KEY(s) (key.len == sizeof(s) - 1 && memcmp(key.ptr, s, key.len) == 0)
+        if (KEY("pipeline") && is_str(t)) {
+            if (!(cfg.pipeline = read_str(&r))) goto oom;
+        } else if (KEY("operator") && is_str(t)) {
+            if (!(cfg.operator_name = read_str(&r))) goto oom;
+        } else if (KEY("instance") && is_int(t)) {
+            int64_t v;
+            if (read_int(&r, &v)) cfg.instance = v;
+            r.off = at;
+            skip_value(&r, 0);
+        } else if (KEY("outputs") && is_array(t)) {
+            uint32_t m;
+            array_header(&r, &m);
+            const char **outs = arena_alloc((m + 1) * sizeof *outs);
+            if (!outs) goto oom;
+            size_t k = 0;
+            for (uint32_t j = 0; j < m; j++) {
+                if (is_str(payload[r.off])) {
+                    if (!(outs[k++] = read_str(&r))) goto oom;
+                } else {
+                    skip_value(&r, 0);
+                }
+            }
+            outs[k] = NULL;
+            cfg.outputs = outs, cfg.outputs_len = k;
+        } else {
+            if (KEY("params") && is_map(t)) cfg._params = payload + at;
+            skip_value(&r, 0);
+            if (KEY("params") && is_map(t)) cfg._params_len = r.off - at;
+        }
+#undef KEY
+    }
+    return WASMSTREAM_OK;
+oom:
+    return wasmstream_error("decoding init config: out of memory");
+}
+
+int wasmstream_run_init(const wasmstream_operator *op, const uint8_t *payload, size_t len) {
+    err_set = false;
+    const char *bad = check_operator(op);
+    if (bad) return wasmstream_error("%s", bad);
+    /* The configuration outlives the call: keep the payload and what is
+     * decoded from it until the next init. */
+    for (size_t i = 0; i < arena_len; i++) free(arena[i]);
+    arena_len = 0;
+    free(cfg_payload);
+    cfg_payload = malloc(len ? len : 1);
+    if (!cfg_payload) return wasmstream_error("decoding init config: out of memory");
+    if (len) memcpy(cfg_payload, payload, len);
+    if (decode_config(cfg_payload, len)) return WASMSTREAM_ERR;
+    if (!op->on_init) return WASMSTREAM_OK;
+    busy = true;
+    int st = op->on_init(&cfg);
+    busy = false;
+    return st == 0 ? WASMSTREAM_OK : handler_failed("on_init", st);
+}
+
+/* Finds the param name: its value's encoding in *at, or false when it is
+ * absent. A repeated key's last value wins, as in the host's decoder. */
+static bool find_param(const wasmstream_config *c, const char *name, reader *r) {
+    if (!c || !c->_params) return false;
+    *r = (reader){.base = (uint8_t *)c->_params, .len = c->_params_len, .what = "params"};
+    size_t nlen = strlen(name), found = 0;
+    bool ok = false;
+    uint32_t n;
+    map_header(r, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        wasmstream_bytes key;
+        bool canon = true;
+        bin_slow(r, "key", true, &canon, &key);
+        if (key.len == nlen && memcmp(key.ptr, name, nlen) == 0) found = r->off, ok = true;
+        skip_value(r, 0);
+    }
+    r->off = found;
+    return ok;
+}
+
+static double read_float(reader *r) {
+    uint8_t c = r->base[r->off];
+    uint64_t u = be(r->base + r->off + 1, c == 0xcb ? 8 : 4);
+    if (c == 0xcb) {
+        double f;
+        memcpy(&f, &u, 8);
+        return f;
+    }
+    uint32_t u32 = (uint32_t)u;
+    float f;
+    memcpy(&f, &u32, 4);
+    return f;
+}
+
+static int wrong_type(const char *name, const char *want, reader *r) {
+    uint8_t c = r->base[r->off];
+    size_t at = r->off;
+    bool canon = true;
+    if (is_str(c)) {
+        wasmstream_bytes s;
+        bin_slow(r, "value", true, &canon, &s);
+        return wasmstream_error("params.%s: want %s, got a string \"%.*s\"", name, want, (int)s.len, (const char *)s.ptr);
+    }
+    if (c == 0xc2 || c == 0xc3)
+        return wasmstream_error("params.%s: want %s, got a boolean %s", name, want, c == 0xc3 ? "true" : "false");
+    if (is_int(c)) {
+        int64_t v;
+        if (read_int(r, &v)) return wasmstream_error("params.%s: want %s, got an integer %lld", name, want, (long long)v);
+        return wasmstream_error("params.%s: want %s, got an integer %llu", name, want,
+                                (unsigned long long)be(r->base + at + 1, 8));
+    }
+    if (c == 0xca || c == 0xcb) return wasmstream_error("params.%s: want %s, got a float %g", name, want, read_float(r));
+    return wasmstream_error("params.%s: want %s, got %s", name, want,
+                            is_array(c) ? "a list" : (c >= 0xc4 && c <= 0xc6) ? "bytes" : type_name(c));
+}
+
+int wasmstream_config_string(const wasmstream_config *c, const char *name, const char *def, const char **out) {
+    reader r;
+    *out = def;
+    if (!find_param(c, name, &r) || r.base[r.off] == 0xc0) return WASMSTREAM_OK;
+    if (!is_str(r.base[r.off])) return wrong_type(name, "a string", &r);
+    const char *s = read_str(&r);
+    if (!s) return wasmstream_error("params.%s: out of memory", name);
+    *out = s;
+    return WASMSTREAM_OK;
+}
+
+int wasmstream_config_int(const wasmstream_config *c, const char *name, int64_t def, int64_t *out) {
+    reader r;
+    *out = def;
+    if (!find_param(c, name, &r) || r.base[r.off] == 0xc0) return WASMSTREAM_OK;
+    uint8_t t = r.base[r.off];
+    int64_t v;
+    if (is_int(t)) {
+        size_t at = r.off;
+        if (read_int(&r, &v)) {
+            *out = v;
+            return WASMSTREAM_OK;
+        }
+        r.off = at;
+    } else if (t == 0xca || t == 0xcb) {
+        double f = read_float(&r);
+        if (f == (double)(int64_t)f && f >= -9223372036854775808.0 && f < 9223372036854775808.0) {
+            *out = (int64_t)f;
+            return WASMSTREAM_OK;
+        }
+    }
+    return wrong_type(name, "an integer", &r);
+}
+
+int wasmstream_config_bool(const wasmstream_config *c, const char *name, bool def, bool *out) {
+    reader r;
+    *out = def;
+    if (!find_param(c, name, &r) || r.base[r.off] == 0xc0) return WASMSTREAM_OK;
+    uint8_t t = r.base[r.off];
+    if (t != 0xc2 && t != 0xc3) return wrong_type(name, "a boolean", &r);
+    *out = t == 0xc3;
+    return WASMSTREAM_OK;
+}
+
+int wasmstream_config_float(const wasmstream_config *c, const char *name, double def, double *out) {
+    reader r;
+    *out = def;
+    if (!find_param(c, name, &r) || r.base[r.off] == 0xc0) return WASMSTREAM_OK;
+    uint8_t t = r.base[r.off];
+    if (t == 0xca || t == 0xcb) {
+        *out = read_float(&r);
+        return WASMSTREAM_OK;
+    }
+    if (is_int(t)) {
+        int64_t v;
+        size_t at = r.off;
+        if (read_int(&r, &v)) *out = (double)v;
+        else *out = (double)be(r.base + at + 1, 8);
+        return WASMSTREAM_OK;
+    }
+    return wrong_type(name, "a number", &r);
+}
+
+bool wasmstream_config_param(const wasmstream_config *c, const char *name, const uint8_t **msgpack, size_t *len) {
+    reader r;
+    if (!find_param(c, name, &r)) return false;
+    size_t at = r.off;
+    skip_value(&r, 0);
+    *msgpack = r.base + at, *len = r.off - at;
+    return true;
+}
+
+bool wasmstream_config_has_output(const wasmstream_config *c, const char *name) {
+    for (size_t i = 0; c && i < c->outputs_len; i++)
+        if (strcmp(c->outputs[i], name) == 0) return true;
+    return false;
+}
+
+/* ---- native helpers ---------------------------------------------------- */
+
+uint8_t *wasmstream_encode_frame(const wasmstream_record *recs, size_t n, size_t *len) {
+    writer w = {0};
+    writer_reset(&w, NULL);
+    for (size_t i = 0; i < n; i++) write_record(&w, &recs[i], recs[i].output.ptr, recs[i].output.len);
+    if (w.oom) {
+        free(w.buf);
+        return NULL;
+    }
+    put_be(w.buf + 2, w.n, 4);
+    *len = w.len;
+    return w.buf;
+}
+
+int wasmstream_decode_frame(uint8_t *frame, size_t len, wasmstream_record **recs, size_t *n) {
+    reader r;
+    *recs = NULL, *n = 0;
+    if (reader_init(&r, frame, len, 0)) return WASMSTREAM_ERR;
+    r.what = "decoding frame";
+    wasmstream_record *out = calloc(r.count ? r.count : 1, sizeof *out);
+    if (!out) return wasmstream_error("wasmstream: out of memory");
+    size_t k = 0;
+    int rc;
+    while ((rc = next_record(&r, &out[k])) == 1) out[k++]._orig.end = 0;
+    if (rc < 0 || reader_finish(&r, false)) {
+        free(out);
+        return WASMSTREAM_ERR;
+    }
+    *recs = out, *n = k;
+    return WASMSTREAM_OK;
+}
+
+uint8_t *wasmstream_encode_config(const char *pipeline, const char *operator_name, int64_t instance,
+                                  const char *const *outputs, size_t outputs_len, const wasmstream_param *params,
+                                  size_t params_len, size_t *len) {
+    size_t need = 64 + strlen(pipeline) + strlen(operator_name);
+    for (size_t i = 0; i < outputs_len; i++) need += 5 + strlen(outputs[i]);
+    for (size_t i = 0; i < params_len; i++)
+        need += 5 + strlen(params[i].name) + 10 + (params[i].type == WASMSTREAM_PARAM_STRING ? strlen(params[i].s) : 0);
+    uint8_t *b = malloc(need), *p = b;
+    if (!b) return NULL;
+    /* The keys in sorted order, as the host writes them. */
+    *p++ = 0x85;
+    p = put_str(p, "instance", 8);
+    put_int(&p, instance);
+    p = put_str(p, "operator", 8);
+    p = put_str(p, operator_name, strlen(operator_name));
+    p = put_str(p, "outputs", 7);
+    p = put_array_header(p, (uint32_t)outputs_len);
+    for (size_t i = 0; i < outputs_len; i++) p = put_str(p, outputs[i], strlen(outputs[i]));
+    p = put_str(p, "params", 6);
+    if (params_len <= 15) *p++ = (uint8_t)(0x80 | params_len);
+    else *p++ = 0xde, p = put_be(p, (uint32_t)params_len, 2);
+    for (size_t i = 0; i < params_len; i++) {
+        const wasmstream_param *q = &params[i];
+        p = put_str(p, q->name, strlen(q->name));
+        switch (q->type) {
+        case WASMSTREAM_PARAM_STRING: p = put_str(p, q->s, strlen(q->s)); break;
+        case WASMSTREAM_PARAM_INT: put_int(&p, q->i); break;
+        case WASMSTREAM_PARAM_BOOL: *p++ = q->b ? 0xc3 : 0xc2; break;
+        case WASMSTREAM_PARAM_FLOAT: {
+            uint64_t u;
+            memcpy(&u, &q->f, 8);
+            *p++ = 0xcb;
+            for (int k = 7; k >= 0; k--) *p++ = (uint8_t)(u >> (8 * k));
+            break;
+        }
+        default: *p++ = 0xc0;
+        }
+    }
+    p = put_str(p, "pipeline", 8);
+    p = put_str(p, pipeline, strlen(pipeline));
+    *len = (size_t)(p - b);
+    return b;
+}
+
+/* ---- the module's exports ---------------------------------------------- */
+
+#ifdef __wasm__
+extern const wasmstream_operator wasmstream_operator_def;
+
+__attribute__((export_name("wasmstream_abi_version"))) int32_t wasmstream_export_abi_version(void) {
+    return WASMSTREAM_ABI_VERSION;
+}
+
+__attribute__((export_name("wasmstream_language"))) int32_t wasmstream_export_language(void) {
+    return WASMSTREAM_LANGUAGE_C;
+}
+
+__attribute__((export_name("alloc"))) void *wasmstream_export_alloc(size_t n) {
+    uint8_t *p = input_buffer(n);
+    /* The host would write the batch at address 0: trap instead (the host
+     * reports the memory limit it hit). */
+    if (!p) __builtin_trap();
+    return p;
+}
+
+__attribute__((export_name("dealloc"))) void wasmstream_export_dealloc(void *ptr, size_t n) {
+    (void)ptr, (void)n; /* alloc's buffer is reused, never freed */
+}
+
+__attribute__((export_name("init"))) int32_t wasmstream_export_init(uint8_t *ptr, size_t len) {
+    if (wasmstream_run_init(&wasmstream_operator_def, ptr, len) == WASMSTREAM_OK) return WASMSTREAM_OK;
+    host_set_error(err_buf ? err_buf : "", err_buf ? err_len : 0);
+    return WASMSTREAM_ERR;
+}
+
+__attribute__((export_name("process"))) int64_t wasmstream_export_process(uint8_t *ptr, size_t len) {
+    const uint8_t *out;
+    size_t n;
+    if (process(&wasmstream_operator_def, ptr, len, &out, &n) != WASMSTREAM_OK) {
+        host_set_error(err_buf ? err_buf : "", err_buf ? err_len : 0);
+        return -1;
+    }
+    return (int64_t)((uint64_t)(uintptr_t)out << 32 | (uint32_t)n);
+}
+#endif

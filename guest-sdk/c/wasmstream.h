@@ -1,0 +1,268 @@
+/*
+ * wasmstream.h: the C guest SDK for wasmstream.
+ *
+ * Write a stream operator in C, compile it with wasmstream.c to a WASI
+ * reactor module, and never see the ABI (abi/SPEC.md): frames, msgpack,
+ * alloc, packed pointers and status codes are the SDK's business.
+ *
+ *     #include "wasmstream.h"
+ *
+ *     static int upper(wasmstream_record *r) {
+ *         for (size_t i = 0; i < r->value.len; i++)
+ *             if (r->value.ptr[i] >= 'a' && r->value.ptr[i] <= 'z')
+ *                 r->value.ptr[i] -= 'a' - 'A';   // in place: nothing copied
+ *         return WASMSTREAM_OK;
+ *     }
+ *
+ *     WASMSTREAM_OPERATOR(.map = upper);
+ *
+ *     clang --target=wasm32-wasi -mexec-model=reactor -O2 -mbulk-memory -msimd128 \
+ *         -Wl,-z,stack-size=65536 -o op.wasm op.c wasmstream.c
+ *
+ * Bytes and lifetimes: records point into the batch the host wrote into the
+ * module. A handler may modify key and value bytes in place; records and
+ * their bytes are valid only until the handler returns. Emitted records
+ * are copied into the output at once. The configuration passed to on_init
+ * and its strings stay valid for the life of the instance.
+ *
+ * Errors: a handler returns WASMSTREAM_OK (0) or fails the batch by
+ * returning wasmstream_error(...), which sets the message the host receives
+ * verbatim and returns WASMSTREAM_ERR (-1). Not thread-safe: a module
+ * instance is single-threaded.
+ */
+#ifndef WASMSTREAM_H
+#define WASMSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WASMSTREAM_ABI_VERSION 1
+#define WASMSTREAM_LANGUAGE_C 3
+/* The most records one output batch may carry. */
+#define WASMSTREAM_MAX_RECORDS (1u << 24)
+
+/* Handler results. */
+#define WASMSTREAM_OK 0
+#define WASMSTREAM_ERR (-1)
+/* Filter results. */
+#define WASMSTREAM_KEEP 1
+#define WASMSTREAM_DROP 0
+
+/* Log levels. */
+#define WASMSTREAM_LOG_DEBUG 0
+#define WASMSTREAM_LOG_INFO 1
+#define WASMSTREAM_LOG_WARN 2
+#define WASMSTREAM_LOG_ERROR 3
+
+/* A byte slice. ptr == NULL is msgpack nil, distinct from an empty slice. */
+typedef struct {
+    uint8_t *ptr;
+    size_t len;
+} wasmstream_bytes;
+
+/* A string slice, not NUL-terminated. */
+typedef struct {
+    const char *ptr;
+    size_t len;
+} wasmstream_str;
+
+/* Slices of C strings and literals. */
+#define WASMSTREAM_BYTES(lit) ((wasmstream_bytes){(uint8_t *)(lit), sizeof(lit) - 1})
+#define WASMSTREAM_STR(lit) ((wasmstream_str){(lit), sizeof(lit) - 1})
+
+/* One header. Names may repeat; order is kept. */
+typedef struct {
+    wasmstream_str name;
+    wasmstream_bytes value; /* ptr == NULL: nil */
+} wasmstream_header;
+
+/*
+ * A record's headers: a zero-copy view of the headers as the input batch
+ * encodes them, or an array the operator sets with wasmstream_headers_of.
+ * Read them with wasmstream_headers_iter/next or wasmstream_headers_get.
+ */
+typedef struct {
+    const wasmstream_header *items; /* the operator's array, or NULL */
+    size_t count;                   /* number of headers */
+    /* private: the encoded headers from the input batch */
+    const uint8_t *_raw;
+    uint32_t _raw_len;
+    uint8_t _skip;
+    uint8_t _canonical;
+} wasmstream_headers;
+
+typedef struct {
+    const wasmstream_headers *_h;
+    size_t _i, _off;
+} wasmstream_header_iter;
+
+/* The headers in items[0..count). */
+wasmstream_headers wasmstream_headers_of(const wasmstream_header *items, size_t count);
+/* Iterates over h: while (wasmstream_headers_next(&it, &hdr)) ... */
+wasmstream_header_iter wasmstream_headers_iter(const wasmstream_headers *h);
+bool wasmstream_headers_next(wasmstream_header_iter *it, wasmstream_header *out);
+/* Finds the first header named name (NUL-terminated); false if none. */
+bool wasmstream_headers_get(const wasmstream_headers *h, const char *name, wasmstream_bytes *value);
+
+/*
+ * A record. Input records point into the batch: modify key and value bytes
+ * in place, re-slice them, point them at other bytes, change the
+ * timestamp, headers or output. A record built by the operator starts as
+ * {0} (nil key and value, no headers, default output).
+ *
+ * A record emitted with nothing changed but the contents of its bytes is
+ * copied to the output whole, without re-encoding.
+ */
+typedef struct wasmstream_record {
+    wasmstream_bytes key;       /* routing key; ptr == NULL: no key */
+    wasmstream_bytes value;     /* payload; ptr == NULL: nil */
+    int64_t timestamp;          /* event time, ms since the Unix epoch */
+    wasmstream_headers headers; /* headers */
+    wasmstream_str output;      /* named output; len 0: the default output */
+    /* private: where the record came from */
+    struct {
+        uint32_t gen, start, end;
+        const uint8_t *key, *value, *headers;
+        size_t key_len, value_len, headers_count;
+        int64_t timestamp;
+    } _orig;
+} wasmstream_record;
+
+/* The output batch of the current call. */
+typedef struct wasmstream_emitter wasmstream_emitter;
+/* Emits r to its own output (r->output). */
+void wasmstream_emit(wasmstream_emitter *out, const wasmstream_record *r);
+/* Emits r to the named output (NUL-terminated; "" is the default). */
+void wasmstream_emit_to(wasmstream_emitter *out, const char *output, const wasmstream_record *r);
+/* The number of records emitted in the current call. */
+size_t wasmstream_emitted(const wasmstream_emitter *out);
+
+/* The input batch, for process_batch handlers. */
+typedef struct wasmstream_batch wasmstream_batch;
+/* The number of records in the batch, read or not. */
+size_t wasmstream_batch_len(const wasmstream_batch *b);
+/*
+ * Decodes the next record into r: 1 when there was one, 0 at the end of
+ * the batch, WASMSTREAM_ERR on a malformed batch (the message is set; the
+ * call fails with it whatever the handler returns).
+ */
+int wasmstream_batch_next(wasmstream_batch *b, wasmstream_record *r);
+
+/* An operator instance's configuration. Strings are NUL-terminated. */
+typedef struct {
+    const char *pipeline;       /* the pipeline's name */
+    const char *operator_name;  /* the operator's name in the pipeline */
+    int64_t instance;           /* 0-based index among the operator's instances */
+    const char *const *outputs; /* the named outputs the pipeline connects */
+    size_t outputs_len;
+    /* private: the params map as msgpack */
+    const uint8_t *_params;
+    size_t _params_len;
+} wasmstream_config;
+
+/*
+ * Typed param getters: *out is the param, or def when it is absent or
+ * null. A param of another type leaves *out = def, sets the error message
+ * ("params.NAME: want ..., got ...") and returns WASMSTREAM_ERR, so that
+ * on_init can return the result as it is. Strings stay valid for the life
+ * of the instance. An integer getter accepts a float with no fraction; the
+ * float getter accepts integers.
+ */
+int wasmstream_config_string(const wasmstream_config *cfg, const char *name, const char *def, const char **out);
+int wasmstream_config_int(const wasmstream_config *cfg, const char *name, int64_t def, int64_t *out);
+int wasmstream_config_bool(const wasmstream_config *cfg, const char *name, bool def, bool *out);
+int wasmstream_config_float(const wasmstream_config *cfg, const char *name, double def, double *out);
+/* The msgpack encoding of a param of any type; false when absent. */
+bool wasmstream_config_param(const wasmstream_config *cfg, const char *name, const uint8_t **msgpack, size_t *len);
+/* Whether the pipeline connects the named output. */
+bool wasmstream_config_has_output(const wasmstream_config *cfg, const char *name);
+
+/* Handlers. Each returns WASMSTREAM_OK or an error (see wasmstream_error). */
+typedef int (*wasmstream_map_fn)(wasmstream_record *r);
+/* Returns WASMSTREAM_KEEP, WASMSTREAM_DROP or an error (negative). */
+typedef int (*wasmstream_filter_fn)(const wasmstream_record *r);
+typedef int (*wasmstream_flat_map_fn)(wasmstream_record *r, wasmstream_emitter *out);
+typedef int (*wasmstream_batch_fn)(wasmstream_batch *b, wasmstream_emitter *out);
+typedef int (*wasmstream_init_fn)(const wasmstream_config *cfg);
+
+/* An operator: exactly one handler, and optionally on_init. */
+typedef struct {
+    wasmstream_map_fn map;                 /* one record out per record in */
+    wasmstream_filter_fn filter;           /* keep or drop each record */
+    wasmstream_flat_map_fn flat_map;       /* zero or more records out per record in */
+    wasmstream_batch_fn process_batch;     /* the whole batch */
+    wasmstream_init_fn on_init;            /* once per instance, before the first batch */
+} wasmstream_operator;
+
+/*
+ * Defines the module's operator, once per module, with designated
+ * initializers: WASMSTREAM_OPERATOR(.flat_map = route, .on_init = configure);
+ * A module without one fails to link (undefined symbol
+ * wasmstream_operator_def); one with two, with a duplicate symbol.
+ */
+#define WASMSTREAM_OPERATOR(...) const wasmstream_operator wasmstream_operator_def = {__VA_ARGS__}
+
+/*
+ * Sets the error message of the current call from a printf format and
+ * returns WASMSTREAM_ERR: return wasmstream_error("bad record %d", i);
+ */
+int wasmstream_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Sets the error message to msg[0..len) verbatim; returns WASMSTREAM_ERR. */
+int wasmstream_error_bytes(const void *msg, size_t len);
+
+/* Writes a message to the host's log (NUL-terminated, printf, or bytes). */
+void wasmstream_log(int level, const char *msg);
+void wasmstream_logf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wasmstream_log_bytes(int level, const void *msg, size_t len);
+/* Adds delta to the operator's counter name, kept by the host. */
+void wasmstream_count(const char *name, int64_t delta);
+
+/*
+ * Running an operator natively (and in tests), through the same code as the
+ * module's exports. wasmstream_run_init takes an encoded init payload;
+ * wasmstream_run_frame copies frame into the input buffer, processes it and
+ * points *out at the output frame, valid until the next call. Both return
+ * WASMSTREAM_OK or WASMSTREAM_ERR, with the message in
+ * wasmstream_last_error().
+ */
+int wasmstream_run_init(const wasmstream_operator *op, const uint8_t *payload, size_t len);
+int wasmstream_run_frame(const wasmstream_operator *op, const uint8_t *frame, size_t len, const uint8_t **out,
+                         size_t *out_len);
+const char *wasmstream_last_error(void);
+
+/*
+ * Native test helpers. wasmstream_encode_frame encodes records as the host
+ * does (free the result); wasmstream_decode_frame decodes a frame into a
+ * malloc'd array of records pointing into frame (free the array).
+ * wasmstream_encode_config encodes an init payload. Native builds keep
+ * counters and log lines: wasmstream_test_metric, wasmstream_test_logs
+ * (all lines so far, "LEVEL: message\n" each).
+ */
+uint8_t *wasmstream_encode_frame(const wasmstream_record *recs, size_t n, size_t *len);
+int wasmstream_decode_frame(uint8_t *frame, size_t len, wasmstream_record **recs, size_t *n);
+typedef struct {
+    const char *name;
+    enum { WASMSTREAM_PARAM_NIL, WASMSTREAM_PARAM_STRING, WASMSTREAM_PARAM_INT, WASMSTREAM_PARAM_BOOL,
+           WASMSTREAM_PARAM_FLOAT } type;
+    const char *s;
+    int64_t i;
+    bool b;
+    double f;
+} wasmstream_param;
+uint8_t *wasmstream_encode_config(const char *pipeline, const char *operator_name, int64_t instance,
+                                  const char *const *outputs, size_t outputs_len, const wasmstream_param *params,
+                                  size_t params_len, size_t *len);
+#ifndef __wasm__
+int64_t wasmstream_test_metric(const char *name);
+const char *wasmstream_test_logs(void);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WASMSTREAM_H */
