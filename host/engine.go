@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -31,9 +32,17 @@ import (
 type EngineOption func(*engineConfig)
 
 type engineConfig struct {
-	cacheDir string
-	noCache  bool
-	logger   *slog.Logger
+	cacheDir     string
+	noCache      bool
+	logger       *slog.Logger
+	loadDeadline time.Duration
+}
+
+// WithLoadDeadline bounds each call Load and Compile make into a new module
+// to read its ABI version (its start function and _initialize included).
+// The default is 10s.
+func WithLoadDeadline(d time.Duration) EngineOption {
+	return func(c *engineConfig) { c.loadDeadline = d }
 }
 
 // WithCacheDir sets the directory of wazero's compilation cache. The default
@@ -48,9 +57,10 @@ func WithLogger(l *slog.Logger) EngineOption { return func(c *engineConfig) { c.
 
 // Engine compiles and runs guest modules.
 type Engine struct {
-	rt     wazero.Runtime
-	cache  wazero.CompilationCache
-	logger *slog.Logger
+	rt           wazero.Runtime
+	cache        wazero.CompilationCache
+	logger       *slog.Logger
+	loadDeadline time.Duration
 
 	mu      sync.Mutex
 	modules map[string]*Module // by digest
@@ -65,7 +75,12 @@ func NewEngine(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
 	}
-	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+	if cfg.loadDeadline <= 0 {
+		cfg.loadDeadline = 10 * time.Second
+	}
+	// No WithCloseOnContextDone: deadlines come from the checks instrument
+	// adds, which cost a fraction of wazero's (see instrument.go).
+	rc := wazero.NewRuntimeConfig()
 	var cache wazero.CompilationCache
 	if !cfg.noCache {
 		dir := cfg.cacheDir
@@ -91,7 +106,7 @@ func NewEngine(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 		rt.Close(ctx)
 		return nil, err
 	}
-	return &Engine{rt: rt, cache: cache, logger: cfg.logger, modules: map[string]*Module{}}, nil
+	return &Engine{rt: rt, cache: cache, logger: cfg.logger, loadDeadline: cfg.loadDeadline, modules: map[string]*Module{}}, nil
 }
 
 // Close releases the runtime and every module compiled by it. Instances
@@ -126,11 +141,15 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 	if m, ok := e.modules[digest]; ok {
 		return m.withName(name), nil
 	}
-	cm, err := e.rt.CompileModule(ctx, wasm)
+	ins, err := instrument(wasm)
+	if err != nil {
+		return nil, &ModuleError{Module: name, Err: fmt.Errorf("reading: %w", err)}
+	}
+	cm, err := e.rt.CompileModule(ctx, ins.wasm)
 	if err != nil {
 		return nil, &ModuleError{Module: name, Err: fmt.Errorf("compiling: %w", err)}
 	}
-	m := &Module{engine: e, name: name, digest: digest, compiled: cm, size: len(wasm)}
+	m := &Module{engine: e, name: name, digest: digest, compiled: cm, size: len(wasm), hasStart: ins.hasStart}
 	m.info = describe(cm)
 	m.info.Size = len(wasm)
 	if err := m.check(ctx); err != nil {

@@ -183,7 +183,7 @@ func TestModuleRejected(t *testing.T) {
 		}
 	})
 	t.Run("not wasm", func(t *testing.T) {
-		if _, err := e.Compile(t.Context(), "text", []byte("hello")); err == nil || !strings.Contains(err.Error(), "compiling") {
+		if _, err := e.Compile(t.Context(), "text", []byte("hello")); err == nil || !strings.Contains(err.Error(), "not a WebAssembly binary") {
 			t.Fatalf("Compile = %v", err)
 		}
 	})

@@ -49,6 +49,11 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 	if _, err := b.Instantiate(ctx); err != nil {
 		return fmt.Errorf("instantiating the %s host module: %w", abi.HostModule, err)
 	}
+	y := rt.NewHostModuleBuilder(yieldModule)
+	y.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(yield), nil, []api.ValueType{i32}).Export(yieldName)
+	if _, err := y.Instantiate(ctx); err != nil {
+		return fmt.Errorf("instantiating the %s host module: %w", yieldModule, err)
+	}
 	return nil
 }
 

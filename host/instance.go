@@ -64,6 +64,11 @@ type Instance struct {
 	lastError string
 	hasError  bool
 	broken    bool
+
+	// started is when the current call began; yield (instrument.go)
+	// ends a call that has run past the deadline and sets interrupted.
+	started     time.Time
+	interrupted bool
 }
 
 // Instantiate creates an instance and runs its init export with cfg.Init.
@@ -110,19 +115,15 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	i.ctx = context.WithValue(context.WithoutCancel(ctx), instanceKey{}, i)
 	out := &lineLogger{logger: logger, stream: "stdout"}
 	errw := &lineLogger{logger: logger, stream: "stderr"}
+	// Start functions run below, under the deadline.
 	mc := wazero.NewModuleConfig().WithName("").
-		WithStartFunctions(abi.ExportInitialize).
+		WithStartFunctions().
 		WithStdout(out).WithStderr(errw).
 		WithSysWalltime().WithSysNanotime().WithRandSource(rand.Reader)
 	ictx := experimental.WithMemoryAllocator(i.ctx, i.alloc)
-	if cfg.Deadline > 0 {
-		var cancel context.CancelFunc
-		ictx, cancel = context.WithTimeout(ictx, cfg.Deadline)
-		defer cancel()
-	}
 	mod, err := m.engine.rt.InstantiateModule(ictx, m.compiled, mc)
 	if err != nil {
-		return nil, &ModuleError{Module: m.name, Err: fmt.Errorf("instantiating: %w", i.classify(ictx, err, abi.ExportInitialize))}
+		return nil, &ModuleError{Module: m.name, Err: fmt.Errorf("instantiating: %w", i.classify(err))}
 	}
 	i.mod = mod
 	i.mem = mod.Memory()
@@ -130,6 +131,14 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	i.allocFn = mod.ExportedFunction(abi.ExportAlloc)
 	i.processFn = mod.ExportedFunction(abi.ExportProcess)
 	i.initFn = mod.ExportedFunction(abi.ExportInit)
+	for _, name := range []string{exportStart, abi.ExportInitialize} {
+		if fn := mod.ExportedFunction(name); fn != nil {
+			if err := i.call(fn, name, nil); err != nil {
+				i.Close(ctx)
+				return nil, &ModuleError{Module: m.name, Err: fmt.Errorf("instantiating: %w", err)}
+			}
+		}
+	}
 	return i, nil
 }
 
@@ -146,19 +155,33 @@ func (i *Instance) Close(ctx context.Context) error {
 // Broken reports whether a failed call left the instance unusable.
 func (i *Instance) Broken() bool { return i.broken || i.mod == nil }
 
-// call runs fn with the instance's context and deadline.
+// call runs fn under the instance's deadline.
 func (i *Instance) call(fn api.Function, name string, stack []uint64) error {
-	ctx := i.ctx
 	if i.cfg.Deadline > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, i.cfg.Deadline)
-		defer cancel()
+		i.started = time.Now()
 	}
-	i.hasError = false
-	if err := fn.CallWithStack(ctx, stack); err != nil {
-		return i.fail(name, i.classify(ctx, err, name))
+	i.hasError, i.interrupted = false, false
+	if err := fn.CallWithStack(i.ctx, stack); err != nil {
+		return i.fail(name, i.classify(err))
 	}
 	return nil
+}
+
+// errDeadline ends a call from the yield host function.
+var errDeadline = errors.New("deadline exceeded")
+
+// yield is the host function instrument imports: a guest calls it each time
+// its loops have used up fuelPerYield iterations. It returns the next
+// allowance, or ends the call if it has run past its deadline. Being Go
+// code, it is also where the scheduler can stop a long-running guest for
+// the garbage collector.
+func yield(ctx context.Context, _ api.Module, stack []uint64) {
+	stack[0] = fuelPerYield
+	i := callingInstance(ctx)
+	if i != nil && i.cfg.Deadline > 0 && time.Since(i.started) > i.cfg.Deadline {
+		i.interrupted = true
+		panic(errDeadline)
+	}
 }
 
 func (i *Instance) callI32(ctx context.Context, fn api.Function) (int32, error) {
@@ -177,13 +200,12 @@ type kindError struct {
 func (e *kindError) Error() string { return e.kind.Error() + ": " + e.detail }
 func (e *kindError) Unwrap() error { return e.kind }
 
-func (i *Instance) classify(ctx context.Context, err error, fn string) error {
+func (i *Instance) classify(err error) error {
 	var exit *sys.ExitError
 	switch {
 	case i.alloc.refused > 0:
 		return &kindError{ErrMemoryLimit, fmt.Sprintf("tried to grow memory to %d bytes; the limit is %d (%v)", i.alloc.refused, i.alloc.limit, err)}
-	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded,
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case i.interrupted:
 		return &kindError{ErrDeadline, fmt.Sprintf("stopped after %v", i.cfg.Deadline)}
 	case errors.As(err, &exit):
 		return &kindError{ErrExit, fmt.Sprintf("exit code %d", exit.ExitCode())}

@@ -23,6 +23,7 @@ type Module struct {
 	size     int
 	compiled wazero.CompiledModule
 	info     Info
+	hasStart bool // the module's start function is exported as exportStart
 }
 
 func (m *Module) withName(name string) *Module {
@@ -77,11 +78,17 @@ func types(ts []api.ValueType) string {
 func describe(cm wazero.CompiledModule) Info {
 	var info Info
 	for name, d := range cm.ExportedFunctions() {
+		if name == exportStart {
+			continue // added by instrument
+		}
 		info.Exports = append(info.Exports, Func{Name: name, Params: d.ParamTypes(), Results: d.ResultTypes()})
 	}
 	sort.Slice(info.Exports, func(i, j int) bool { return info.Exports[i].Name < info.Exports[j].Name })
 	for _, d := range cm.ImportedFunctions() {
 		mod, name, _ := d.Import()
+		if mod == yieldModule {
+			continue // added by instrument
+		}
 		info.Imports = append(info.Imports, Func{Module: mod, Name: name, Params: d.ParamTypes(), Results: d.ResultTypes()})
 	}
 	if mem, ok := cm.ExportedMemories()[abi.ExportMemory]; ok {
@@ -168,7 +175,7 @@ func (m *Module) check(ctx context.Context) error {
 	if len(problems) > 0 {
 		return &ModuleError{Module: m.name, Err: fmt.Errorf("not a wasmstream operator module:\n  - %s", strings.Join(problems, "\n  - "))}
 	}
-	inst, err := m.instantiate(ctx, InstanceConfig{Pipeline: "(probe)", Operator: "(probe)"})
+	inst, err := m.instantiate(ctx, InstanceConfig{Pipeline: "(probe)", Operator: "(probe)", Deadline: m.engine.loadDeadline})
 	if err != nil {
 		return err
 	}
