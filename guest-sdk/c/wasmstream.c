@@ -382,15 +382,18 @@ static int header_array(reader *r, bool *canon, wasmstream_headers *h) {
     return 0;
 }
 
+/* Passes over one msgpack value of any type. Sizes are counted in 64 bits,
+ * as the host's reader counts them, so that a 32-bit size cannot wrap. */
 static int skip_value(reader *r, int depth) {
     if (depth > MAX_DEPTH) return fail(r, r->off, "values nested too deeply");
     NEED(r, 1);
-    size_t off = r->off, hdr = 1, size = 0, items = 0;
+    size_t off = r->off, hdr = 1;
+    uint64_t size = 0, items = 0;
     uint8_t c = r->base[off];
     if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
     } else if (c >= 0xa0 && c <= 0xbf) size = c & 0x1f;
     else if (c >= 0x90 && c <= 0x9f) items = c & 0x0f;
-    else if (c >= 0x80 && c <= 0x8f) items = 2 * (size_t)(c & 0x0f);
+    else if (c >= 0x80 && c <= 0x8f) items = 2 * (uint64_t)(c & 0x0f);
     else if (c == 0xcc || c == 0xd0) size = 1;
     else if (c == 0xcd || c == 0xd1) size = 2;
     else if (c == 0xce || c == 0xd2 || c == 0xca) size = 4;
@@ -402,29 +405,27 @@ static int skip_value(reader *r, int depth) {
     else if (c == 0xd8) size = 17;
     else if (c == 0xc4 || c == 0xd9 || c == 0xc7) {
         NEED(r, 2);
-        size = r->base[off + 1] + (c == 0xc7), hdr = 2;
-    } else if (c == 0xc5 || c == 0xda || c == 0xc8 || c == 0xdc || c == 0xde) {
-        NEED(r, 3);
-        size_t n = (size_t)be(r->base + off + 1, 2);
-        hdr = 3;
-        if (c == 0xdc) items = n;
-        else if (c == 0xde) items = 2 * n;
-        else size = n + (c == 0xc8);
-    } else if (c == 0xc6 || c == 0xdb || c == 0xc9 || c == 0xdd || c == 0xdf) {
-        NEED(r, 5);
-        size_t n = (size_t)be(r->base + off + 1, 4);
-        hdr = 5;
-        if (c == 0xdd) items = n;
-        else if (c == 0xdf) items = 2 * (uint64_t)n > SIZE_MAX ? SIZE_MAX : 2 * n;
-        else size = n + (c == 0xc9);
+        size = (uint64_t)r->base[off + 1] + (c == 0xc7), hdr = 2;
+    } else if (c == 0xc5 || c == 0xda || c == 0xc8 || c == 0xdc || c == 0xde || c == 0xc6 || c == 0xdb ||
+               c == 0xc9 || c == 0xdd || c == 0xdf) {
+        int w = (c == 0xc5 || c == 0xda || c == 0xc8 || c == 0xdc || c == 0xde) ? 2 : 4;
+        NEED(r, 1 + (size_t)w);
+        uint64_t n = be(r->base + off + 1, w);
+        hdr = 1 + (size_t)w;
+        if (c == 0xdc || c == 0xdd) items = n;
+        else if (c == 0xde || c == 0xdf) items = 2 * n;
+        else if (c == 0xc8 || c == 0xc9) size = n + 1;
+        else size = n;
     } else {
         return fail(r, off, "invalid msgpack type byte 0x%02x", c);
     }
-    if (r->len - off - hdr < size) return fail(r, off, "value runs past the end of the frame");
-    if (items > r->len - off - hdr)
-        return fail(r, off, "container of %zu items but only %zu bytes left", items, r->len - off - hdr);
-    r->off = off + hdr + size;
-    for (size_t i = 0; i < items; i++)
+    uint64_t left = r->len - off - hdr;
+    if (left < size) return fail(r, off, "value runs past the end of the frame");
+    if (items > left)
+        return fail(r, off, "container of %llu items but only %llu bytes left", (unsigned long long)items,
+                    (unsigned long long)left);
+    r->off = off + hdr + (size_t)size;
+    for (uint64_t i = 0; i < items; i++)
         if (skip_value(r, depth + 1)) return -1;
     return 0;
 }

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::slice;
 
 use crate::error::Error;
-use crate::record::{addr, Header, Headers, Origin, Record};
+use crate::record::{addr, Header, Headers, Origin, Record, NIL};
 
 /// The most records one frame may carry.
 pub const MAX_RECORDS: u32 = 1 << 24;
@@ -162,7 +162,7 @@ impl<'a> Reader<'a> {
         let value = self.bin("value", &mut canon)?;
         let timestamp = self.int("timestamp", &mut canon)?;
         let headers = self.headers(&mut canon)?;
-        let output = if n >= 5 { self.output_and_rest(n)? } else { "" };
+        let (output, raw_output) = if n >= 5 { self.output_and_rest(n)? } else { ("", NIL) };
         let end = self.off;
         // Safety: key, value, headers and output are disjoint parts of the
         // frame, and each record's parts are handed out once.
@@ -175,6 +175,7 @@ impl<'a> Reader<'a> {
             value: addr(&value),
             headers: headers.addr(),
             timestamp,
+            raw_output,
         };
         Ok(Record { key, value, timestamp, headers, output, orig })
     }
@@ -349,15 +350,21 @@ impl<'a> Reader<'a> {
         Ok(Headers::encoded(unsafe { self.slice(at, self.off - at) }, skip, n / 2, hc))
     }
 
-    /// Reads a record's output field and skips the fields after it.
+    /// Reads a record's output field and skips the fields after it. An
+    /// output name that is not UTF-8 (the host never sends one) is returned
+    /// as raw bytes instead, for the writer to keep.
     #[cold]
-    fn output_and_rest(&mut self, n: u32) -> Result<&'a str, Error> {
-        let at = self.off;
+    fn output_and_rest(&mut self, n: u32) -> Result<(&'a str, (*const u8, u32)), Error> {
         let mut c = true;
         let out = match self.bin_slow("output", true, &mut c)? {
-            Some((s, l)) if l > 0 => std::str::from_utf8(unsafe { self.slice(s, l) })
-                .map_err(|_| malformed(at, "output: not valid UTF-8".into()))?,
-            _ => "",
+            Some((s, l)) if l > 0 => {
+                let b = unsafe { self.slice(s, l) };
+                match std::str::from_utf8(b) {
+                    Ok(o) => (o, NIL),
+                    Err(_) => ("", (b.as_ptr(), l as u32)),
+                }
+            }
+            _ => ("", NIL),
         };
         for _ in 5..n {
             self.skip(0)?;
@@ -389,7 +396,9 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Passes over one msgpack value of any type.
+    /// Passes over one msgpack value of any type. Sizes are counted in
+    /// u64, as the host's reader counts them, so that a 32-bit size cannot
+    /// wrap.
     fn skip(&mut self, depth: u32) -> Result<(), Error> {
         if depth > MAX_DEPTH {
             return Err(malformed(self.off, "values nested too deeply".into()));
@@ -397,12 +406,12 @@ impl<'a> Reader<'a> {
         self.need(1)?;
         let off = self.off;
         let c = self.at(off);
-        let (mut hdr, mut size, mut items) = (1usize, 0usize, 0usize);
+        let (mut hdr, mut size, mut items) = (1usize, 0u64, 0u64);
         match c {
             0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => {}
-            0xa0..=0xbf => size = (c & 0x1f) as usize,
-            0x90..=0x9f => items = (c & 0x0f) as usize,
-            0x80..=0x8f => items = 2 * (c & 0x0f) as usize,
+            0xa0..=0xbf => size = (c & 0x1f) as u64,
+            0x90..=0x9f => items = (c & 0x0f) as u64,
+            0x80..=0x8f => items = 2 * (c & 0x0f) as u64,
             0xcc | 0xd0 => size = 1,
             0xcd | 0xd1 => size = 2,
             0xce | 0xd2 | 0xca => size = 4,
@@ -414,43 +423,31 @@ impl<'a> Reader<'a> {
             0xd8 => size = 17,
             0xc4 | 0xd9 | 0xc7 => {
                 self.need(2)?;
-                size = self.at(off + 1) as usize + (c == 0xc7) as usize;
+                size = self.at(off + 1) as u64 + (c == 0xc7) as u64;
                 hdr = 2;
             }
-            0xc5 | 0xda | 0xc8 | 0xdc | 0xde => {
-                self.need(3)?;
-                let n = self.be(off + 1, 2) as usize;
-                hdr = 3;
+            0xc5 | 0xda | 0xc8 | 0xdc | 0xde | 0xc6 | 0xdb | 0xc9 | 0xdd | 0xdf => {
+                let w = if matches!(c, 0xc5 | 0xda | 0xc8 | 0xdc | 0xde) { 2 } else { 4 };
+                self.need(1 + w)?;
+                let n = self.be(off + 1, w);
+                hdr = 1 + w;
                 match c {
-                    0xdc => items = n,
-                    0xde => items = 2 * n,
-                    0xc8 => size = n + 1,
-                    _ => size = n,
-                }
-            }
-            0xc6 | 0xdb | 0xc9 | 0xdd | 0xdf => {
-                self.need(5)?;
-                let n = self.be(off + 1, 4) as usize;
-                hdr = 5;
-                match c {
-                    0xdd => items = n,
-                    0xdf => items = 2 * n,
-                    0xc9 => size = n + 1,
+                    0xdc | 0xdd => items = n,
+                    0xde | 0xdf => items = 2 * n,
+                    0xc8 | 0xc9 => size = n + 1,
                     _ => size = n,
                 }
             }
             _ => return Err(malformed(off, format!("invalid msgpack type byte 0x{:02x}", c))),
         }
-        if self.len - off - hdr < size {
+        let left = (self.len - off - hdr) as u64;
+        if left < size {
             return Err(malformed(off, "value runs past the end of the frame".into()));
         }
-        if items > self.len - off - hdr {
-            return Err(malformed(
-                off,
-                format!("container of {} items but only {} bytes left", items, self.len - off - hdr),
-            ));
+        if items > left {
+            return Err(malformed(off, format!("container of {} items but only {} bytes left", items, left)));
         }
-        self.off = off + hdr + size;
+        self.off = off + hdr + size as usize;
         for _ in 0..items {
             self.skip(depth + 1)?;
         }
@@ -583,7 +580,7 @@ impl Writer {
         timestamp: i64,
         canonical_headers: Option<&[u8]>,
         headers: I,
-        output: &str,
+        output: &[u8],
     ) where
         I: ExactSizeIterator<Item = Header<'h>>,
     {
@@ -606,7 +603,7 @@ impl Writer {
             }
         }
         if !output.is_empty() {
-            put_str(b, output.as_bytes());
+            put_str(b, output);
         }
         self.n += 1;
     }

@@ -73,7 +73,14 @@ impl Emit for Record<'_> {
                 return w.raw(s, e);
             }
         }
-        self.view().write(w, output)
+        w.record(
+            self.key.as_deref(),
+            self.value.as_deref(),
+            self.timestamp,
+            self.headers.canonical_bytes(),
+            self.headers.iter(),
+            self.output_bytes(output),
+        )
     }
 }
 
@@ -85,7 +92,7 @@ impl Emit for RecordRef<'_> {
             self.timestamp,
             self.headers.canonical_bytes(),
             self.headers.iter(),
-            output.unwrap_or(self.output),
+            output.unwrap_or(self.output).as_bytes(),
         )
     }
 }
@@ -98,7 +105,7 @@ impl Emit for OwnedRecord {
             self.timestamp,
             None,
             self.header_iter(),
-            output.unwrap_or(&self.output),
+            output.unwrap_or(&self.output).as_bytes(),
         )
     }
 }

@@ -225,6 +225,8 @@ pub struct Record<'a> {
     /// The record's headers.
     pub headers: Headers<'a>,
     /// The named output the record goes to; `""` is the default output.
+    /// (An input record whose output name is not UTF-8, which no host
+    /// sends, shows `""` here and keeps its name while `output` is `""`.)
     pub output: &'a str,
     pub(crate) orig: Origin,
 }
@@ -239,6 +241,7 @@ pub(crate) struct Origin {
     pub value: (*const u8, u32),
     pub headers: *const u8,
     pub timestamp: i64,
+    pub raw_output: (*const u8, u32), // an output name that is not UTF-8
 }
 
 pub(crate) const NIL: (*const u8, u32) = (ptr::null(), u32::MAX);
@@ -287,6 +290,19 @@ impl<'a> Record<'a> {
     /// A copy of the record that owns its bytes.
     pub fn to_owned(&self) -> OwnedRecord {
         self.view().to_owned()
+    }
+
+    /// The output name to write when the record is emitted to `output`
+    /// (`None`: its own).
+    #[inline(always)]
+    pub(crate) fn output_bytes<'s>(&'s self, output: Option<&'s str>) -> &'s [u8] {
+        match output {
+            Some(o) => o.as_bytes(),
+            None if self.output.is_empty() && !self.orig.raw_output.0.is_null() => unsafe {
+                std::slice::from_raw_parts(self.orig.raw_output.0, self.orig.raw_output.1 as usize)
+            },
+            None => self.output.as_bytes(),
+        }
     }
 
     /// The range of the input frame holding this record's encoding, when
