@@ -39,6 +39,12 @@ let gNil = false; //    whether it was nil
 let gInt: i64 = 0; //   an integer read
 let gCanon = true; //   cleared when an encoding is not the canonical one
 
+// The output name of the last record decoded and where its bytes are, so
+// that a record emitted with that very string gets the bytes as they were.
+let lastOutput: string | null = null;
+let lastOutputPtr: usize = 0;
+let lastOutputLen: u32 = 0;
+
 // @ts-ignore: decorator
 @inline function be16(p: usize): u32 {
   return <u32>bswap<u16>(load<u16>(p));
@@ -311,6 +317,7 @@ export class Reader extends Cursor {
     this.lastKey = null;
     this.lastValue = null;
     this.lastHeaders = null;
+    lastOutput = null;
     let p = this.readArray(ptr);
     if (p == 0) return false;
     const total = gLen;
@@ -384,10 +391,23 @@ export class Reader extends Cursor {
     }
     rec.headers = hs;
     rec.output = "";
+    rec._output = null;
+    lastOutput = null;
     if (n >= 5) {
       p = this.readBin(p, "output", false);
       if (p == 0) return false;
-      if (!gNil && gLen > 0) rec.output = String.UTF8.decodeUnsafe(gPtr, gLen);
+      if (!gNil && gLen > 0) {
+        let o = String.UTF8.decodeUnsafe(gPtr, gLen);
+        if (o.length == 0) o = "\uFFFD"; // bytes that decode to nothing still route
+        let v = rec._outputBytes;
+        if (v === null) rec._outputBytes = v = newView(buf);
+        repoint(v, buf, gPtr, gLen);
+        rec.output = o;
+        rec._output = o;
+        lastOutput = o;
+        lastOutputPtr = gPtr;
+        lastOutputLen = gLen;
+      }
       for (let i: u32 = 5; i < n; i++) {
         p = this.skip(p, 0);
         if (p == 0) return false;
@@ -536,16 +556,26 @@ export class Writer {
   /** Appends rec's canonical encoding, routed to output. */
   append(rec: Record, output: string): void {
     const k = rec.key, v = rec.value, hs = rec.headers;
-    let out: ArrayBuffer | null = null;
-    if (output.length != 0) {
+    let outPtr: usize = 0;
+    let outLen: u32 = 0;
+    const raw = rec._outputBytes;
+    if (output.length == 0) {
+    } else if (raw !== null && output === rec._output) {
+      outPtr = raw.dataStart;
+      outLen = <u32>raw.byteLength;
+    } else if (output === lastOutput) {
+      outPtr = lastOutputPtr;
+      outLen = lastOutputLen;
+    } else {
       if (output !== this.outName && output != this.outName) this.outBytes = String.UTF8.encode(output);
       this.outName = output;
-      out = this.outBytes;
+      outPtr = changetype<usize>(this.outBytes);
+      outLen = <u32>this.outBytes.byteLength;
     }
     let need: u64 = 1 + 5 + 5 + 9 + 5 + 5;
     if (k !== null) need += <u64>k.byteLength;
     if (v !== null) need += <u64>v.byteLength;
-    if (out !== null) need += <u64>out.byteLength;
+    need += <u64>outLen;
     const nh = hs.length;
     for (let i = 0; i < nh; i++) {
       const h = unchecked(hs[i]);
@@ -555,7 +585,7 @@ export class Writer {
     }
     this.ensure(need);
     let p = this.pos;
-    store<u8>(p++, out === null ? 0x94 : 0x95);
+    store<u8>(p++, output.length == 0 ? 0x94 : 0x95);
     p = k === null ? putNil(p) : putBin(p, k.dataStart, <u32>k.byteLength);
     p = v === null ? putNil(p) : putBin(p, v.dataStart, <u32>v.byteLength);
     p = putInt(p, rec.timestamp);
@@ -581,7 +611,7 @@ export class Writer {
         p = hv === null ? putNil(p) : putBin(p, hv.dataStart, <u32>hv.byteLength);
       }
     }
-    if (out !== null) p = putStr(p, changetype<usize>(out), <u32>out.byteLength);
+    if (output.length != 0) p = putStr(p, outPtr, outLen);
     this.pos = p;
     this.n++;
   }

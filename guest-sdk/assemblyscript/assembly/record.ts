@@ -64,6 +64,11 @@ export class Record {
   _valueView: Uint8Array | null = null;
   _pool: Array<Header> | null = null;
   _headers: Array<Header> | null = null;
+  // An output name decoded from the input and its bytes, which the writer
+  // writes as they were while output is that very string: a name that is
+  // not valid UTF-8 would not survive a round trip through a string.
+  _output: string | null = null;
+  _outputBytes: Uint8Array | null = null;
 
   constructor(key: Uint8Array | null = null, value: Uint8Array | null = null, timestamp: i64 = 0, headers: Array<Header> | null = null, output: string = "") {
     this.key = key;
