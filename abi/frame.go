@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 )
 
 // Frame layout (SPEC.md, "Frames"). A frame is a msgpack array whose first
@@ -242,16 +243,14 @@ func DecodeFrame(frame []byte, dst []Record) ([]Record, error) {
 	if err := r.Reset(frame); err != nil {
 		return dst, err
 	}
-	for {
+	dst = slices.Grow(dst, int(r.left)) // bounded by the frame's size (Reset)
+	for r.left > 0 {
 		dst = append(dst, Record{})
 		if err := r.Next(&dst[len(dst)-1]); err != nil {
-			dst = dst[:len(dst)-1]
-			if err == io.EOF {
-				return dst, r.Close()
-			}
-			return dst, err
+			return dst[:len(dst)-1], err
 		}
 	}
+	return dst, r.Close()
 }
 
 func (r *FrameReader) fail(off int, reason string) error {

@@ -152,11 +152,34 @@ func (p *Pipeline) sendDead(ctx context.Context, b *batch, recs []Record) bool {
 	}
 }
 
+// routed reports whether any record goes to a named output.
+func routed(recs []Record) bool {
+	for i := range recs {
+		if recs[i].Output != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // route sends an operator's output, derived from b, to the next stage and to
 // named outputs. It reports false when the pipeline is stopping.
 func (p *Pipeline) route(ctx context.Context, b *batch, out []Record, next *targets, from string) bool {
 	if len(out) == 0 {
 		return true
+	}
+	send := func(c chan *batch, recs []Record) bool {
+		d := b.derive(recs)
+		select {
+		case c <- d:
+			return true
+		case <-ctx.Done():
+			d.done(context.Cause(ctx))
+			return false
+		}
+	}
+	if len(next.chans) == 1 && !routed(out) {
+		return send(next.chans[0], out) // the common case: nothing to split
 	}
 	var parts [][]Record
 	named := map[string][]Record(nil)
@@ -186,16 +209,6 @@ func (p *Pipeline) route(ctx context.Context, b *batch, out []Record, next *targ
 			return false
 		}
 		if !p.sendDead(ctx, b, unconnected) {
-			return false
-		}
-	}
-	send := func(c chan *batch, recs []Record) bool {
-		d := b.derive(recs)
-		select {
-		case c <- d:
-			return true
-		case <-ctx.Done():
-			d.done(context.Cause(ctx))
 			return false
 		}
 	}

@@ -68,6 +68,7 @@ go test -count=1 -race ./runtime/... ./host/...
 step "fuzzing the ABI decoders (short pass; the seed corpus also runs in every go test)"
 go test -run '^$' -fuzz '^FuzzFrameReader$' -fuzztime 15s ./abi
 go test -run '^$' -fuzz '^FuzzDecodeValue$' -fuzztime 5s ./abi
+go test -run '^$' -fuzz '^FuzzInstrument$' -fuzztime 10s ./host
 
 step "example pipeline end to end"
 out=$(./wasmstream run --quiet examples/wasm/uppercase/pipeline.yaml --data-dir "$(mktemp -d)")
