@@ -57,7 +57,7 @@ func (f *operatorFactory) New(ctx context.Context, env runtime.OperatorEnv) (run
 		MemoryLimit: uint64(f.cfg.MemoryLimit), Deadline: f.cfg.Deadline, MaxOutput: uint32(f.cfg.MaxOutput),
 		Init:   &abi.InitConfig{Pipeline: env.Pipeline, Operator: env.Operator, Instance: env.Instance, Outputs: env.Outputs, Params: f.cfg.Params},
 		Logger: env.Logger, Metrics: &f.metrics,
-	}}
+	}, replaced: &f.metrics}
 	// Start the first instance now so a module that cannot start fails the
 	// pipeline before any record is read.
 	if err := op.ensure(ctx); err != nil {
@@ -68,6 +68,11 @@ func (f *operatorFactory) New(ctx context.Context, env runtime.OperatorEnv) (run
 
 func (f *operatorFactory) Close(ctx context.Context) error { return nil }
 
+// Metrics implements runtime.MetricsReporter: the counters guests add
+// through metric_add, summed over the operator's instances, and
+// "wasm.instances_replaced".
+func (f *operatorFactory) Metrics() map[string]int64 { return f.metrics.Snapshot() }
+
 // Operator adapts a module to runtime.Operator: it runs batches on one
 // instance and replaces the instance when a call breaks it.
 type Operator struct {
@@ -76,6 +81,7 @@ type Operator struct {
 	inst   *Instance
 	// Replaced counts instances discarded after a failure.
 	Replaced int
+	replaced Metrics // also told of each replacement, when set
 }
 
 // NewOperator returns an Operator over m. Not safe for concurrent use.
@@ -89,6 +95,9 @@ func (o *Operator) ensure(ctx context.Context) error {
 		o.inst.Close(ctx)
 		o.inst = nil
 		o.Replaced++
+		if o.replaced != nil {
+			o.replaced.Add("wasm.instances_replaced", 1)
+		}
 	}
 	inst, err := o.module.Instantiate(ctx, o.cfg)
 	if err != nil {

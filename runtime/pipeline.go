@@ -138,7 +138,13 @@ func Build(spec *Spec, opts ...Option) (*Pipeline, error) {
 
 // Stats returns a snapshot of the pipeline's counters. Safe to call
 // concurrently with Run.
-func (p *Pipeline) Stats() Stats { return p.stats.snapshot(p.names) }
+func (p *Pipeline) Stats() Stats {
+	factories := make([]OperatorFactory, len(p.ops))
+	for i, op := range p.ops {
+		factories[i] = op.factory
+	}
+	return p.stats.snapshot(p.names, factories)
+}
 
 // Spec returns the pipeline's spec.
 func (p *Pipeline) Spec() *Spec { return p.spec }

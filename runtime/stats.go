@@ -1,6 +1,9 @@
 package runtime
 
-import "sync/atomic"
+import (
+	"maps"
+	"sync/atomic"
+)
 
 // Stats is a snapshot of a running pipeline's counters.
 type Stats struct {
@@ -29,6 +32,16 @@ type OperatorStats struct {
 	RecordsOut int64
 	Batches    int64
 	Failures   int64
+	// Metrics holds the operator's own counters (for Wasm operators, what
+	// the guest adds through metric_add, and the instances replaced), when
+	// its factory implements MetricsReporter.
+	Metrics map[string]int64
+}
+
+// MetricsReporter is implemented by an OperatorFactory that keeps counters
+// of its own; Stats reports them per operator.
+type MetricsReporter interface {
+	Metrics() map[string]int64
 }
 
 type opCounters struct {
@@ -40,7 +53,7 @@ type counters struct {
 	ops                                                  []opCounters
 }
 
-func (c *counters) snapshot(names []string) Stats {
+func (c *counters) snapshot(names []string, factories []OperatorFactory) Stats {
 	s := Stats{
 		RecordsIn: c.in.Load(), RecordsOut: c.out.Load(), DeadLettered: c.dead.Load(),
 		Acked: c.acked.Load(), Nacked: c.nacked.Load(),
@@ -50,6 +63,11 @@ func (c *counters) snapshot(names []string) Stats {
 		o := &c.ops[i]
 		s.Operators = append(s.Operators, OperatorStats{Name: names[i], RecordsIn: o.in.Load(),
 			RecordsOut: o.out.Load(), Batches: o.batches.Load(), Failures: o.failures.Load()})
+		if r, ok := factories[i].(MetricsReporter); ok {
+			if m := r.Metrics(); len(m) > 0 {
+				s.Operators[i].Metrics = maps.Clone(m)
+			}
+		}
 	}
 	return s
 }

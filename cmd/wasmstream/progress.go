@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -58,6 +60,9 @@ func printSummary(w io.Writer, p *runtime.Pipeline, d time.Duration) {
 		p.Spec().Name, count(s.RecordsIn), count(s.RecordsOut), count(s.DeadLettered), d.Round(time.Millisecond), count(int64(rate)))
 	for _, o := range s.Operators {
 		fmt.Fprintf(w, "  operator %s: %s in, %s out, %s batches, %s failed\n", o.Name, count(o.RecordsIn), count(o.RecordsOut), count(o.Batches), count(o.Failures))
+		for _, name := range slices.Sorted(maps.Keys(o.Metrics)) {
+			fmt.Fprintf(w, "    %s: %s\n", name, count(o.Metrics[name]))
+		}
 	}
 	if s.OperatorRetries+s.SinkRetries > 0 {
 		fmt.Fprintf(w, "  retries: %d operator, %d sink\n", s.OperatorRetries, s.SinkRetries)
