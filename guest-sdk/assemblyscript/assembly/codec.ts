@@ -298,10 +298,12 @@ export class Reader extends Cursor {
   rawStart: usize = 0;
   rawEnd: usize = 0;
   canonical: bool = false;
-  lastKey: Uint8Array | null = null;
-  lastValue: Uint8Array | null = null;
+  // Addresses rather than references: they are only compared, and storing
+  // a reference costs a GC write barrier.
+  lastKey: usize = 0;
+  lastValue: usize = 0;
   lastTimestamp: i64 = 0;
-  lastHeaders: Array<Header> | null = null;
+  lastHeaders: usize = 0;
   lastHeaderCount: i32 = 0;
 
   /** Starts decoding the len bytes at ptr, inside buf, and checks the frame header. */
@@ -314,9 +316,9 @@ export class Reader extends Cursor {
     this.left = 0;
     this.total = 0;
     this.canonical = false;
-    this.lastKey = null;
-    this.lastValue = null;
-    this.lastHeaders = null;
+    this.lastKey = 0;
+    this.lastValue = 0;
+    this.lastHeaders = 0;
     lastOutput = null;
     let p = this.readArray(ptr);
     if (p == 0) return false;
@@ -360,22 +362,22 @@ export class Reader extends Cursor {
     p = this.readBin(p, "key", false);
     if (p == 0) return false;
     if (gNil) {
-      rec.key = null;
+      if (rec.key !== null) rec.key = null;
     } else {
       let v = rec._keyView;
       if (v === null) rec._keyView = v = newView(buf);
       repoint(v, buf, gPtr, gLen);
-      rec.key = v;
+      if (rec.key !== v) rec.key = v;
     }
     p = this.readBin(p, "value", false);
     if (p == 0) return false;
     if (gNil) {
-      rec.value = null;
+      if (rec.value !== null) rec.value = null;
     } else {
       let v = rec._valueView;
       if (v === null) rec._valueView = v = newView(buf);
       repoint(v, buf, gPtr, gLen);
-      rec.value = v;
+      if (rec.value !== v) rec.value = v;
     }
     p = this.readInt(p, "timestamp");
     if (p == 0) return false;
@@ -384,14 +386,14 @@ export class Reader extends Cursor {
     if (hs === null) rec._headers = hs = new Array<Header>(0);
     if (p < this.end && load<u8>(p) == 0xc0) {
       p++;
-      hs.length = 0;
+      if (hs.length != 0) hs.length = 0;
     } else {
       p = this.readHeaders(p, rec, hs);
       if (p == 0) return false;
     }
-    rec.headers = hs;
-    rec.output = "";
-    rec._output = null;
+    if (rec.headers !== hs) rec.headers = hs;
+    if (rec.output.length != 0) rec.output = "";
+    if (rec._output !== null) rec._output = null;
     lastOutput = null;
     if (n >= 5) {
       p = this.readBin(p, "output", false);
@@ -417,10 +419,10 @@ export class Reader extends Cursor {
     this.rawStart = start;
     this.rawEnd = p;
     this.canonical = gCanon;
-    this.lastKey = rec.key;
-    this.lastValue = rec.value;
+    this.lastKey = changetype<usize>(rec.key);
+    this.lastValue = changetype<usize>(rec.value);
     this.lastTimestamp = rec.timestamp;
-    this.lastHeaders = hs;
+    this.lastHeaders = changetype<usize>(hs);
     this.lastHeaderCount = hs.length;
     this.left--;
     return true;
@@ -440,8 +442,11 @@ export class Reader extends Cursor {
     let pool = rec._pool;
     if (pool === null) rec._pool = pool = new Array<Header>(0);
     const buf = this.buf;
-    hs.length = 0;
-    for (let i: i32 = 0, count = <i32>(n / 2); i < count; i++) {
+    const count = <i32>(n / 2);
+    // hs keeps pool[i] at i between records; only what changed is stored,
+    // since every store of a reference costs a GC write barrier.
+    if (hs.length > count) hs.length = count;
+    for (let i: i32 = 0; i < count; i++) {
       if (i == pool.length) {
         const h = new Header(newView(buf), null);
         h._name = h.name;
@@ -454,18 +459,21 @@ export class Reader extends Cursor {
       if (gNil) gCanon = false; // written back as ""
       const name = h._name!;
       repoint(name, buf, gPtr, gLen);
-      h.name = name;
+      if (h.name !== name) h.name = name;
       p = this.readBin(p, "header value", false);
       if (p == 0) return 0;
-      if (gNil) {
-        h.value = null;
-      } else {
-        const v = h._valueView!;
-        repoint(v, buf, gPtr, gLen);
-        h.value = v;
+      let value: Uint8Array | null = null;
+      if (!gNil) {
+        value = h._valueView!;
+        repoint(value, buf, gPtr, gLen);
       }
-      h._value = h.value;
-      hs.push(h);
+      if (h.value !== value) h.value = value;
+      if (h._value !== value) h._value = value;
+      if (i < hs.length) {
+        if (unchecked(hs[i]) !== h) unchecked(hs[i] = h);
+      } else {
+        hs.push(h);
+      }
     }
     return p;
   }
@@ -495,14 +503,14 @@ export class Reader extends Cursor {
   // @ts-ignore: decorator
   @inline unchanged(rec: Record, output: string): bool {
     return this.canonical && output.length == 0 && rec.timestamp == this.lastTimestamp &&
-      rec.key === this.lastKey && rec.value === this.lastValue && this.sameHeaders(rec.headers);
+      changetype<usize>(rec.key) == this.lastKey && changetype<usize>(rec.value) == this.lastValue && this.sameHeaders(rec.headers);
   }
 
   private sameHeaders(hs: Array<Header>): bool {
     const n = hs.length;
     if (n != this.lastHeaderCount) return false;
     if (n == 0) return true;
-    if (hs !== this.lastHeaders) return false;
+    if (changetype<usize>(hs) != this.lastHeaders) return false;
     for (let i = 0; i < n; i++) {
       const h = unchecked(hs[i]);
       if (h.name !== h._name || h.value !== h._value) return false;
