@@ -278,7 +278,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		srcErr = p.read(srcCtx, readCh)
+		srcErr = p.read(srcCtx, runCtx, readCh)
 	}()
 	first := p.firstTargets()
 	wg.Add(1)
@@ -411,8 +411,10 @@ type readResult struct {
 }
 
 // read pulls from the source until it ends. It returns nil at io.EOF or
-// when ctx is cancelled, and the source's error otherwise.
-func (p *Pipeline) read(ctx context.Context, out chan<- readResult) error {
+// when ctx is cancelled, and the source's error otherwise. Records the source
+// has returned are passed on even when ctx is cancelled meanwhile (a graceful
+// stop drains them); only a hard stop (run) gives them back unprocessed.
+func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 	defer close(out)
 	for {
 		recs, ack, err := p.source.Read(ctx)
@@ -421,8 +423,8 @@ func (p *Pipeline) read(ctx context.Context, out chan<- readResult) error {
 			g := newAckGroup(p.countedAck(ack))
 			select {
 			case out <- readResult{recs: recs, g: g}:
-			case <-ctx.Done():
-				g.release(context.Cause(ctx))
+			case <-run.Done():
+				g.release(context.Cause(run))
 				return nil
 			}
 		} else if ack != nil && err == nil {
