@@ -151,6 +151,7 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 	}
 	m := &Module{engine: e, name: name, digest: digest, compiled: cm, size: len(wasm), hasStart: ins.hasStart}
 	m.info = describe(cm)
+	m.info.Language, m.info.LanguageFrom = guessLanguage(wasm) // the export, if any, overrides
 	m.info.Size = len(wasm)
 	if err := m.check(ctx); err != nil {
 		cm.Close(ctx)

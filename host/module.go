@@ -46,8 +46,11 @@ type Info struct {
 	Size       int
 	ABIVersion int
 	Language   abi.Language
-	Exports    []Func
-	Imports    []Func
+	// LanguageFrom says how Language was learnt: the wasmstream_language
+	// export, or a custom section when the module has no such export.
+	LanguageFrom string
+	Exports      []Func
+	Imports      []Func
 	// MemoryMin and MemoryMax are in 64 KiB pages; MemoryMax is 0 when
 	// the module sets no maximum.
 	MemoryMin, MemoryMax uint32
@@ -194,7 +197,7 @@ func (m *Module) check(ctx context.Context) error {
 	}
 	if f := inst.mod.ExportedFunction(abi.ExportLanguage); f != nil {
 		if l, err := inst.callI32(ctx, f); err == nil {
-			m.info.Language = abi.Language(l)
+			m.info.Language, m.info.LanguageFrom = abi.Language(l), "the "+abi.ExportLanguage+" export"
 		}
 	}
 	return nil

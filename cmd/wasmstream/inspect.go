@@ -42,12 +42,13 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 			Size       int    `json:"size"`
 			ABIVersion int    `json:"abi_version"`
 			Language   string `json:"language"`
+			LangFrom   string `json:"language_from,omitempty"`
 			MemoryMin  uint32 `json:"memory_min_pages"`
 			MemoryMax  uint32 `json:"memory_max_pages,omitempty"`
 			Exports    []fn   `json:"exports"`
 			Imports    []fn   `json:"imports"`
 		}{Path: path, SHA256: m.Digest(), Size: info.Size, ABIVersion: info.ABIVersion, Language: info.Language.String(),
-			MemoryMin: info.MemoryMin, MemoryMax: info.MemoryMax}
+			LangFrom: info.LanguageFrom, MemoryMin: info.MemoryMin, MemoryMax: info.MemoryMax}
 		for _, f := range info.Exports {
 			out.Exports = append(out.Exports, fn{Name: f.Name, Signature: f.Signature()})
 		}
@@ -62,8 +63,12 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+	lang := info.Language.String()
+	if info.LanguageFrom != "" {
+		lang += " (from " + info.LanguageFrom + ")"
+	}
 	fmt.Fprintf(stdout, "module       %s\nsha256       %s\nsize         %s\nabi version  %d (supported by this host)\nlanguage     %s\n",
-		path, m.Digest(), runtime.ByteSize(info.Size), info.ABIVersion, info.Language)
+		path, m.Digest(), runtime.ByteSize(info.Size), info.ABIVersion, lang)
 	max := "none"
 	if info.MemoryMax > 0 {
 		max = fmt.Sprintf("%d pages (%s)", info.MemoryMax, runtime.ByteSize(int64(info.MemoryMax)*65536))
