@@ -2,7 +2,7 @@
 //
 //   export * from "<path to guest-sdk/assemblyscript>/assembly/exports";
 
-import { operatorAlloc, operatorInit, operatorProcess } from "./operator";
+import { operatorAlloc, operatorInit, operatorProcess, collectGarbage } from "./operator";
 
 /** The ABI version the module speaks. */
 export function wasmstream_abi_version(): i32 {
@@ -24,10 +24,14 @@ export function dealloc(ptr: usize, len: usize): void {}
 
 /** Receives the operator's configuration and runs the onInit hook. */
 export function init(ptr: usize, len: usize): i32 {
-  return operatorInit(ptr, len);
+  const st = operatorInit(ptr, len);
+  collectGarbage();
+  return st;
 }
 
 /** Processes one input frame; returns ptr << 32 | len of the output frame, or -1. */
 export function process(ptr: usize, len: usize): i64 {
-  return operatorProcess(ptr, len);
+  const res = operatorProcess(ptr, len);
+  collectGarbage();
+  return res;
 }

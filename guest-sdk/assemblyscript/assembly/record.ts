@@ -55,7 +55,7 @@ export class Record {
   value: Uint8Array | null = null;
   /** Event time, milliseconds since the Unix epoch. */
   timestamp: i64 = 0;
-  headers: Array<Header> = [];
+  headers: Array<Header>;
   /** The named output the record goes to; "" is the default output. */
   output: string = "";
 
@@ -74,7 +74,7 @@ export class Record {
     this.key = key;
     this.value = value;
     this.timestamp = timestamp;
-    if (headers !== null) this.headers = headers;
+    this.headers = headers !== null ? headers : new Array<Header>(0);
     this.output = output;
   }
 

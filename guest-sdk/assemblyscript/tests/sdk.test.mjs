@@ -258,3 +258,46 @@ test("alloc reuses one buffer", () => {
   const d = g.x.alloc(1 << 20);
   assert.equal(g.x.alloc(100), d);
 });
+
+// A canonical frame of records {key, value, timestamp, headers: [[name, value]]}
+// with short strings and small timestamps.
+function encode(recs) {
+  const b = [0x91, 0xdd, 0, 0, 0, 0];
+  const bin = (s) => { const x = Buffer.from(s); b.push(0xc4, x.length, ...x); };
+  for (const r of recs) {
+    b.push(0x94);
+    bin(r.key);
+    bin(r.value);
+    assert.ok(r.timestamp >= 0 && r.timestamp < 128);
+    b.push(r.timestamp);
+    if (r.headers.length === 0) b.push(0xc0);
+    else {
+      b.push(0x90 | (2 * r.headers.length));
+      for (const [n, v] of r.headers) { const x = Buffer.from(n); b.push(0xa0 | x.length, ...x); bin(v); }
+    }
+  }
+  const out = Uint8Array.from(b);
+  new DataView(out.buffer).setUint32(2, recs.length);
+  return out;
+}
+
+test("garbage collection keeps what the operator holds", () => {
+  const g = new Guest("gcstress");
+  let prev = { key: "none", value: "none" };
+  let size = 0;
+  for (let call = 0; call < 12; call++) {
+    if (call == 4) size = g.x.memory.buffer.byteLength;
+    const input = [], want = [];
+    for (let i = 0; i < 3000; i++) {
+      const r = { key: `k${call}-${i}`, value: `value ${call} ${i} ${"x".repeat(i % 50)}`, timestamp: i % 100, headers: [] };
+      input.push(r);
+      want.push({ key: prev.key, value: r.value + "!", timestamp: r.timestamp, headers: [["prev", prev.value]] });
+      prev = r;
+    }
+    const got = g.process(encode(input));
+    assert.equal(got.error, undefined);
+    assert.ok(Buffer.from(got.out).equals(Buffer.from(encode(want))), `call ${call}: output differs`);
+  }
+  // Garbage is collected: memory stops growing.
+  assert.equal(g.x.memory.buffer.byteLength, size);
+});
