@@ -9,8 +9,10 @@
 //!     }
 //!
 //!     fn upper(r: ws.Record) ws.Record {
-//!         for (r.value orelse &.{}) |*c| {
-//!             if (c.* >= 'a' and c.* <= 'z') c.* -= 'a' - 'A';
+//!         if (r.value) |v| {
+//!             for (v) |*c| {
+//!                 if (c.* >= 'a' and c.* <= 'z') c.* -= 'a' - 'A';
+//!             }
 //!         }
 //!         return r;
 //!     }
