@@ -176,6 +176,16 @@ test "records a batch handler leaves unread are still checked" {
     try testing.expectEqualStrings("decoding input batch: malformed frame at byte 14: timestamp: want an integer, found a boolean", ws.errorMessage(error.Malformed));
 }
 
+fn swallow(b: *ws.Batch, _: *ws.Emitter) void {
+    while (b.next() catch null) |_| {}
+}
+
+test "a batch handler that swallows a decoding error still fails" {
+    var bad = unhex("91dd00000002" ++ "94c0c000c0" ++ "94c0c0c3c0");
+    try testing.expectError(error.Malformed, ws.Operator(.{ .process_batch = swallow }).process(&bad));
+    try testing.expectEqualStrings("decoding input batch: malformed frame at byte 14: timestamp: want an integer, found a boolean", ws.errorMessage(error.Malformed));
+}
+
 fn keepOdd(r: ws.Record) bool {
     return @rem(r.timestamp, 2) == 1;
 }

@@ -320,6 +320,8 @@ pub fn Operator(comptime handlers: anytype) type {
             // Records the handler left unread are decoded anyway, so that
             // a malformed batch fails whatever the handler read.
             while (try nextRecord()) |_| {}
+            // A handler that swallowed a decoding error still fails the call.
+            if (r.failed) return malformed();
             r.close() catch return malformed();
             return w.bytes();
         }
