@@ -339,7 +339,7 @@ pub fn Operator(comptime handlers: anytype) type {
                 host.setError(host.message(err));
                 return -1;
             };
-            return @as(i64, @intCast(@intFromPtr(out.ptr))) << 32 | @as(i64, @intCast(out.len));
+            return @bitCast(@as(u64, @intFromPtr(out.ptr)) << 32 | @as(u64, out.len));
         }
     };
 }
