@@ -114,9 +114,9 @@ type Store struct {
 	dirty  atomic.Int64 // bytes in write caches
 	clean  atomic.Int64 // bytes in read caches
 
-	ckptMu sync.Mutex // one checkpoint at a time
-	meta   Meta       // the last checkpoint's
-	copyWG sync.WaitGroup
+	ckptMu  sync.Mutex // one checkpoint at a time
+	meta    Meta       // the last checkpoint's
+	copyWG  sync.WaitGroup
 	copyErr error
 }
 
