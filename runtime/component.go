@@ -18,6 +18,7 @@ package runtime
 
 import (
 	"context"
+	"github.com/wasmstream/wasmstream/runtime/state"
 	"log/slog"
 
 	"github.com/wasmstream/wasmstream/abi"
@@ -109,6 +110,30 @@ type Env struct {
 	// BatchSize is the pipeline's batch size: a hint for how many records
 	// a Read should return at most.
 	BatchSize int
+	// Position, for a source, is where to resume: the position its
+	// Position method returned at the pipeline's last checkpoint. It is nil
+	// when the pipeline does not checkpoint (no operator keeps state): the
+	// source then resumes from its own acknowledged progress. A non-nil
+	// empty Position means from the beginning.
+	Position []byte
+}
+
+// PositionedSource is a Source whose read position can be captured, so a
+// pipeline with keyed state can checkpoint it with the state and resume
+// from it after a crash (Env.Position).
+type PositionedSource interface {
+	Source
+	// Position returns where the source stands: just after the last
+	// record Read returned. It is called between Reads, when every record
+	// read has been acknowledged.
+	Position() ([]byte, error)
+}
+
+// StatefulFactory is implemented by an OperatorFactory whose operators may
+// keep keyed state. A pipeline with one opens its state store and
+// checkpoints.
+type StatefulFactory interface {
+	Stateful() bool
 }
 
 // OperatorEnv is what the runtime tells an operator instance when it is
@@ -123,6 +148,10 @@ type OperatorEnv struct {
 	Parallelism int
 	// Outputs lists the named outputs the pipeline connects.
 	Outputs []string
+	// State is the pipeline's state store when the factory is a
+	// StatefulFactory that reported true; instances read and write it
+	// through a Txn of their own (State.NewTxn(Operator)).
+	State *state.Store
 }
 
 // BatchError is returned by Sink.Write when some records of a batch failed

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wasmstream/wasmstream/runtime/state"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,6 +59,17 @@ type Pipeline struct {
 	failOnce sync.Once
 	failErr  error
 	hardStop context.CancelCauseFunc
+
+	// Keyed state and checkpoints (checkpoint.go); store is nil when no
+	// operator keeps state.
+	stateful      bool
+	store         *state.Store
+	storeReady    chan struct{} // closed once store is open (or Run failed before)
+	inflight      atomic.Int64  // source batches not yet acknowledged
+	idle          chan struct{} // signalled when inflight drops to 0
+	savepoints    chan savepointReq
+	posWarnOnce   sync.Once
+	fromSavepoint string
 }
 
 type opStage struct {
@@ -127,9 +140,15 @@ func Build(spec *Spec, opts ...Option) (*Pipeline, error) {
 			par = oc.operatorSettings().Parallelism
 		}
 		p.ops = append(p.ops, &opStage{spec: c, factory: f.(OperatorFactory), parallelism: par})
+		if sf, ok := f.(StatefulFactory); ok && sf.Stateful() {
+			p.stateful = true
+		}
 		p.names = append(p.names, c.Label)
 	}
 	p.stats.ops = make([]opCounters, len(p.ops))
+	p.storeReady = make(chan struct{})
+	p.idle = make(chan struct{}, 1)
+	p.savepoints = make(chan savepointReq)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -211,6 +230,25 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	}
 	defer closeSinks()
 
+	var position []byte
+	if p.stateful {
+		st, pos, err := p.openStore()
+		if err != nil {
+			close(p.storeReady)
+			return &StageError{Kind: KindState, Component: "state", Err: err}
+		}
+		p.store, position = st, pos
+		if position == nil {
+			position = []byte{} // no checkpoint yet: from the beginning
+		}
+		defer func() {
+			if cerr := st.Close(); cerr != nil {
+				err = errors.Join(err, &StageError{Kind: KindState, Component: "state", Err: fmt.Errorf("closing: %w", cerr)})
+			}
+		}()
+	}
+	close(p.storeReady)
+
 	instances := make([][]Operator, len(p.ops))
 	closeOps := func() {
 		for i, insts := range instances {
@@ -230,7 +268,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		st.inputs = make([]chan *batch, st.parallelism)
 		for j := 0; j < st.parallelism; j++ {
 			env := OperatorEnv{Env: p.env(st.spec.Label), Operator: st.spec.Label, Instance: j,
-				Parallelism: st.parallelism, Outputs: outputs}
+				Parallelism: st.parallelism, Outputs: outputs, State: p.store}
 			env.Logger = env.Logger.With("instance", j)
 			op, err := st.factory.New(ctx, env)
 			if err != nil {
@@ -241,7 +279,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		}
 	}
 
-	if err := p.source.Open(ctx, p.env("source")); err != nil {
+	srcEnv := p.env("source")
+	srcEnv.Position = position
+	if err := p.source.Open(ctx, srcEnv); err != nil {
 		return &StageError{Kind: KindSource, Component: p.spec.Source.Path, Err: fmt.Errorf("opening: %w", err)}
 	}
 	defer func() {
@@ -360,6 +400,13 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if srcErr != nil {
 		return &StageError{Kind: KindSource, Component: p.spec.Source.Path, Err: srcErr}
 	}
+	// Everything read was written: a last checkpoint, so a restart resumes
+	// exactly here.
+	if p.store != nil && runCtx.Err() == nil {
+		if err := p.checkpoint(); err != nil {
+			return &StageError{Kind: KindState, Component: "state", Err: err}
+		}
+	}
 	return nil
 }
 
@@ -406,8 +453,9 @@ func (p *Pipeline) outputNames() []string {
 }
 
 type readResult struct {
-	recs []Record
-	g    *ackGroup
+	recs  []Record
+	g     *ackGroup
+	flush bool // no records: send every partial batch now (a checkpoint waits)
 }
 
 // read pulls from the source until it ends. It returns nil at io.EOF or
@@ -416,10 +464,36 @@ type readResult struct {
 // stop drains them); only a hard stop (run) gives them back unprocessed.
 func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 	defer close(out)
+	last := time.Now()
 	for {
+		if p.store != nil {
+			var sp *savepointReq
+			select {
+			case r := <-p.savepoints:
+				sp = &r
+			default:
+			}
+			if sp != nil || time.Since(last) >= p.spec.State.CheckpointInterval || p.store.NeedsCheckpoint() {
+				err := p.quiesce(run, out)
+				if err == nil {
+					err = p.checkpoint()
+				}
+				if sp != nil {
+					sp.answer(p, err)
+				}
+				if err != nil {
+					if run.Err() != nil {
+						return nil
+					}
+					return fmt.Errorf("checkpoint: %w", err)
+				}
+				last = time.Now()
+			}
+		}
 		recs, ack, err := p.source.Read(ctx)
 		if len(recs) > 0 {
 			p.stats.in.Add(int64(len(recs)))
+			p.inflight.Add(1)
 			g := newAckGroup(p.countedAck(ack))
 			select {
 			case out <- readResult{recs: recs, g: g}:
@@ -449,6 +523,12 @@ func (p *Pipeline) countedAck(ack AckFunc) AckFunc {
 			p.stats.nacked.Add(1)
 		} else {
 			p.stats.acked.Add(1)
+		}
+		if p.inflight.Add(-1) == 0 {
+			select {
+			case p.idle <- struct{}{}:
+			default:
+			}
 		}
 		if ack != nil {
 			ack(err)
@@ -522,6 +602,14 @@ func (p *Pipeline) batchRecords(ctx context.Context, in <-chan readResult, t *ta
 					}
 				}
 				return
+			}
+			if r.flush {
+				for i := range bufs {
+					if !flush(i) {
+						return
+					}
+				}
+				continue
 			}
 			for _, rec := range r.recs {
 				i := t.part.pick(rec.Key)

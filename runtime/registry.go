@@ -17,6 +17,9 @@ const (
 	KindSource Kind = iota + 1
 	KindSink
 	KindOperator
+	// KindState is not a component: StageErrors of the state store and
+	// its checkpoints carry it.
+	KindState
 )
 
 func (k Kind) String() string {
@@ -27,6 +30,8 @@ func (k Kind) String() string {
 		return "sink"
 	case KindOperator:
 		return "operator"
+	case KindState:
+		return "state"
 	}
 	return "component"
 }

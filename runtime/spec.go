@@ -28,6 +28,19 @@ type BatchSettings struct {
 	Linger   time.Duration `yaml:"linger" default:"20ms" doc:"How long a partly filled batch waits for more records before it is sent anyway."`
 }
 
+// StateSettings configure keyed state and checkpoints. They apply when an
+// operator keeps state (for Wasm operators: the module imports a state
+// function).
+type StateSettings struct {
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval" default:"10s" doc:"How often state and the source position are checkpointed together. After a crash the pipeline resumes from the last checkpoint and replays the source from there, so state is exact; sinks are at-least-once."`
+	Retain             int           `yaml:"retain" default:"3" doc:"Checkpoints kept under <data_dir>/state/checkpoints, newest first; each is verified against its checksums before use."`
+	Cache              ByteSize      `yaml:"cache" default:"64MiB" doc:"Memory for cached state values read from the store."`
+	WriteCache         ByteSize      `yaml:"write_cache" default:"64MiB" doc:"Memory for state written since the last checkpoint; reaching it triggers an early checkpoint."`
+	MaxValue           ByteSize      `yaml:"max_value" default:"1MiB" doc:"Largest state value (or list). A larger write fails that call with a too-large status, not the pipeline."`
+	OnCorrupt          string        `yaml:"on_corrupt" default:"fail" oneof:"fail|checkpoint|empty" doc:"When the state store cannot be read: fail refuses to start and names the path; checkpoint restores the newest valid retained checkpoint; empty starts without state."`
+	Query              string        `yaml:"query" default:"127.0.0.1:0" doc:"Address of the HTTP server answering state queries and savepoint requests while the pipeline runs (port 0: any free port); its address is written to <data_dir>/query.addr. \"off\" disables it."`
+}
+
 // FailurePolicy says what happens to a batch an operator fails on, and to a
 // batch a sink cannot write.
 type FailurePolicy struct {
@@ -51,6 +64,7 @@ type pipelineFile struct {
 	Sink       yaml.Node            `yaml:"sink" required:"true" doc:"The sink for records on the default output of the last operator."`
 	Outputs    map[string]yaml.Node `yaml:"outputs" doc:"Sinks for named outputs: records an operator routes to output NAME go to outputs.NAME."`
 	OnError    FailurePolicy        `yaml:"on_error"`
+	State      StateSettings        `yaml:"state"`
 	Shutdown   time.Duration        `yaml:"shutdown_timeout" default:"30s" doc:"On SIGINT/SIGTERM, how long to wait for in-flight records to drain before giving up on them (they are not acknowledged, so a restart reprocesses them)."`
 }
 
@@ -81,6 +95,7 @@ type Spec struct {
 	Sink       *ComponentSpec
 	Outputs    map[string]*ComponentSpec
 	OnError    FailurePolicy
+	State      StateSettings
 	DeadLetter *ComponentSpec
 	Shutdown   time.Duration
 }
@@ -121,7 +136,7 @@ func Parse(b []byte, reg *Registry) (*Spec, error) {
 	confyaml.Decode(root, &f, "", &probs)
 
 	s := &Spec{Name: f.Pipeline, DataDir: f.DataDir, Batch: f.Batch, QueueDepth: f.QueueDepth,
-		KeyGroups: f.KeyGroups, OnError: f.OnError, Shutdown: f.Shutdown, Outputs: map[string]*ComponentSpec{}}
+		KeyGroups: f.KeyGroups, OnError: f.OnError, State: f.State, Shutdown: f.Shutdown, Outputs: map[string]*ComponentSpec{}}
 	if f.Pipeline != "" && !nameRE.MatchString(f.Pipeline) {
 		probs.Add("pipeline", find(root, "pipeline"), "%q is not a valid name (letters, digits, '.', '_', '-'; at most 128)", f.Pipeline)
 	}
@@ -139,6 +154,15 @@ func Parse(b []byte, reg *Registry) (*Spec, error) {
 	}
 	if f.KeyGroups < 1 || f.KeyGroups > 1<<15 {
 		probs.Add("key_groups", find(root, "key_groups"), "must be between 1 and 32768")
+	}
+	if f.State.CheckpointInterval < 10*time.Millisecond {
+		probs.Add("state.checkpoint_interval", find(root, "state.checkpoint_interval"), "must be at least 10ms")
+	}
+	if f.State.Retain < 1 {
+		probs.Add("state.retain", find(root, "state.retain"), "must be at least 1")
+	}
+	if f.State.MaxValue < 1 || f.State.MaxValue > 64<<20 {
+		probs.Add("state.max_value", find(root, "state.max_value"), "must be between 1 byte and 64MiB")
 	}
 	if f.OnError.Retries < 0 {
 		probs.Add("on_error.retries", find(root, "on_error.retries"), "must not be negative")

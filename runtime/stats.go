@@ -21,6 +21,8 @@ type Stats struct {
 	OperatorRetries int64
 	// SinkRetries counts sink write retries.
 	SinkRetries int64
+	// Checkpoints counts checkpoints taken.
+	Checkpoints int64
 	// Operators holds per-operator counters, in pipeline order.
 	Operators []OperatorStats
 }
@@ -49,15 +51,15 @@ type opCounters struct {
 }
 
 type counters struct {
-	in, out, dead, acked, nacked, opRetries, sinkRetries atomic.Int64
-	ops                                                  []opCounters
+	in, out, dead, acked, nacked, opRetries, sinkRetries, checkpoints atomic.Int64
+	ops                                                               []opCounters
 }
 
 func (c *counters) snapshot(names []string, factories []OperatorFactory) Stats {
 	s := Stats{
 		RecordsIn: c.in.Load(), RecordsOut: c.out.Load(), DeadLettered: c.dead.Load(),
 		Acked: c.acked.Load(), Nacked: c.nacked.Load(),
-		OperatorRetries: c.opRetries.Load(), SinkRetries: c.sinkRetries.Load(),
+		OperatorRetries: c.opRetries.Load(), SinkRetries: c.sinkRetries.Load(), Checkpoints: c.checkpoints.Load(),
 	}
 	for i := range c.ops {
 		o := &c.ops[i]
