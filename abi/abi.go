@@ -71,10 +71,11 @@ const (
 // implement one refuses, at load time, a module that imports it, naming the
 // import.
 const (
-	ImportStateGet    = "state_get"    // (scope i32, key_ptr i32, key_len i32) -> i64
-	ImportStatePut    = "state_put"    // (scope i32, key_ptr i32, key_len i32, val_ptr i32, val_len i32, ttl_ms i64) -> i32
-	ImportStateDelete = "state_delete" // (scope i32, key_ptr i32, key_len i32) -> i32
-	ImportStateAdd    = "state_add"    // (scope i32, key_ptr i32, key_len i32, delta i64) -> i64
+	ImportStateGet    = "state_get"    // (scope, key_ptr, key_len, name_ptr, name_len, buf_ptr, buf_cap i32) -> i64
+	ImportStatePut    = "state_put"    // (scope, key_ptr, key_len, name_ptr, name_len, val_ptr, val_len i32, ttl_ms i64) -> i32
+	ImportStateDelete = "state_delete" // (scope, key_ptr, key_len, name_ptr, name_len i32) -> i32
+	ImportStateAdd    = "state_add"    // (scope, key_ptr, key_len, name_ptr, name_len i32, delta i64, out_ptr i32) -> i32
+	ImportStateAppend = "state_append" // (scope, key_ptr, key_len, name_ptr, name_len, val_ptr, val_len i32) -> i32
 	ImportAsyncSubmit = "async_submit" // (req_ptr i32, req_len i32) -> i64
 	ImportTimerSet    = "timer_set"    // (key_ptr i32, key_len i32, at_ms i64) -> i32
 	ImportTimerDelete = "timer_delete" // (key_ptr i32, key_len i32, at_ms i64) -> i32
@@ -82,10 +83,12 @@ const (
 
 // Status values returned by init and by the state imports.
 const (
-	StatusOK       int32 = 0
-	StatusError    int32 = -1 // the call failed; see set_error
-	StatusNotFound int32 = -2 // reserved for state lookups
-	StatusTooLarge int32 = -3 // a value or frame over a configured limit
+	StatusOK         int32 = 0
+	StatusError      int32 = -1 // the call failed; see set_error
+	StatusNotFound   int32 = -2 // a state lookup found nothing
+	StatusTooLarge   int32 = -3 // a value or frame over a configured limit
+	StatusNotCounter int32 = -4 // state_add on a value that is not an 8-byte counter
+	StatusBadScope   int32 = -5 // a state scope other than 0 (key) or 1 (operator)
 )
 
 // ResultError is the value process returns when it fails. Every other value

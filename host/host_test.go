@@ -160,7 +160,7 @@ func TestModuleRejected(t *testing.T) {
 		want   []string
 	}{
 		{"noprocess", []string{`missing required export "process" (i32, i32) -> (i64)`}},
-		{"badimports", []string{"wasmstream.state_get, which ABI version 1 reserves but this host does not implement yet", "imports env.now; the host provides only"}},
+		{"badimports", []string{"wasmstream.async_submit, which ABI version 1 reserves but this host does not implement yet", "imports wasmstream.state_get with type (i32, i32, i32) -> (i64), want (i32, i32, i32, i32, i32, i32, i32) -> (i64)", "imports env.now; the host provides only"}},
 		{"abi2", []string{"unsupported ABI version: the module speaks ABI version 2; this host supports [1]"}},
 	}
 	for _, c := range cases {

@@ -27,7 +27,6 @@ var hostFuncs = map[string]hostFunc{
 
 // reserved lists the imports ABI version 1 reserves for later hosts.
 var reserved = map[string]bool{
-	abi.ImportStateGet: true, abi.ImportStatePut: true, abi.ImportStateDelete: true, abi.ImportStateAdd: true,
 	abi.ImportAsyncSubmit: true, abi.ImportTimerSet: true, abi.ImportTimerDelete: true,
 }
 

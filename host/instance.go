@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmstream/wasmstream/abi"
+	"github.com/wasmstream/wasmstream/runtime/state"
 )
 
 // Metrics receives the counters a guest adds through metric_add. It must be
@@ -43,6 +44,10 @@ type InstanceConfig struct {
 	Logger *slog.Logger
 	// Metrics receives metric_add calls; nil drops them.
 	Metrics Metrics
+	// State serves the state imports: each init or process call's writes
+	// are committed when it succeeds and dropped when it fails. Nil for an
+	// operator without state.
+	State *state.Txn
 }
 
 // Instance is one instantiated guest. Not safe for concurrent use. After a
@@ -251,14 +256,36 @@ func (i *Instance) callInit(ctx context.Context, payload []byte) error {
 	if err != nil {
 		return err
 	}
+	i.beginState()
 	i.stack[0], i.stack[1] = api.EncodeU32(ptr), api.EncodeU32(uint32(len(payload)))
 	if err := i.call(i.initFn, abi.ExportInit, i.stack); err != nil {
+		i.endState(false)
 		return err
 	}
 	if st := api.DecodeI32(i.stack[0]); st != abi.StatusOK {
+		i.endState(false)
 		return i.fail(abi.ExportInit, &kindError{ErrOperator, i.guestMessage(fmt.Sprintf("init returned status %d", st))})
 	}
+	i.endState(true)
 	return nil
+}
+
+func (i *Instance) beginState() {
+	if i.cfg.State != nil {
+		i.cfg.State.Begin()
+	}
+}
+
+// endState commits or drops the state a call wrote.
+func (i *Instance) endState(ok bool) {
+	if i.cfg.State == nil {
+		return
+	}
+	if ok {
+		i.cfg.State.Commit()
+	} else {
+		i.cfg.State.Reset()
+	}
 }
 
 func (i *Instance) guestMessage(fallback string) string {
@@ -277,20 +304,31 @@ func (i *Instance) Process(ctx context.Context, in []abi.Record) ([]abi.Record, 
 		return nil, errors.New("host: Process on a broken or closed instance")
 	}
 	i.in = abi.AppendFrame(i.in[:0], in)
-	out, err := i.ProcessFrame(i.in)
+	i.beginState()
+	out, err := i.processFrame(i.in)
 	if err != nil {
+		i.endState(false)
 		return nil, err
 	}
 	recs, err := abi.DecodeFrame(out, make([]abi.Record, 0, len(in)))
 	if err != nil {
+		i.endState(false)
 		return nil, i.fail(abi.ExportProcess, &kindError{ErrBadOutput, err.Error()})
 	}
+	i.endState(true)
 	return recs, nil
 }
 
 // ProcessFrame runs one encoded input frame and returns a copy of the
 // guest's output frame, unchecked. Process decodes and checks it.
 func (i *Instance) ProcessFrame(frame []byte) ([]byte, error) {
+	i.beginState()
+	out, err := i.processFrame(frame)
+	i.endState(err == nil)
+	return out, err
+}
+
+func (i *Instance) processFrame(frame []byte) ([]byte, error) {
 	ptr, err := i.write(frame)
 	if err != nil {
 		return nil, err

@@ -58,6 +58,9 @@ func (f *operatorFactory) New(ctx context.Context, env runtime.OperatorEnv) (run
 		Init:   &abi.InitConfig{Pipeline: env.Pipeline, Operator: env.Operator, Instance: env.Instance, Outputs: env.Outputs, Params: f.cfg.Params},
 		Logger: env.Logger, Metrics: &f.metrics,
 	}, replaced: &f.metrics}
+	if env.State != nil {
+		op.cfg.State = env.State.NewTxn(env.Operator)
+	}
 	// Start the first instance now so a module that cannot start fails the
 	// pipeline before any record is read.
 	if err := op.ensure(ctx); err != nil {
@@ -67,6 +70,10 @@ func (f *operatorFactory) New(ctx context.Context, env runtime.OperatorEnv) (run
 }
 
 func (f *operatorFactory) Close(ctx context.Context) error { return nil }
+
+// Stateful implements runtime.StatefulFactory: the module imports a state
+// function.
+func (f *operatorFactory) Stateful() bool { return usesState(f.m.Info()) }
 
 // Metrics implements runtime.MetricsReporter: the counters guests add
 // through metric_add, summed over the operator's instances, and
