@@ -524,14 +524,16 @@ func (p *Pipeline) countedAck(ack AckFunc) AckFunc {
 		} else {
 			p.stats.acked.Add(1)
 		}
+		if ack != nil {
+			ack(err)
+		}
+		// After the source's ack: a checkpoint waiting for this must see
+		// the source's position advanced.
 		if p.inflight.Add(-1) == 0 {
 			select {
 			case p.idle <- struct{}{}:
 			default:
 			}
-		}
-		if ack != nil {
-			ack(err)
 		}
 	}
 }

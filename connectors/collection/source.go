@@ -6,6 +6,8 @@ package collection
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"sort"
 	"time"
@@ -81,7 +83,23 @@ func NewSource(cfg *SourceConfig) (*Source, error) {
 // Open implements runtime.Source.
 func (s *Source) Open(_ context.Context, env runtime.Env) error {
 	s.batch = max(env.BatchSize, 1)
+	if len(env.Position) > 0 {
+		if len(env.Position) != 16 {
+			return fmt.Errorf("opening collection: checkpointed position of %d bytes, want 16", len(env.Position))
+		}
+		s.round = int(binary.BigEndian.Uint64(env.Position))
+		s.pos = int(binary.BigEndian.Uint64(env.Position[8:]))
+		if s.pos > len(s.items) {
+			return fmt.Errorf("opening collection: checkpointed position %d is past the collection's %d items (was it edited?)", s.pos, len(s.items))
+		}
+	}
 	return nil
+}
+
+// Position implements runtime.PositionedSource: the round and the item.
+func (s *Source) Position() ([]byte, error) {
+	b := binary.BigEndian.AppendUint64(nil, uint64(s.round))
+	return binary.BigEndian.AppendUint64(b, uint64(s.pos)), nil
 }
 
 func noAck(error) {}

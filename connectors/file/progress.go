@@ -94,23 +94,47 @@ func loadTracker(dir string) (*tracker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading progress file: %w", err)
 	}
+	if err := t.load(b, "reading progress file "+t.path); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// trackerAt starts from a checkpointed position (empty: from the start)
+// instead of the progress file, which it then keeps up to date as usual.
+func trackerAt(dir string, pos []byte) (*tracker, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	t := &tracker{path: filepath.Join(dir, progressName), files: map[string]*fileProgress{}, dirty: true}
+	if len(pos) == 0 {
+		return t, nil
+	}
+	if err := t.load(pos, "reading the checkpointed position"); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// load reads the persisted form into t.
+func (t *tracker) load(b []byte, what string) error {
 	var pf progressFile
 	if err := json.Unmarshal(b, &pf); err != nil {
-		return nil, fmt.Errorf("reading progress file %s: corrupt (%v); delete it to read every file again from the start", t.path, err)
+		return fmt.Errorf("%s: corrupt (%v); delete it to read every file again from the start", what, err)
 	}
 	if pf.Version != progressVersion {
-		return nil, fmt.Errorf("reading progress file %s: version %d, want %d", t.path, pf.Version, progressVersion)
+		return fmt.Errorf("%s: version %d, want %d", what, pf.Version, progressVersion)
 	}
 	for i, e := range pf.Files {
 		if e.Path == "" || e.Offset < 0 || e.Line < 0 || e.Size < 0 {
-			return nil, fmt.Errorf("reading progress file %s: corrupt entry %d", t.path, i)
+			return fmt.Errorf("%s: corrupt entry %d", what, i)
 		}
 		t.files[e.Path] = &fileProgress{
 			id:     fileID{path: e.Path, size: e.Size, mtimeNS: e.MtimeNS},
 			offset: e.Offset, line: e.Line, done: e.Done,
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // committed is a consistent copy of what is known of a file.
@@ -219,6 +243,11 @@ func (t *tracker) snapshot(force bool) (*progressFile, bool) {
 		return nil, false
 	}
 	t.dirty = false
+	return t.entries(), true
+}
+
+// entries returns the persisted form. t.mu must be held.
+func (t *tracker) entries() *progressFile {
 	pf := &progressFile{Version: progressVersion, Files: make([]progressEntry, 0, len(t.files))}
 	for _, fp := range t.files {
 		pf.Files = append(pf.Files, progressEntry{
@@ -227,7 +256,16 @@ func (t *tracker) snapshot(force bool) (*progressFile, bool) {
 		})
 	}
 	sort.Slice(pf.Files, func(i, j int) bool { return pf.Files[i].Path < pf.Files[j].Path })
-	return pf, true
+	return pf
+}
+
+// position returns the committed progress, encoded as the progress file
+// is, for a pipeline checkpoint.
+func (t *tracker) position() ([]byte, error) {
+	t.mu.Lock()
+	pf := t.entries()
+	t.mu.Unlock()
+	return json.Marshal(pf)
 }
 
 // flush writes the progress file if it changed. On failure the progress

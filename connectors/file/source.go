@@ -133,7 +133,13 @@ func (s *Source) Open(_ context.Context, env runtime.Env) error {
 	if env.DataDir == "" {
 		return errors.New("opening file source: no data directory to keep progress in (Env.DataDir)")
 	}
-	t, err := loadTracker(env.DataDir)
+	var t *tracker
+	var err error
+	if env.Position != nil {
+		t, err = trackerAt(env.DataDir, env.Position)
+	} else {
+		t, err = loadTracker(env.DataDir)
+	}
 	if err != nil {
 		return fmt.Errorf("opening file source: %w", err)
 	}
@@ -527,6 +533,10 @@ func (s *Source) endFile() {
 		s.ended = true
 	}
 }
+
+// Position implements runtime.PositionedSource: the committed progress of
+// every file, which at a checkpoint is everything read.
+func (s *Source) Position() ([]byte, error) { return s.progress.position() }
 
 // Close saves the progress for the last time and closes the current file.
 // Acks after Close are ignored.

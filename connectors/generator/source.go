@@ -12,6 +12,8 @@ package generator
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"strconv"
 	"time"
@@ -111,6 +113,12 @@ func NewSource(cfg *SourceConfig) (*Source, error) {
 // Open implements runtime.Source.
 func (s *Source) Open(_ context.Context, env runtime.Env) error {
 	s.batch = max(env.BatchSize, 1)
+	if len(env.Position) > 0 {
+		if len(env.Position) != 8 {
+			return fmt.Errorf("opening generator: checkpointed position of %d bytes, want 8", len(env.Position))
+		}
+		s.next = int64(binary.BigEndian.Uint64(env.Position))
+	}
 	if s.cfg.Rate > 0 {
 		s.limiter = newBucket(s.cfg.Rate, s.batch, time.Now())
 	}
@@ -118,6 +126,13 @@ func (s *Source) Open(_ context.Context, env runtime.Env) error {
 }
 
 func noAck(error) {}
+
+// Position implements runtime.PositionedSource: the index of the next
+// record. Records are a function of their index and the seed, so a restart
+// from a checkpoint generates exactly what follows it.
+func (s *Source) Position() ([]byte, error) {
+	return binary.BigEndian.AppendUint64(nil, uint64(s.next)), nil
+}
 
 // Read generates up to the batch size of records (fewer when the rate
 // limits), with one allocation for the records and one for their bytes.

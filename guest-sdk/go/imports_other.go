@@ -3,7 +3,10 @@
 package wasmstream
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/wasmstream/wasmstream/abi"
 )
@@ -40,4 +43,85 @@ func levelName(l LogLevel) string {
 		return "ERROR"
 	}
 	return fmt.Sprintf("LEVEL(%d)", int32(l))
+}
+
+// Native state: a map, shared by all Run calls until Reset, with the host's
+// semantics (counters as 8 little-endian bytes, lists as msgpack bin items,
+// TTLs by wall clock). Writes are not rolled back when a batch fails.
+func localStateKey(scope int32, key []byte, name string) string {
+	return fmt.Sprintf("%d\x00%s\x00%s", scope, key, name)
+}
+
+func (l *localHost) lookup(k string) ([]byte, bool) {
+	e, ok := l.state[k]
+	if !ok || (!e.expiry.IsZero() && time.Now().After(e.expiry)) {
+		return nil, false
+	}
+	return e.val, true
+}
+
+func hostStateGet(scope int32, key []byte, name string) ([]byte, bool, error) {
+	local.mu.Lock()
+	defer local.mu.Unlock()
+	v, ok := local.lookup(localStateKey(scope, key, name))
+	return bytes.Clone(v), ok, nil
+}
+
+func hostStatePut(scope int32, key []byte, name string, val []byte, ttlMS int64) int32 {
+	local.mu.Lock()
+	defer local.mu.Unlock()
+	e := localEntry{val: bytes.Clone(val)}
+	if ttlMS > 0 {
+		e.expiry = time.Now().Add(time.Duration(ttlMS) * time.Millisecond)
+	}
+	local.state[localStateKey(scope, key, name)] = e
+	return stOK
+}
+
+func hostStateDelete(scope int32, key []byte, name string) int32 {
+	local.mu.Lock()
+	defer local.mu.Unlock()
+	delete(local.state, localStateKey(scope, key, name))
+	return stOK
+}
+
+func hostStateAdd(scope int32, key []byte, name string, delta int64) (int64, int32) {
+	local.mu.Lock()
+	defer local.mu.Unlock()
+	k := localStateKey(scope, key, name)
+	var n int64
+	e := local.state[k]
+	if v, ok := local.lookup(k); ok {
+		if len(v) != 8 {
+			return 0, stNotCounter
+		}
+		n = int64(binary.LittleEndian.Uint64(v))
+	} else {
+		e = localEntry{}
+	}
+	n += delta
+	e.val = binary.LittleEndian.AppendUint64(nil, uint64(n))
+	local.state[k] = e
+	return n, stOK
+}
+
+func hostStateAppend(scope int32, key []byte, name string, val []byte) int32 {
+	local.mu.Lock()
+	defer local.mu.Unlock()
+	k := localStateKey(scope, key, name)
+	e := local.state[k]
+	if _, ok := local.lookup(k); !ok {
+		e = localEntry{}
+	}
+	switch n := len(val); {
+	case n < 1<<8:
+		e.val = append(e.val, 0xc4, byte(n))
+	case n < 1<<16:
+		e.val = append(e.val, 0xc5, byte(n>>8), byte(n))
+	default:
+		e.val = append(e.val, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	e.val = append(e.val, val...)
+	local.state[k] = e
+	return stOK
 }

@@ -33,3 +33,58 @@ func hostLog(level abi.LogLevel, msg string) {
 func hostMetricAdd(name string, delta int64) {
 	importMetricAdd(unsafe.Pointer(unsafe.StringData(name)), uint32(len(name)), delta)
 }
+
+//go:wasmimport wasmstream state_get
+func importStateGet(scope int32, keyPtr unsafe.Pointer, keyLen uint32, namePtr unsafe.Pointer, nameLen uint32, bufPtr unsafe.Pointer, bufCap uint32) int64
+
+//go:wasmimport wasmstream state_put
+func importStatePut(scope int32, keyPtr unsafe.Pointer, keyLen uint32, namePtr unsafe.Pointer, nameLen uint32, valPtr unsafe.Pointer, valLen uint32, ttlMS int64) int32
+
+//go:wasmimport wasmstream state_delete
+func importStateDelete(scope int32, keyPtr unsafe.Pointer, keyLen uint32, namePtr unsafe.Pointer, nameLen uint32) int32
+
+//go:wasmimport wasmstream state_add
+func importStateAdd(scope int32, keyPtr unsafe.Pointer, keyLen uint32, namePtr unsafe.Pointer, nameLen uint32, delta int64, out unsafe.Pointer) int32
+
+//go:wasmimport wasmstream state_append
+func importStateAppend(scope int32, keyPtr unsafe.Pointer, keyLen uint32, namePtr unsafe.Pointer, nameLen uint32, valPtr unsafe.Pointer, valLen uint32) int32
+
+// stateBuf receives state_get values; it grows to the largest value read.
+var stateBuf = make([]byte, 256)
+
+func bptr(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
+func sptr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
+
+func hostStateGet(scope int32, key []byte, name string) ([]byte, bool, error) {
+	for {
+		n := importStateGet(scope, bptr(key), uint32(len(key)), sptr(name), uint32(len(name)), bptr(stateBuf), uint32(len(stateBuf)))
+		switch {
+		case n == stNotFound:
+			return nil, false, nil
+		case n < 0:
+			return nil, false, stateErr("get", name, int32(n))
+		case int(n) <= len(stateBuf):
+			return stateBuf[:n], true, nil
+		}
+		stateBuf = make([]byte, n)
+	}
+}
+
+func hostStatePut(scope int32, key []byte, name string, val []byte, ttlMS int64) int32 {
+	return importStatePut(scope, bptr(key), uint32(len(key)), sptr(name), uint32(len(name)), bptr(val), uint32(len(val)), ttlMS)
+}
+
+func hostStateDelete(scope int32, key []byte, name string) int32 {
+	return importStateDelete(scope, bptr(key), uint32(len(key)), sptr(name), uint32(len(name)))
+}
+
+var addOut int64
+
+func hostStateAdd(scope int32, key []byte, name string, delta int64) (int64, int32) {
+	st := importStateAdd(scope, bptr(key), uint32(len(key)), sptr(name), uint32(len(name)), delta, unsafe.Pointer(&addOut))
+	return addOut, st
+}
+
+func hostStateAppend(scope int32, key []byte, name string, val []byte) int32 {
+	return importStateAppend(scope, bptr(key), uint32(len(key)), sptr(name), uint32(len(name)), bptr(val), uint32(len(val)))
+}

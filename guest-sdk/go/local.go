@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/wasmstream/wasmstream/abi"
 )
@@ -76,8 +77,8 @@ func RunFrame(frame []byte) ([]byte, error) {
 	return bytes.Clone(out), nil
 }
 
-// Reset forgets the registered handler and OnInit hook, the configuration
-// and the native counters, so that tests in one package can register
+// Reset forgets the registered handler and OnInit hook, the configuration,
+// the native counters and the native state, so that tests in one package can register
 // different handlers. It keeps the log output and the SDK's buffers. Not
 // safe for concurrent use.
 func Reset() {
@@ -108,16 +109,24 @@ func Metrics() map[string]int64 {
 
 // local is the state of the native stand-ins for the host functions
 // (imports_other.go). It is safe for concurrent use.
-var local = localHost{out: os.Stderr, metrics: map[string]int64{}}
+var local = localHost{out: os.Stderr, metrics: map[string]int64{}, state: map[string]localEntry{}}
 
 type localHost struct {
 	mu      sync.Mutex
 	out     io.Writer
 	metrics map[string]int64
+	state   map[string]localEntry // imports_other.go
 }
 
 func (l *localHost) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	clear(l.metrics)
+	clear(l.state)
+}
+
+// localEntry is a native state value (imports_other.go).
+type localEntry struct {
+	val    []byte
+	expiry time.Time
 }

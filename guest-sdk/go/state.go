@@ -1,0 +1,148 @@
+package wasmstream
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Keyed state, owned by the host: it survives instance replacement, hot
+// swaps and crashes (abi/SPEC.md, section 5.1). Writes made while a batch
+// is processed are applied only if the batch succeeds.
+//
+//	n, err := wasmstream.StateOf(r).Add("count", 1)   // a counter for the record's key
+//	last, ok, err := wasmstream.StateOf(r).Get("last")
+//	err = wasmstream.OperatorState().Put("seen", []byte("yes"))
+
+// State is one key's state, or the operator's (OperatorState). The zero
+// value is keyed state of the empty key.
+type State struct {
+	scope int32
+	key   []byte
+}
+
+// StateOf returns the state of the record's key.
+func StateOf(r Record) State { return KeyState(r.Key) }
+
+// KeyState returns the state of a key. Records with one key always reach
+// the same instance; touching another key's state from elsewhere is
+// allowed but races with that instance.
+func KeyState(key []byte) State { return State{scope: 0, key: key} }
+
+// OperatorState returns state shared by all instances of the operator.
+func OperatorState() State { return State{scope: 1} }
+
+// State errors.
+var (
+	// ErrStateTooLarge: the value is over the pipeline's state.max_value.
+	ErrStateTooLarge = errors.New("wasmstream: state value too large")
+	// ErrNotCounter: Add or Counter on a value that is not a counter.
+	ErrNotCounter = errors.New("wasmstream: state value is not a counter")
+)
+
+// Status codes of the state imports (abi/SPEC.md).
+const (
+	stOK         = 0
+	stNotFound   = -2
+	stTooLarge   = -3
+	stNotCounter = -4
+)
+
+func stateErr(op, name string, st int32) error {
+	switch st {
+	case stOK:
+		return nil
+	case stTooLarge:
+		return fmt.Errorf("%w: %s %q", ErrStateTooLarge, op, name)
+	case stNotCounter:
+		return fmt.Errorf("%w: %s %q", ErrNotCounter, op, name)
+	}
+	return fmt.Errorf("wasmstream: state %s %q failed (status %d)", op, name, st)
+}
+
+// Get returns the value of name, or ok false when there is none (or it
+// expired). The bytes are valid until the next Get; copy them to keep
+// them.
+func (s State) Get(name string) (val []byte, ok bool, err error) {
+	return hostStateGet(s.scope, s.key, name)
+}
+
+// Put sets name to val until it is deleted.
+func (s State) Put(name string, val []byte) error { return s.PutTTL(name, val, 0) }
+
+// PutTTL sets name to val; it expires ttl after now (processing time).
+func (s State) PutTTL(name string, val []byte, ttl time.Duration) error {
+	return stateErr("put", name, hostStatePut(s.scope, s.key, name, val, ttl.Milliseconds()))
+}
+
+// Delete removes name.
+func (s State) Delete(name string) error {
+	return stateErr("delete", name, hostStateDelete(s.scope, s.key, name))
+}
+
+// Add adds delta to the counter name (0 when absent) and returns the new
+// value.
+func (s State) Add(name string, delta int64) (int64, error) {
+	n, st := hostStateAdd(s.scope, s.key, name, delta)
+	return n, stateErr("add", name, st)
+}
+
+// Counter returns the counter name, 0 when absent.
+func (s State) Counter(name string) (int64, error) { return s.Add(name, 0) }
+
+// Append adds an element to the list name, without reading the list.
+func (s State) Append(name string, elem []byte) error {
+	return stateErr("append", name, hostStateAppend(s.scope, s.key, name, elem))
+}
+
+// List returns the elements of the list name (nil when absent). They alias
+// one buffer, valid until the next Get or List.
+func (s State) List(name string) ([][]byte, error) {
+	v, ok, err := s.Get(name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var out [][]byte
+	for len(v) > 0 {
+		var n, h int
+		switch {
+		case v[0] == 0xc4 && len(v) >= 2:
+			n, h = int(v[1]), 2
+		case v[0] == 0xc5 && len(v) >= 3:
+			n, h = int(v[1])<<8|int(v[2]), 3
+		case v[0] == 0xc6 && len(v) >= 5:
+			n, h = int(v[1])<<24|int(v[2])<<16|int(v[3])<<8|int(v[4]), 5
+		default:
+			return nil, fmt.Errorf("wasmstream: state %q is not a list", name)
+		}
+		if len(v) < h+n {
+			return nil, fmt.Errorf("wasmstream: state %q: truncated list", name)
+		}
+		out = append(out, v[h:h+n])
+		v = v[h+n:]
+	}
+	return out, nil
+}
+
+// Map returns a map stored under name: each entry is a state value of its
+// own ("name\x00key"), so reading or writing one entry never touches the
+// others.
+func (s State) Map(name string) StateMap { return StateMap{s: s, prefix: name + "\x00"} }
+
+// StateMap is a map of byte-string keys to values in state.
+type StateMap struct {
+	s      State
+	prefix string
+}
+
+// Get returns the value for k.
+func (m StateMap) Get(k string) ([]byte, bool, error) { return m.s.Get(m.prefix + k) }
+
+// Put sets the value for k.
+func (m StateMap) Put(k string, v []byte) error { return m.s.Put(m.prefix+k, v) }
+
+// Delete removes k.
+func (m StateMap) Delete(k string) error { return m.s.Delete(m.prefix + k) }
+
+// Add adds delta to the counter at k.
+func (m StateMap) Add(k string, delta int64) (int64, error) { return m.s.Add(m.prefix+k, delta) }
