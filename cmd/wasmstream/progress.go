@@ -64,6 +64,9 @@ func printSummary(w io.Writer, p *runtime.Pipeline, d time.Duration) {
 			fmt.Fprintf(w, "    %s: %s\n", name, count(o.Metrics[name]))
 		}
 	}
+	if s.Checkpoints > 0 {
+		fmt.Fprintf(w, "  checkpoints: %d\n", s.Checkpoints)
+	}
 	if s.OperatorRetries+s.SinkRetries > 0 {
 		fmt.Fprintf(w, "  retries: %d operator, %d sink\n", s.OperatorRetries, s.SinkRetries)
 	}

@@ -1,0 +1,202 @@
+// Package wordcount_test is the crash test of keyed state: the word count
+// runs as a child process, is killed with SIGKILL at random moments and
+// restarted each time; its final state must equal a clean run's, and both
+// must equal the counts computed here directly.
+package wordcount_test
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wasmstream/wasmstream/internal/guestbuild"
+	"github.com/wasmstream/wasmstream/runtime/state"
+)
+
+// words of the input, and how many lines.
+const (
+	vocabulary = 3000
+	lines      = 60000
+	perLine    = 8
+)
+
+func writeInput(t *testing.T, path string, rng *rand.Rand) map[string]int64 {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	want := map[string]int64{}
+	for i := 0; i < lines; i++ {
+		for j := 0; j < perLine; j++ {
+			// Zipf-like: low indexes are frequent.
+			n := int(float64(vocabulary) * rng.Float64() * rng.Float64())
+			word := fmt.Sprintf("w%d", n)
+			want[word]++
+			if j%3 == 0 {
+				word = strings.ToUpper(word) // the operator lower-cases
+			}
+			if j > 0 {
+				w.WriteString(", ")
+			}
+			w.WriteString(word)
+		}
+		w.WriteByte('\n')
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return want
+}
+
+type env struct {
+	bin, module, input string
+}
+
+func (e env) pipeline(t *testing.T, dir string) string {
+	p := filepath.Join(dir, "pipeline.yaml")
+	text := fmt.Sprintf(`pipeline: wordcount
+data_dir: %q
+batch: {size: 500}
+source: {file: {path: %q, format: lines}}
+operators:
+  - name: split
+    wasm: {module: %q, params: {stage: split}}
+  - name: count
+    wasm: {module: %q, parallelism: 2, params: {stage: count}}
+sink: {stdout: {}}
+state: {checkpoint_interval: 100ms}
+`, filepath.Join(dir, "data"), e.input, e.module, e.module)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (e env) start(t *testing.T, pipeline string) *exec.Cmd {
+	cmd := exec.Command(e.bin, "run", "--quiet", pipeline)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd
+}
+
+func counts(t *testing.T, dataDir string) map[string]int64 {
+	s, _, err := state.Open(state.Options{Dir: filepath.Join(dataDir, "state")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := map[string]int64{}
+	var cursor []byte
+	for {
+		page, next, err := s.List("count", state.ScopeKey, nil, cursor, 1000, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			if string(e.Name) != "count" || len(e.Value) != 8 {
+				t.Fatalf("unexpected entry %q/%q = %x", e.Key, e.Name, e.Value)
+			}
+			var n int64
+			for i := 7; i >= 0; i-- {
+				n = n<<8 | int64(e.Value[i])
+			}
+			got[string(e.Key)] = n
+		}
+		if next == nil {
+			return got
+		}
+		cursor = next
+	}
+}
+
+func diff(t *testing.T, what string, got, want map[string]int64) {
+	t.Helper()
+	bad := 0
+	for w, n := range want {
+		if got[w] != n {
+			if bad < 5 {
+				t.Errorf("%s: %q counted %d, want %d", what, w, got[w], n)
+			}
+			bad++
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%s: %d words, want %d", what, len(got), len(want))
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d words wrong", what, bad, len(want))
+	}
+}
+
+func TestCrashRecoveryGivesExactCounts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the crash test runs the word count several times")
+	}
+	dir := t.TempDir()
+	e := env{bin: filepath.Join(dir, "wasmstream"), module: filepath.Join(dir, "wordcount.wasm"), input: filepath.Join(dir, "input.txt")}
+	root, _ := guestbuild.Root()
+	if out, err := exec.Command("go", "build", "-o", e.bin, filepath.Join(root, "cmd", "wasmstream")).CombinedOutput(); err != nil {
+		t.Fatalf("building wasmstream: %v\n%s", err, out)
+	}
+	if err := guestbuild.Build("go", e.module); err != nil {
+		t.Fatal(err)
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	want := writeInput(t, e.input, rng)
+
+	// A clean run.
+	cleanDir := t.TempDir()
+	clean := e.start(t, e.pipeline(t, cleanDir))
+	if err := clean.Wait(); err != nil {
+		t.Fatalf("clean run: %v", err)
+	}
+	cleanCounts := counts(t, filepath.Join(cleanDir, "data"))
+	diff(t, "clean run", cleanCounts, want)
+
+	// Killed at random moments, restarted each time, then run to the end.
+	crashDir := t.TempDir()
+	p := e.pipeline(t, crashDir)
+	kills := 0
+	for kills < 5 || rng.IntN(2) == 0 {
+		cmd := e.start(t, p)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			t.Fatalf("the run ended before it was killed (kill %d): %v; use a larger input", kills+1, err)
+		case <-time.After(time.Duration(50+rng.IntN(400)) * time.Millisecond):
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+		kills++
+		if kills > 12 {
+			break
+		}
+	}
+	final := e.start(t, p)
+	if err := final.Wait(); err != nil {
+		t.Fatalf("final run: %v", err)
+	}
+	t.Logf("killed %d times", kills)
+	diff(t, "after crashes", counts(t, filepath.Join(crashDir, "data")), cleanCounts)
+}
