@@ -30,6 +30,7 @@ func main() {
 	parallelism := flag.Int("parallelism", 1, "operator instances")
 	langs := flag.String("langs", "", "comma-separated guest languages for the language table (default: all that build)")
 	sweep := flag.Bool("sweep", true, "run the batch-size sweep of native Go against the Go guest")
+	ckptKeys := flag.Int("checkpoint-keys", 1_000_000, "keys for the state checkpoint and recovery measurement (0 skips it)")
 	flag.Parse()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "wasmstream-bench")
@@ -83,6 +84,31 @@ func main() {
 			fail(err)
 		}
 		fmt.Printf("%-16s %14.0f %8.2f %16.0fµs\n", lang+" wasm", rate, rate/native, float64(inst.Microseconds()))
+	}
+	if *ckptKeys > 0 {
+		var rs []bench.CheckpointResult
+		for r := 0; r < min(*runs, 3); r++ {
+			res, err := bench.MeasureCheckpoint(filepath.Join(dir, fmt.Sprintf("state-%d", r)), *ckptKeys)
+			if err != nil {
+				fail(err)
+			}
+			rs = append(rs, res)
+		}
+		med := func(f func(bench.CheckpointResult) time.Duration) time.Duration {
+			ds := make([]time.Duration, len(rs))
+			for i, r := range rs {
+				ds[i] = f(r)
+			}
+			slices.Sort(ds)
+			return ds[len(ds)/2]
+		}
+		fmt.Printf("\nkeyed state, %d keys of 8-byte counters, median of %d\n", *ckptKeys, len(rs))
+		fmt.Printf("  write through the cache  %v\n", med(func(r bench.CheckpointResult) time.Duration { return r.Write }).Round(time.Millisecond))
+		fmt.Printf("  checkpoint (commit)      %v  (target < 2s)\n", med(func(r bench.CheckpointResult) time.Duration { return r.Checkpoint }).Round(time.Millisecond))
+		fmt.Printf("  retained copy            %v  (background)\n", med(func(r bench.CheckpointResult) time.Duration { return r.Retained }).Round(time.Millisecond))
+		fmt.Printf("  recovery (reopen)        %v  (target < 5s)\n", med(func(r bench.CheckpointResult) time.Duration { return r.Recovery }).Round(time.Millisecond))
+		fmt.Printf("  read every key back      %v\n", med(func(r bench.CheckpointResult) time.Duration { return r.Scan }).Round(time.Millisecond))
+		fmt.Printf("  store size               %.1f MB (retained copy %.1f MB, mostly hard links)\n", float64(rs[0].LiveBytes)/1e6, float64(rs[0].CopyBytes)/1e6)
 	}
 }
 
