@@ -259,3 +259,32 @@ func TestSavepoint(t *testing.T) {
 		t.Fatalf("from savepoint: %q %v, position %q", v, ok, pos)
 	}
 }
+
+// TestStateLargerThanCache keeps 100,000 keys with a 64 KiB read cache:
+// values come back from the store, and the cache stays within its bound.
+func TestStateLargerThanCache(t *testing.T) {
+	s, _ := open(t, t.TempDir(), func(o *Options) { o.CacheBytes = 64 << 10 })
+	defer s.Close()
+	tx := s.NewTxn("op")
+	tx.Begin()
+	for i := 0; i < 100_000; i++ {
+		tx.Put(ScopeKey, []byte(fmt.Sprint(i)), []byte("v"), []byte(fmt.Sprint(i*7)), 0)
+	}
+	tx.Commit()
+	if _, err := s.Checkpoint("p", nil); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Stats().CleanBytes; c > 64<<10+4<<10 {
+		t.Fatalf("read cache holds %d bytes after the checkpoint", c)
+	}
+	tx.Begin()
+	for i := 0; i < 100_000; i += 97 {
+		v, ok, err := tx.Get(ScopeKey, []byte(fmt.Sprint(i)), []byte("v"))
+		if err != nil || !ok || string(v) != fmt.Sprint(i*7) {
+			t.Fatalf("key %d: %q %v %v", i, v, ok, err)
+		}
+	}
+	if c := s.Stats().CleanBytes; c > 64<<10+4<<10 {
+		t.Fatalf("read cache holds %d bytes", c)
+	}
+}
