@@ -247,3 +247,31 @@ func TestSkipValue(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceStateVectors writes and checks the state vectors
+// (testdata/conformance-state): the conformance operator's state
+// operations over a fresh state per vector.
+func TestConformanceStateVectors(t *testing.T) {
+	cases := map[string][]abi.Record{
+		"state": {
+			rec("a", "state:add", 1), rec("a", "state:add", 2), rec("b", "state:add", 3),
+			rec("", "state:op", 4), rec("x", "state:op", 5),
+			rec("a", "state:put:hello", 6), rec("a", "state:get", 7), rec("b", "state:get", 8),
+			rec("a", "state:append:one", 9), rec("a", "state:append:two", 10), rec("b", "state:append:ünï", 11),
+			rec("a", "state:del", 12), rec("a", "state:get", 13),
+			rec("a", "state:big", 14), rec("a", "state:add", 15),
+			rec("", "state:add", 16), rec("", "state:add", 17), rec("plain", "not state", 18),
+		},
+	}
+	for name, recs := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", "conformance-state")
+			checkGolden(t, filepath.Join(dir, name+".in.msgpack"), abi.AppendFrame(nil, recs))
+			out, err := abi.ConformanceProcessState(recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join(dir, name+".out.msgpack"), abi.AppendFrame(nil, out))
+		})
+	}
+}

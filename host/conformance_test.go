@@ -11,6 +11,7 @@ import (
 	"github.com/wasmstream/wasmstream/abi"
 	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
+	"github.com/wasmstream/wasmstream/runtime/state"
 )
 
 // buildGuest builds one language's guest from source; a missing toolchain
@@ -103,6 +104,73 @@ func testConformance(t *testing.T, g guestbuild.Guest) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("output differs from %s.out.msgpack (%d bytes, want %d)", name, len(got), len(want))
+			}
+		})
+	}
+}
+
+// TestGuestStateConformance runs every language's conformance operator over
+// the state vectors (abi/testdata/conformance-state), each with a fresh
+// state store: outputs must match byte for byte.
+func TestGuestStateConformance(t *testing.T) {
+	guests := guestbuild.Guests(filepath.Join("..", "examples", "wasm", "conformance"))
+	ins, err := filepath.Glob(filepath.Join("..", "abi", "testdata", "conformance-state", "*.in.msgpack"))
+	if err != nil || len(ins) == 0 {
+		t.Fatalf("no state vectors: %v", err)
+	}
+	for _, g := range guests {
+		t.Run(g.Lang, func(t *testing.T) {
+			e := newEngine(t)
+			m, err := e.Load(t.Context(), buildGuest(t, g))
+			if err != nil {
+				t.Fatal(err)
+			}
+			uses := false
+			for _, imp := range m.Info().Imports {
+				uses = uses || strings.HasPrefix(imp.Name, "state_")
+			}
+			if !uses {
+				t.Skipf("the %s conformance operator does not implement the state operations yet", g.Lang)
+			}
+			for _, in := range ins {
+				name := strings.TrimSuffix(filepath.Base(in), ".in.msgpack")
+				t.Run(name, func(t *testing.T) {
+					st, _, err := state.Open(state.Options{Dir: t.TempDir(), MaxValue: abi.ConformanceMaxValue})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer st.Close()
+					c := cfg()
+					c.MemoryLimit = 64 << 20
+					c.State = st.NewTxn("conformance")
+					inst, err := m.Instantiate(t.Context(), c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer inst.Close(t.Context())
+					frame, err := os.ReadFile(in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := inst.ProcessFrame(frame)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := os.ReadFile(strings.TrimSuffix(in, ".in.msgpack") + ".out.msgpack")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got, want) {
+						gr, _ := abi.DecodeFrame(got, nil)
+						wr, _ := abi.DecodeFrame(want, nil)
+						for i := range min(len(gr), len(wr)) {
+							if !bytes.Equal(gr[i].Value, wr[i].Value) {
+								t.Errorf("record %d: value %q, want %q", i, gr[i].Value, wr[i].Value)
+							}
+						}
+						t.Fatalf("output differs from %s.out.msgpack (%d records, want %d)", name, len(gr), len(wr))
+					}
+				})
 			}
 		})
 	}

@@ -8,6 +8,8 @@
 //	"route:NAME:"  the record unchanged, routed to output NAME
 //	"error:MSG"    the whole call fails with the message MSG
 //	"trap"         the module traps (executes unreachable)
+//	"state:..."    a state operation (abi/conformance_state.go); the output
+//	               value is its result
 //	anything else  the record with its value's ASCII letters upper-cased
 //
 // Build it from the repository root with
@@ -19,6 +21,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	wasmstream "github.com/wasmstream/wasmstream/guest-sdk/go"
 )
@@ -33,6 +37,7 @@ var (
 	prefixRoute = []byte("route:")
 	prefixError = []byte("error:")
 	prefixTrap  = []byte("trap")
+	prefixState = []byte("state:")
 )
 
 func process(r wasmstream.Record, out *wasmstream.Emitter) error {
@@ -53,6 +58,13 @@ func process(r wasmstream.Record, out *wasmstream.Emitter) error {
 		return errors.New(string(v[len(prefixError):]))
 	case bytes.HasPrefix(v, prefixTrap):
 		trap()
+	case bytes.HasPrefix(v, prefixState):
+		val, err := stateOp(r, string(v[len(prefixState):]))
+		if err != nil {
+			return err
+		}
+		r.Value = val
+		out.Emit(r)
 	default:
 		upper(v)
 		out.Emit(r)
@@ -67,6 +79,51 @@ func upper(v []byte) {
 			v[i] = c - ('a' - 'A')
 		}
 	}
+}
+
+// stateOp runs one of the conformance operator's state operations.
+func stateOp(r wasmstream.Record, op string) ([]byte, error) {
+	st := wasmstream.StateOf(r)
+	get := func() ([]byte, error) {
+		v, ok, err := st.Get("v")
+		if !ok || err != nil {
+			return []byte("none"), err
+		}
+		return v, nil
+	}
+	switch {
+	case op == "add" || op == "op":
+		if op == "op" {
+			st = wasmstream.OperatorState()
+		}
+		n, err := st.Add("n", 1)
+		return strconv.AppendInt(nil, n, 10), err
+	case strings.HasPrefix(op, "put:"):
+		if err := st.Put("v", []byte(op[4:])); err != nil {
+			return nil, err
+		}
+		return get()
+	case op == "get":
+		return get()
+	case op == "del":
+		if err := st.Delete("v"); err != nil {
+			return nil, err
+		}
+		return get()
+	case strings.HasPrefix(op, "append:"):
+		if err := st.Append("l", []byte(op[7:])); err != nil {
+			return nil, err
+		}
+		items, err := st.List("l")
+		return bytes.Join(items, []byte(",")), err
+	case op == "big":
+		err := st.Put("b", bytes.Repeat([]byte("x"), 1<<20+1))
+		if errors.Is(err, wasmstream.ErrStateTooLarge) {
+			return []byte("too large"), nil
+		}
+		return []byte("stored"), err
+	}
+	return nil, fmt.Errorf("unknown state operation %q", op)
 }
 
 func main() {}
