@@ -22,6 +22,46 @@ type CheckpointResult struct {
 	Scan       time.Duration // reading every key back from the reopened store
 }
 
+// FillAndCrash fills a new store in dir with n keyed counters, checkpoints
+// it and returns without closing it: a process that exits right after
+// leaves the store as a crash would (its write-ahead log not flushed into
+// tables). See MeasureCrashRecovery.
+func FillAndCrash(dir string, n int) error {
+	s, _, err := state.Open(state.Options{Dir: dir, DirtyBytes: 1 << 40})
+	if err != nil {
+		return err
+	}
+	tx := s.NewTxn("count")
+	tx.Begin()
+	key := make([]byte, 0, 16)
+	for i := 0; i < n; i++ {
+		key = fmt.Appendf(key[:0], "user-%07d", i)
+		if _, err := tx.Add(state.ScopeKey, key, []byte("n"), int64(i)); err != nil {
+			return err
+		}
+	}
+	tx.Commit()
+	_, err = s.Checkpoint("bench", []byte("position"))
+	return err
+}
+
+// MeasureCrashRecovery opens a store left by FillAndCrash in another
+// process and returns how long it took to be ready, checking one key.
+func MeasureCrashRecovery(dir string, n int) (time.Duration, error) {
+	start := time.Now()
+	s, pos, err := state.Open(state.Options{Dir: dir})
+	if err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	defer s.Close()
+	v, _, ok, err := s.Lookup("count", state.ScopeKey, fmt.Appendf(nil, "user-%07d", n-1), []byte("n"), false)
+	if err != nil || !ok || len(v) != 8 || string(pos) != "position" {
+		return 0, fmt.Errorf("after recovery: value %x %v %v, position %q", v, ok, err, pos)
+	}
+	return d, nil
+}
+
 // MeasureCheckpoint fills a new store in dir with n small keyed counters
 // (keys "user-0000000".., 8-byte values), checkpoints it, closes it,
 // reopens it and reads every key back.
