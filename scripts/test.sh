@@ -64,6 +64,7 @@ done
 
 step "race detector on the engine"
 go test -count=1 -race ./runtime/... ./host/...
+go test -count=1 -race -run Parallelism ./examples/wasm/wordcount
 
 step "fuzzing the ABI decoders (short pass; the seed corpus also runs in every go test)"
 go test -run '^$' -fuzz '^FuzzFrameReader$' -fuzztime 15s ./abi
