@@ -2,6 +2,7 @@ package abi
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -259,4 +260,34 @@ func (r *FrameReader) value(depth int) (any, error) {
 		return out, nil
 	}
 	return nil, r.fail(r.off, fmt.Sprintf("unsupported msgpack type %s", typeName(c)))
+}
+
+// State lists (abi/SPEC.md, state_append) are their elements as
+// consecutive msgpack bin items, so appending is concatenation.
+
+// AppendListItem appends one list element to a list value.
+func AppendListItem(list, elem []byte) []byte { return AppendBin(list, elem) }
+
+// ListItems splits a list value into its elements, which alias it.
+func ListItems(v []byte) ([][]byte, error) {
+	var out [][]byte
+	for len(v) > 0 {
+		var n, h int
+		switch {
+		case v[0] == 0xc4 && len(v) >= 2:
+			n, h = int(v[1]), 2
+		case v[0] == 0xc5 && len(v) >= 3:
+			n, h = int(v[1])<<8|int(v[2]), 3
+		case v[0] == 0xc6 && len(v) >= 5:
+			n, h = int(v[1])<<24|int(v[2])<<16|int(v[3])<<8|int(v[4]), 5
+		default:
+			return nil, errors.New("not a state list: want msgpack bin items")
+		}
+		if len(v) < h+n {
+			return nil, errors.New("state list truncated")
+		}
+		out = append(out, v[h:h+n])
+		v = v[h+n:]
+	}
+	return out, nil
 }

@@ -107,6 +107,14 @@ func stateGet(ctx context.Context, mod api.Module, stack []uint64) {
 }
 
 func statePut(ctx context.Context, mod api.Module, stack []uint64) {
+	ttl := time.Duration(int64(stack[7])) * time.Millisecond
+	stateWrite(ctx, mod, stack, func(t *state.Txn, scope int, key, name, val []byte) error {
+		return t.Put(scope, key, name, val, ttl)
+	})
+}
+
+// stateWrite runs a call that takes a value at stack[5:7].
+func stateWrite(ctx context.Context, mod api.Module, stack []uint64, write func(t *state.Txn, scope int, key, name, val []byte) error) {
 	i, scope, key, name, ok := stateArgs(ctx, mod, stack)
 	if !ok {
 		return
@@ -116,8 +124,7 @@ func statePut(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = api.EncodeI32(i.status(errors.New("the value lies outside guest memory")))
 		return
 	}
-	ttl := time.Duration(int64(stack[7])) * time.Millisecond
-	stack[0] = api.EncodeI32(i.status(i.cfg.State.Put(scope, key, name, val, ttl)))
+	stack[0] = api.EncodeI32(i.status(write(i.cfg.State, scope, key, name, val)))
 }
 
 func stateDelete(ctx context.Context, mod api.Module, stack []uint64) {
@@ -142,14 +149,5 @@ func stateAdd(ctx context.Context, mod api.Module, stack []uint64) {
 }
 
 func stateAppend(ctx context.Context, mod api.Module, stack []uint64) {
-	i, scope, key, name, ok := stateArgs(ctx, mod, stack)
-	if !ok {
-		return
-	}
-	val, ok := mod.Memory().Read(api.DecodeU32(stack[5]), api.DecodeU32(stack[6]))
-	if !ok {
-		stack[0] = api.EncodeI32(i.status(errors.New("the value lies outside guest memory")))
-		return
-	}
-	stack[0] = api.EncodeI32(i.status(i.cfg.State.Append(scope, key, name, val)))
+	stateWrite(ctx, mod, stack, (*state.Txn).Append)
 }

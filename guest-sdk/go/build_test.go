@@ -42,11 +42,16 @@ func TestWasip1Build(t *testing.T) {
 		abi.ExportInitialize: {nil, nil},
 	}
 	hostImports := map[string]funcType{
-		abi.ImportSetError:  {[]byte{i32, i32}, nil},
-		abi.ImportLog:       {[]byte{i32, i32, i32}, nil},
-		abi.ImportMetricAdd: {[]byte{i32, i32, i64}, nil},
+		abi.ImportSetError:    {[]byte{i32, i32}, nil},
+		abi.ImportLog:         {[]byte{i32, i32, i32}, nil},
+		abi.ImportMetricAdd:   {[]byte{i32, i32, i64}, nil},
+		abi.ImportStateGet:    {[]byte{i32, i32, i32, i32, i32, i32, i32}, []byte{i64}},
+		abi.ImportStatePut:    {[]byte{i32, i32, i32, i32, i32, i32, i32, i64}, []byte{i32}},
+		abi.ImportStateDelete: {[]byte{i32, i32, i32, i32, i32}, []byte{i32}},
+		abi.ImportStateAdd:    {[]byte{i32, i32, i32, i32, i32, i64, i32}, []byte{i32}},
+		abi.ImportStateAppend: {[]byte{i32, i32, i32, i32, i32, i32, i32}, []byte{i32}},
 	}
-	for _, pkg := range []string{"examples/wasm/uppercase/go", "examples/wasm/router", "examples/wasm/conformance/go"} {
+	for _, pkg := range []string{"examples/wasm/uppercase/go", "examples/wasm/router", "examples/wasm/conformance/go", "examples/wasm/wordcount/go"} {
 		t.Run(pkg, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "op.wasm")
 			cmd := exec.CommandContext(t.Context(), goTool, "build", "-buildmode=c-shared", "-o", out, "./"+pkg)

@@ -67,9 +67,15 @@ func hostStateGet(scope int32, key []byte, name string) ([]byte, bool, error) {
 	return bytes.Clone(v), ok, nil
 }
 
+// localMaxValue is the host's default state.max_value.
+const localMaxValue = 1 << 20
+
 func hostStatePut(scope int32, key []byte, name string, val []byte, ttlMS int64) int32 {
 	local.mu.Lock()
 	defer local.mu.Unlock()
+	if len(val) > localMaxValue {
+		return stTooLarge
+	}
 	e := localEntry{val: bytes.Clone(val)}
 	if ttlMS > 0 {
 		e.expiry = time.Now().Add(time.Duration(ttlMS) * time.Millisecond)
@@ -113,15 +119,10 @@ func hostStateAppend(scope int32, key []byte, name string, val []byte) int32 {
 	if _, ok := local.lookup(k); !ok {
 		e = localEntry{}
 	}
-	switch n := len(val); {
-	case n < 1<<8:
-		e.val = append(e.val, 0xc4, byte(n))
-	case n < 1<<16:
-		e.val = append(e.val, 0xc5, byte(n>>8), byte(n))
-	default:
-		e.val = append(e.val, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	if len(e.val)+5+len(val) > localMaxValue {
+		return stTooLarge
 	}
-	e.val = append(e.val, val...)
+	e.val = abi.AppendListItem(e.val, val)
 	local.state[k] = e
 	return stOK
 }

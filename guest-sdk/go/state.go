@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/wasmstream/wasmstream/abi"
 )
 
 // Keyed state, owned by the host: it survives instance replacement, hot
@@ -102,26 +104,11 @@ func (s State) List(name string) ([][]byte, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	var out [][]byte
-	for len(v) > 0 {
-		var n, h int
-		switch {
-		case v[0] == 0xc4 && len(v) >= 2:
-			n, h = int(v[1]), 2
-		case v[0] == 0xc5 && len(v) >= 3:
-			n, h = int(v[1])<<8|int(v[2]), 3
-		case v[0] == 0xc6 && len(v) >= 5:
-			n, h = int(v[1])<<24|int(v[2])<<16|int(v[3])<<8|int(v[4]), 5
-		default:
-			return nil, fmt.Errorf("wasmstream: state %q is not a list", name)
-		}
-		if len(v) < h+n {
-			return nil, fmt.Errorf("wasmstream: state %q: truncated list", name)
-		}
-		out = append(out, v[h:h+n])
-		v = v[h+n:]
+	items, err := abi.ListItems(v)
+	if err != nil {
+		return nil, fmt.Errorf("wasmstream: state %q: %w", name, err)
 	}
-	return out, nil
+	return items, nil
 }
 
 // Map returns a map stored under name: each entry is a state value of its

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/wasmstream/wasmstream/abi"
 )
 
 // Key layout in the store:
@@ -177,43 +179,10 @@ func (t *Txn) Append(scope int, key, name, elem []byte) error {
 	}
 	v := make([]byte, len(e.val), n)
 	copy(v, e.val)
-	v = appendBin(v, elem)
+	v = abi.AppendListItem(v, elem)
 	t.w[string(k)] = entry{val: v, expiry: e.expiry}
 	return nil
 }
 
-func appendBin(b, v []byte) []byte {
-	switch n := len(v); {
-	case n < 1<<8:
-		b = append(b, 0xc4, byte(n))
-	case n < 1<<16:
-		b = append(b, 0xc5, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(b, v...)
-}
-
 // ListItems splits a list value (see Append) into its elements.
-func ListItems(v []byte) ([][]byte, error) {
-	var out [][]byte
-	for len(v) > 0 {
-		var n, h int
-		switch {
-		case v[0] == 0xc4 && len(v) >= 2:
-			n, h = int(v[1]), 2
-		case v[0] == 0xc5 && len(v) >= 3:
-			n, h = int(v[1])<<8|int(v[2]), 3
-		case v[0] == 0xc6 && len(v) >= 5:
-			n, h = int(v[1])<<24|int(v[2])<<16|int(v[3])<<8|int(v[4]), 5
-		default:
-			return nil, fmt.Errorf("not a list value")
-		}
-		if len(v) < h+n {
-			return nil, fmt.Errorf("list value truncated")
-		}
-		out = append(out, v[h:h+n])
-		v = v[h+n:]
-	}
-	return out, nil
-}
+func ListItems(v []byte) ([][]byte, error) { return abi.ListItems(v) }

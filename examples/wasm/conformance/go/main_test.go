@@ -60,3 +60,35 @@ func TestConformanceVectors(t *testing.T) {
 		})
 	}
 }
+
+// TestStateConformanceVectors runs the state vectors natively, against the
+// SDK's stand-in for the host's state, fresh for each vector.
+func TestStateConformanceVectors(t *testing.T) {
+	dir := filepath.Join("..", "..", "..", "..", "abi", "testdata", "conformance-state")
+	ins, err := filepath.Glob(filepath.Join(dir, "*.in.msgpack"))
+	if err != nil || len(ins) == 0 {
+		t.Fatalf("no state vectors in %s: %v", dir, err)
+	}
+	for _, in := range ins {
+		name := strings.TrimSuffix(filepath.Base(in), ".in.msgpack")
+		t.Run(name, func(t *testing.T) {
+			wasmstream.Reset()
+			wasmstream.FlatMap(process)
+			frame, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := wasmstream.RunFrame(frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := os.ReadFile(filepath.Join(dir, name+".out.msgpack"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("output differs from %s.out.msgpack", name)
+			}
+		})
+	}
+}
