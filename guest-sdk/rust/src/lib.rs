@@ -46,9 +46,17 @@
 //! panic traps the module: its message goes to the host log first, and the
 //! host replaces the instance.
 //!
+//! # State
+//!
+//! [`State`] reads and writes the host's keyed state: [`State::of`] a
+//! record's key, [`State::key`] any key, [`State::operator`] the
+//! operator's. Values, TTLs, counters, lists and maps; what a call writes is
+//! applied only when the call succeeds.
+//!
 //! # Testing without Wasm
 //!
-//! [`testing::Runner`] runs a handler natively through the same codec.
+//! [`testing::Runner`] runs a handler natively through the same codec, with
+//! a per-thread stand-in for the host's state.
 
 mod codec;
 mod config;
@@ -56,6 +64,7 @@ mod emit;
 mod error;
 mod host;
 mod record;
+mod state;
 
 #[doc(hidden)]
 pub mod private;
@@ -64,9 +73,10 @@ pub mod testing;
 
 pub use config::{Config, Value};
 pub use emit::{Batch, Emit, Emitter};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use host::{count, log, Level};
 pub use record::{Header, Headers, HeadersIter, OwnedHeader, OwnedRecord, Record, RecordRef};
+pub use state::{List, State, StateMap};
 
 /// The ABI version the SDK speaks.
 pub const ABI_VERSION: i32 = 1;

@@ -83,10 +83,13 @@ impl<H: Handler> Runner<H> {
     /// Runs initialisation with an encoded init payload.
     pub fn init_payload(&mut self, payload: &[u8]) -> Result {
         let hook = &mut self.on_init;
-        private::run_init(payload, |c| match hook {
+        crate::state::imp::begin();
+        let r = private::run_init(payload, |c| match hook {
             Some(f) => f(c),
             None => Ok(()),
-        })
+        });
+        crate::state::imp::end(r.is_ok());
+        r
     }
 
     /// Runs the handler over `records` as one batch and returns the output
@@ -103,9 +106,13 @@ impl<H: Handler> Runner<H> {
         self.input.clear();
         self.input.extend_from_slice(frame);
         let (base, len) = (self.input.as_mut_ptr(), self.input.len());
+        // As the host does, state written by a call that fails is undone.
+        crate::state::imp::begin();
         // Safety: the runner owns input, and nothing else uses it during
         // the call.
-        let (p, n) = unsafe { private::process_frame(&mut self.writer, &mut self.handler, base, len)? };
+        let r = unsafe { private::process_frame(&mut self.writer, &mut self.handler, base, len) };
+        crate::state::imp::end(r.is_ok());
+        let (p, n) = r?;
         Ok(unsafe { std::slice::from_raw_parts(p, n) }.to_vec())
     }
 }
@@ -145,8 +152,54 @@ pub fn metrics() -> BTreeMap<String, i64> {
     crate::host::imp::METRICS.with(|m| m.borrow().clone())
 }
 
-/// Clears this thread's log messages and counters.
+/// Clears this thread's log messages, counters and state, restores the
+/// state's size limit ([`set_state_max_value`]) and sets its clock to the
+/// wall clock's time.
 pub fn reset() {
     logs();
     crate::host::imp::METRICS.with(|m| m.borrow_mut().clear());
+    crate::state::imp::reset();
+}
+
+/// One live entry of the native state: [`state`] lists them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StateEntry {
+    /// 0: keyed state; 1: operator state.
+    pub scope: i32,
+    /// The key (empty for operator state).
+    pub key: Vec<u8>,
+    /// The entry's name; a map entry's is the map's name, a 0 byte and the
+    /// map key.
+    pub name: Vec<u8>,
+    /// The value: a counter's is 8 little-endian bytes, a list's its
+    /// elements as msgpack bin items.
+    pub value: Vec<u8>,
+}
+
+/// This thread's live state entries (expired ones left out), sorted by
+/// scope, key and name.
+///
+/// The native state has the host's semantics: the same status codes and
+/// errors, values over the limit refused ([`set_state_max_value`]; 1 MiB by
+/// default, as the host's `state.max_value`), TTLs, and the writes of a
+/// [`Runner`] call that fails undone. Writes made outside a `Runner` call
+/// apply at once. Its clock starts at the wall clock's time and stands still
+/// unless [`advance_time`] moves it, so tests of TTLs are deterministic.
+pub fn state() -> Vec<StateEntry> {
+    crate::state::imp::entries()
+        .into_iter()
+        .map(|(scope, key, name, value)| StateEntry { scope, key, name, value })
+        .collect()
+}
+
+/// Sets the largest state value this thread's native state accepts, as the
+/// pipeline's `state.max_value` does.
+pub fn set_state_max_value(bytes: usize) {
+    crate::state::imp::set_max_value(bytes)
+}
+
+/// Moves this thread's state clock forward (it stands still otherwise), so
+/// that values put with a TTL expire.
+pub fn advance_time(d: std::time::Duration) {
+    crate::state::imp::advance(d.as_millis().min(i64::MAX as u128) as i64)
 }
