@@ -268,7 +268,7 @@ function intTag(v: i64): u32 {
 
 /** Points view at len bytes at ptr inside buf, without allocating. */
 // @ts-ignore: decorator
-@inline function repoint(view: Uint8Array, buf: ArrayBuffer, ptr: usize, len: u32): void {
+@inline export function repoint(view: Uint8Array, buf: ArrayBuffer, ptr: usize, len: u32): void {
   const v = changetype<usize>(view);
   if (load<usize>(v, offsetof<Uint8Array>("buffer")) != changetype<usize>(buf)) {
     store<usize>(v, changetype<usize>(buf), offsetof<Uint8Array>("buffer"));

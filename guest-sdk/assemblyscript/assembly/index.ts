@@ -5,3 +5,4 @@ export { map, filter, flatMap, processBatch, onInit, fail, hasFailed, Emitter, B
 export { Config, Value, ValueKind } from "./config";
 export { log, logBytes, count, LogLevel } from "./host";
 export { MAX_RECORDS } from "./codec";
+export { State, StateMap, StateList, StateStatus, stateOf, keyState, operatorState, stateStatus } from "./state";

@@ -95,6 +95,24 @@ export function fail(message: string): void {
   if (failed) return;
   failed = true;
   failMessage = message;
+  hostMessage = false;
+}
+
+// Whether the current call's failure message is the one the host set
+// itself (a state import returning -1), which the SDK then leaves alone.
+let hostMessage = false;
+
+/** Fails the current call with the message a host import already set. */
+export function failWithHostMessage(): void {
+  if (failed) return;
+  failed = true;
+  failMessage = "";
+  hostMessage = true;
+}
+
+/** Sends the failure message to the host, unless the host set it. */
+function reportFailure(): void {
+  if (!hostMessage) setHostError(failMessage);
 }
 
 /** Whether fail was called during the current call. */
@@ -234,7 +252,7 @@ export function operatorInit(ptr: usize, len: usize): i32 {
     }
   }
   if (failed) {
-    setHostError(failMessage);
+    reportFailure();
     return -1;
   }
   return 0;
@@ -329,7 +347,7 @@ export function collectGarbage(): void {
 }
 
 function failure(): i64 {
-  setHostError(failMessage);
+  reportFailure();
   return -1;
 }
 

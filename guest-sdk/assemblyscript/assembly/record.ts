@@ -1,5 +1,7 @@
 // Records and headers, and helpers for the byte arrays they hold.
 
+import { State } from "./state";
+
 /**
  * One record header. Names may repeat; order is preserved. Name and value
  * are bytes (a header name is UTF-8 text); nameIs and nameString compare
@@ -69,6 +71,8 @@ export class Record {
   // not valid UTF-8 would not survive a round trip through a string.
   _output: string | null = null;
   _outputBytes: Uint8Array | null = null;
+  // The State stateOf returns for this record, re-pointed at its key.
+  _state: State | null = null;
 
   constructor(key: Uint8Array | null = null, value: Uint8Array | null = null, timestamp: i64 = 0, headers: Array<Header> | null = null, output: string = "") {
     this.key = key;
