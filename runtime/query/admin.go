@@ -1,0 +1,192 @@
+package query
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/wasmstream/wasmstream/runtime"
+	"github.com/wasmstream/wasmstream/runtime/state"
+)
+
+// stopped is a pipeline that is not running: its store, opened directly
+// from the data directory, holds exactly the last checkpoint.
+type stopped struct {
+	spec  *runtime.Spec
+	store *state.Store
+}
+
+// Stopped returns a Pipeline over a store the caller opened from the data
+// directory of spec while the pipeline is not running (state.Open on
+// <data_dir>/state). Reads see the last checkpoint whatever the
+// consistency asked for, since nothing was written after it; a savepoint
+// copies it. The caller closes the store after the Server.
+func Stopped(spec *runtime.Spec, store *state.Store) Pipeline { return stopped{spec, store} }
+
+func (p stopped) Spec() *runtime.Spec                { return p.spec }
+func (p stopped) Stateful() bool                     { return true }
+func (p stopped) Stats() runtime.Stats               { return runtime.Stats{} }
+func (p stopped) Store(context.Context) *state.Store { return p.store }
+func (p stopped) Savepoint(_ context.Context, dir string) (state.Meta, error) {
+	return p.store.Savepoint(dir)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// A read racing with the pipeline closing its store (Run closes it
+		// before the caller can Detach) finds a closed store.
+		if v := recover(); v != nil {
+			if err, ok := v.(error); ok && errors.Is(err, pebble.ErrClosed) {
+				writeError(w, r, http.StatusServiceUnavailable, "the pipeline has stopped")
+				return
+			}
+			panic(v)
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+func metaDoc(m state.Meta) doc {
+	d := doc{"id": m.ID, "entries": m.Keys}
+	if !m.Time.IsZero() {
+		d["time"] = m.Time.UTC().Format(time.RFC3339Nano)
+	}
+	return d
+}
+
+// handleStatus answers GET /v1/status.
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	spec := s.p.Spec()
+	d := doc{"pipeline": spec.Name, "data_dir": s.dataDir, "running": s.running, "stateful": s.p.Stateful()}
+	if s.running {
+		st := s.p.Stats()
+		d["records_in"], d["records_out"], d["dead_lettered"] = st.RecordsIn, st.RecordsOut, st.DeadLettered
+		d["checkpoints_taken"] = st.Checkpoints
+		ops := make([]any, len(st.Operators))
+		for i, o := range st.Operators {
+			ops[i] = doc{"name": o.Name, "records_in": o.RecordsIn, "records_out": o.RecordsOut, "failures": o.Failures}
+		}
+		d["operators"] = ops
+	}
+	s.mu.RLock()
+	d["store"] = s.phase.String()
+	if s.phase == phaseOpen {
+		stats := s.store.Stats()
+		if stats.LastCheckpoint.ID > 0 {
+			d["last_checkpoint"] = metaDoc(stats.LastCheckpoint)
+		}
+		d["cache"] = doc{"write_bytes": stats.DirtyBytes, "read_bytes": stats.CleanBytes}
+		metas, err := s.retained.get(s.store, filepath.Join(s.dataDir, "state", "checkpoints"))
+		if err != nil {
+			s.log.Warn("listing retained checkpoints", "err", err)
+		}
+		list := make([]any, len(metas))
+		for i, m := range metas {
+			list[i] = metaDoc(m)
+		}
+		d["retained_checkpoints"] = list
+	}
+	s.mu.RUnlock()
+	writeDoc(w, r, http.StatusOK, d)
+}
+
+// retainedCache keeps the verified list of retained checkpoints until the
+// directory changes: verifying reads every file of every checkpoint.
+type retainedCache struct {
+	mu    sync.Mutex
+	names string
+	metas []state.Meta
+}
+
+func (c *retainedCache) get(st *state.Store, dir string) ([]state.Meta, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	key := strings.Join(names, "\x00")
+	if c.metas != nil && key == c.names {
+		return c.metas, nil
+	}
+	metas, err := st.Checkpoints()
+	if err != nil {
+		return nil, err
+	}
+	if metas == nil {
+		metas = []state.Meta{}
+	}
+	c.names, c.metas = key, metas
+	return metas, nil
+}
+
+// handleSavepoint answers POST /v1/savepoints: {"dir": "..."} (optional;
+// relative to the data directory) takes a checkpoint at the pipeline's
+// next read boundary and copies it there.
+func (s *Server) handleSavepoint(w http.ResponseWriter, r *http.Request) {
+	if !s.p.Stateful() {
+		writeError(w, r, http.StatusNotFound, "pipeline %s keeps no state", s.p.Spec().Name)
+		return
+	}
+	var req struct {
+		Dir string `json:"dir"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, r, http.StatusBadRequest, "the body must be JSON like {\"dir\": \"/path\"} or empty: %v", err)
+		return
+	}
+	dir := req.Dir
+	switch {
+	case dir == "":
+		dir = filepath.Join(s.savepDir, time.Now().UTC().Format("20060102T150405.000Z"))
+	case !filepath.IsAbs(dir):
+		dir = filepath.Join(s.dataDir, dir)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		writeError(w, r, http.StatusConflict, "%s already exists: a savepoint needs a new directory", dir)
+		return
+	}
+	s.mu.RLock()
+	ph := s.phase
+	s.mu.RUnlock()
+	if ph == phaseStopped {
+		writeError(w, r, http.StatusServiceUnavailable, "the pipeline has stopped")
+		return
+	}
+	// The request gives up when its client does or the pipeline stops.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	meta, err := s.p.Savepoint(ctx, dir)
+	switch {
+	case errors.Is(err, runtime.ErrNoState):
+		writeError(w, r, http.StatusNotFound, "pipeline %s keeps no state", s.p.Spec().Name)
+		return
+	case err != nil && s.ctx.Err() != nil:
+		writeError(w, r, http.StatusServiceUnavailable, "the pipeline stopped before it could take the savepoint")
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	}
+	d := metaDoc(meta)
+	d["dir"], d["pipeline"] = dir, s.p.Spec().Name
+	writeDoc(w, r, http.StatusCreated, doc{"savepoint": d})
+}
