@@ -127,6 +127,18 @@ func TestState(t *testing.T) {
 	t.Run("API", func(t *testing.T) { testStateAPI(t, newState(t, m)) })
 	t.Run("TTL", func(t *testing.T) { testStateTTL(t, newState(t, m)) })
 	t.Run("Throughput", func(t *testing.T) { testStateThroughput(t, newState(t, m)) })
+	t.Run("NoStore", func(t *testing.T) {
+		// An instance without a store: the host fails every state call
+		// with status -1 and its own message, which the SDK keeps.
+		g := &stateGuest{t: t, m: m}
+		var err error
+		if g.inst, err = m.Instantiate(t.Context(), host.InstanceConfig{Operator: "op"}); err != nil {
+			t.Fatal(err)
+		}
+		defer g.inst.Close(t.Context())
+		g.wantError("state: this operator has no state store", "add c 1")
+		g.wantError("state: this operator has no state store", "get c")
+	})
 }
 
 func testStateAPI(t *testing.T, g *stateGuest) {

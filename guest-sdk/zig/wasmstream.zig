@@ -29,6 +29,15 @@ pub const Header = codec.Header;
 pub const Config = config.Config;
 pub const Value = config.Value;
 
+const state_ = @import("state.zig");
+pub const State = state_.State;
+pub const StateMap = state_.Map;
+pub const StateList = state_.List;
+pub const StateError = state_.Error;
+pub const stateOf = state_.stateOf;
+pub const keyState = state_.keyState;
+pub const operatorState = state_.operatorState;
+
 /// The most records one frame may carry, in or out.
 pub const max_records = codec.max_records;
 
@@ -51,6 +60,14 @@ pub const Error = error{
     TooManyRecords,
     /// A Config getter found a param of another type.
     ParamType,
+    /// A state value over the pipeline's state.max_value.
+    StateTooLarge,
+    /// A state add on a value that is not a counter.
+    NotCounter,
+    /// The host failed a state call, and set the call's message.
+    StateFailed,
+    /// A state value read as a list is not one.
+    NotAList,
     OutOfMemory,
 };
 
@@ -100,12 +117,12 @@ pub const Emitter = struct {
     /// reused as soon as emit returns. A record whose output is set goes to
     /// that named output.
     pub fn emit(_: *Emitter, r: Record) error{ TooManyRecords, OutOfMemory }!void {
-        const w = &state.writer;
+        const w = &inst.writer;
         if (w.n >= max_records) {
             return host.fail(error.TooManyRecords, "wasmstream: more than {d} records emitted from one batch, the ABI's limit per frame; split the work across batches", .{max_records});
         }
-        if (state.reader.unchanged(&r)) {
-            try w.appendRaw(allocator, state.reader.raw());
+        if (inst.reader.unchanged(&r)) {
+            try w.appendRaw(allocator, inst.reader.raw());
         } else {
             try w.append(allocator, &r);
         }
@@ -121,7 +138,7 @@ pub const Emitter = struct {
 
     /// How many records have been emitted in the current call.
     pub fn len(_: *const Emitter) usize {
-        return state.writer.n;
+        return inst.writer.n;
     }
 };
 
@@ -130,7 +147,7 @@ pub const Emitter = struct {
 pub const Batch = struct {
     /// The number of records in the batch, read or not.
     pub fn len(_: *const Batch) usize {
-        return state.reader.len();
+        return inst.reader.len();
     }
 
     /// The next record, or null after the last. Its slices point into the
@@ -146,7 +163,7 @@ pub const Batch = struct {
 };
 
 /// The module's one operator: its buffers, reused by every call.
-const State = struct {
+const Instance = struct {
     in: []u8 = &.{}, // grow-only input buffer handed to the host by alloc
     scratch: []u8 = &.{}, // for alloc calls made during a call
     busy: bool = false,
@@ -156,24 +173,24 @@ const State = struct {
     config: Config = .{},
 };
 
-var state: State = .{};
+var inst: Instance = .{};
 
 fn nextRecord() error{ Malformed, OutOfMemory }!?Record {
-    return state.reader.next(allocator) catch |err| switch (err) {
+    return inst.reader.next(allocator) catch |err| switch (err) {
         error.Malformed => malformed(),
         error.OutOfMemory => error.OutOfMemory,
     };
 }
 
 fn malformed() error{Malformed} {
-    return host.fail(error.Malformed, "decoding input batch: {}", .{state.reader.fault});
+    return host.fail(error.Malformed, "decoding input batch: {}", .{inst.reader.fault});
 }
 
 /// The smallest input buffer alloc hands out, so that alloc(0) is valid.
 const min_alloc = 64 << 10;
 
 fn exportAlloc(n: usize) callconv(.C) [*]u8 {
-    const buf = if (state.busy) &state.scratch else &state.in;
+    const buf = if (inst.busy) &inst.scratch else &inst.in;
     if (buf.len < n or buf.len == 0) {
         // Running out of memory here can only be reported as a trap, which
         // the host classifies as the memory limit.
@@ -255,36 +272,54 @@ pub fn Operator(comptime handlers: anytype) type {
         /// Decodes the init payload (a msgpack map, as the host encodes
         /// it), keeps a copy for the Config and runs the on_init hook.
         pub fn init(payload: []const u8) anyerror!void {
+            initCall(payload) catch |err| {
+                host.endState(false);
+                return err;
+            };
+            host.endState(true);
+        }
+
+        fn initCall(payload: []const u8) anyerror!void {
             host.clearMessage();
-            allocator.free(state.config.outputs);
-            allocator.free(state.payload);
-            state.config = .{};
-            state.payload = &.{};
-            state.payload = try allocator.dupe(u8, payload);
+            allocator.free(inst.config.outputs);
+            allocator.free(inst.payload);
+            inst.config = .{};
+            inst.payload = &.{};
+            inst.payload = try allocator.dupe(u8, payload);
             var fault: codec.Fault = .{};
-            state.config = config.decode(allocator, state.payload, &fault) catch |err| switch (err) {
+            inst.config = config.decode(allocator, inst.payload, &fault) catch |err| switch (err) {
                 error.Malformed => return host.fail(error.Malformed, "decoding init config: {}", .{fault}),
                 error.OutOfMemory => return error.OutOfMemory,
             };
             if (@hasField(H, "on_init")) {
-                state.busy = true;
-                defer state.busy = false;
-                try unwrap(handlers.on_init(&state.config));
+                inst.busy = true;
+                defer inst.busy = false;
+                try unwrap(handlers.on_init(&inst.config));
             }
         }
 
         /// Runs the handler over one input frame, whose record bytes the
         /// handler may modify, and returns the output frame, valid until
         /// the next call. On error, errorMessage(err) is what the host
-        /// receives.
+        /// receives. Natively, the call's state writes are applied when it
+        /// succeeds and dropped when it fails, as the host does.
         pub fn process(frame: []u8) anyerror![]const u8 {
+            const out = processCall(frame) catch |err| {
+                host.endState(false);
+                return err;
+            };
+            host.endState(true);
+            return out;
+        }
+
+        fn processCall(frame: []u8) anyerror![]const u8 {
             host.clearMessage();
-            const r = &state.reader;
-            const w = &state.writer;
+            const r = &inst.reader;
+            const w = &inst.writer;
             r.reset(frame) catch return malformed();
             try w.reset(allocator);
-            state.busy = true;
-            defer state.busy = false;
+            inst.busy = true;
+            defer inst.busy = false;
             var e = Emitter{};
             // A record returned or kept unchanged but for its bytes'
             // contents is copied from the input whole. Map and Filter emit
@@ -328,7 +363,7 @@ pub fn Operator(comptime handlers: anytype) type {
 
         fn exportInit(ptr: [*]u8, len: usize) callconv(.C) i32 {
             init(ptr[0..len]) catch |err| {
-                host.setError(host.message(err));
+                host.report(err);
                 return -1;
             };
             return 0;
@@ -336,7 +371,7 @@ pub fn Operator(comptime handlers: anytype) type {
 
         fn exportProcess(ptr: [*]u8, len: usize) callconv(.C) i64 {
             const out = process(ptr[0..len]) catch |err| {
-                host.setError(host.message(err));
+                host.report(err);
                 return -1;
             };
             return @bitCast(@as(u64, @intFromPtr(out.ptr)) << 32 | @as(u64, out.len));
@@ -388,8 +423,24 @@ pub const testing = struct {
     pub fn printLogs(on: bool) void {
         host.native.print_logs = on;
     }
+    /// Forgets all native state and restores the defaults below.
+    pub const resetState = host.native.resetState;
+    /// A committed, live state value, as the host's store would hold it
+    /// (scope 0 keyed, 1 operator), or null.
+    pub const stateValue = host.native.stateValue;
+    /// Sets the largest value put and append accept (default 1 MiB, the
+    /// pipeline's state.max_value default).
+    pub fn setStateMaxValue(n: usize) void {
+        host.native.max_value = n;
+    }
+    /// Moves the native state's clock forward, expiring TTLs. It stands
+    /// still otherwise.
+    pub fn advanceClock(ms: i64) void {
+        host.native.clock_offset_ms += ms;
+    }
 };
 
 test {
     _ = @import("tests.zig");
+    _ = @import("state_tests.zig");
 }
