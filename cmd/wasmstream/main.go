@@ -4,8 +4,9 @@
 // Exit codes: 0 success; 1 an unexpected failure; 2 bad usage, an invalid
 // pipeline file or a module the host refuses; 3 an operator failed and the
 // failure policy stopped the pipeline; 4 a source or sink failed; 5 stopped
-// by a signal but in-flight records could not drain in time; 130 stopped by
-// SIGINT or SIGTERM after draining.
+// by a signal but in-flight records could not drain in time; 6 (state and
+// savepoint) the key, value or state store asked for does not exist; 130
+// stopped by SIGINT or SIGTERM after draining.
 package main
 
 import (
@@ -22,6 +23,7 @@ const (
 	exitOperator    = 3
 	exitConnector   = 4
 	exitDrainFailed = 5
+	exitNotFound    = 6
 	exitInterrupted = 130
 )
 
@@ -32,6 +34,9 @@ Usage:
   wasmstream validate [flags] PIPELINE.yaml  check a pipeline file and its modules without running it
   wasmstream inspect [flags] MODULE.wasm     show a module's ABI version, language, exports, imports and memory
   wasmstream components [flags]              list the sources, operators and sinks, with their settings
+  wasmstream state get|list [flags] PIPELINE.yaml --operator OP ...
+                                             read a pipeline's keyed state, running or not
+  wasmstream savepoint [flags] PIPELINE.yaml take a savepoint to start a run from (run --from-savepoint)
 
 Run 'wasmstream COMMAND --help' for a command's flags.
 `
@@ -54,6 +59,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInspect(args[1:], stdout, stderr)
 	case "components":
 		return cmdComponents(args[1:], stdout, stderr)
+	case "state":
+		return cmdState(args[1:], stdout, stderr)
+	case "savepoint":
+		return cmdSavepoint(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

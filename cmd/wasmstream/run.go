@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -74,7 +75,7 @@ func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer) (string, int, 
 }
 
 // loadPipeline parses and builds the pipeline file at path.
-func loadPipeline(ctx context.Context, path string, c *commonFlags, logger *slog.Logger) (*runtime.Pipeline, *host.Engine, error) {
+func loadPipeline(ctx context.Context, path string, c *commonFlags, logger *slog.Logger, opts ...runtime.Option) (*runtime.Pipeline, *host.Engine, error) {
 	reg, engine, err := newRegistry(ctx, logger)
 	if err != nil {
 		return nil, nil, err
@@ -87,7 +88,7 @@ func loadPipeline(ctx context.Context, path string, c *commonFlags, logger *slog
 	if c.dataDir != "" {
 		spec.DataDir = c.dataDir
 	}
-	p, err := runtime.Build(spec, runtime.WithLogger(logger))
+	p, err := runtime.Build(spec, append([]runtime.Option{runtime.WithLogger(logger)}, opts...)...)
 	if err != nil {
 		engine.Close(ctx)
 		return nil, nil, err
@@ -123,13 +124,23 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
-	fs := newFlagSet("run", "PIPELINE.yaml", "Runs a pipeline until its source ends. SIGINT or SIGTERM stops reading and drains in-flight records; a second signal exits at once.", stderr)
+	fs := newFlagSet("run", "PIPELINE.yaml", "Runs a pipeline until its source ends. SIGINT or SIGTERM stops reading and drains in-flight records; a second signal exits at once.\n"+
+		"A pipeline with keyed state serves queries and savepoint requests over HTTP while it runs (state.query; the address is written to <data_dir>/query.addr).", stderr)
 	c.register(fs)
-	var progress string
+	var progress, fromSavepoint string
 	fs.StringVar(&progress, "progress", "auto", "live progress line on stderr: auto (when stderr is a terminal), always or never")
+	fs.StringVar(&fromSavepoint, "from-savepoint", "", "start the pipeline's state and source position from this savepoint (or retained checkpoint) directory, replacing the state in the data directory")
 	path, code, ok := parseArgs(fs, args, stdout)
 	if !ok {
 		return code
+	}
+	var opts []runtime.Option
+	if fromSavepoint != "" {
+		if _, err := os.Stat(filepath.Join(fromSavepoint, "CHECKPOINT.json")); err != nil {
+			fmt.Fprintf(stderr, "wasmstream: --from-savepoint %s: not a savepoint directory (no CHECKPOINT.json)\n", fromSavepoint)
+			return exitConfig
+		}
+		opts = append(opts, runtime.WithSavepoint(fromSavepoint))
 	}
 	logger, err := c.logger(stderr)
 	if err != nil {
@@ -138,12 +149,21 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p, engine, err := loadPipeline(ctx, path, &c, logger)
+	p, engine, err := loadPipeline(ctx, path, &c, logger, opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return exitConfig
 	}
 	defer engine.Close(context.Background())
+	if fromSavepoint != "" && !p.Stateful() {
+		fmt.Fprintf(stderr, "wasmstream: --from-savepoint: pipeline %s keeps no state\n", p.Spec().Name)
+		return exitConfig
+	}
+	stopQuery, err := startQuery(p, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmstream: %v\n", err)
+		return exitConfig
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -167,6 +187,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	show := !c.quiet && (progress == "always" || (progress == "auto" && isTerminal(stderr)))
 	stopProgress := startProgress(p, stderr, show, start)
 	runErr := p.Run(ctx)
+	stopQuery()
 	stopProgress()
 
 	if !c.quiet {

@@ -37,6 +37,9 @@ func (p stopped) Stateful() bool                     { return true }
 func (p stopped) Stats() runtime.Stats               { return runtime.Stats{} }
 func (p stopped) Store(context.Context) *state.Store { return p.store }
 func (p stopped) Savepoint(_ context.Context, dir string) (state.Meta, error) {
+	if p.store.LastCheckpoint().ID == 0 {
+		return state.Meta{}, &notFound{"the store has no checkpoint to copy yet"}
+	}
 	return p.store.Savepoint(dir)
 }
 
