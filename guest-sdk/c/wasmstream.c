@@ -788,6 +788,532 @@ int wasmstream_batch_next(wasmstream_batch *b, wasmstream_record *r) {
     return rc;
 }
 
+/* ---- state ------------------------------------------------------------- */
+
+enum { ST_OK = 0, ST_NOT_FOUND = -2, ST_TOO_LARGE = -3, ST_NOT_COUNTER = -4, ST_BAD_SCOPE = -5 };
+
+#ifdef __wasm__
+#define IMPORT(name) __attribute__((import_module("wasmstream"), import_name(name))) extern
+IMPORT("state_get")
+int64_t host_state_get(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len, void *buf,
+                       size_t cap);
+IMPORT("state_put")
+int32_t host_state_put(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len,
+                       const void *val, size_t val_len, int64_t ttl_ms);
+IMPORT("state_delete")
+int32_t host_state_delete(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len);
+IMPORT("state_add")
+int32_t host_state_add(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len,
+                       int64_t delta, int64_t *out);
+IMPORT("state_append")
+int32_t host_state_append(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len,
+                          const void *val, size_t val_len);
+#undef IMPORT
+#define state_begin() ((void)0)
+#define state_end(ok) ((void)(ok))
+#else
+/* The native stand-in: live entries in an array sorted by (scope, key,
+ * name), with the host's semantics, and an undo log of the current call's
+ * writes. */
+#include <time.h>
+
+typedef struct {
+    int32_t scope;
+    uint8_t *key, *name, *val;
+    size_t key_len, name_len, val_len;
+    int64_t expiry; /* Unix ms; 0: none */
+} st_entry;
+
+typedef struct {
+    st_entry e;   /* its scope, key and name say which entry */
+    bool had;     /* whether the entry existed before the write */
+} st_undo;
+
+static st_entry *st_entries;
+static size_t st_len, st_cap;
+static st_undo *st_log;
+static size_t st_log_len, st_log_cap;
+static bool st_in_call;
+static size_t st_max_value = 1 << 20;
+static int64_t st_start_ms = -1, st_offset_ms;
+
+/* The clock stands still but for wasmstream_test_advance_time, so tests of
+ * TTLs do not depend on how fast they run. */
+static int64_t st_now(void) {
+    if (st_start_ms < 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        st_start_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
+    return st_start_ms + st_offset_ms;
+}
+
+static uint8_t *st_dup(const void *p, size_t n) {
+    uint8_t *d = malloc(n ? n : 1);
+    if (d && n) memcpy(d, p, n);
+    return d;
+}
+
+static int st_cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+    size_t n = an < bn ? an : bn;
+    int c = n ? memcmp(a, b, n) : 0;
+    return c ? c : (an > bn) - (an < bn);
+}
+
+/* Where (scope, key, name) is or would go; *found says which. */
+static size_t st_find(int32_t scope, const uint8_t *key, size_t key_len, const uint8_t *name, size_t name_len,
+                      bool *found) {
+    size_t lo = 0, hi = st_len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const st_entry *e = &st_entries[mid];
+        int c = (e->scope > scope) - (e->scope < scope);
+        if (!c) c = st_cmp_bytes(e->key, e->key_len, key, key_len);
+        if (!c) c = st_cmp_bytes(e->name, e->name_len, name, name_len);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static void st_free(st_entry *e) {
+    free(e->key), free(e->name), free(e->val);
+}
+
+/* The live entry for (scope, key, name), or NULL. */
+static st_entry *st_live(int32_t scope, const uint8_t *key, size_t key_len, const uint8_t *name, size_t name_len) {
+    bool found;
+    size_t i = st_find(scope, key, key_len, name, name_len, &found);
+    if (!found) return NULL;
+    st_entry *e = &st_entries[i];
+    return e->expiry == 0 || e->expiry > st_now() ? e : NULL;
+}
+
+/* Replaces the entry (scope, key, name) with val (taking it, malloc'd) or
+ * removes it (val NULL), without logging. */
+static bool st_set_raw(int32_t scope, const uint8_t *key, size_t key_len, const uint8_t *name, size_t name_len,
+                       uint8_t *val, size_t val_len, int64_t expiry) {
+    bool found;
+    size_t i = st_find(scope, key, key_len, name, name_len, &found);
+    if (found) {
+        st_entry *e = &st_entries[i];
+        if (val) {
+            free(e->val);
+            e->val = val, e->val_len = val_len, e->expiry = expiry;
+        } else {
+            st_free(e);
+            memmove(e, e + 1, (st_len - i - 1) * sizeof *e);
+            st_len--;
+        }
+        return true;
+    }
+    if (!val) return true;
+    if (st_len == st_cap) {
+        size_t cap = st_cap ? 2 * st_cap : 64;
+        st_entry *n = realloc(st_entries, cap * sizeof *n);
+        if (!n) return false;
+        st_entries = n, st_cap = cap;
+    }
+    st_entry e = {scope, st_dup(key, key_len), st_dup(name, name_len), val, key_len, name_len, val_len, expiry};
+    if (!e.key || !e.name) {
+        st_free(&e);
+        return false;
+    }
+    memmove(&st_entries[i + 1], &st_entries[i], (st_len - i) * sizeof *st_entries);
+    st_entries[i] = e;
+    st_len++;
+    return true;
+}
+
+/* st_set_raw, remembering the old entry when within a call. */
+static int st_set(int32_t scope, const uint8_t *key, size_t key_len, const uint8_t *name, size_t name_len,
+                  uint8_t *val, size_t val_len, int64_t expiry) {
+    if (st_in_call) {
+        if (st_log_len == st_log_cap) {
+            size_t cap = st_log_cap ? 2 * st_log_cap : 64;
+            st_undo *n = realloc(st_log, cap * sizeof *n);
+            if (!n) goto oom;
+            st_log = n, st_log_cap = cap;
+        }
+        bool found;
+        size_t i = st_find(scope, key, key_len, name, name_len, &found);
+        st_undo u = {{scope, st_dup(key, key_len), st_dup(name, name_len), NULL, key_len, name_len, 0, 0}, found};
+        if (found) {
+            u.e.val = st_dup(st_entries[i].val, st_entries[i].val_len);
+            u.e.val_len = st_entries[i].val_len, u.e.expiry = st_entries[i].expiry;
+        }
+        if (!u.e.key || !u.e.name || (found && !u.e.val)) {
+            st_free(&u.e);
+            goto oom;
+        }
+        st_log[st_log_len++] = u;
+    }
+    if (st_set_raw(scope, key, key_len, name, name_len, val, val_len, expiry)) return ST_OK;
+oom:
+    free(val);
+    return -1;
+}
+
+static void state_begin(void) {
+    st_in_call = true;
+    st_log_len = 0;
+}
+
+static void state_end(bool ok) {
+    st_in_call = false;
+    while (st_log_len > 0) {
+        st_undo *u = &st_log[--st_log_len];
+        if (!ok)
+            st_set_raw(u->e.scope, u->e.key, u->e.key_len, u->e.name, u->e.name_len, u->had ? u->e.val : NULL,
+                       u->e.val_len, u->e.expiry);
+        else
+            free(u->e.val);
+        free(u->e.key), free(u->e.name);
+    }
+}
+
+/* Operator state ignores the key, as the host does. */
+#define ST_KEY(scope, key, key_len)                 \
+    if ((scope) != 0 && (scope) != 1) return ST_BAD_SCOPE; \
+    if ((scope) == 1) (key) = NULL, (key_len) = 0
+
+static int64_t host_state_get(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len,
+                              void *buf, size_t cap) {
+    ST_KEY(scope, key, key_len);
+    st_entry *e = st_live(scope, key, key_len, name, name_len);
+    if (!e) return ST_NOT_FOUND;
+    if (e->val_len <= cap && e->val_len) memcpy(buf, e->val, e->val_len);
+    return (int64_t)e->val_len;
+}
+
+static int32_t host_state_put(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len,
+                              const void *val, size_t val_len, int64_t ttl_ms) {
+    ST_KEY(scope, key, key_len);
+    if (val_len > st_max_value) return ST_TOO_LARGE;
+    uint8_t *v = st_dup(val, val_len);
+    if (!v) return -1;
+    return st_set(scope, key, key_len, name, name_len, v, val_len, ttl_ms > 0 ? st_now() + ttl_ms : 0);
+}
+
+static int32_t host_state_delete(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len) {
+    ST_KEY(scope, key, key_len);
+    return st_set(scope, key, key_len, name, name_len, NULL, 0, 0);
+}
+
+static int32_t host_state_add(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len,
+                              int64_t delta, int64_t *out) {
+    ST_KEY(scope, key, key_len);
+    st_entry *e = st_live(scope, key, key_len, name, name_len);
+    uint64_t n = 0;
+    int64_t expiry = 0;
+    if (e) {
+        if (e->val_len != 8) return ST_NOT_COUNTER;
+        for (int i = 7; i >= 0; i--) n = n << 8 | e->val[i];
+        expiry = e->expiry;
+    }
+    n += (uint64_t)delta; /* wraps, as the host's int64 does */
+    uint8_t *v = malloc(8);
+    if (!v) return -1;
+    for (int i = 0; i < 8; i++) v[i] = (uint8_t)(n >> (8 * i));
+    int st = st_set(scope, key, key_len, name, name_len, v, 8, expiry);
+    if (st == ST_OK) *out = (int64_t)n;
+    return st;
+}
+
+static int32_t host_state_append(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len,
+                                 const void *val, size_t val_len) {
+    ST_KEY(scope, key, key_len);
+    st_entry *e = st_live(scope, key, key_len, name, name_len);
+    size_t old = e ? e->val_len : 0;
+    if (old + 5 + val_len > st_max_value) return ST_TOO_LARGE;
+    uint8_t *v = malloc(old + 5 + val_len), *p;
+    if (!v) return -1;
+    if (old) memcpy(v, e->val, old);
+    p = v + old;
+    if (val_len < 1u << 8) {
+        *p++ = 0xc4, *p++ = (uint8_t)val_len;
+    } else if (val_len < 1u << 16) {
+        *p++ = 0xc5, *p++ = (uint8_t)(val_len >> 8), *p++ = (uint8_t)val_len;
+    } else {
+        *p++ = 0xc6, *p++ = (uint8_t)(val_len >> 24), *p++ = (uint8_t)(val_len >> 16);
+        *p++ = (uint8_t)(val_len >> 8), *p++ = (uint8_t)val_len;
+    }
+    if (val_len) memcpy(p, val, val_len);
+    p += val_len;
+    return st_set(scope, key, key_len, name, name_len, v, (size_t)(p - v), e ? e->expiry : 0);
+}
+#undef ST_KEY
+
+void wasmstream_test_state_reset(void) {
+    for (size_t i = 0; i < st_len; i++) st_free(&st_entries[i]);
+    st_len = 0;
+    st_in_call = false;
+    state_end(true);
+    st_max_value = 1 << 20;
+    st_start_ms = -1, st_offset_ms = 0;
+}
+
+void wasmstream_test_state_max_value(size_t bytes) { st_max_value = bytes; }
+
+void wasmstream_test_advance_time(int64_t ms) { st_offset_ms += ms; }
+
+bool wasmstream_test_state_entry(size_t i, int32_t *scope, wasmstream_bytes *key, wasmstream_bytes *name,
+                                 wasmstream_bytes *val) {
+    for (size_t j = 0; j < st_len; j++) {
+        st_entry *e = &st_entries[j];
+        if (e->expiry != 0 && e->expiry <= st_now()) continue;
+        if (i-- > 0) continue;
+        *scope = e->scope;
+        *key = (wasmstream_bytes){e->key, e->key_len};
+        *name = (wasmstream_bytes){e->name, e->name_len};
+        *val = (wasmstream_bytes){e->val, e->val_len};
+        return true;
+    }
+    return false;
+}
+#endif
+
+wasmstream_state wasmstream_state_of(const wasmstream_record *r) {
+    return (wasmstream_state){WASMSTREAM_SCOPE_KEY, r->key.ptr, r->key.len};
+}
+
+wasmstream_state wasmstream_state_key(const void *key, size_t len) {
+    return (wasmstream_state){WASMSTREAM_SCOPE_KEY, key, len};
+}
+
+wasmstream_state wasmstream_state_operator(void) { return (wasmstream_state){WASMSTREAM_SCOPE_OPERATOR, NULL, 0}; }
+
+/* name quoted as Go's %q quotes ASCII, malloc'd ("" when out of memory). */
+static COLD char *quoted(const void *name, size_t len) {
+    const uint8_t *b = name;
+    char *q = malloc(4 * len + 3), *p = q;
+    if (!q) return NULL;
+    *p++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = b[i];
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                          : c == '\t' ? "\\t" : c == 7 ? "\\a" : c == 8 ? "\\b" : c == 12 ? "\\f"
+                          : c == 11 ? "\\v" : NULL;
+        if (esc) p += sprintf(p, "%s", esc);
+        else if (c < 0x20 || c >= 0x7f) p += sprintf(p, "\\x%02x", c);
+        else *p++ = (char)c;
+    }
+    *p++ = '"', *p = 0;
+    return q;
+}
+
+/* Sets the message for a failed state call, worded as the Go SDK words it,
+ * and returns the status to give the handler. */
+static COLD int state_failed(const char *op, const void *name, size_t len, int st) {
+    char *q = quoted(name, len);
+    const char *n = q ? q : "";
+    switch (st) {
+    case ST_TOO_LARGE:
+        wasmstream_error("wasmstream: state value too large: %s %s", op, n);
+        break;
+    case ST_NOT_COUNTER:
+        wasmstream_error("wasmstream: state value is not a counter: %s %s", op, n);
+        break;
+    default:
+        wasmstream_error("wasmstream: state %s %s failed (status %d)", op, n, st);
+        st = WASMSTREAM_ERR;
+    }
+    free(q);
+    return st;
+}
+
+#define STATUS(op, name, len, call)                                      \
+    do {                                                                 \
+        int st_ = (call);                                                \
+        return LIKELY(st_ == ST_OK) ? WASMSTREAM_OK : state_failed(op, name, len, st_); \
+    } while (0)
+
+/* The read buffer: grow-only, reused by every read. */
+static uint8_t *state_buf;
+static size_t state_cap;
+
+/* Reads a value into the read buffer: the host copies it when it fits, and
+ * otherwise reports its length, so the buffer grows once and the call is
+ * made again. */
+static int state_read(wasmstream_state s, const void *name, size_t name_len, wasmstream_bytes *val) {
+    *val = (wasmstream_bytes){NULL, 0};
+    if (UNLIKELY(!state_buf)) {
+        if (!(state_buf = malloc(256))) return wasmstream_error("wasmstream: out of memory for a state value");
+        state_cap = 256;
+    }
+    for (;;) {
+        int64_t n = host_state_get(s.scope, s.key, s.key_len, name, name_len, state_buf, state_cap);
+        if (n == ST_NOT_FOUND) return 0;
+        if (UNLIKELY(n < 0)) return state_failed("get", name, name_len, (int)n);
+        if (LIKELY((uint64_t)n <= state_cap)) {
+            *val = (wasmstream_bytes){state_buf, (size_t)n};
+            return 1;
+        }
+        free(state_buf);
+        if (!(state_buf = malloc((size_t)n))) {
+            state_cap = 0;
+            return wasmstream_error("wasmstream: out of memory for a %lld-byte state value", (long long)n);
+        }
+        state_cap = (size_t)n;
+    }
+}
+
+int wasmstream_state_get(wasmstream_state s, const char *name, wasmstream_bytes *val) {
+    return state_read(s, name, strlen(name), val);
+}
+
+int wasmstream_state_put(wasmstream_state s, const char *name, const void *val, size_t len) {
+    return wasmstream_state_put_ttl(s, name, val, len, 0);
+}
+
+int wasmstream_state_put_ttl(wasmstream_state s, const char *name, const void *val, size_t len, int64_t ttl_ms) {
+    size_t n = strlen(name);
+    STATUS("put", name, n, host_state_put(s.scope, s.key, s.key_len, name, n, val, len, ttl_ms));
+}
+
+int wasmstream_state_delete(wasmstream_state s, const char *name) {
+    size_t n = strlen(name);
+    STATUS("delete", name, n, host_state_delete(s.scope, s.key, s.key_len, name, n));
+}
+
+static int state_add(wasmstream_state s, const void *name, size_t n, int64_t delta, int64_t *out) {
+    int64_t v = 0;
+    int st = host_state_add(s.scope, s.key, s.key_len, name, n, delta, &v);
+    if (out) *out = v;
+    STATUS("add", name, n, st);
+}
+
+int wasmstream_state_add(wasmstream_state s, const char *name, int64_t delta, int64_t *out) {
+    return state_add(s, name, strlen(name), delta, out);
+}
+
+static int state_counter(wasmstream_state s, const void *name, size_t n, int64_t *out) {
+    uint8_t b[8];
+    int64_t len = host_state_get(s.scope, s.key, s.key_len, name, n, b, 8);
+    *out = 0;
+    if (len == ST_NOT_FOUND) return WASMSTREAM_OK;
+    if (len < 0) return state_failed("get", name, n, (int)len);
+    if (len != 8) {
+        char *q = quoted(name, n);
+        wasmstream_error("wasmstream: state value is not a counter: counter %s holds %lld bytes", q ? q : "",
+                         (long long)len);
+        free(q);
+        return WASMSTREAM_ERR_NOT_COUNTER;
+    }
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | b[i];
+    *out = (int64_t)v;
+    return WASMSTREAM_OK;
+}
+
+int wasmstream_state_counter(wasmstream_state s, const char *name, int64_t *out) {
+    return state_counter(s, name, strlen(name), out);
+}
+
+int wasmstream_state_append(wasmstream_state s, const char *name, const void *elem, size_t len) {
+    size_t n = strlen(name);
+    STATUS("append", name, n, host_state_append(s.scope, s.key, s.key_len, name, n, elem, len));
+}
+
+/* Splits the msgpack bin item at p: its payload in *elem, and the next
+ * item's address, or NULL when p does not start a whole bin item. */
+static const uint8_t *bin_item(const uint8_t *p, const uint8_t *end, wasmstream_bytes *elem) {
+    size_t avail = (size_t)(end - p), n, h;
+    if (avail >= 2 && p[0] == 0xc4) n = p[1], h = 2;
+    else if (avail >= 3 && p[0] == 0xc5) n = (size_t)p[1] << 8 | p[2], h = 3;
+    else if (avail >= 5 && p[0] == 0xc6) n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4], h = 5;
+    else return NULL;
+    if (avail - h < n) return NULL;
+    *elem = (wasmstream_bytes){(uint8_t *)p + h, n};
+    return p + h + n;
+}
+
+int wasmstream_state_list(wasmstream_state s, const char *name, wasmstream_list *list) {
+    wasmstream_bytes v;
+    *list = (wasmstream_list){0, NULL, NULL};
+    int rc = wasmstream_state_get(s, name, &v);
+    if (rc <= 0) return rc;
+    const uint8_t *p = v.ptr, *end = v.ptr + v.len;
+    size_t n = 0;
+    wasmstream_bytes elem;
+    while (p < end) {
+        if (!(p = bin_item(p, end, &elem))) {
+            char *q = quoted(name, strlen(name));
+            wasmstream_error("wasmstream: state %s is not a list", q ? q : "");
+            free(q);
+            return WASMSTREAM_ERR;
+        }
+        n++;
+    }
+    *list = (wasmstream_list){n, v.ptr, end};
+    return 1;
+}
+
+bool wasmstream_list_next(wasmstream_list *list, wasmstream_bytes *elem) {
+    if (!list->len || !list->_p) return false;
+    list->_p = bin_item(list->_p, list->_end, elem); /* checked by wasmstream_state_list */
+    list->len--;
+    return true;
+}
+
+/* The name of a map entry: map "\0" k, in a grow-only buffer. */
+static uint8_t *map_name;
+static size_t map_name_cap;
+
+static const uint8_t *map_entry(const char *map, const void *k, size_t k_len, size_t *len) {
+    size_t m = strlen(map), n = m + 1 + k_len;
+    if (n > map_name_cap) {
+        free(map_name);
+        map_name_cap = n < 64 ? 64 : 2 * n;
+        if (!(map_name = malloc(map_name_cap))) {
+            map_name_cap = 0;
+            wasmstream_error("wasmstream: out of memory for a state map name");
+            return NULL;
+        }
+    }
+    memcpy(map_name, map, m);
+    map_name[m] = 0;
+    if (k_len) memcpy(map_name + m + 1, k, k_len);
+    *len = n;
+    return map_name;
+}
+
+int wasmstream_state_map_get(wasmstream_state s, const char *map, const void *k, size_t k_len, wasmstream_bytes *val) {
+    size_t n;
+    const uint8_t *name = map_entry(map, k, k_len, &n);
+    if (!name) return WASMSTREAM_ERR;
+    return state_read(s, name, n, val);
+}
+
+int wasmstream_state_map_put(wasmstream_state s, const char *map, const void *k, size_t k_len, const void *val,
+                             size_t len) {
+    size_t n;
+    const uint8_t *name = map_entry(map, k, k_len, &n);
+    if (!name) return WASMSTREAM_ERR;
+    STATUS("put", name, n, host_state_put(s.scope, s.key, s.key_len, name, n, val, len, 0));
+}
+
+int wasmstream_state_map_delete(wasmstream_state s, const char *map, const void *k, size_t k_len) {
+    size_t n;
+    const uint8_t *name = map_entry(map, k, k_len, &n);
+    if (!name) return WASMSTREAM_ERR;
+    STATUS("delete", name, n, host_state_delete(s.scope, s.key, s.key_len, name, n));
+}
+
+int wasmstream_state_map_add(wasmstream_state s, const char *map, const void *k, size_t k_len, int64_t delta,
+                             int64_t *out) {
+    size_t n;
+    const uint8_t *name = map_entry(map, k, k_len, &n);
+    if (!name) return WASMSTREAM_ERR;
+    return state_add(s, name, n, delta, out);
+}
+#undef STATUS
+
 /* ---- the operator ------------------------------------------------------ */
 
 static uint8_t *in_buf, *scratch_buf;
@@ -827,7 +1353,8 @@ static int handler_failed(const char *kind, int rc) {
     return WASMSTREAM_ERR;
 }
 
-static int process(const wasmstream_operator *op, uint8_t *frame, size_t len, const uint8_t **out, size_t *out_len) {
+static int run_process(const wasmstream_operator *op, uint8_t *frame, size_t len, const uint8_t **out,
+                       size_t *out_len) {
     err_set = false;
     const char *bad = check_operator(op);
     if (bad) return wasmstream_error("%s", bad);
@@ -885,6 +1412,15 @@ static int process(const wasmstream_operator *op, uint8_t *frame, size_t len, co
     writer_finish(&out_w, len, plain_header(&b.r), b.r.count, out, out_len);
     if (out_w.oom) return wasmstream_error("wasmstream: out of memory for the output batch");
     return WASMSTREAM_OK;
+}
+
+/* A process call: what it writes to state is applied only if it succeeds
+ * (by the host, or natively by the stand-in). */
+static int process(const wasmstream_operator *op, uint8_t *frame, size_t len, const uint8_t **out, size_t *out_len) {
+    state_begin();
+    int rc = run_process(op, frame, len, out, out_len);
+    state_end(rc == WASMSTREAM_OK);
+    return rc;
 }
 
 int wasmstream_run_frame(const wasmstream_operator *op, const uint8_t *frame, size_t len, const uint8_t **out,
@@ -1048,7 +1584,7 @@ oom:
     return wasmstream_error("decoding init config: out of memory");
 }
 
-int wasmstream_run_init(const wasmstream_operator *op, const uint8_t *payload, size_t len) {
+static int run_init(const wasmstream_operator *op, const uint8_t *payload, size_t len) {
     err_set = false;
     const char *bad = check_operator(op);
     if (bad) return wasmstream_error("%s", bad);
@@ -1066,6 +1602,13 @@ int wasmstream_run_init(const wasmstream_operator *op, const uint8_t *payload, s
     int st = op->on_init(&cfg);
     busy = false;
     return st == 0 ? WASMSTREAM_OK : handler_failed("on_init", st);
+}
+
+int wasmstream_run_init(const wasmstream_operator *op, const uint8_t *payload, size_t len) {
+    state_begin();
+    int rc = run_init(op, payload, len);
+    state_end(rc == WASMSTREAM_OK);
+    return rc;
 }
 
 /* Finds the param name: its value's encoding in *at, or false when it is

@@ -223,6 +223,91 @@ void wasmstream_log_bytes(int level, const void *msg, size_t len);
 void wasmstream_count(const char *name, int64_t delta);
 
 /*
+ * Keyed state, owned by the host (abi/SPEC.md, section 5.1): it survives
+ * instance replacement, hot swaps and crashes, and what an init or process
+ * call writes is applied only if the call succeeds.
+ *
+ *     int64_t n;
+ *     int rc = wasmstream_state_add(wasmstream_state_of(r), "count", 1, &n);
+ *     if (rc < 0) return rc;   // the message is set: fail the batch with it
+ *
+ * A wasmstream_state names whose state: wasmstream_state_of(r), the
+ * record's key's (records are routed by key, so one key's state is only
+ * ever touched by one instance at a time); wasmstream_state_key(k, len), any
+ * key's; wasmstream_state_operator(), the operator's, shared by all its
+ * instances. It points at the key's bytes, which must outlive it.
+ *
+ * Names are NUL-terminated. Every function returns WASMSTREAM_OK (0), or
+ * for reads 1 (found) or 0 (absent), or a negative status with the error
+ * message set, as wasmstream_error sets it, so a handler can return it:
+ * WASMSTREAM_ERR_TOO_LARGE (over the pipeline's state.max_value; nothing
+ * written), WASMSTREAM_ERR_NOT_COUNTER (a counter call on another value)
+ * or WASMSTREAM_ERR.
+ */
+#define WASMSTREAM_ERR_TOO_LARGE (-3)
+#define WASMSTREAM_ERR_NOT_COUNTER (-4)
+#define WASMSTREAM_SCOPE_KEY 0
+#define WASMSTREAM_SCOPE_OPERATOR 1
+
+typedef struct {
+    int32_t scope; /* WASMSTREAM_SCOPE_KEY or WASMSTREAM_SCOPE_OPERATOR */
+    const uint8_t *key;
+    size_t key_len;
+} wasmstream_state;
+
+wasmstream_state wasmstream_state_of(const wasmstream_record *r);
+wasmstream_state wasmstream_state_key(const void *key, size_t len);
+wasmstream_state wasmstream_state_operator(void);
+
+/*
+ * Reads name: 1 and *val pointing at the value, or 0 and *val = {NULL, 0}
+ * when there is none (or it expired). The value is in the SDK's read
+ * buffer, valid until the next state read (get, counter, list, map_get);
+ * copy it to keep it. The buffer grows to the largest value read.
+ */
+int wasmstream_state_get(wasmstream_state s, const char *name, wasmstream_bytes *val);
+/* Sets name to val[0..len) until it is deleted. */
+int wasmstream_state_put(wasmstream_state s, const char *name, const void *val, size_t len);
+/* Sets name for ttl_ms milliseconds of processing time (0: until deleted). */
+int wasmstream_state_put_ttl(wasmstream_state s, const char *name, const void *val, size_t len, int64_t ttl_ms);
+/* Deletes name; deleting nothing is not an error. */
+int wasmstream_state_delete(wasmstream_state s, const char *name);
+/*
+ * Adds delta to the counter name (8 bytes, little-endian; absent is 0; it
+ * keeps its expiry) and sets *out (if not NULL) to the new value.
+ */
+int wasmstream_state_add(wasmstream_state s, const char *name, int64_t delta, int64_t *out);
+/* Reads the counter name into *out, 0 when absent. It writes nothing. */
+int wasmstream_state_counter(wasmstream_state s, const char *name, int64_t *out);
+/* Appends elem[0..len) to the list name, without reading the list. */
+int wasmstream_state_append(wasmstream_state s, const char *name, const void *elem, size_t len);
+
+/* A list's elements, in the read buffer (see wasmstream_state_get). */
+typedef struct {
+    size_t len; /* the number of elements not yet returned by next */
+    const uint8_t *_p, *_end;
+} wasmstream_list;
+/*
+ * Reads the list name into *list (empty when absent): 1 when it exists, 0
+ * when not, or an error when the value is not a list. Then
+ * while (wasmstream_list_next(&list, &elem)) ...
+ */
+int wasmstream_state_list(wasmstream_state s, const char *name, wasmstream_list *list);
+bool wasmstream_list_next(wasmstream_list *list, wasmstream_bytes *elem);
+
+/*
+ * Maps: the entry k of the map named map is the state value named
+ * map "\0" k, so reading or writing one entry never touches the others.
+ * Map keys are bytes.
+ */
+int wasmstream_state_map_get(wasmstream_state s, const char *map, const void *k, size_t k_len, wasmstream_bytes *val);
+int wasmstream_state_map_put(wasmstream_state s, const char *map, const void *k, size_t k_len, const void *val,
+                             size_t len);
+int wasmstream_state_map_delete(wasmstream_state s, const char *map, const void *k, size_t k_len);
+int wasmstream_state_map_add(wasmstream_state s, const char *map, const void *k, size_t k_len, int64_t delta,
+                             int64_t *out);
+
+/*
  * Running an operator natively (and in tests), through the same code as the
  * module's exports. wasmstream_run_init takes an encoded init payload;
  * wasmstream_run_frame copies frame into the input buffer, processes it and
@@ -260,6 +345,21 @@ uint8_t *wasmstream_encode_config(const char *pipeline, const char *operator_nam
 #ifndef __wasm__
 int64_t wasmstream_test_metric(const char *name);
 const char *wasmstream_test_logs(void);
+/*
+ * The native state: with the host's semantics (statuses, the value size
+ * limit, 1 MiB unless set here, counters, lists, TTLs) and transactions:
+ * what a wasmstream_run_frame or wasmstream_run_init call writes is undone
+ * when the call fails; writes made outside those calls apply at once. Its
+ * clock starts at the wall clock's time and stands still unless
+ * wasmstream_test_advance_time moves it. wasmstream_test_state_entry reads
+ * the i-th live entry, in (scope, key, name) order: false past the last.
+ * wasmstream_test_state_reset clears it all and restores the settings.
+ */
+void wasmstream_test_state_reset(void);
+void wasmstream_test_state_max_value(size_t bytes);
+void wasmstream_test_advance_time(int64_t ms);
+bool wasmstream_test_state_entry(size_t i, int32_t *scope, wasmstream_bytes *key, wasmstream_bytes *name,
+                                 wasmstream_bytes *val);
 #endif
 
 #ifdef __cplusplus
