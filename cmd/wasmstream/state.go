@@ -587,11 +587,13 @@ func printJSON(stdout, stderr io.Writer, d map[string]any) int {
 	return exitOK
 }
 
-// field shows a bytes field of an answer: its text, quoted when it would
-// not read as one field of a line, or base64: and the bytes.
+// field shows a bytes field of an answer: its text, Go-quoted when it is
+// empty, has a tab, newline or other unprintable character, or could be
+// mistaken for a quoted or base64 field; or base64: and the bytes.
 func field(d map[string]any, name string) string {
 	if s, ok := d[name].(string); ok {
-		if s == "" || strings.ContainsAny(s, "\t\n\r\" ") || strings.HasPrefix(s, "base64:") {
+		if s == "" || strings.HasPrefix(s, "\"") || strings.HasPrefix(s, "base64:") ||
+			strings.IndexFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) >= 0 {
 			return strconv.Quote(s)
 		}
 		return s
