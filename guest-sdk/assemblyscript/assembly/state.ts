@@ -75,6 +75,7 @@ function ensure(b: ArrayBuffer, n: usize): ArrayBuffer {
 
 /** Writes prefix then k (a string as UTF-8, or bytes) into nameBuf; returns the length. */
 function buildName<K>(prefix: string, k: K): usize {
+  cachedName = 0;
   const pn = <usize>String.UTF8.byteLength(prefix);
   let kn: usize = 0;
   if (isString<K>()) {
@@ -92,6 +93,25 @@ function buildName<K>(prefix: string, k: K): usize {
     memory.copy(p + pn, changetype<Uint8Array>(k).dataStart, kn);
   }
   return pn + kn;
+}
+
+// The plain name nameBuf holds, when it is a string literal: literals live
+// in static memory below the heap and never change, so the same address
+// means the same name, and a handler calling add("count", 1) per record
+// encodes "count" once.
+let cachedName: usize = 0;
+let cachedLen: usize = 0;
+
+/** Writes name into nameBuf as UTF-8; returns the length. */
+function plainName(name: string): usize {
+  const p = changetype<usize>(name);
+  if (p == cachedName) return cachedLen;
+  const n = buildName(name, "");
+  if (p < __heap_base) {
+    cachedName = p;
+    cachedLen = n;
+  }
+  return n;
 }
 
 // The value being written: its address and length, set by valueOf.
@@ -197,7 +217,7 @@ export class State {
    * keep it.
    */
   get(name: string): Uint8Array | null {
-    return this.getNamed(buildName(name, ""));
+    return this.getNamed(plainName(name));
   }
 
   /** The value of name as a UTF-8 string (allocates), or null. */
@@ -208,18 +228,18 @@ export class State {
 
   /** Sets name to value (bytes, or a string written as UTF-8); with ttlMs > 0 it expires that many milliseconds from now (processing time). */
   put<V>(name: string, value: V, ttlMs: i64 = 0): bool {
-    return this.putNamed(buildName(name, ""), value, ttlMs);
+    return this.putNamed(plainName(name), value, ttlMs);
   }
 
   /** Removes name. */
   delete(name: string): bool {
-    const n = buildName(name, "");
+    const n = plainName(name);
     return check(hostStateDelete(this.scope, this.keyPtr, this.keyLen, changetype<usize>(nameBuf), n), "delete", n);
   }
 
   /** Adds delta to the counter name (0 when absent) and returns the new value; 0 on an error. */
   add(name: string, delta: i64): i64 {
-    return this.addNamed(buildName(name, ""), delta);
+    return this.addNamed(plainName(name), delta);
   }
 
   /** The counter name, 0 when absent. */
@@ -230,7 +250,7 @@ export class State {
   /** Appends an element to the list name, without reading the list. */
   append<V>(name: string, elem: V): bool {
     valueOf(elem);
-    const n = buildName(name, "");
+    const n = plainName(name);
     return check(hostStateAppend(this.scope, this.keyPtr, this.keyLen, changetype<usize>(nameBuf), n, valPtr, valLen), "append", n);
   }
 

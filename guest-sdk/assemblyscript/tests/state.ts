@@ -10,6 +10,7 @@
 //   big N SIZE       put SIZE bytes           bigapp N SIZE  append SIZE bytes
 //   reads K N        K gets of N; emit the bytes read in total
 //   adds K N         K additions of 1 to N; emit the counter
+//   counts K         K additions of 1 to "count", a string literal
 //   fail MSG         fail the call
 import { flatMap, fail, Record, Emitter, fromString, State, stateOf, keyState, operatorState, stateStatus, hasFailed } from "../assembly";
 export * from "../assembly/exports";
@@ -87,6 +88,11 @@ flatMap((r: Record, e: Emitter): void => {
     const k = I32.parseInt(w[1]);
     let n: i64 = 0;
     for (let i = 0; i < k; i++) n = s.add(w[2], 1);
+    emitText(e, r, n.toString());
+  } else if (cmd == "counts") {
+    const k = I32.parseInt(w[1]);
+    let n: i64 = 0;
+    for (let i = 0; i < k; i++) n = s.add("count", 1);
     emitText(e, r, n.toString());
   } else if (cmd == "fail") {
     fail(w.slice(1).join(" "));
