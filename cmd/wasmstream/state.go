@@ -94,8 +94,9 @@ type target struct {
 var errNoState = errors.New("no state")
 
 // connect finds the running pipeline through <data_dir>/query.addr, or
-// opens its store directly when it is not running.
-func connect(spec *runtime.Spec, stderr io.Writer) (*target, error) {
+// opens its store directly when it is not running. It notes on notes why
+// it ignores a query.addr.
+func connect(spec *runtime.Spec, notes io.Writer) (*target, error) {
 	file := filepath.Join(spec.DataDir, queryAddrFile)
 	if b, err := os.ReadFile(file); err == nil {
 		addr := strings.TrimSpace(string(b))
@@ -104,7 +105,7 @@ func connect(spec *runtime.Spec, stderr io.Writer) (*target, error) {
 		if err == nil {
 			return t, nil
 		}
-		fmt.Fprintf(stderr, "wasmstream: ignoring %s: %v\n", file, err)
+		fmt.Fprintf(notes, "wasmstream: ignoring %s: %v\n", file, err)
 	}
 	dir := filepath.Join(spec.DataDir, "state")
 	live := filepath.Join(dir, "live")
@@ -363,7 +364,11 @@ func (f *stateFlags) prepare(path string, stderr io.Writer) (*target, int) {
 		fmt.Fprintf(stderr, "wasmstream: pipeline %s has no operator %q (operators: %s)\n", spec.Name, f.operator, strings.Join(names, ", "))
 		return nil, exitConfig
 	}
-	t, err := connect(spec, stderr)
+	notes := stderr
+	if f.quiet {
+		notes = io.Discard
+	}
+	t, err := connect(spec, notes)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmstream: %v\n", err)
 		if errors.Is(err, errNoState) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -532,4 +533,60 @@ func TestClosedStore(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, r.status, r.raw)
 		}
 	}
+}
+
+// FuzzRequests sends arbitrary paths and query strings: every answer is a
+// redirect to a clean path or a JSON document, with a status below 500.
+func FuzzRequests(f *testing.F) {
+	for _, seed := range []string{
+		"/v1/state/count/keys/w1", "/v1/state/count/keys/w1/count?as=list", "/v1/state/count/keys?prefix=w&limit=2",
+		"/v1/state/count/keys?cursor=c2NvdW50AAF3MQABY291bnQ", "/v1/state/count/operator?limit=1&cursor=%00",
+		"/v1/state/count/keys/%00%ff/%2e%2e?consistency=checkpoint&as=text", "/v1/status", "/v1/state//keys/",
+	} {
+		f.Add(seed)
+	}
+	st, _, err := state.Open(state.Options{Dir: f.TempDir()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	ff := &fake{spec: &runtime.Spec{Name: "wc", DataDir: f.TempDir(), Operators: []*runtime.ComponentSpec{{Label: "count"}}},
+		stateful: true, ready: make(chan struct{}), store: st}
+	close(ff.ready)
+	tx := st.NewTxn("count")
+	tx.Begin()
+	tx.Add(state.ScopeKey, []byte("w1"), []byte("count"), 1)
+	tx.Append(state.ScopeKey, []byte("w1"), []byte("l"), []byte("x"))
+	tx.Put(state.ScopeOperator, nil, []byte("o"), []byte{0xff}, 0)
+	tx.Commit()
+	s := New(ff)
+	defer s.Close()
+	for s.acquireForTest() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		req, err := http.NewRequest("GET", "http://x"+target, nil)
+		if err != nil || req.URL.Host != "x" {
+			return
+		}
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s: %d %s", target, rec.Code, rec.Body)
+		}
+		if rec.Code/100 == 3 { // the mux's redirect to a clean path
+			return
+		}
+		var d map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &d); err != nil {
+			t.Fatalf("%s: %d, not JSON: %q", target, rec.Code, rec.Body)
+		}
+	})
+}
+
+// acquireForTest returns the store once the server has it.
+func (s *Server) acquireForTest() *state.Store {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.store
 }
