@@ -256,6 +256,7 @@ test("maps are entries named map, NUL, key", () => {
   assert.deepEqual(g.run("mput m a 1", "mput m b 2", "madd m n 5", "mget m a", "mget m b", "mget m c"), out("5", "1", "2", null));
   assert.deepEqual(s.value(0, "k", "m\0a"), Buffer.from("1"));
   assert.deepEqual(s.value(0, "k", "m\0n").readBigInt64LE(0), 5n);
+  assert.deepEqual(g.run("mbget m a", "mbget m n", "bkey=k mget m b", "bkey=other mget m b"), out("1", "\x05\0\0\0\0\0\0\0", "2", null));
   assert.deepEqual(g.run("mdel m a", "mget m a", "mget m b", "op mput m a 9", "op mget m a", "mget m a"), out(null, "2", "9", null));
 });
 

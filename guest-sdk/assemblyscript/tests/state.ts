@@ -7,6 +7,7 @@
 //   add N D          emit the new counter     app N E     append to a list
 //   list N           one record per element   status      emit stateStatus()
 //   mget M K, mput M K V, mdel M K, madd M K D            the same on a map
+//   mbget M K        mget with the map key as bytes
 //   big N SIZE       put SIZE bytes           bigapp N SIZE  append SIZE bytes
 //   reads K N        K gets of N; emit the bytes read in total
 //   adds K N         K additions of 1 to N; emit the counter
@@ -45,6 +46,9 @@ flatMap((r: Record, e: Emitter): void => {
   } else if (w[0].startsWith("key=")) {
     s = keyState(w[0].slice(4));
     w = w.slice(1);
+  } else if (w[0].startsWith("bkey=")) {
+    s = keyState(fromString(w[0].slice(5)));
+    w = w.slice(1);
   }
   const cmd = w[0];
   if (cmd == "get") {
@@ -65,6 +69,8 @@ flatMap((r: Record, e: Emitter): void => {
     emitText(e, r, (<i32>stateStatus()).toString());
   } else if (cmd == "mget") {
     emit(e, r, s.map(w[1]).get(w[2]));
+  } else if (cmd == "mbget") {
+    emit(e, r, s.map(w[1]).get(fromString(w[2])));
   } else if (cmd == "mput") {
     s.map(w[1]).put(w[2], w[3]);
   } else if (cmd == "mdel") {
