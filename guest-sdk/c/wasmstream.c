@@ -1164,7 +1164,20 @@ static int state_read(wasmstream_state s, const void *name, size_t name_len, was
 }
 
 int wasmstream_state_get(wasmstream_state s, const char *name, wasmstream_bytes *val) {
-    return state_read(s, name, strlen(name), val);
+    size_t n = strlen(name);
+    /* The common case in one host call and no other: a value that fits. */
+    if (LIKELY(state_buf != NULL)) {
+        int64_t len = host_state_get(s.scope, s.key, s.key_len, name, n, state_buf, state_cap);
+        if (LIKELY(len >= 0 && (uint64_t)len <= state_cap)) {
+            *val = (wasmstream_bytes){state_buf, (size_t)len};
+            return 1;
+        }
+        if (len == ST_NOT_FOUND) {
+            *val = (wasmstream_bytes){NULL, 0};
+            return 0;
+        }
+    }
+    return state_read(s, name, n, val);
 }
 
 int wasmstream_state_put(wasmstream_state s, const char *name, const void *val, size_t len) {
