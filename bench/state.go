@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -247,6 +248,7 @@ type TxnReader struct {
 	txn   *state.Txn
 	keys  [][]byte
 	names [][]byte
+	next  int // the first key Batch reads
 }
 
 // OpenTxnReader opens a store in dir with the statebench guest's counters
@@ -287,33 +289,50 @@ func OpenTxnReader(dir string, o StateOptions) (*TxnReader, error) {
 // ReadsPerPass is the number of reads one pass makes.
 func (r *TxnReader) ReadsPerPass() int64 { return int64(r.opts.Keys * r.opts.Reads) }
 
-// Pass reads every key's counters as the guest does, one Begin and Commit
-// per Batch keys as the host makes per call.
+// Pass reads every key's counters as the guest does, and checks them.
 func (r *TxnReader) Pass() error {
 	var sum int64
-	for i, k := range r.keys {
-		if i%r.opts.Batch == 0 {
-			r.txn.Begin()
+	for range (len(r.keys) + r.opts.Batch - 1) / r.opts.Batch {
+		n, err := r.Batch()
+		if err != nil {
+			return err
 		}
-		for j := range r.opts.Reads {
-			v, ok, err := r.txn.Get(state.ScopeKey, k, r.names[j%len(r.names)])
-			if err != nil {
-				return err
-			}
-			if !ok || len(v) != 8 {
-				return fmt.Errorf("bench: counter %s of %s missing", r.names[j%len(r.names)], k)
-			}
-			sum += int64(v[0])
-		}
-		if i%r.opts.Batch == r.opts.Batch-1 || i == len(r.keys)-1 {
-			r.txn.Commit()
-		}
+		sum += n
 	}
 	if sum != r.ReadsPerPass() {
 		return fmt.Errorf("bench: read a sum of %d, want %d", sum, r.ReadsPerPass())
 	}
 	return nil
 }
+
+// Batch reads the counters of the next Batch keys between a Begin and a
+// Commit, as the host does around a process call, and returns their sum.
+func (r *TxnReader) Batch() (int64, error) {
+	keys := r.keys[r.next:min(r.next+r.opts.Batch, len(r.keys))]
+	if r.next += len(keys); r.next == len(r.keys) {
+		r.next = 0
+	}
+	var sum int64
+	r.txn.Begin()
+	defer r.txn.Commit()
+	for _, k := range keys {
+		for j := range r.opts.Reads {
+			name := r.names[j%len(r.names)]
+			v, ok, err := r.txn.Get(state.ScopeKey, k, name)
+			if err != nil {
+				return 0, err
+			}
+			if !ok || len(v) != 8 {
+				return 0, fmt.Errorf("bench: counter %s of %s missing", name, k)
+			}
+			sum += int64(binary.LittleEndian.Uint64(v))
+		}
+	}
+	return sum, nil
+}
+
+// ReadsPerBatch is the number of reads one Batch call makes.
+func (r *TxnReader) ReadsPerBatch() int64 { return int64(r.opts.Batch * r.opts.Reads) }
 
 // Measure times passes and returns reads per second.
 func (r *TxnReader) Measure(passes int) (float64, error) {
