@@ -53,7 +53,7 @@ func cmdSavepoint(args []string, stdout, stderr io.Writer) int {
 	defer t.close()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	d, code := t.get(ctx, "POST", "/v1/savepoints", body, stderr)
+	d, code := t.call(ctx, "POST", "/v1/savepoints", body, stderr)
 	if d == nil {
 		return code
 	}

@@ -193,9 +193,9 @@ func (t *target) do(ctx context.Context, method, path string, body []byte) (int,
 	return resp.StatusCode, d, nil
 }
 
-// get sends a request, retrying while the pipeline opens its store, and
+// call sends a request, retrying while the pipeline opens its store, and
 // maps a failure to an exit code.
-func (t *target) get(ctx context.Context, method, path string, body []byte, stderr io.Writer) (map[string]any, int) {
+func (t *target) call(ctx context.Context, method, path string, body []byte, stderr io.Writer) (map[string]any, int) {
 	for {
 		status, d, err := t.do(ctx, method, path, body)
 		if err != nil {
@@ -462,7 +462,7 @@ func cmdStateGet(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.wait)
 	defer cancel()
-	d, code := t.get(ctx, "GET", path+"?"+f.params().Encode(), nil, stderr)
+	d, code := t.call(ctx, "GET", path+"?"+f.params().Encode(), nil, stderr)
 	if d == nil {
 		return code
 	}
@@ -529,7 +529,7 @@ func cmdStateList(args []string, stdout, stderr io.Writer) int {
 		if next != "" {
 			q.Set("cursor", next)
 		}
-		d, code := t.get(ctx, "GET", path+"?"+q.Encode(), nil, stderr)
+		d, code := t.call(ctx, "GET", path+"?"+q.Encode(), nil, stderr)
 		if d == nil {
 			return code
 		}
