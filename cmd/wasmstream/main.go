@@ -5,8 +5,9 @@
 // pipeline file or a module the host refuses; 3 an operator failed and the
 // failure policy stopped the pipeline; 4 a source or sink failed; 5 stopped
 // by a signal but in-flight records could not drain in time; 6 (state and
-// savepoint) the key, value or state store asked for does not exist; 130
-// stopped by SIGINT or SIGTERM after draining.
+// savepoint) the key, value or state store asked for does not exist; 7 the
+// state store could not be opened or checkpointed (a corrupt data directory:
+// see state.on_corrupt); 130 stopped by SIGINT or SIGTERM after draining.
 package main
 
 import (
@@ -24,6 +25,7 @@ const (
 	exitConnector   = 4
 	exitDrainFailed = 5
 	exitNotFound    = 6
+	exitState       = 7
 	exitInterrupted = 130
 )
 

@@ -216,6 +216,8 @@ func exitCode(err error, interrupted bool, stderr io.Writer) int {
 		return exitDrainFailed
 	case errors.As(err, &se) && se.Kind == runtime.KindOperator:
 		return exitOperator
+	case errors.As(err, &se) && se.Kind == runtime.KindState:
+		return exitState
 	case errors.As(err, &se):
 		return exitConnector
 	}

@@ -26,9 +26,13 @@ type Entry struct {
 
 // Lookup reads one value for a query.
 func (s *Store) Lookup(operator string, scope int, key, name []byte, live bool) ([]byte, time.Time, bool, error) {
+	done, err := s.reading()
+	if err != nil {
+		return nil, time.Time{}, false, err
+	}
+	defer done()
 	k := AppendKey(nil, operator, scope, key, name)
 	var e entry
-	var err error
 	if live {
 		e, err = s.get(k)
 	} else {
@@ -56,6 +60,11 @@ func (s *Store) List(operator string, scope int, prefix, cursor []byte, limit in
 	if limit <= 0 {
 		limit = 100
 	}
+	done, err := s.reading()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer done()
 	var lo []byte
 	if scope == ScopeOperator {
 		lo = append([]byte{prefixOperator}, appendEscaped(nil, []byte(operator))...)

@@ -114,6 +114,12 @@ type Store struct {
 	dirty  atomic.Int64 // bytes in write caches
 	clean  atomic.Int64 // bytes in read caches
 
+	// readMu lets Close wait for queries in progress (Lookup, List) and
+	// makes later ones fail with ErrClosed instead of touching a closed
+	// store.
+	readMu sync.RWMutex
+	closed bool
+
 	ckptMu  sync.Mutex // one checkpoint at a time
 	meta    Meta       // the last checkpoint's
 	copyWG  sync.WaitGroup
@@ -237,6 +243,15 @@ func (s *Store) openLive() ([]byte, error) {
 		}
 	}
 	s.db, s.meta = db, meta
+	// Started from a savepoint (or an older checkpoint), the store's
+	// checkpoint id may be below those retained in this directory: number
+	// on after them, so retention keeps the newest.
+	if names, err := checkpointNames(s.checkpointsDir()); err == nil && len(names) > 0 {
+		var newest uint64
+		if _, err := fmt.Sscan(names[len(names)-1], &newest); err == nil && newest > s.meta.ID {
+			s.meta.ID = newest
+		}
+	}
 	return pos, nil
 }
 
@@ -305,7 +320,26 @@ func (s *Store) LastCheckpoint() Meta {
 // caller checkpoints first when the pipeline drained cleanly.
 func (s *Store) Close() error {
 	s.copyWG.Wait()
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
 	return s.db.Close()
+}
+
+// ErrClosed is returned by reads of a closed store.
+var ErrClosed = errors.New("state store closed")
+
+// reading guards a query against Close: call done when finished.
+func (s *Store) reading() (done func(), err error) {
+	s.readMu.RLock()
+	if s.closed {
+		s.readMu.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.readMu.RUnlock, nil
 }
 
 // NeedsCheckpoint reports whether the write cache has grown past
@@ -398,6 +432,40 @@ func (s *Store) apply(w map[string]entry) {
 		s.dirty.Add(e.size(k))
 		sh.mu.Unlock()
 	}
+}
+
+// addDelta adds delta to the counter at k as it is in the store now (see
+// Txn.deltas).
+func (s *Store) addDelta(k string, delta, expiry int64) {
+	sh := s.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.dirty[k]
+	if !ok {
+		e, ok = sh.clean[k]
+	}
+	if !ok {
+		var err error
+		if e, err = s.load([]byte(k)); err != nil {
+			e = entry{absent: true}
+		}
+	}
+	var n int64
+	if e.live(time.Now().UnixMilli()) && len(e.val) == 8 {
+		n = int64(binary.LittleEndian.Uint64(e.val))
+		expiry = e.expiry
+	}
+	ne := entry{val: binary.LittleEndian.AppendUint64(make([]byte, 0, 8), uint64(n+delta)), expiry: expiry}
+	if old, ok := sh.dirty[k]; ok {
+		s.dirty.Add(-old.size(k))
+	}
+	if old, ok := sh.clean[k]; ok {
+		delete(sh.clean, k)
+		sh.cb -= old.size(k)
+		s.clean.Add(-old.size(k))
+	}
+	sh.dirty[k] = ne
+	s.dirty.Add(ne.size(k))
 }
 
 func encodeValue(dst []byte, e entry) []byte {

@@ -288,3 +288,71 @@ func TestStateLargerThanCache(t *testing.T) {
 		t.Fatalf("read cache holds %d bytes", c)
 	}
 }
+
+// TestOperatorCountersFromManyInstances: instances share operator state;
+// their additions to one counter all count, whatever the interleaving.
+func TestOperatorCountersFromManyInstances(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	const instances, calls = 4, 500
+	done := make(chan struct{})
+	for i := 0; i < instances; i++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			tx := s.NewTxn("op")
+			for c := 0; c < calls; c++ {
+				tx.Begin()
+				if _, err := tx.Add(ScopeOperator, nil, []byte("n"), 1); err != nil {
+					t.Error(err)
+				}
+				tx.Add(ScopeOperator, nil, []byte("n"), 1)
+				tx.Commit()
+			}
+		}()
+	}
+	for i := 0; i < instances; i++ {
+		<-done
+	}
+	v, _, ok, err := s.Lookup("op", ScopeOperator, nil, []byte("n"), true)
+	if err != nil || !ok || le(v) != 2*instances*calls {
+		t.Fatalf("counter %d (%v %v), want %d", le(v), ok, err, 2*instances*calls)
+	}
+}
+
+// TestCheckpointsAfterSavepointAreNewest: started from an old savepoint in
+// a directory with later checkpoints, new checkpoints are numbered after
+// them, so retention keeps the new run's.
+func TestCheckpointsAfterSavepointAreNewest(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := open(t, dir, func(o *Options) { o.Retain = 2 })
+	tx := s.NewTxn("op")
+	commit := func(pos string) {
+		tx.Begin()
+		tx.Add(ScopeOperator, nil, []byte("n"), 1)
+		tx.Commit()
+		if _, err := s.Checkpoint("p", []byte(pos)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit("1")
+	sp := filepath.Join(t.TempDir(), "sp")
+	if _, err := s.Savepoint(sp); err != nil {
+		t.Fatal(err)
+	}
+	commit("2")
+	commit("3")
+	s.Close()
+	s, pos := open(t, dir, func(o *Options) { o.Retain = 2; o.FromSavepoint = sp })
+	if string(pos) != "1" {
+		t.Fatalf("position %q", pos)
+	}
+	tx = s.NewTxn("op")
+	commit("1b")
+	s.Close()
+	s, pos = open(t, dir, func(o *Options) { o.OnCorrupt = "checkpoint" })
+	defer s.Close()
+	cps, _ := s.Checkpoints()
+	if string(pos) != "1b" || len(cps) == 0 || cps[0].ID != 4 {
+		t.Fatalf("position %q, checkpoints %+v", pos, cps)
+	}
+}

@@ -76,13 +76,17 @@ type Txn struct {
 	s        *Store
 	operator string
 	w        map[string]entry
-	kb       []byte
-	now      int64
+	// deltas are operator-scope counter additions, applied to the store's
+	// value at commit rather than overwriting it: instances of an operator
+	// share its operator state, and their additions must all count.
+	deltas map[string]int64
+	kb     []byte
+	now    int64
 }
 
 // NewTxn returns a transaction over operator's state.
 func (s *Store) NewTxn(operator string) *Txn {
-	return &Txn{s: s, operator: operator, w: map[string]entry{}}
+	return &Txn{s: s, operator: operator, w: map[string]entry{}, deltas: map[string]int64{}}
 }
 
 // Begin starts a call: reads see time now (for TTLs).
@@ -90,6 +94,11 @@ func (t *Txn) Begin() { t.now = time.Now().UnixMilli() }
 
 // Commit applies the call's writes to the store.
 func (t *Txn) Commit() {
+	for k, d := range t.deltas {
+		t.s.addDelta(k, d, t.w[k].expiry)
+		delete(t.w, k)
+	}
+	clear(t.deltas)
 	if len(t.w) > 0 {
 		t.s.apply(t.w)
 		clear(t.w)
@@ -97,7 +106,10 @@ func (t *Txn) Commit() {
 }
 
 // Reset drops the call's writes.
-func (t *Txn) Reset() { clear(t.w) }
+func (t *Txn) Reset() {
+	clear(t.w)
+	clear(t.deltas)
+}
 
 func (t *Txn) key(scope int, key, name []byte) []byte {
 	t.kb = AppendKey(t.kb[:0], t.operator, scope, key, name)
@@ -130,13 +142,17 @@ func (t *Txn) Put(scope int, key, name, val []byte, ttl time.Duration) error {
 	if ttl > 0 {
 		e.expiry = t.now + ttl.Milliseconds()
 	}
-	t.w[string(t.key(scope, key, name))] = e
+	k := string(t.key(scope, key, name))
+	t.w[k] = e
+	delete(t.deltas, k)
 	return nil
 }
 
 // Delete removes a value.
 func (t *Txn) Delete(scope int, key, name []byte) {
-	t.w[string(t.key(scope, key, name))] = entry{absent: true}
+	k := string(t.key(scope, key, name))
+	t.w[k] = entry{absent: true}
+	delete(t.deltas, k)
 }
 
 // Add adds delta to a counter (8 bytes, little-endian; absent is 0) and
@@ -158,7 +174,14 @@ func (t *Txn) Add(scope int, key, name []byte, delta int64) (int64, error) {
 	}
 	n += delta
 	ne := entry{val: binary.LittleEndian.AppendUint64(make([]byte, 0, 8), uint64(n)), expiry: e.expiry}
-	t.w[string(k)] = ne
+	ks := string(k)
+	_, written := t.w[ks]
+	t.w[ks] = ne
+	if scope == ScopeOperator {
+		if d, pure := t.deltas[ks]; pure || !written {
+			t.deltas[ks] = d + delta
+		}
+	}
 	return n, nil
 }
 
@@ -181,6 +204,7 @@ func (t *Txn) Append(scope int, key, name, elem []byte) error {
 	copy(v, e.val)
 	v = abi.AppendListItem(v, elem)
 	t.w[string(k)] = entry{val: v, expiry: e.expiry}
+	delete(t.deltas, string(k))
 	return nil
 }
 

@@ -166,32 +166,36 @@ func TestCrashRecoveryGivesExactCounts(t *testing.T) {
 
 	// A clean run.
 	cleanDir := t.TempDir()
+	began := time.Now()
 	clean := e.start(t, e.pipeline(t, cleanDir))
 	if err := clean.Wait(); err != nil {
 		t.Fatalf("clean run: %v", err)
 	}
+	cleanTime := time.Since(began)
 	cleanCounts := counts(t, filepath.Join(cleanDir, "data"))
 	diff(t, "clean run", cleanCounts, want)
 
 	// Killed at random moments, restarted each time, then run to the end.
 	crashDir := t.TempDir()
 	p := e.pipeline(t, crashDir)
+	// Each run is killed after 5% to 15% of a clean run's time (start-up
+	// included), so at least five kills land before the input is done.
 	kills := 0
-	for kills < 5 || rng.IntN(2) == 0 {
+	for attempt := 0; (kills < 5 || rng.IntN(2) == 0) && attempt < 12; attempt++ {
 		cmd := e.start(t, p)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
 		case err := <-done:
-			t.Fatalf("the run ended before it was killed (kill %d): %v; use a larger input", kills+1, err)
-		case <-time.After(time.Duration(50+rng.IntN(400)) * time.Millisecond):
+			if err != nil {
+				t.Fatalf("run %d failed: %v", attempt+1, err)
+			}
+			t.Fatalf("run %d finished before it was killed (a clean run takes %v)", attempt+1, cleanTime)
+		case <-time.After(time.Duration(float64(cleanTime) * (0.05 + 0.1*rng.Float64()))):
 		}
 		cmd.Process.Signal(syscall.SIGKILL)
 		<-done
 		kills++
-		if kills > 12 {
-			break
-		}
 	}
 	final := e.start(t, p)
 	if err := final.Wait(); err != nil {
