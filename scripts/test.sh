@@ -51,6 +51,9 @@ export WASMSTREAM_REQUIRE_TOOLCHAINS=1
 
 step "building guests and the CLI"
 make -s wasm build
+if ! ./wasmstream components | diff -q - docs/reference.md >/dev/null; then
+  echo "docs/reference.md is stale: run ./wasmstream components > docs/reference.md"; exit 1
+fi
 
 step "unit and integration tests"
 go test -count=1 ./...
