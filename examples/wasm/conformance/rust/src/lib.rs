@@ -10,11 +10,12 @@
 //! | `route:NAME:` | the record unchanged, routed to output `NAME` |
 //! | `error:MSG` | the whole call fails with the message `MSG` |
 //! | `trap` | the module traps (executes `unreachable`) |
+//! | `state:...` | a state operation (abi/conformance_state.go): the record with its result as the value |
 //! | anything else | the record with its value's ASCII letters upper-cased |
 //!
 //! Build it with `./build conformance.wasm`.
 
-use wasmstream_guest::{bail, operator, Emitter, Error, Record, Result};
+use wasmstream_guest::{bail, operator, Emitter, Error, ErrorKind, Record, RecordRef, Result, State};
 
 operator!(flat_map = conformance);
 
@@ -37,11 +38,48 @@ fn conformance(r: &mut Record, out: &mut Emitter) -> Result {
         return Err(Error::new(String::from_utf8_lossy(msg)));
     } else if v.starts_with(b"trap") {
         trap();
+    } else if let Some(op) = v.strip_prefix(b"state:") {
+        let val = state_op(r, op)?;
+        out.emit(&RecordRef { value: Some(&val), ..r.view() });
     } else {
         r.value_mut().make_ascii_uppercase();
         out.emit(r);
     }
     Ok(())
+}
+
+/// Runs one of the conformance operator's state operations (abi/SPEC.md,
+/// section 7) on the record's key's state (`op`: the operator's) and
+/// returns the output value.
+fn state_op(r: &Record, op: &[u8]) -> Result<Vec<u8>> {
+    let mut st = State::of(r);
+    fn get(st: &mut State) -> Result<Vec<u8>> {
+        Ok(st.get("v")?.unwrap_or(b"none").to_vec())
+    }
+    if op == b"add" || op == b"op" {
+        let st = if op == b"op" { State::operator() } else { st };
+        Ok(st.add("n", 1)?.to_string().into_bytes())
+    } else if let Some(x) = op.strip_prefix(b"put:") {
+        st.put("v", x)?;
+        get(&mut st)
+    } else if op == b"get" {
+        get(&mut st)
+    } else if op == b"del" {
+        st.delete("v")?;
+        get(&mut st)
+    } else if let Some(x) = op.strip_prefix(b"append:") {
+        st.append("l", x)?;
+        Ok(st.list("l")?.collect::<Vec<_>>().join(&b','))
+    } else if op == b"big" {
+        // One byte over the state.max_value the vectors run with (1 MiB).
+        match st.put("b", &vec![b'x'; (1 << 20) + 1]) {
+            Ok(()) => Ok(b"stored".to_vec()),
+            Err(e) if e.kind() == ErrorKind::TooLarge => Ok(b"too large".to_vec()),
+            Err(e) => Err(e),
+        }
+    } else {
+        bail!("unknown state operation {:?}", String::from_utf8_lossy(op))
+    }
 }
 
 /// Makes the module trap. Natively (in `cargo test`) it panics instead.
@@ -58,7 +96,7 @@ mod tests {
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::path::Path;
 
-    use wasmstream_guest::testing::Runner;
+    use wasmstream_guest::testing::{self, Runner};
 
     /// Runs every golden vector through the operator natively: the output
     /// must equal the expected frame byte for byte, or the error the
@@ -88,6 +126,36 @@ mod tests {
                     let got = got.expect("panicked").unwrap_or_else(|e| panic!("{}: {}", name, e));
                     assert!(got == want, "{}: output differs ({} bytes, want {})", name, got.len(), want.len());
                 }
+            }
+        }
+    }
+
+    /// Runs the state vectors (abi/testdata/conformance-state) natively,
+    /// each against a fresh native state with the host's default
+    /// `state.max_value` of 1 MiB, as the host's state conformance test
+    /// does through the Wasm module.
+    #[test]
+    fn state_conformance_vectors() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../../abi/testdata/conformance-state");
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .expect("reading the state vectors")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".in.msgpack").map(String::from))
+            .collect();
+        names.sort();
+        assert!(!names.is_empty(), "no state vectors in {}", dir.display());
+        for name in names {
+            testing::reset();
+            let mut op = Runner::flat_map(super::conformance);
+            let input = fs::read(dir.join(format!("{}.in.msgpack", name))).unwrap();
+            let want = fs::read(dir.join(format!("{}.out.msgpack", name))).unwrap();
+            let got = op.run_frame(&input).unwrap_or_else(|e| panic!("{}: {}", name, e));
+            if got != want {
+                let (got, want) = (testing::decode_frame(&got).unwrap(), testing::decode_frame(&want).unwrap());
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    let (g, w) = (String::from_utf8_lossy(g.value()), String::from_utf8_lossy(w.value()));
+                    assert_eq!(g, w, "{}: record {}", name, i);
+                }
+                panic!("{}: output differs ({} records, want {})", name, got.len(), want.len());
             }
         }
     }
