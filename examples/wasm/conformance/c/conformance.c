@@ -9,10 +9,15 @@
  *   "route:NAME:"  the record unchanged, routed to output NAME
  *   "error:MSG"    the whole call fails with the message MSG
  *   "trap"         the module traps (executes unreachable)
+ *   "state:..."    a state operation (abi/conformance_state.go): the record
+ *                  with its result as the value
  *   anything else  the record with its value's ASCII letters upper-cased
  *
  * Build it with ./build conformance.wasm.
  */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "wasmstream.h"
@@ -28,6 +33,100 @@ static void upper(wasmstream_bytes v) {
         uint8_t c = v.ptr[i];
         v.ptr[i] = c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c;
     }
+}
+
+/* The output value of a state operation, in a buffer reused by every record. */
+static uint8_t *result;
+static size_t result_len, result_cap;
+
+static bool result_append(const void *p, size_t n) {
+    if (result_len + n > result_cap) {
+        size_t cap = result_cap ? 2 * result_cap : 64;
+        while (cap < result_len + n) cap *= 2;
+        uint8_t *b = realloc(result, cap);
+        if (!b) return false;
+        result = b, result_cap = cap;
+    }
+    if (n) memcpy(result + result_len, p, n);
+    result_len += n;
+    return true;
+}
+
+static int oom(void) { return wasmstream_error("conformance: out of memory"); }
+
+/* Sets result to the C string s. */
+static int set_result(const char *s) {
+    result_len = 0;
+    return result_append(s, strlen(s)) ? WASMSTREAM_OK : oom();
+}
+
+static bool op_is(const uint8_t *op, size_t n, const char *lit) {
+    return n == strlen(lit) && memcmp(op, lit, n) == 0;
+}
+
+static bool op_has_prefix(const uint8_t *op, size_t n, const char *lit) {
+    return n >= strlen(lit) && memcmp(op, lit, strlen(lit)) == 0;
+}
+
+/* Sets result to the value of v, or "none" when there is none. */
+static int get_v(wasmstream_state st) {
+    wasmstream_bytes v;
+    int rc = wasmstream_state_get(st, "v", &v);
+    if (rc < 0) return rc;
+    if (rc == 0) return set_result("none");
+    result_len = 0;
+    return result_append(v.ptr, v.len) ? WASMSTREAM_OK : oom();
+}
+
+/*
+ * Runs one of the conformance operator's state operations (abi/SPEC.md,
+ * section 7) on the record's key's state ("op": the operator's) and sets
+ * result to its output value.
+ */
+static int state_op(const wasmstream_record *r, const uint8_t *op, size_t n) {
+    wasmstream_state st = wasmstream_state_of(r);
+    int rc;
+    result_len = 0;
+    if (op_is(op, n, "add") || op_is(op, n, "op")) {
+        if (op[0] == 'o') st = wasmstream_state_operator();
+        int64_t count;
+        if ((rc = wasmstream_state_add(st, "n", 1, &count)) < 0) return rc;
+        char digits[24];
+        snprintf(digits, sizeof digits, "%" PRId64, count);
+        return set_result(digits);
+    }
+    if (op_has_prefix(op, n, "put:")) {
+        if ((rc = wasmstream_state_put(st, "v", op + 4, n - 4)) < 0) return rc;
+        return get_v(st);
+    }
+    if (op_is(op, n, "get")) return get_v(st);
+    if (op_is(op, n, "del")) {
+        if ((rc = wasmstream_state_delete(st, "v")) < 0) return rc;
+        return get_v(st);
+    }
+    if (op_has_prefix(op, n, "append:")) {
+        if ((rc = wasmstream_state_append(st, "l", op + 7, n - 7)) < 0) return rc;
+        wasmstream_list list;
+        if ((rc = wasmstream_state_list(st, "l", &list)) < 0) return rc;
+        wasmstream_bytes elem;
+        for (bool first = true; wasmstream_list_next(&list, &elem); first = false) {
+            if ((!first && !result_append(",", 1)) || !result_append(elem.ptr, elem.len))
+                return oom();
+        }
+        return WASMSTREAM_OK;
+    }
+    if (op_is(op, n, "big")) {
+        /* One byte over the state.max_value the vectors run with (1 MiB). */
+        size_t big = ((size_t)1 << 20) + 1;
+        uint8_t *x = malloc(big);
+        if (!x) return oom();
+        memset(x, 'x', big);
+        rc = wasmstream_state_put(st, "b", x, big);
+        free(x);
+        if (rc < 0 && rc != WASMSTREAM_ERR_TOO_LARGE) return rc;
+        return set_result(rc == WASMSTREAM_ERR_TOO_LARGE ? "too large" : "stored");
+    }
+    return wasmstream_error("unknown state operation \"%.*s\"", (int)n, (const char *)op);
 }
 
 static int conformance(wasmstream_record *r, wasmstream_emitter *out) {
@@ -49,6 +148,14 @@ static int conformance(wasmstream_record *r, wasmstream_emitter *out) {
     }
     if (PREFIX(v, "error:")) return wasmstream_error_bytes(v.ptr + 6, v.len - 6);
     if (PREFIX(v, "trap")) __builtin_trap();
+    if (PREFIX(v, "state:")) {
+        int rc = state_op(r, v.ptr + 6, v.len - 6);
+        if (rc < 0) return rc;
+        /* Never nil: an empty result is an empty value. */
+        r->value = (wasmstream_bytes){result ? result : (uint8_t *)"", result_len};
+        wasmstream_emit(out, r);
+        return WASMSTREAM_OK;
+    }
     upper(v);
     wasmstream_emit(out, r);
     return WASMSTREAM_OK;
