@@ -8,10 +8,12 @@
 //!     "route:NAME:"  the record unchanged, routed to output NAME
 //!     "error:MSG"    the whole call fails with the message MSG
 //!     "trap"         the module traps (executes unreachable)
+//!     "state:..."    a state operation (abi/conformance_state.go): the
+//!                    record with its result as the value
 //!     anything else  the record with its value's ASCII letters upper-cased
 //!
-//! Build it with ./build OUT.wasm; `zig test` runs the vectors natively
-//! (guest-sdk/zig/test does both).
+//! Build it with ./build OUT.wasm; `zig test` runs the vectors and the
+//! state vectors natively (guest-sdk/zig/test does both).
 
 const std = @import("std");
 const ws = @import("wasmstream");
@@ -42,9 +44,64 @@ fn process(r: ws.Record, out: *ws.Emitter) !void {
     } else if (std.mem.startsWith(u8, v, "trap")) {
         if (@import("builtin").target.isWasm()) @trap();
         return error.Trap; // natively: stands in for the trap
+    } else if (std.mem.startsWith(u8, v, "state:")) {
+        try stateOp(r, v["state:".len..]);
+        var o = r;
+        o.value = result.items;
+        try out.emit(o);
     } else {
         upper(v);
         try out.emit(r);
+    }
+}
+
+/// The output value of a state operation, in a buffer reused by every
+/// record.
+var result: std.ArrayListUnmanaged(u8) = .{};
+
+/// Sets result to the value of v, or "none" when there is none.
+fn getV(st: ws.State) !void {
+    result.clearRetainingCapacity();
+    try result.appendSlice(ws.allocator, (try st.get("v")) orelse "none");
+}
+
+/// Runs one of the conformance operator's state operations (abi/SPEC.md,
+/// section 7) on the record's key's state ("op": the operator's) and sets
+/// result to its output value.
+fn stateOp(r: ws.Record, op: []const u8) !void {
+    const st = ws.stateOf(r);
+    result.clearRetainingCapacity();
+    if (std.mem.eql(u8, op, "add") or std.mem.eql(u8, op, "op")) {
+        const s = if (op[0] == 'o') ws.operatorState() else st;
+        try result.writer(ws.allocator).print("{d}", .{try s.add("n", 1)});
+    } else if (std.mem.startsWith(u8, op, "put:")) {
+        try st.put("v", op["put:".len..]);
+        try getV(st);
+    } else if (std.mem.eql(u8, op, "get")) {
+        try getV(st);
+    } else if (std.mem.eql(u8, op, "del")) {
+        try st.delete("v");
+        try getV(st);
+    } else if (std.mem.startsWith(u8, op, "append:")) {
+        try st.append("l", op["append:".len..]);
+        var it = try st.list("l");
+        var first = true;
+        while (try it.next()) |e| : (first = false) {
+            if (!first) try result.append(ws.allocator, ',');
+            try result.appendSlice(ws.allocator, e);
+        }
+    } else if (std.mem.eql(u8, op, "big")) {
+        // One byte over the state.max_value the vectors run with (1 MiB).
+        const big = try ws.allocator.alloc(u8, (1 << 20) + 1);
+        defer ws.allocator.free(big);
+        @memset(big, 'x');
+        const stored = if (st.put("b", big)) |_| true else |err| switch (err) {
+            error.StateTooLarge => false,
+            else => return err,
+        };
+        try result.appendSlice(ws.allocator, if (stored) "stored" else "too large");
+    } else {
+        return ws.fail("unknown state operation \"{}\"", .{std.zig.fmtEscapes(op)});
     }
 }
 
@@ -97,4 +154,36 @@ test "conformance vectors" {
         n += 1;
     }
     try std.testing.expect(n >= 10);
+}
+
+test "state vectors" {
+    const Op = ws.Operator(handlers);
+    const gpa = std.testing.allocator;
+    var dir = try std.fs.cwd().openIterableDir("../../../../abi/testdata/conformance-state", .{});
+    defer dir.close();
+    var it = dir.iterate();
+    var n: usize = 0;
+    while (try it.next()) |entry| {
+        if (!std.mem.endsWith(u8, entry.name, ".in.msgpack")) continue;
+        const base = entry.name[0 .. entry.name.len - ".in.msgpack".len];
+        // A fresh state for each vector, with the host's default
+        // state.max_value of 1 MiB, as the host's test runs them.
+        ws.testing.resetState();
+        defer ws.testing.resetState();
+        const frame = try dir.dir.readFileAlloc(gpa, entry.name, 64 << 20);
+        defer gpa.free(frame);
+        var name_buf: [256]u8 = undefined;
+        const want = try dir.dir.readFileAlloc(gpa, try std.fmt.bufPrint(&name_buf, "{s}.out.msgpack", .{base}), 64 << 20);
+        defer gpa.free(want);
+        const out = Op.process(frame) catch |err| {
+            std.debug.print("{s}: {s}\n", .{ base, ws.errorMessage(err) });
+            return err;
+        };
+        if (!std.mem.eql(u8, want, out)) {
+            std.debug.print("{s}: output differs ({d} bytes, want {d})\n", .{ base, out.len, want.len });
+            return error.TestUnexpectedResult;
+        }
+        n += 1;
+    }
+    try std.testing.expect(n >= 1);
 }
