@@ -1,6 +1,7 @@
 package wasmstream
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -74,7 +75,11 @@ func (s State) Put(name string, val []byte) error { return s.PutTTL(name, val, 0
 
 // PutTTL sets name to val; it expires ttl after now (processing time).
 func (s State) PutTTL(name string, val []byte, ttl time.Duration) error {
-	return stateErr("put", name, hostStatePut(s.scope, s.key, name, val, ttl.Milliseconds()))
+	ms := ttl.Milliseconds()
+	if ttl > 0 && ms == 0 {
+		ms = 1 // a TTL under 1 ms still expires
+	}
+	return stateErr("put", name, hostStatePut(s.scope, s.key, name, val, ms))
 }
 
 // Delete removes name.
@@ -89,8 +94,17 @@ func (s State) Add(name string, delta int64) (int64, error) {
 	return n, stateErr("add", name, st)
 }
 
-// Counter returns the counter name, 0 when absent.
-func (s State) Counter(name string) (int64, error) { return s.Add(name, 0) }
+// Counter returns the counter name, 0 when absent. It only reads.
+func (s State) Counter(name string) (int64, error) {
+	v, ok, err := s.Get(name)
+	if err != nil || !ok {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: %q holds %d bytes", ErrNotCounter, name, len(v))
+	}
+	return int64(binary.LittleEndian.Uint64(v)), nil
+}
 
 // Append adds an element to the list name, without reading the list.
 func (s State) Append(name string, elem []byte) error {

@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"os"
@@ -350,14 +351,12 @@ func (s *Store) NeedsCheckpoint() bool { return s.dirty.Load() >= s.opts.DirtyBy
 func (s *Store) MaxValue() int { return s.opts.MaxValue }
 
 func (s *Store) shard(k string) *shard {
-	// FNV-1a over the key: shards spread evenly whatever the key shape.
-	h := uint32(2166136261)
-	for i := 0; i < len(k); i++ {
-		h ^= uint32(k[i])
-		h *= 16777619
-	}
-	return &s.shards[h%nShards]
+	return &s.shards[maphash.String(shardSeed, k)%nShards]
 }
+
+// shardSeed seeds the shard hash; shards need only spread keys within one
+// process.
+var shardSeed = maphash.MakeSeed()
 
 // get reads a key's entry: write cache, read cache, then Pebble.
 func (s *Store) get(k []byte) (entry, error) {

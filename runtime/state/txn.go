@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -22,6 +23,9 @@ const (
 )
 
 func appendEscaped(dst, b []byte) []byte {
+	if bytes.IndexByte(b, 0) < 0 {
+		return append(append(dst, b...), 0, 1)
+	}
 	for _, c := range b {
 		if c == 0 {
 			dst = append(dst, 0, 0xff)
@@ -117,8 +121,10 @@ func (t *Txn) key(scope int, key, name []byte) []byte {
 }
 
 func (t *Txn) lookup(k []byte) (entry, error) {
-	if e, ok := t.w[string(k)]; ok {
-		return e, nil
+	if len(t.w) > 0 {
+		if e, ok := t.w[string(k)]; ok {
+			return e, nil
+		}
 	}
 	return t.s.get(k)
 }
