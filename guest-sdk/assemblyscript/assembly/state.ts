@@ -231,6 +231,24 @@ export class State {
     return this.putNamed(plainName(name), value, ttlMs);
   }
 
+  /**
+   * Like put, but a value the host refuses as too large (over the
+   * pipeline's state.max_value) returns StateStatus.TooLarge instead of
+   * failing the call, so the operator can carry on; any other error fails
+   * the call as put does. Returns the status.
+   */
+  tryPut<V>(name: string, value: V, ttlMs: i64 = 0): StateStatus {
+    valueOf(value);
+    const n = plainName(name);
+    const st = hostStatePut(this.scope, this.keyPtr, this.keyLen, changetype<usize>(nameBuf), n, valPtr, valLen, ttlMs);
+    if (st == StateStatus.TooLarge) {
+      lastStatus = st;
+      return st;
+    }
+    check(st, "put", n);
+    return <StateStatus>st;
+  }
+
   /** Removes name. */
   delete(name: string): bool {
     const n = plainName(name);
@@ -242,9 +260,16 @@ export class State {
     return this.addNamed(plainName(name), delta);
   }
 
-  /** The counter name, 0 when absent. */
+  /** The counter name, 0 when absent. It only reads. */
   counter(name: string): i64 {
-    return this.add(name, 0);
+    const v = this.get(name);
+    if (v === null) return 0;
+    if (v.byteLength != 8) {
+      lastStatus = StateStatus.NotCounter;
+      fail("wasmstream: state value is not a counter: counter " + quotedName(plainName(name)));
+      return 0;
+    }
+    return load<i64>(v.dataStart);
   }
 
   /** Appends an element to the list name, without reading the list. */

@@ -13,12 +13,80 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const wasmDir = process.env.WASM_DIR;
 const vectorsDir = path.resolve(here, "../../../abi/testdata/conformance");
+const stateVectorsDir = path.resolve(here, "../../../abi/testdata/conformance-state");
 
 const hex = (s) => Uint8Array.from(Buffer.from(s, "hex"));
 
+/**
+ * The host's state as the conformance example needs it (abi/SPEC.md,
+ * section 5.1): counters as 8 little-endian bytes, lists as consecutive
+ * msgpack bin items, a maximum value size, and each call's writes applied
+ * only when the call succeeds. state.test.mjs covers the rest (TTLs,
+ * statuses, messages) against tests/state.ts.
+ */
+class FakeState {
+  constructor(maxValue = 1 << 20) {
+    this.maxValue = maxValue;
+    this.committed = new Map();
+    this.writes = new Map(); // id -> Buffer, or null: deleted
+  }
+  id(scope, key, name) {
+    return scope === 1 ? `o|${name.toString("hex")}` : `k|${key.toString("hex")}|${name.toString("hex")}`;
+  }
+  lookup(id) {
+    return this.writes.has(id) ? this.writes.get(id) : this.committed.get(id) ?? null;
+  }
+  end(ok) {
+    if (ok) for (const [k, v] of this.writes) v === null ? this.committed.delete(k) : this.committed.set(k, v);
+    this.writes.clear();
+  }
+  /** The state imports of guest g. */
+  imports(g) {
+    const TOO_LARGE = -3, NOT_FOUND = -2, NOT_COUNTER = -4;
+    const id = (scope, kp, kl, np, nl) => this.id(scope, g.bytes(kp, kl), g.bytes(np, nl));
+    return {
+      state_get: (scope, kp, kl, np, nl, bp, cap) => {
+        const v = this.lookup(id(scope, kp, kl, np, nl));
+        if (v === null) return BigInt(NOT_FOUND);
+        if (v.length <= cap) g.mem().set(v, bp);
+        return BigInt(v.length);
+      },
+      state_put: (scope, kp, kl, np, nl, vp, vl) => {
+        if (vl > this.maxValue) return TOO_LARGE;
+        this.writes.set(id(scope, kp, kl, np, nl), g.bytes(vp, vl));
+        return 0;
+      },
+      state_delete: (scope, kp, kl, np, nl) => {
+        this.writes.set(id(scope, kp, kl, np, nl), null);
+        return 0;
+      },
+      state_add: (scope, kp, kl, np, nl, delta, out) => {
+        const k = id(scope, kp, kl, np, nl);
+        const v = this.lookup(k);
+        if (v !== null && v.length !== 8) return NOT_COUNTER;
+        const n = BigInt.asIntN(64, (v === null ? 0n : v.readBigInt64LE(0)) + delta);
+        const b = Buffer.alloc(8);
+        b.writeBigInt64LE(n);
+        this.writes.set(k, b);
+        new DataView(g.x.memory.buffer).setBigInt64(out, n, true);
+        return 0;
+      },
+      state_append: (scope, kp, kl, np, nl, vp, vl) => {
+        const k = id(scope, kp, kl, np, nl);
+        const old = this.lookup(k) ?? Buffer.alloc(0);
+        if (old.length + 5 + vl > this.maxValue) return TOO_LARGE;
+        const h = vl < 1 << 8 ? Buffer.from([0xc4, vl]) : vl < 1 << 16 ? Buffer.from([0xc5, vl >> 8, vl & 255]) : Buffer.from([0xc6, vl >>> 24, (vl >> 16) & 255, (vl >> 8) & 255, vl & 255]);
+        this.writes.set(k, Buffer.concat([old, h, g.bytes(vp, vl)]));
+        return 0;
+      },
+    };
+  }
+}
+
 /** One instance of a test module with the wasmstream imports stubbed. */
 class Guest {
-  constructor(name) {
+  constructor(name, state = new FakeState()) {
+    this.state = state;
     this.logs = [];
     this.metrics = new Map();
     this.error = null;
@@ -36,6 +104,7 @@ class Guest {
           const k = this.str(p, n);
           this.metrics.set(k, (this.metrics.get(k) ?? 0n) + d);
         },
+        ...state.imports(this),
       },
     }).exports;
     assert.equal(this.x.wasmstream_abi_version(), 1);
@@ -43,6 +112,7 @@ class Guest {
   }
   mem() { return new Uint8Array(this.x.memory.buffer); }
   str(p, n) { return new TextDecoder().decode(this.mem().slice(p, p + n)); }
+  bytes(p, n) { return Buffer.from(this.mem().slice(p, p + n)); }
   write(bytes) {
     const p = this.x.alloc(bytes.length);
     this.mem().set(bytes, p);
@@ -57,7 +127,12 @@ class Guest {
   /** Runs process; returns {out} or {error}. */
   process(frame) {
     this.error = null;
-    const r = this.x.process(this.write(frame), frame.length);
+    let r;
+    try {
+      r = this.x.process(this.write(frame), frame.length);
+    } finally {
+      this.state.end(r !== undefined && r !== -1n);
+    }
     if (r === -1n) return { error: this.error ?? "no message" };
     const ptr = Number(r >> 32n), len = Number(r & 0xffffffffn);
     return { out: this.mem().slice(ptr, ptr + len) };
@@ -93,6 +168,18 @@ test("conformance example passes every vector", () => {
       assert.equal(got.error, undefined, v.name);
       assert.ok(Buffer.from(got.out).equals(Buffer.from(v.out)), `${v.name}: output differs`);
     }
+  }
+});
+
+test("conformance example passes the state vectors", () => {
+  const ins = fs.readdirSync(stateVectorsDir).filter((f) => f.endsWith(".in.msgpack"));
+  assert.ok(ins.length >= 1);
+  for (const f of ins) {
+    const base = path.join(stateVectorsDir, f.slice(0, -".in.msgpack".length));
+    const g = new Guest("conformance"); // a fresh state, state.max_value 1 MiB
+    const got = g.process(new Uint8Array(fs.readFileSync(base + ".in.msgpack")));
+    assert.equal(got.error, undefined, f);
+    assert.ok(Buffer.from(got.out).equals(fs.readFileSync(base + ".out.msgpack")), `${f}: output differs`);
   }
 });
 

@@ -8,12 +8,21 @@
 //   "route:NAME:"  the record unchanged, routed to output NAME
 //   "error:MSG"    the whole call fails with the message MSG
 //   "trap"         the module traps (executes unreachable)
+//   "state:..."    a state operation (abi/conformance_state.go): the record
+//                  with its result as the value
 //   anything else  the record with its value's ASCII letters upper-cased
 //
 // Build it with ./build OUT.wasm.
 
-import { flatMap, fail, Record, Emitter, startsWith, indexOfByte, toString } from "../../../../guest-sdk/assemblyscript/assembly";
+import {
+  flatMap, fail, hasFailed, Record, Emitter, startsWith, indexOfByte, toString, fromString, bytesEqualString,
+  State, StateStatus, stateOf, operatorState,
+} from "../../../../guest-sdk/assemblyscript/assembly";
 export * from "../../../../guest-sdk/assemblyscript/assembly/exports";
+
+
+// "state:get" and the rest when there is no value.
+const NONE = fromString("none");
 
 flatMap(process);
 
@@ -36,6 +45,11 @@ function process(r: Record, out: Emitter): void {
     fail(toString(v!.subarray(6)));
   } else if (startsWith(v, "trap")) {
     unreachable();
+  } else if (startsWith(v, "state:")) {
+    const val = stateOp(r, v!.subarray(6));
+    if (hasFailed()) return;
+    r.value = val;
+    out.emit(r);
   } else {
     if (v !== null) upper(v);
     out.emit(r);
@@ -49,4 +63,64 @@ function upper(v: Uint8Array): void {
     const c = load<u8>(p + <usize>i);
     if (<u8>(c - 0x61) < 26) store<u8>(p + <usize>i, c - 0x20);
   }
+}
+
+/** The value of v in st (a view of the SDK's read buffer), or "none". */
+function getV(st: State): Uint8Array {
+  const v = st.get("v");
+  return v === null ? NONE : v;
+}
+
+/**
+ * Runs one of the conformance operator's state operations (abi/SPEC.md,
+ * section 7) on the record's key's state ("op": the operator's) and returns
+ * its output value. A refused state call has failed the current call:
+ * callers check hasFailed().
+ */
+function stateOp(r: Record, op: Uint8Array): Uint8Array {
+  const st = stateOf(r);
+  if (bytesEqualString(op, "add") || bytesEqualString(op, "op")) {
+    const s = op[0] == 0x6f /* 'o' */ ? operatorState() : st;
+    return fromString(s.add("n", 1).toString());
+  }
+  if (startsWith(op, "put:")) {
+    if (!st.put("v", op.subarray(4))) return NONE;
+    return getV(st);
+  }
+  if (bytesEqualString(op, "get")) return getV(st);
+  if (bytesEqualString(op, "del")) {
+    if (!st.delete("v")) return NONE;
+    return getV(st);
+  }
+  if (startsWith(op, "append:")) {
+    if (!st.append("l", op.subarray(7))) return NONE;
+    // The elements are views of the read buffer: join them into a copy.
+    const elems = new Array<Uint8Array>();
+    let n = 0;
+    const it = st.list("l");
+    for (let e = it.next(); e !== null; e = it.next()) {
+      if (elems.length > 0) n++;
+      n += e.byteLength;
+      elems.push(e);
+    }
+    const out = new Uint8Array(n);
+    let at = 0;
+    for (let i = 0; i < elems.length; i++) {
+      if (i > 0) out[at++] = 0x2c; // ','
+      out.set(elems[i], at);
+      at += elems[i].byteLength;
+    }
+    return out;
+  }
+  if (bytesEqualString(op, "big")) {
+    // One byte over the state.max_value the vectors run with (1 MiB).
+    const big = new Uint8Array((1 << 20) + 1);
+    big.fill(0x78); // 'x'
+    const status = st.tryPut("b", big);
+    if (status == StateStatus.TooLarge) return fromString("too large");
+    if (hasFailed()) return NONE;
+    return fromString("stored");
+  }
+  fail("unknown state operation \"" + toString(op) + "\"");
+  return NONE;
 }
