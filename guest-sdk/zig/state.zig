@@ -131,9 +131,11 @@ pub const State = struct {
         return n;
     }
 
-    /// The counter name, 0 when absent.
+    /// The counter name, 0 when absent. It only reads.
     pub fn counter(s: State, name: []const u8) Error!i64 {
-        return s.add(name, 0);
+        const v = (try s.get(name)) orelse return 0;
+        if (v.len != 8) return failed(status_not_counter, "counter", name);
+        return std.mem.readIntLittle(i64, v[0..8]);
     }
 
     /// Appends an element to the list name, without reading the list.
