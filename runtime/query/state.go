@@ -171,17 +171,29 @@ func quoteBytes(b []byte) string {
 	return "base64:" + base64.StdEncoding.EncodeToString(b)
 }
 
-// handleKey answers GET /v1/state/{operator}/keys/{key}: every name of
-// one key.
-func (s *Server) handleKey(w http.ResponseWriter, r *http.Request) {
+// request reads what every state request has: the operator and the read
+// parameters (consistency, as, and the allowed others). On a problem it
+// answers the request and returns false.
+func (s *Server) request(w http.ResponseWriter, r *http.Request, allowed ...string) (string, readParams, url.Values, bool) {
 	op, err := s.operator(r)
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return "", readParams{}, nil, false
 	}
-	p, err := parseRead(r.URL.Query())
+	q := r.URL.Query()
+	p, err := parseRead(q, allowed...)
 	if err != nil {
 		s.fail(w, r, err)
+		return "", readParams{}, nil, false
+	}
+	return op, p, q, true
+}
+
+// handleKey answers GET /v1/state/{operator}/keys/{key}: every name of
+// one key.
+func (s *Server) handleKey(w http.ResponseWriter, r *http.Request) {
+	op, p, _, ok := s.request(w, r)
+	if !ok {
 		return
 	}
 	key := []byte(r.PathValue("key"))
@@ -249,14 +261,8 @@ func (s *Server) handleOperatorValue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) value(w http.ResponseWriter, r *http.Request, scope int, key []byte) {
-	op, err := s.operator(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	p, err := parseRead(r.URL.Query())
-	if err != nil {
-		s.fail(w, r, err)
+	op, p, _, ok := s.request(w, r)
+	if !ok {
 		return
 	}
 	name := []byte(r.PathValue("name"))
@@ -267,7 +273,6 @@ func (s *Server) value(w http.ResponseWriter, r *http.Request, scope int, key []
 	defer s.mu.RUnlock()
 	var val []byte
 	var expiry time.Time
-	var ok bool
 	m, err := read(st, p.live, func() error {
 		var err error
 		val, expiry, ok, err = st.Lookup(op, scope, key, name, p.live)
@@ -305,15 +310,8 @@ func (s *Server) value(w http.ResponseWriter, r *http.Request, scope int, key []
 // handleListKeys answers GET /v1/state/{operator}/keys: up to limit keys
 // starting with prefix, each with all its names, after cursor.
 func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
-	op, err := s.operator(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	p, err := parseRead(q, "prefix", "limit", "cursor")
-	if err != nil {
-		s.fail(w, r, err)
+	op, p, q, ok := s.request(w, r, "prefix", "limit", "cursor")
+	if !ok {
 		return
 	}
 	limit, err := parseLimit(q)
@@ -392,15 +390,8 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
 // handleListOperator answers GET /v1/state/{operator}/operator: the
 // operator-scope entries, paginated.
 func (s *Server) handleListOperator(w http.ResponseWriter, r *http.Request) {
-	op, err := s.operator(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	p, err := parseRead(q, "limit", "cursor")
-	if err != nil {
-		s.fail(w, r, err)
+	op, p, q, ok := s.request(w, r, "limit", "cursor")
+	if !ok {
 		return
 	}
 	limit, err := parseLimit(q)
