@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	"github.com/wasmstream/wasmstream/runtime"
 	"github.com/wasmstream/wasmstream/runtime/state"
 )
@@ -45,17 +43,6 @@ func (p stopped) Savepoint(_ context.Context, dir string) (state.Meta, error) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		// A read racing with the pipeline closing its store (Run closes it
-		// before the caller can Detach) finds a closed store.
-		if v := recover(); v != nil {
-			if err, ok := v.(error); ok && errors.Is(err, pebble.ErrClosed) {
-				writeError(w, r, http.StatusServiceUnavailable, "the pipeline has stopped")
-				return
-			}
-			panic(v)
-		}
-	}()
 	s.mux.ServeHTTP(w, r)
 }
 

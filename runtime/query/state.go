@@ -127,6 +127,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, r, http.StatusNotFound, "%s", nf.msg)
 	case errors.As(err, &de):
 		writeError(w, r, http.StatusUnprocessableEntity, "%s", de.msg)
+	case errors.Is(err, state.ErrClosed):
+		// The pipeline closed its store before the caller could Detach.
+		writeError(w, r, http.StatusServiceUnavailable, "the pipeline has stopped")
 	default:
 		s.log.Error("query failed", "path", r.URL.Path, "err", err)
 		writeError(w, r, http.StatusInternalServerError, "%v", err)
