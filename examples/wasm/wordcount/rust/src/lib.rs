@@ -11,29 +11,34 @@
 //!
 //! Build it with `./build wordcount.wasm`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use wasmstream_guest::{bail, operator, Config, Emitter, Record, RecordRef, Result, State};
 
 operator!(flat_map = word_count, on_init = configure);
 
-static SPLIT: AtomicBool = AtomicBool::new(false);
-static EMIT: AtomicBool = AtomicBool::new(false);
+// The stage and emit settings of this instance. Thread-local, like the
+// SDK's native state, so that tests running in parallel threads keep their
+// own (a module has one thread).
+thread_local! {
+    static SPLIT: Cell<bool> = Cell::new(false);
+    static EMIT: Cell<bool> = Cell::new(false);
+}
 
 fn configure(cfg: &Config) -> Result {
     let stage = cfg.str("stage", "count")?;
     if stage != "split" && stage != "count" {
         bail!("params.stage must be split or count, not {:?}", stage);
     }
-    SPLIT.store(stage == "split", Ordering::Relaxed);
-    EMIT.store(cfg.bool("emit", false)?, Ordering::Relaxed);
+    let emit = cfg.bool("emit", false)?;
+    SPLIT.with(|s| s.set(stage == "split"));
+    EMIT.with(|e| e.set(emit));
     Ok(())
 }
 
 fn word_count(r: &mut Record, out: &mut Emitter) -> Result {
-    if SPLIT.load(Ordering::Relaxed) {
+    if SPLIT.with(Cell::get) {
         split(r.value_mut(), out);
         Ok(())
     } else {
@@ -52,7 +57,7 @@ fn split(line: &mut [u8], out: &mut Emitter) {
 
 fn count(r: &mut Record, out: &mut Emitter) -> Result {
     let n = State::of(r).add("count", 1)?;
-    if EMIT.load(Ordering::Relaxed) {
+    if EMIT.with(Cell::get) {
         // "word n", in a buffer reused by every record.
         LINE.with(|line| {
             let mut line = line.borrow_mut();
