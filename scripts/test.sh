@@ -11,14 +11,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
-need_pkg() { # need_pkg COMMAND PACKAGE...
-  if ! command -v "$1" >/dev/null 2>&1; then
-    step "installing ${*:2}"
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${@:2}" >/dev/null
-  fi
-}
+. scripts/lib/apt.sh
 
 check() {
   step "gofmt"
@@ -37,7 +30,7 @@ check() {
   fi
 }
 
-need_pkg wat2wasm wabt
+apt_ensure scripts/test.sh wabt
 check
 [ "${1:-}" = check ] && exit 0
 

