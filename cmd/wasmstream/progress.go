@@ -55,8 +55,8 @@ func startProgress(p *runtime.Pipeline, w io.Writer, show bool, start time.Time)
 
 func printSummary(w io.Writer, p *runtime.Pipeline, d time.Duration) {
 	s := p.Stats()
-	rate := float64(s.RecordsOut) / max(d.Seconds(), 1e-9)
-	fmt.Fprintf(w, "%s: %s records in, %s out, %s dead-lettered in %s (%s rec/s)\n",
+	rate := float64(s.RecordsIn) / max(d.Seconds(), 1e-9)
+	fmt.Fprintf(w, "%s: %s records in, %s out, %s dead-lettered in %s (%s rec/s in)\n",
 		p.Spec().Name, count(s.RecordsIn), count(s.RecordsOut), count(s.DeadLettered), d.Round(time.Millisecond), count(int64(rate)))
 	for _, o := range s.Operators {
 		fmt.Fprintf(w, "  operator %s: %s in, %s out, %s batches, %s failed\n", o.Name, count(o.RecordsIn), count(o.RecordsOut), count(o.Batches), count(o.Failures))
