@@ -244,3 +244,28 @@ sink: {stdout: {}}
 		})
 	}
 }
+
+// TestProgressLine forces the live progress line (a terminal gets it by
+// default) and checks it is redrawn in place with the counts and the rate,
+// then cleared before the summary.
+func TestProgressLine(t *testing.T) {
+	p := pipeline(t, fmt.Sprintf(`
+source: {generator: {count: 3000, rate: 2000, value_size: 10}}
+operators: [{wasm: {module: %q}}]
+sink: {stdout: {}}
+`, upperWasm))
+	r := runCLI(t, "run", "--progress", "always", p)
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	line := regexp.MustCompile(`\r\x1b\[K00:00:0\d  in [\d,]+  out [\d,]+  dead 0  [\d,]+ rec/s in`)
+	if !line.MatchString(r.stderr) {
+		t.Fatalf("no progress line in stderr: %q", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "\r\x1b[K"+"test: 3,000 records in, 3,000 out") {
+		t.Fatalf("the progress line is not cleared before the summary: %q", r.stderr)
+	}
+	if q := runCLI(t, "run", "--progress", "never", p); strings.Contains(q.stderr, "\r") {
+		t.Fatalf("--progress never drew a line: %q", q.stderr)
+	}
+}

@@ -31,7 +31,7 @@ func startProgress(p *runtime.Pipeline, w io.Writer, show bool, start time.Time)
 		defer close(finished)
 		t := time.NewTicker(500 * time.Millisecond)
 		defer t.Stop()
-		var lastOut int64
+		var lastIn int64
 		last := start
 		for {
 			select {
@@ -40,9 +40,9 @@ func startProgress(p *runtime.Pipeline, w io.Writer, show bool, start time.Time)
 				return
 			case now := <-t.C:
 				s := p.Stats()
-				rate := float64(s.RecordsOut-lastOut) / now.Sub(last).Seconds()
-				lastOut, last = s.RecordsOut, now
-				fmt.Fprintf(w, "\r\033[K%s  in %s  out %s  dead %s  %s rec/s", formatElapsed(now.Sub(start)),
+				rate := float64(s.RecordsIn-lastIn) / now.Sub(last).Seconds()
+				lastIn, last = s.RecordsIn, now
+				fmt.Fprintf(w, "\r\033[K%s  in %s  out %s  dead %s  %s rec/s in", formatElapsed(now.Sub(start)),
 					count(s.RecordsIn), count(s.RecordsOut), count(s.DeadLettered), count(int64(rate)))
 			}
 		}
