@@ -269,3 +269,49 @@ sink: {stdout: {}}
 		t.Fatalf("--progress never drew a line: %q", q.stderr)
 	}
 }
+
+// TestCorruptStateRefusesToStart: a data directory whose state store is
+// corrupt stops run with exit 7 and the store's path, rather than starting
+// empty; state.on_corrupt: checkpoint restores the newest valid checkpoint.
+func TestCorruptStateRefusesToStart(t *testing.T) {
+	body := fmt.Sprintf(`
+source: {collection: {records: [{key: a, value: a}, {key: b, value: b}, {key: a, value: a}]}}
+operators: [{name: count, wasm: {module: %q, params: {stage: count}}}]
+sink: {stdout: {}}
+state: {query: "off"}
+`, wordcount(t))
+	p := pipeline(t, body)
+	if r := runCLI(t, "run", "--quiet", p); r.code != exitOK {
+		t.Fatalf("first run: exit %d: %s", r.code, r.stderr)
+	}
+	live := filepath.Join(filepath.Dir(p), "data", "state", "live")
+	manifests, _ := filepath.Glob(filepath.Join(live, "MANIFEST-*"))
+	if len(manifests) == 0 {
+		t.Fatalf("no store manifest in %s", live)
+	}
+	for _, m := range manifests {
+		if err := os.WriteFile(m, []byte("not a manifest"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runCLI(t, "run", "--quiet", p)
+	if r.code != exitState || !strings.Contains(r.stderr, live) || !strings.Contains(r.stderr, "on_corrupt") {
+		t.Fatalf("corrupt store: exit %d, want %d naming %s: %s", r.code, exitState, live, r.stderr)
+	}
+	// Told to, it restores the checkpoint the first run retained: the
+	// counts of a, b, a are there, and the collection is not read again.
+	os.WriteFile(p, []byte(strings.Replace(string(must(os.ReadFile(p))), `state: {query: "off"}`, `state: {query: "off", on_corrupt: checkpoint}`, 1)), 0o644)
+	if r := runCLI(t, "run", "--quiet", p); r.code != exitOK {
+		t.Fatalf("with on_corrupt checkpoint: exit %d: %s", r.code, r.stderr)
+	}
+	if g := runCLI(t, "state", "get", "--quiet", p, "--operator", "count", "a", "count", "--as", "counter"); g.code != exitOK || strings.TrimSpace(g.stdout) != "2" {
+		t.Fatalf("state get after restoring: exit %d: %s %s", g.code, g.stdout, g.stderr)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
