@@ -18,6 +18,13 @@ import (
 // lasts as long as the records in flight take to drain, which the queue
 // depth and batch size bound.
 //
+// Checkpoints fall due by time only when records were read since the last
+// one. A positioned source whose Read blocks waiting for data (a watched
+// directory, a rate-limited generator) is interrupted when a checkpoint
+// falls due or a savepoint is asked for: its Read is cancelled, the
+// checkpoint taken, and reading resumes. Sources treat a cancelled Read as
+// having read nothing, as Source requires.
+//
 // A checkpoint is never taken after a batch was given up on (negatively
 // acknowledged): its records are not in state, and the position must not
 // move past them.

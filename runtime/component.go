@@ -52,7 +52,10 @@ type Source interface {
 	// Read blocks until at least one record is available and returns the
 	// records with the func to acknowledge them. Ownership of the records and
 	// their bytes passes to the runtime. It returns io.EOF when a bounded
-	// source is exhausted, and ctx.Err() when ctx is cancelled.
+	// source is exhausted, and ctx.Err() when ctx is cancelled. A Read
+	// cancelled that way must have consumed nothing it does not return: the
+	// runtime may cancel a blocked Read of a PositionedSource to take a
+	// checkpoint, then call Read again.
 	Read(ctx context.Context) ([]Record, AckFunc, error)
 	// Close releases resources. Acks arriving after Close are ignored.
 	Close(ctx context.Context) error

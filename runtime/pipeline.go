@@ -465,15 +465,31 @@ type readResult struct {
 func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 	defer close(out)
 	last := time.Now()
+	_, positioned := p.source.(PositionedSource)
+	read := false                         // records were read since the last checkpoint
+	pending := make(chan savepointReq, 1) // a request taken while a Read blocked
+	defer func() {
+		select {
+		case r := <-pending:
+			r.reply <- savepointReply{err: errors.New("the pipeline stopped reading before the savepoint")}
+		default:
+		}
+	}()
 	for {
 		if p.store != nil {
 			var sp *savepointReq
 			select {
-			case r := <-p.savepoints:
+			case r := <-pending:
 				sp = &r
 			default:
+				select {
+				case r := <-p.savepoints:
+					sp = &r
+				default:
+				}
 			}
-			if sp != nil || time.Since(last) >= p.spec.State.CheckpointInterval || p.store.NeedsCheckpoint() {
+			due := read && time.Since(last) >= p.spec.State.CheckpointInterval
+			if sp != nil || due || p.store.NeedsCheckpoint() {
 				err := p.quiesce(run, out)
 				if err == nil {
 					err = p.checkpoint()
@@ -487,11 +503,23 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 					}
 					return fmt.Errorf("checkpoint: %w", err)
 				}
-				last = time.Now()
+				last, read = time.Now(), false
 			}
 		}
-		recs, ack, err := p.source.Read(ctx)
+		rctx, stop := ctx, func() bool { return false }
+		if p.store != nil && positioned {
+			wait := time.Duration(-1) // nothing read: only a savepoint interrupts
+			if read {
+				wait = max(p.spec.State.CheckpointInterval-time.Since(last), 0)
+			}
+			rctx, stop = p.interruptible(ctx, wait, pending)
+		}
+		recs, ack, err := p.source.Read(rctx)
+		if stop() && err != nil && len(recs) == 0 && ctx.Err() == nil {
+			continue // the Read was interrupted for a checkpoint: take it, read again
+		}
 		if len(recs) > 0 {
+			read = true
 			p.stats.in.Add(int64(len(recs)))
 			p.inflight.Add(1)
 			g := newAckGroup(p.countedAck(ack))
@@ -516,6 +544,47 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 		}
 	}
 }
+
+// interruptible returns a context for one Read of a positioned source that
+// is cancelled when a checkpoint falls due (after wait; never when wait is
+// negative) or a savepoint is
+// requested (passed on through pending), so that a source blocked waiting
+// for data (a watched directory, a slow generator) does not hold up
+// checkpoints and savepoints. The reader treats the interrupted Read as
+// having read nothing. stop ends the watch and reports whether it
+// interrupted the Read.
+func (p *Pipeline) interruptible(ctx context.Context, wait time.Duration, pending chan<- savepointReq) (context.Context, func() bool) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	var interrupted atomic.Bool
+	go func() {
+		var due <-chan time.Time
+		if wait >= 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			due = t.C
+		}
+		select {
+		case <-due:
+		case r := <-p.savepoints:
+			pending <- r
+		case <-done:
+			return
+		case <-rctx.Done():
+			return
+		}
+		interrupted.Store(true)
+		cancel(errCheckpointDue)
+	}()
+	return rctx, func() bool {
+		close(done)
+		cancel(nil)
+		return interrupted.Load()
+	}
+}
+
+// errCheckpointDue interrupts a blocked Read (see interruptible).
+var errCheckpointDue = errors.New("checkpoint due")
 
 func (p *Pipeline) countedAck(ack AckFunc) AckFunc {
 	return func(err error) {

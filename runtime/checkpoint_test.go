@@ -1,0 +1,135 @@
+package runtime_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wasmstream/wasmstream/runtime"
+	"github.com/wasmstream/wasmstream/runtime/state"
+)
+
+// idleSource returns n records, one per Read, then blocks until its
+// context ends, like a watched directory with no new file. Its position is
+// the number of records read.
+type idleSource struct {
+	n, next int
+}
+
+func (s *idleSource) Open(ctx context.Context, env runtime.Env) error {
+	if len(env.Position) == 8 {
+		s.next = int(binary.BigEndian.Uint64(env.Position))
+	}
+	return nil
+}
+func (s *idleSource) Close(ctx context.Context) error { return nil }
+func (s *idleSource) Position() ([]byte, error) {
+	return binary.BigEndian.AppendUint64(nil, uint64(s.next)), nil
+}
+func (s *idleSource) Read(ctx context.Context) ([]runtime.Record, runtime.AckFunc, error) {
+	if s.next < s.n {
+		s.next++
+		return []runtime.Record{{Key: []byte(fmt.Sprint(s.next % 3)), Value: []byte("x")}}, func(error) {}, nil
+	}
+	<-ctx.Done()
+	return nil, nil, ctx.Err()
+}
+
+// countFactory counts records per key in keyed state.
+type countFactory struct{}
+
+func (countFactory) Stateful() bool                  { return true }
+func (countFactory) Close(ctx context.Context) error { return nil }
+func (countFactory) New(ctx context.Context, env runtime.OperatorEnv) (runtime.Operator, error) {
+	return &countOp{tx: env.State.NewTxn(env.Operator)}, nil
+}
+
+type countOp struct{ tx *state.Txn }
+
+func (o *countOp) Close(ctx context.Context) error { return nil }
+func (o *countOp) Process(ctx context.Context, in, out []runtime.Record) ([]runtime.Record, error) {
+	o.tx.Begin()
+	for _, r := range in {
+		if _, err := o.tx.Add(state.ScopeKey, r.Key, []byte("n"), 1); err != nil {
+			o.tx.Reset()
+			return nil, err
+		}
+	}
+	o.tx.Commit()
+	return append(out, in...), nil
+}
+
+// TestCheckpointsWhileTheSourceIdles: a source blocked waiting for data
+// does not hold up checkpoints or savepoints; the pipeline interrupts its
+// Read, checkpoints, and reads on.
+func TestCheckpointsWhileTheSourceIdles(t *testing.T) {
+	reg := testRegistry(nil)
+	runtime.AddOperator(reg, "count", "keyed counter", func(*struct {
+		runtime.OperatorSettings `yaml:",inline"`
+	}) (runtime.OperatorFactory, error) {
+		return countFactory{}, nil
+	})
+	dir := t.TempDir()
+	spec, err := runtime.Parse([]byte(fmt.Sprintf(`
+pipeline: idle
+data_dir: %q
+batch: {size: 10, linger: 1ms}
+source: {test: {}}
+operators: [{name: count, count: {parallelism: 2}}]
+sink: {test: {}}
+state: {checkpoint_interval: 50ms, query: "off"}
+`, dir)), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &idleSource{n: 30}
+	p, err := runtime.Build(spec, runtime.WithSource(src), runtime.WithSink(&memSink{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	// A checkpoint after the 30 records, though the source then idles.
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().Checkpoints == 0 || p.Stats().Acked < 30 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint while the source idled: %+v", p.Stats())
+		}
+		time.Sleep(10 * time.Millisecond) // polling Stats: there is no event to wait on
+	}
+	st := p.Store(ctx)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		v, _, ok, err := st.Lookup("count", state.ScopeKey, []byte("0"), []byte("n"), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && len(v) == 8 && binary.LittleEndian.Uint64(v) == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the checkpoint does not hold all 30 records")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A savepoint is answered while the source idles.
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+	defer scancel()
+	meta, err := p.Savepoint(sctx, filepath.Join(t.TempDir(), "sp"))
+	if err != nil {
+		t.Fatalf("savepoint while idle: %v", err)
+	}
+	if meta.ID == 0 {
+		t.Fatalf("savepoint meta %+v", meta)
+	}
+}
