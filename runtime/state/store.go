@@ -419,18 +419,24 @@ func (s *Store) apply(w map[string]entry) {
 	for k, e := range w {
 		sh := s.shard(k)
 		sh.mu.Lock()
-		if old, ok := sh.dirty[k]; ok {
-			s.dirty.Add(-old.size(k))
-		}
-		if old, ok := sh.clean[k]; ok {
-			delete(sh.clean, k)
-			sh.cb -= old.size(k)
-			s.clean.Add(-old.size(k))
-		}
-		sh.dirty[k] = e
-		s.dirty.Add(e.size(k))
+		s.setDirty(sh, k, e)
 		sh.mu.Unlock()
 	}
+}
+
+// setDirty puts e in the write cache of shard sh (locked), in place of
+// any cached entry of k.
+func (s *Store) setDirty(sh *shard, k string, e entry) {
+	if old, ok := sh.dirty[k]; ok {
+		s.dirty.Add(-old.size(k))
+	}
+	if old, ok := sh.clean[k]; ok {
+		delete(sh.clean, k)
+		sh.cb -= old.size(k)
+		s.clean.Add(-old.size(k))
+	}
+	sh.dirty[k] = e
+	s.dirty.Add(e.size(k))
 }
 
 // addDelta adds delta to the counter at k as it is in the store now (see
@@ -454,17 +460,7 @@ func (s *Store) addDelta(k string, delta, expiry int64) {
 		n = int64(binary.LittleEndian.Uint64(e.val))
 		expiry = e.expiry
 	}
-	ne := entry{val: binary.LittleEndian.AppendUint64(make([]byte, 0, 8), uint64(n+delta)), expiry: expiry}
-	if old, ok := sh.dirty[k]; ok {
-		s.dirty.Add(-old.size(k))
-	}
-	if old, ok := sh.clean[k]; ok {
-		delete(sh.clean, k)
-		sh.cb -= old.size(k)
-		s.clean.Add(-old.size(k))
-	}
-	sh.dirty[k] = ne
-	s.dirty.Add(ne.size(k))
+	s.setDirty(sh, k, entry{val: binary.LittleEndian.AppendUint64(make([]byte, 0, 8), uint64(n+delta)), expiry: expiry})
 }
 
 func encodeValue(dst []byte, e entry) []byte {
