@@ -1,9 +1,7 @@
 package host_test
 
 import (
-	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +9,7 @@ import (
 	"github.com/wasmstream/wasmstream/abi"
 	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
+	"github.com/wasmstream/wasmstream/internal/vectors"
 	"github.com/wasmstream/wasmstream/runtime/state"
 )
 
@@ -57,10 +56,6 @@ func testConformance(t *testing.T, g guestbuild.Guest) {
 	if info := m.Info(); info.Language != languages[g.Lang] || info.ABIVersion != 1 {
 		t.Fatalf("info: language %v, ABI %d", info.Language, info.ABIVersion)
 	}
-	ins, err := filepath.Glob(filepath.Join("..", "abi", "testdata", "conformance", "*.in.msgpack"))
-	if err != nil || len(ins) == 0 {
-		t.Fatalf("no conformance vectors: %v", err)
-	}
 	c := cfg()
 	c.MemoryLimit = 256 << 20
 	inst, err := m.Instantiate(t.Context(), c)
@@ -68,45 +63,26 @@ func testConformance(t *testing.T, g guestbuild.Guest) {
 		t.Fatal(err)
 	}
 	defer func() { inst.Close(t.Context()) }()
-	for _, in := range ins {
-		name := strings.TrimSuffix(filepath.Base(in), ".in.msgpack")
-		t.Run(name, func(t *testing.T) {
-			frame, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			base := strings.TrimSuffix(in, ".in.msgpack")
+	for _, v := range vectors.Load(t, vectors.Conformance) {
+		t.Run(v.Name, func(t *testing.T) {
 			if inst.Broken() {
 				inst.Close(t.Context())
 				if inst, err = m.Instantiate(t.Context(), c); err != nil {
 					t.Fatal(err)
 				}
 			}
-			got, err := inst.ProcessFrame(frame)
-			if wantErr, rerr := os.ReadFile(base + ".err"); rerr == nil {
-				msg := strings.TrimSpace(string(wantErr))
-				switch {
-				case msg == "trap":
-					if !errors.Is(err, host.ErrTrap) {
-						t.Fatalf("want a trap, got %v", err)
-					}
-				case !errors.Is(err, host.ErrOperator) || !strings.HasSuffix(err.Error(), ": "+msg):
-					t.Fatalf("want operator error %q, got %v", msg, err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := os.ReadFile(base + ".out.msgpack")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("output differs from %s.out.msgpack (%d bytes, want %d)", name, len(got), len(want))
-			}
+			got, err := inst.ProcessFrame(v.In)
+			v.Check(t, got, err, hostErrors)
 		})
 	}
+}
+
+// hostErrors recognises a guest's trap and its operator errors.
+var hostErrors = vectors.Errors{
+	Trap: func(err error) bool { return errors.Is(err, host.ErrTrap) },
+	Failed: func(err error, msg string) bool {
+		return errors.Is(err, host.ErrOperator) && strings.HasSuffix(err.Error(), ": "+msg)
+	},
 }
 
 // TestGuestStateConformance runs every language's conformance operator over
@@ -114,10 +90,7 @@ func testConformance(t *testing.T, g guestbuild.Guest) {
 // state store: outputs must match byte for byte.
 func TestGuestStateConformance(t *testing.T) {
 	guests := guestbuild.Guests(filepath.Join("..", "examples", "wasm", "conformance"))
-	ins, err := filepath.Glob(filepath.Join("..", "abi", "testdata", "conformance-state", "*.in.msgpack"))
-	if err != nil || len(ins) == 0 {
-		t.Fatalf("no state vectors: %v", err)
-	}
+	vs := vectors.Load(t, vectors.State)
 	for _, g := range guests {
 		t.Run(g.Lang, func(t *testing.T) {
 			e := newEngine(t)
@@ -132,9 +105,8 @@ func TestGuestStateConformance(t *testing.T) {
 			if !uses {
 				t.Fatalf("the %s conformance operator imports no state function: it does not implement the state operations", g.Lang)
 			}
-			for _, in := range ins {
-				name := strings.TrimSuffix(filepath.Base(in), ".in.msgpack")
-				t.Run(name, func(t *testing.T) {
+			for _, v := range vs {
+				t.Run(v.Name, func(t *testing.T) {
 					st, _, err := state.Open(state.Options{Dir: t.TempDir(), MaxValue: abi.ConformanceMaxValue})
 					if err != nil {
 						t.Fatal(err)
@@ -148,28 +120,8 @@ func TestGuestStateConformance(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer inst.Close(t.Context())
-					frame, err := os.ReadFile(in)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got, err := inst.ProcessFrame(frame)
-					if err != nil {
-						t.Fatal(err)
-					}
-					want, err := os.ReadFile(strings.TrimSuffix(in, ".in.msgpack") + ".out.msgpack")
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !bytes.Equal(got, want) {
-						gr, _ := abi.DecodeFrame(got, nil)
-						wr, _ := abi.DecodeFrame(want, nil)
-						for i := range min(len(gr), len(wr)) {
-							if !bytes.Equal(gr[i].Value, wr[i].Value) {
-								t.Errorf("record %d: value %q, want %q", i, gr[i].Value, wr[i].Value)
-							}
-						}
-						t.Fatalf("output differs from %s.out.msgpack (%d records, want %d)", name, len(gr), len(wr))
-					}
+					got, err := inst.ProcessFrame(v.In)
+					v.Check(t, got, err, hostErrors)
 				})
 			}
 		})

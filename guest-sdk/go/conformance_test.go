@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/wasmstream/wasmstream/abi"
 	wasmstream "github.com/wasmstream/wasmstream/guest-sdk/go"
+	"github.com/wasmstream/wasmstream/internal/vectors"
 )
 
 // conformance is abi.ConformanceProcess's semantics for one record, written
@@ -60,48 +58,22 @@ func TestConformanceVectors(t *testing.T) {
 			})
 		},
 	}
-	dir := filepath.Join("..", "..", "abi", "testdata", "conformance")
-	ins, err := filepath.Glob(filepath.Join(dir, "*.in.msgpack"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ins) < 10 {
-		t.Fatalf("found %d conformance vectors in %s, want at least 10", len(ins), dir)
+	vs := vectors.Load(t, vectors.Conformance)
+	if len(vs) < 10 {
+		t.Fatalf("found %d conformance vectors, want at least 10", len(vs))
 	}
 	for hname, register := range handlers {
-		for _, in := range ins {
-			name := strings.TrimSuffix(filepath.Base(in), ".in.msgpack")
-			t.Run(hname+"/"+name, func(t *testing.T) {
+		for _, v := range vs {
+			t.Run(hname+"/"+v.Name, func(t *testing.T) {
 				setup(t, register)
-				frame, err := os.ReadFile(in)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := wasmstream.RunFrame(frame)
-				base := filepath.Join(dir, name)
-				if wantErr, rerr := os.ReadFile(base + ".err"); rerr == nil {
-					msg := strings.TrimSpace(string(wantErr))
-					if msg == "trap" {
-						if _, ok := errors.AsType[*wasmstream.PanicError](err); !ok || !errors.Is(err, abi.ErrConformanceTrap) {
-							t.Fatalf("got %v, want a panic wrapping abi.ErrConformanceTrap", err)
-						}
-						return
-					}
-					if err == nil || err.Error() != msg {
-						t.Fatalf("got error %v, want %q", err, msg)
-					}
-					return
-				}
-				if err != nil {
-					t.Fatalf("RunFrame: %v", err)
-				}
-				want, err := os.ReadFile(base + ".out.msgpack")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(got, want) {
-					t.Fatalf("output differs from %s.out.msgpack: %d bytes, want %d", name, len(got), len(want))
-				}
+				got, err := wasmstream.RunFrame(v.In)
+				v.Check(t, got, err, vectors.Errors{
+					Trap: func(err error) bool {
+						_, ok := errors.AsType[*wasmstream.PanicError](err)
+						return ok && errors.Is(err, abi.ErrConformanceTrap)
+					},
+					Failed: func(err error, msg string) bool { return err != nil && err.Error() == msg },
+				})
 			})
 		}
 	}
