@@ -1,8 +1,6 @@
 package collection
 
 import (
-	"sort"
-	"strings"
 	"testing"
 
 	"github.com/wasmstream/wasmstream/connectors/connectortest"
@@ -96,16 +94,7 @@ func TestConfigProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {
 			_, err := connectortest.DecodeSource[SourceConfig](t, Register, "collection", tt.settings)
-			got := connectortest.ConfigProblems(t, err)
-			sort.Strings(tt.want)
-			if len(got) != len(tt.want) {
-				t.Fatalf("got problems %q, want %q", got, tt.want)
-			}
-			for i := range got {
-				if !strings.HasPrefix(got[i], tt.want[i]) {
-					t.Errorf("problem %d: got %q, want prefix %q", i, got[i], tt.want[i])
-				}
-			}
+			connectortest.CheckProblems(t, err, tt.want...)
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -107,6 +108,23 @@ func ConfigProblems(t *testing.T, err error) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// CheckProblems fails t unless err is a *runtime.ConfigError whose
+// problems, sorted, start with the wanted ones, in any order: one each.
+func CheckProblems(t *testing.T, err error, want ...string) {
+	t.Helper()
+	got := ConfigProblems(t, err)
+	want = slices.Clone(want)
+	sort.Strings(want)
+	if len(got) != len(want) {
+		t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for i := range got {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("problem %d: %q, want %q", i, got[i], want[i])
+		}
+	}
 }
 
 // CheckDocs fails t unless every component register adds has a summary and

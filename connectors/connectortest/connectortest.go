@@ -222,3 +222,26 @@ func summary(recs []runtime.Record) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// CheckReadCancels fails t unless a Read of src that is blocked waiting
+// for data returns context.Canceled promptly when its context is
+// cancelled (the runtime cancels such a Read for checkpoints, then reads
+// again).
+func CheckReadCancels(t *testing.T, src runtime.Source) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := src.Read(ctx)
+		errc <- err
+	}()
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Read = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read did not return after cancel")
+	}
+}

@@ -377,15 +377,7 @@ func TestSinkConfigProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {
 			_, err := connectortest.DecodeSink[SinkConfig](t, Register, "file", tt.settings)
-			got := connectortest.ConfigProblems(t, err)
-			if len(got) != len(tt.want) {
-				t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-			for i := range got {
-				if !strings.HasPrefix(got[i], tt.want[i]) {
-					t.Errorf("problem %d: %q, want %q", i, got[i], tt.want[i])
-				}
-			}
+			connectortest.CheckProblems(t, err, tt.want...)
 		})
 	}
 	cfg := connectortest.MustDecodeSink[SinkConfig](t, Register, "file", "{path: out}")

@@ -1,7 +1,6 @@
 package file
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -392,21 +391,7 @@ func TestWatchPicksUpNewFiles(t *testing.T) {
 	}
 
 	// Read blocked on an empty poll returns promptly when cancelled.
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() {
-		_, _, err := src.Read(ctx)
-		errc <- err
-	}()
-	cancel()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Read = %v, want context.Canceled", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Read did not return after cancel")
-	}
+	connectortest.CheckReadCancels(t, src)
 }
 
 func TestMinAge(t *testing.T) {
@@ -614,15 +599,7 @@ func TestSourceConfigProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {
 			_, err := connectortest.DecodeSource[SourceConfig](t, Register, "file", tt.settings)
-			got := connectortest.ConfigProblems(t, err)
-			if len(got) != len(tt.want) {
-				t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-			for i := range got {
-				if !strings.HasPrefix(got[i], tt.want[i]) {
-					t.Errorf("problem %d: %q, want %q", i, got[i], tt.want[i])
-				}
-			}
+			connectortest.CheckProblems(t, err, tt.want...)
 		})
 	}
 	cfg := connectortest.MustDecodeSource[SourceConfig](t, Register, "file", "{dir: d}")

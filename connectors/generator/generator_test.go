@@ -1,8 +1,6 @@
 package generator
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -213,21 +211,7 @@ func TestReadCancelWhileWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	connectortest.ReadN(t, t.Context(), src, 1)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := src.Read(ctx)
-		done <- err
-	}()
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Read = %v, want context.Canceled", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Read did not return after cancel")
-	}
+	connectortest.CheckReadCancels(t, src)
 	if err := src.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
