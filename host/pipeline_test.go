@@ -1,42 +1,22 @@
 package host_test
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/wasmstream/wasmstream/connectors/collection"
+	"github.com/wasmstream/wasmstream/connectors/connectortest"
 	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
 	"github.com/wasmstream/wasmstream/runtime"
 )
 
-// captureSink keeps what it is given, by the name in its config, so a test
-// can read the main sink and the dead-letter sink apart.
-type captureSink struct {
-	mu   sync.Mutex
-	recs []runtime.Record
-}
-
-func (s *captureSink) Open(context.Context, runtime.Env) error { return nil }
-func (s *captureSink) Close(context.Context) error             { return nil }
-func (s *captureSink) Write(_ context.Context, recs []runtime.Record) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range recs {
-		s.recs = append(s.recs, r.Clone())
-	}
-	return nil
-}
-
-func (s *captureSink) values() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// values returns the values a sink was given, sorted.
+func values(c *connectortest.Collector) []string {
 	var v []string
-	for _, r := range s.recs {
+	for _, r := range c.Records() {
 		v = append(v, string(r.Value))
 	}
 	slices.Sort(v)
@@ -54,7 +34,7 @@ type captureConfig struct {
 func TestPipelineFailurePolicy(t *testing.T) {
 	e := newEngine(t)
 	mod := buildGuest(t, guestbuild.Guest{Lang: "go", Dir: filepath.Join("..", "examples", "wasm", "conformance", "go")})
-	sinks := map[string]*captureSink{"main": {}, "dead": {}}
+	sinks := map[string]*connectortest.Collector{"main": {}, "dead": {}}
 	reg := runtime.NewRegistry()
 	host.Register(reg, e)
 	collection.Register(reg)
@@ -79,13 +59,13 @@ on_error: {retries: 1, backoff: 1ms, action: dead_letter, dead_letter: {capture:
 	if err := p.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := sinks["main"].values(), []string{"A", "B", "C", "D", "E", "F", "G"}; !slices.Equal(got, want) {
+	if got, want := values(sinks["main"]), []string{"A", "B", "C", "D", "E", "F", "G"}; !slices.Equal(got, want) {
 		t.Errorf("main sink got %q, want %q", got, want)
 	}
-	if got, want := sinks["dead"].values(), []string{"error:no good", "trap"}; !slices.Equal(got, want) {
+	if got, want := values(sinks["dead"]), []string{"error:no good", "trap"}; !slices.Equal(got, want) {
 		t.Errorf("dead-letter sink got %q, want %q", got, want)
 	}
-	for _, r := range sinks["dead"].recs {
+	for _, r := range sinks["dead"].Records() {
 		if len(headerOf(r, runtime.HeaderError)) == 0 {
 			t.Errorf("dead record %q has no %s header", r.Value, runtime.HeaderError)
 		}

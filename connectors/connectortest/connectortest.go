@@ -15,7 +15,9 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,4 +246,35 @@ func CheckReadCancels(t *testing.T, src runtime.Source) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Read did not return after cancel")
 	}
+}
+
+// Collector is a Sink that keeps a copy of every record written to it, for
+// tests that run a pipeline and look at its output. Safe for concurrent
+// use.
+type Collector struct {
+	mu   sync.Mutex
+	recs []runtime.Record
+}
+
+// Open implements runtime.Sink.
+func (c *Collector) Open(context.Context, runtime.Env) error { return nil }
+
+// Close implements runtime.Sink.
+func (c *Collector) Close(context.Context) error { return nil }
+
+// Write implements runtime.Sink.
+func (c *Collector) Write(_ context.Context, recs []runtime.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range recs {
+		c.recs = append(c.recs, r.Clone())
+	}
+	return nil
+}
+
+// Records returns what was written so far, in order of writing.
+func (c *Collector) Records() []runtime.Record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.recs)
 }

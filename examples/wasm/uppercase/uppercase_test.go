@@ -12,30 +12,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/wasmstream/wasmstream/connectors/connectortest"
 	"github.com/wasmstream/wasmstream/connectors/file"
 	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
 	"github.com/wasmstream/wasmstream/runtime"
 )
-
-type capture struct {
-	mu   sync.Mutex
-	recs []runtime.Record
-}
-
-func (c *capture) Open(context.Context, runtime.Env) error { return nil }
-func (c *capture) Close(context.Context) error             { return nil }
-func (c *capture) Write(_ context.Context, recs []runtime.Record) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, r := range recs {
-		c.recs = append(c.recs, r.Clone())
-	}
-	return nil
-}
 
 // render prints a record's key, value and headers, for comparison.
 func render(r runtime.Record) string {
@@ -95,7 +79,7 @@ sink: {file: {path: unused}}
 		if err != nil {
 			t.Fatal(err)
 		}
-		sink := &capture{}
+		sink := &connectortest.Collector{}
 		p, err := runtime.Build(spec, runtime.WithSink(sink))
 		if err != nil {
 			t.Fatal(err)
@@ -105,7 +89,7 @@ sink: {file: {path: unused}}
 		}
 		var got []string
 		var values [][]byte
-		for _, r := range sink.recs {
+		for _, r := range sink.Records() {
 			got = append(got, render(r))
 			values = append(values, r.Value)
 		}

@@ -11,9 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/wasmstream/wasmstream/connectors/connectortest"
 	"github.com/wasmstream/wasmstream/connectors/file"
 	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
@@ -81,20 +81,14 @@ func writeLanguageInput(t *testing.T, path string, rng *rand.Rand) map[string]in
 	return want
 }
 
-type capture struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (c *capture) Open(context.Context, runtime.Env) error { return nil }
-func (c *capture) Close(context.Context) error             { return nil }
-func (c *capture) Write(_ context.Context, recs []runtime.Record) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, r := range recs {
-		c.lines = append(c.lines, fmt.Sprintf("key=%q value=%q ts=%d headers=%d", r.Key, r.Value, r.Timestamp, len(r.Headers)))
+// rendered renders the records a sink was given, sorted, for comparison.
+func rendered(c *connectortest.Collector) []string {
+	var out []string
+	for _, r := range c.Records() {
+		out = append(out, fmt.Sprintf("key=%q value=%q ts=%d headers=%d", r.Key, r.Value, r.Timestamp, len(r.Headers)))
 	}
-	return nil
+	slices.Sort(out)
+	return out
 }
 
 // TestSameCountsInEveryLanguage runs the word count pipeline with each
@@ -155,7 +149,7 @@ state: {checkpoint_interval: 100ms, query: "off"}
 		if err != nil {
 			t.Fatal(err)
 		}
-		sink := &capture{}
+		sink := &connectortest.Collector{}
 		p, err := runtime.Build(spec, runtime.WithSink(sink))
 		if err != nil {
 			t.Fatal(err)
@@ -166,12 +160,12 @@ state: {checkpoint_interval: 100ms, query: "off"}
 		got := counts(t, dataDir)
 		diff(t, g.Lang, got, want)
 		results[g.Lang] = got
-		slices.Sort(sink.lines)
-		if !slices.Equal(sink.lines, wantOut) {
-			t.Errorf("%s: %d records emitted, want %d, or they differ", g.Lang, len(sink.lines), len(wantOut))
-			for i := 0; i < min(len(sink.lines), len(wantOut)); i++ {
-				if sink.lines[i] != wantOut[i] {
-					t.Errorf("%s: first difference: %s, want %s", g.Lang, sink.lines[i], wantOut[i])
+		emitted := rendered(sink)
+		if !slices.Equal(emitted, wantOut) {
+			t.Errorf("%s: %d records emitted, want %d, or they differ", g.Lang, len(emitted), len(wantOut))
+			for i := 0; i < min(len(emitted), len(wantOut)); i++ {
+				if emitted[i] != wantOut[i] {
+					t.Errorf("%s: first difference: %s, want %s", g.Lang, emitted[i], wantOut[i])
 					break
 				}
 			}
