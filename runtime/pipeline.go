@@ -381,7 +381,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		cause = errors.New("pipeline stopped")
 	}
 	for r := range readCh {
-		r.g.release(cause)
+		if r.g != nil { // a checkpoint's flush marker holds no records
+			r.g.release(cause)
+		}
 	}
 	for _, st := range p.ops {
 		for _, c := range st.inputs {
