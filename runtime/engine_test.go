@@ -156,3 +156,51 @@ state: {checkpoint_interval: 10ms, query: "off"}
 		t.Fatal("the sink was not closed")
 	}
 }
+
+// TestCheckpointInterruptKeepsBufferedRecords guards issue #8 item 11: a
+// positioned source whose Read, cancelled for a checkpoint, returns the
+// records it had buffered together with ctx.Err() follows the Source
+// contract; the pipeline failed it as a source error (exit 4) because it
+// decided by the record count. The interrupt is recognised by its cause:
+// the records go on, the checkpoint is taken, and reading resumes.
+func TestCheckpointInterruptKeepsBufferedRecords(t *testing.T) {
+	checkNoLeaks(t)
+	spec := parse(t, stateRegistry(nil), `
+pipeline: interrupt
+batch: {size: 10, linger: 1ms}
+source: {test: {}}
+operators: [{count: {}}]
+sink: {test: {}}
+state: {checkpoint_interval: 20ms, query: "off"}
+`)
+	src := &posSource{n: 1, buffered: keyed(5, 2)}
+	sink := &memSink{}
+	p, err := runtime.Build(spec, runtime.WithSource(src), runtime.WithSink(sink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, "the buffered records written and a checkpoint taken", func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			return true
+		default:
+		}
+		st := p.Stats()
+		return st.Acked == 2 && st.Checkpoints > 0
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil: the interrupted source followed the contract", err)
+	}
+	if n := len(sink.records()); n != 6 {
+		t.Fatalf("sink got %d records, want 6 (1 read, 5 returned with the interrupt)", n)
+	}
+	if _, _, acked, nacked := src.state(); acked != 2 || nacked != 0 {
+		t.Fatalf("acked %d, nacked %d; want 2, 0", acked, nacked)
+	}
+}

@@ -517,8 +517,12 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 			rctx, stop = p.interruptible(ctx, wait, pending)
 		}
 		recs, ack, err := p.source.Read(rctx)
-		if stop() && err != nil && len(recs) == 0 && ctx.Err() == nil {
-			continue // the Read was interrupted for a checkpoint: take it, read again
+		if stop() && err != nil && ctx.Err() == nil && isInterrupt(err) {
+			// The Read was interrupted for a checkpoint or a savepoint, not
+			// stopped: what it returned goes on, then the checkpoint is
+			// taken and reading resumes. The cause decides, not the record
+			// count: a source may return what it had buffered.
+			err = nil
 		}
 		if len(recs) > 0 {
 			read = true
@@ -587,6 +591,13 @@ func (p *Pipeline) interruptible(ctx context.Context, wait time.Duration, pendin
 
 // errCheckpointDue interrupts a blocked Read (see interruptible).
 var errCheckpointDue = errors.New("checkpoint due")
+
+// isInterrupt reports whether err, returned by a Read whose context the
+// reader cancelled with errCheckpointDue, is that cancellation: ctx.Err()
+// or the cause, possibly wrapped.
+func isInterrupt(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, errCheckpointDue)
+}
 
 func (p *Pipeline) countedAck(ack AckFunc) AckFunc {
 	return func(err error) {
