@@ -2,10 +2,12 @@ package socket
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -16,16 +18,24 @@ import (
 // keepBuffer is the largest line buffer kept between Writes.
 const keepBuffer = 4 << 20
 
+// Polling of the peer's receipt: the first wait, doubling up to the last.
+const (
+	receiptPollMin = 20 * time.Microsecond
+	receiptPollMax = 2 * time.Millisecond
+)
+
 // Sink writes records as lines to a TCP server.
 //
-// Write returns nil once every byte of the batch was written to the
-// connection (handed to the kernel). When the connection breaks, or the
-// peer has closed it, Write returns an error and drops the connection; the
-// runtime retries the batch with backoff, and the retry connects again. So
-// records may be written twice (at-least-once) around a reconnect. TCP
-// gives no delivery receipt, though: bytes taken by the kernel just before
-// the peer went away can be lost without an error, so across peer failures
-// the sink is only as reliable as TCP itself.
+// It is at-least-once: Write returns nil only once the peer's TCP stack has
+// acknowledged every byte of the batch (on Linux, the socket's queue of
+// unacknowledged bytes is empty), not when the bytes were handed to the
+// kernel. When the connection breaks, is reset, or the peer has closed it,
+// Write returns an error and drops the connection; the runtime retries the
+// whole batch with backoff on a new connection, so the peer may get records
+// twice around a reconnect. What it cannot cover: bytes the peer's kernel
+// acknowledged but the peer's application never read (it crashed with them
+// in its receive buffer). On systems other than Linux the receipt is not
+// available and a batch is done once the kernel took it.
 //
 // Write and Close are not safe for concurrent use with each other.
 type Sink struct {
@@ -37,7 +47,8 @@ type Sink struct {
 	closed chan struct{} // closed when the peer ends the connection
 	reader sync.WaitGroup
 	buf    []byte
-	dials  int // connections made
+	timer  *time.Timer // paces the polls for the peer's receipt
+	dials  int         // connections made
 }
 
 // NewSink returns a sink for a validated config. It does no I/O.
@@ -58,6 +69,13 @@ func (s *Sink) Open(_ context.Context, env runtime.Env) error {
 	s.log = env.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if receipts {
+		s.log.Info("socket sink: at-least-once: a batch is acknowledged once the peer's TCP stack has acknowledged all its bytes; after a reconnect the unacknowledged batch is sent again, so the peer may see duplicates",
+			"address", s.cfg.Address)
+	} else {
+		s.log.Warn("socket sink: no delivery receipts on this system: a batch is acknowledged once the kernel took it, so records in flight when the peer goes away can be lost",
+			"address", s.cfg.Address)
 	}
 	return nil
 }
@@ -130,7 +148,8 @@ func (s *Sink) Write(ctx context.Context, recs []runtime.Record) error {
 		}
 	}
 	conn := s.conn
-	if err := conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
+	deadline := time.Now().Add(s.cfg.WriteTimeout)
+	if err := conn.SetWriteDeadline(deadline); err != nil {
 		return s.fail(len(recs), err)
 	}
 	fired := make(chan struct{})
@@ -142,13 +161,55 @@ func (s *Sink) Write(ctx context.Context, recs []runtime.Record) error {
 	if !stop() {
 		<-fired
 	}
+	if err == nil {
+		err = s.awaitReceipt(ctx, conn, deadline)
+	}
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
 		return s.fail(len(recs), err)
 	}
 	return nil
+}
+
+// errNoReceipt is the cause of a failed Write whose bytes the peer never
+// acknowledged before the connection ended.
+var errNoReceipt = errors.New("the connection ended before the peer acknowledged every byte")
+
+// awaitReceipt waits until the peer's TCP stack has acknowledged every byte
+// written to conn, the connection ends (reset or closed: the batch must be
+// sent again), the deadline passes or ctx is done.
+func (s *Sink) awaitReceipt(ctx context.Context, conn net.Conn, deadline time.Time) error {
+	if !receipts {
+		return nil
+	}
+	wait := receiptPollMin
+	for {
+		n, over, err := unacked(conn)
+		switch {
+		case err != nil:
+			return err
+		case n == 0:
+			return nil
+		case over:
+			return fmt.Errorf("%w (%d bytes unacknowledged)", errNoReceipt, n)
+		case !time.Now().Before(deadline):
+			return fmt.Errorf("waiting for the peer to acknowledge %d bytes: %w", n, os.ErrDeadlineExceeded)
+		}
+		if s.timer == nil {
+			s.timer = time.NewTimer(wait)
+		} else {
+			s.timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			s.timer.Stop()
+			return fmt.Errorf("waiting for the peer to acknowledge %d bytes: %w", n, ctx.Err())
+		case <-s.timer.C:
+		}
+		wait = min(2*wait, receiptPollMax)
+	}
 }
 
 // fail drops the connection after a failed write; the bytes already sent

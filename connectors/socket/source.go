@@ -29,7 +29,7 @@ import (
 func Register(r *runtime.Registry) {
 	runtime.AddSource(r, "socket", "Reads delimited text records from a TCP server, reconnecting when the connection drops (at-most-once).",
 		func(c *SourceConfig) (runtime.Source, error) { return NewSource(c) })
-	runtime.AddSink(r, "socket", "Writes records as lines to a TCP server, reconnecting on the next write after a failure.",
+	runtime.AddSink(r, "socket", "Writes records as lines to a TCP server, reconnecting on the next write after a failure; a batch is done once the peer acknowledged its bytes (at-least-once).",
 		func(c *SinkConfig) (runtime.Sink, error) { return NewSink(c) })
 }
 
