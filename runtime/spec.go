@@ -39,17 +39,22 @@ type StateSettings struct {
 	MaxValue           ByteSize      `yaml:"max_value" default:"1MiB" doc:"Largest state value (or list). A larger write fails that call with a too-large status, not the pipeline."`
 	OnCorrupt          string        `yaml:"on_corrupt" default:"fail" oneof:"fail|checkpoint|empty" doc:"When the state store cannot be read: fail refuses to start and names the path; checkpoint restores the newest valid retained checkpoint; empty starts without state."`
 	Query              string        `yaml:"query" default:"127.0.0.1:0" doc:"Address of the HTTP server answering state queries and savepoint requests while the pipeline runs (port 0: any free port); its address is written to <data_dir>/query.addr. \"off\" disables it."`
+	SavepointDir       string        `yaml:"savepoint_dir" doc:"Another directory under which savepoint requests to the query server may write (relative paths: to the working directory). Without it, savepoints go only under <data_dir>."`
+	CallWrites         ByteSize      `yaml:"call_writes" default:"64MiB" doc:"Most state one operator call may write (its transaction, before it commits); a write over it fails that call's state operation with a too-large status."`
 }
 
 // FailurePolicy says what happens to a batch an operator fails on, and to a
 // batch a sink cannot write.
 type FailurePolicy struct {
-	Retries     int           `yaml:"retries" default:"2" doc:"How many times a failed operator batch is retried (each time on a fresh Wasm instance) before the action applies."`
-	Backoff     time.Duration `yaml:"backoff" default:"100ms" doc:"Wait before the first retry; it doubles on each retry up to max_backoff."`
-	MaxBackoff  time.Duration `yaml:"max_backoff" default:"10s" doc:"Longest wait between retries, for operators and sinks."`
-	Action      string        `yaml:"action" default:"stop" oneof:"stop|dead_letter" doc:"After the retries: stop the pipeline (nothing is acknowledged past the failure, so a restart reprocesses it), or dead_letter: isolate the failing records by bisecting the batch and send only those to the dead_letter sink, with the error in their headers."`
-	DeadLetter  yaml.Node     `yaml:"dead_letter" doc:"The sink that receives records given up on, as 'sink-name: {settings}'. Required when action is dead_letter."`
-	SinkRetries int           `yaml:"sink_retries" default:"0" doc:"How many times a failed sink write is retried before the action applies; 0 retries until the pipeline is stopped."`
+	Retries        int           `yaml:"retries" default:"2" doc:"How many times a failed operator batch is retried (each time on a fresh Wasm instance) before the action applies."`
+	Backoff        time.Duration `yaml:"backoff" default:"100ms" doc:"Wait before the first retry; it doubles on each retry up to max_backoff."`
+	MaxBackoff     time.Duration `yaml:"max_backoff" default:"10s" doc:"Longest wait between retries, for operators and sinks."`
+	Action         string        `yaml:"action" default:"stop" oneof:"stop|dead_letter" doc:"After the retries: stop the pipeline (nothing is acknowledged past the failure, so a restart reprocesses it), or dead_letter: isolate the failing records by bisecting the batch (within isolate_calls and isolate_timeout) and send only those to the dead_letter sink, with the error in their headers; a batch that fails as a whole gets batch_action."`
+	DeadLetter     yaml.Node     `yaml:"dead_letter" doc:"The sink that receives records given up on, as 'sink-name: {settings}'. Required when action is dead_letter."`
+	SinkRetries    int           `yaml:"sink_retries" default:"0" doc:"How many times a failed sink write is retried before the action applies; 0 retries until the pipeline is stopped."`
+	BatchAction    string        `yaml:"batch_action" default:"stop" oneof:"stop|dead_letter" doc:"With action dead_letter, for a batch that fails as a whole rather than by some of its records: both halves of its first split and its first record alone fail with the same error (a dependency is down), or isolating its failing records ran out of isolate_calls or isolate_timeout. stop stops the pipeline (exit 3; nothing past the batch is acknowledged); dead_letter sends the records not isolated to the dead_letter sink as one batch, with the error."`
+	IsolateCalls   int           `yaml:"isolate_calls" default:"256" doc:"With action dead_letter: most operator calls spent isolating the failing records of one batch (one bad record in 1,000 takes about 20); then batch_action applies to the records not isolated."`
+	IsolateTimeout time.Duration `yaml:"isolate_timeout" default:"1m" doc:"With action dead_letter: most time spent isolating the failing records of one batch; no call starts that would end past it at the pace of the slowest call so far (an operator that runs into its deadline). Then batch_action applies to the records not isolated."`
 }
 
 // pipelineFile is the top level of a pipeline file.
@@ -166,6 +171,12 @@ func Parse(b []byte, reg *Registry) (*Spec, error) {
 	}
 	if f.OnError.Retries < 0 {
 		probs.Add("on_error.retries", find(root, "on_error.retries"), "must not be negative")
+	}
+	if f.OnError.IsolateCalls < 1 {
+		probs.Add("on_error.isolate_calls", find(root, "on_error.isolate_calls"), "must be at least 1")
+	}
+	if f.OnError.IsolateTimeout <= 0 {
+		probs.Add("on_error.isolate_timeout", find(root, "on_error.isolate_timeout"), "must be positive")
 	}
 	if f.OnError.SinkRetries < 0 {
 		probs.Add("on_error.sink_retries", find(root, "on_error.sink_retries"), "must not be negative")

@@ -56,9 +56,14 @@ func (w *opWorker) run(ctx context.Context) {
 			w.p.log.Warn("operator batch failed; isolating failing records for the dead-letter sink",
 				"operator", w.st.spec.Label, "records", len(b.recs), "err", err)
 			var dead []Record
-			out, dead = w.isolate(ctx, b.recs, err)
+			out, dead, err = w.isolate(ctx, b.recs, err)
 			if ctx.Err() != nil {
 				b.done(context.Cause(ctx))
+				return
+			}
+			if err != nil {
+				b.done(err)
+				w.p.fail(&StageError{Kind: KindOperator, Component: w.st.spec.Path, Err: err})
 				return
 			}
 			if len(dead) > 0 && !w.p.sendDead(ctx, b, dead) {
@@ -96,29 +101,6 @@ func (w *opWorker) processWithRetry(ctx context.Context, recs []Record) ([]Recor
 		}
 		backoff = min(2*backoff, pol.MaxBackoff)
 	}
-}
-
-// isolate bisects a failing batch: halves that succeed produce output, and
-// single records that still fail are returned as dead, carrying the error.
-func (w *opWorker) isolate(ctx context.Context, recs []Record, cause error) (out, dead []Record) {
-	if len(recs) == 1 {
-		return nil, []Record{w.p.deadRecord(recs[0], w.st.spec.Path, cause)}
-	}
-	mid := len(recs) / 2
-	for _, half := range [][]Record{recs[:mid], recs[mid:]} {
-		if ctx.Err() != nil {
-			return out, dead
-		}
-		o, err := w.op.Process(ctx, half, nil)
-		if err == nil {
-			out = append(out, o...)
-			continue
-		}
-		o, d := w.isolate(ctx, half, err)
-		out = append(out, o...)
-		dead = append(dead, d...)
-	}
-	return out, dead
 }
 
 // deadRecord returns a copy of r with the failure described in headers.
