@@ -18,15 +18,29 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
+
+// MaxModuleSize caps the size of a module file or of the bytes given to
+// Compile: 256 MiB, several times the largest guest any toolchain here
+// builds.
+const MaxModuleSize = 256 << 20
+
+// coreFeatures are the WebAssembly features modules may use: WebAssembly
+// 2.0 (multi-value, bulk memory, reference types, SIMD, non-trapping
+// conversions, sign extension). Tail calls and threads are not in it;
+// instrument also refuses tail calls.
+const coreFeatures = api.CoreFeaturesV2
 
 // EngineOption configures NewEngine.
 type EngineOption func(*engineConfig)
@@ -58,6 +72,7 @@ func WithLogger(l *slog.Logger) EngineOption { return func(c *engineConfig) { c.
 // Engine compiles and runs guest modules.
 type Engine struct {
 	rt           wazero.Runtime
+	validator    wazero.Runtime // compiles original bytes, to validate them
 	cache        wazero.CompilationCache
 	logger       *slog.Logger
 	loadDeadline time.Duration
@@ -80,7 +95,7 @@ func NewEngine(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	}
 	// No WithCloseOnContextDone: deadlines come from the checks instrument
 	// adds, which cost a fraction of wazero's (see instrument.go).
-	rc := wazero.NewRuntimeConfig()
+	rc := wazero.NewRuntimeConfig().WithCoreFeatures(coreFeatures)
 	var cache wazero.CompilationCache
 	if !cfg.noCache {
 		dir := cfg.cacheDir
@@ -106,13 +121,23 @@ func NewEngine(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 		rt.Close(ctx)
 		return nil, err
 	}
-	return &Engine{rt: rt, cache: cache, logger: cfg.logger, loadDeadline: cfg.loadDeadline, modules: map[string]*Module{}}, nil
+	if err := instantiateStackModule(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	// Validation runs the same checks in every wazero engine; the
+	// interpreter's compilation costs a fraction of the compiler's.
+	validator := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCoreFeatures(coreFeatures))
+	return &Engine{rt: rt, validator: validator, cache: cache, logger: cfg.logger, loadDeadline: cfg.loadDeadline, modules: map[string]*Module{}}, nil
 }
 
 // Close releases the runtime and every module compiled by it. Instances
 // must be closed first.
 func (e *Engine) Close(ctx context.Context) error {
 	err := e.rt.Close(ctx)
+	if verr := e.validator.Close(ctx); err == nil {
+		err = verr
+	}
 	if e.cache != nil {
 		if cerr := e.cache.Close(ctx); err == nil {
 			err = cerr
@@ -121,18 +146,57 @@ func (e *Engine) Close(ctx context.Context) error {
 	return err
 }
 
-// Load reads and compiles the module at path (see Compile).
+// Load reads and compiles the module at path (see Compile). The path must
+// name a regular file (or a link to one) of at most MaxModuleSize bytes.
 func (e *Engine) Load(ctx context.Context, path string) (*Module, error) {
-	b, err := os.ReadFile(path)
+	b, err := readModule(path)
+	if err != nil {
+		return nil, &ModuleError{Module: path, Err: err}
+	}
+	return e.Compile(ctx, path, b)
+}
+
+// readModule reads a module file. A FIFO, a device or a directory is
+// refused before it is read from, and open does not wait for a FIFO's
+// writer (O_NONBLOCK), so neither a pipe nor /dev/zero can hang or exhaust
+// the process; the read stops one byte past MaxModuleSize, so neither can
+// a file that grows while it is read.
+func readModule(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading module: %w", err)
 	}
-	return e.Compile(ctx, path, b)
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading module: %s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading module: %w", err)
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, fmt.Errorf("reading module: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading module: %s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxModuleSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading module: %w", err)
+	}
+	if len(b) > MaxModuleSize {
+		return nil, fmt.Errorf("reading module: %s is larger than %d bytes, the most the host loads", path, MaxModuleSize)
+	}
+	return b, nil
 }
 
 // Compile compiles wasm, or returns the module already compiled from the
 // same bytes, and checks its exports and imports against the ABI. name is
 // used in errors and logs.
+//
+// wazero validates wasm as it is, and only bytes it accepts are rewritten
+// (instrument.go) and compiled: the rewrite never makes an invalid module
+// valid, and a module is refused with wazero's own reason.
 func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module, error) {
 	sum := sha256.Sum256(wasm)
 	digest := hex.EncodeToString(sum[:])
@@ -141,13 +205,24 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 	if m, ok := e.modules[digest]; ok {
 		return m.withName(name), nil
 	}
+	if len(wasm) > MaxModuleSize {
+		return nil, &ModuleError{Module: name, Err: fmt.Errorf("reading: %d bytes, more than the %d the host loads", len(wasm), MaxModuleSize)}
+	}
+	if len(wasm) < 4 || string(wasm[:4]) != "\x00asm" {
+		return nil, &ModuleError{Module: name, Err: fmt.Errorf("reading: %w: not a WebAssembly binary", errInstrument)}
+	}
+	vm, err := e.validator.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, &ModuleError{Module: name, Err: fmt.Errorf("validating: %w", err)}
+	}
+	vm.Close(ctx)
 	ins, err := instrument(wasm)
 	if err != nil {
-		return nil, &ModuleError{Module: name, Err: fmt.Errorf("reading: %w", err)}
+		return nil, &ModuleError{Module: name, Err: fmt.Errorf("rewriting: %w", err)}
 	}
 	cm, err := e.rt.CompileModule(ctx, ins.wasm)
 	if err != nil {
-		return nil, &ModuleError{Module: name, Err: fmt.Errorf("compiling: %w", err)}
+		return nil, &ModuleError{Module: name, Err: fmt.Errorf("compiling the rewritten module: %w", err)}
 	}
 	m := &Module{engine: e, name: name, digest: digest, compiled: cm, size: len(wasm), hasStart: ins.hasStart}
 	m.info = describe(cm)

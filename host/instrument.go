@@ -1,12 +1,16 @@
 package host
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 )
 
-// Deadlines without wazero's context checks.
+// Deadlines and bounds without wazero's context checks.
 //
 // wazero can stop a running guest when its context is done
 // (RuntimeConfig.WithCloseOnContextDone), but it does so by leaving compiled
@@ -16,35 +20,104 @@ import (
 // holds up every stop-the-world pause of Go's garbage collector, and with it
 // the whole process.
 //
-// Instead, the host rewrites each module once, before compiling it:
+// Instead, the host rewrites each module once, before compiling it, after
+// wazero has validated the original bytes (Engine.Compile):
 //
-//   - a mutable i32 global, the fuel, is appended, and a host function
-//     (yieldModule.yieldName, () -> i32) is imported after the module's
-//     own imports; defined functions move up one index, and every reference
-//     to them (calls, ref.func, exports, element segments, the name
-//     section) is renumbered;
-//   - every loop body starts by taking one unit of fuel; when the fuel runs
-//     out it calls the host, which returns a new allowance after checking
-//     the call's deadline (an overrun ends the call) and giving Go's
-//     scheduler a safe point;
+//   - two mutable i32 globals are appended, the fuel and the call depth,
+//     and two host functions are imported after the module's own imports:
+//     yieldModule.yieldName (() -> i32) and stackModule.stackName
+//     (() -> ()); defined functions move up two indices, and every
+//     reference to them (calls, ref.func, exports, element segments, the
+//     name section) is renumbered;
+//   - every loop header and every function entry takes one unit of fuel,
+//     and the bulk instructions (memory.copy, memory.fill, memory.init,
+//     table.copy, table.fill, table.init) take fuel by their length; when
+//     the fuel runs out the guest calls the host, which returns a new
+//     allowance after checking the call's deadline (an overrun ends the
+//     call) and giving Go's scheduler a safe point;
+//   - every function entry adds the function's frame weight (frameWeight)
+//     to the depth, and every exit takes it off again; past maxStackUnits
+//     the guest calls stackModule.stackName, which ends the call with a
+//     trap, long before wazero's own stack (up to 400 MB) would overflow;
+//   - table.grow returns -1, as the specification allows, when it would
+//     take a table past maxTableElements;
 //   - a start section is removed and its function exported as exportStart,
-//     so the host calls it under a deadline like any other call.
+//     so the host calls it under a deadline like any other call; the depth
+//     is exported as exportDepth, so that a caller that keeps an instance
+//     after a trap can reset it.
 //
-// Code without loops always terminates (recursion ends at the stack limit;
-// tail calls, which could loop without one, are refused), so every call
-// returns to Go within fuelPerYield loop iterations.
+// Code between two fuel checks is straight-line code of one function
+// body, or one bulk instruction whose work was charged before it ran, so
+// every call returns to Go within about fuelPerYield units of work. Tail
+// calls, which could loop without a function entry, are refused.
+//
+// See RATIONALE.md for the costs and the reasons for these numbers.
 const (
 	yieldModule  = "wasmstream.runtime"
 	yieldName    = "yield"
+	stackModule  = "wasmstream.stack"
+	stackName    = "exhausted"
 	exportStart  = "wasmstream.start"
+	exportDepth  = "wasmstream.depth"
 	fuelPerYield = 1 << 16
+
+	// memoryFuelShift: a bulk memory instruction takes one unit of fuel
+	// per 16 bytes, about what one loop iteration costs.
+	memoryFuelShift = 4
+	// tableFuelShift: a bulk table instruction takes one unit per 4
+	// elements.
+	tableFuelShift = 2
+	// maxTableElements caps every table: 8 MiB of host memory at 8 bytes
+	// an element.
+	maxTableElements = 1 << 20
+	// maxStackUnits bounds the sum of the frame weights of the active
+	// calls: 32,768 calls of small functions. A unit is about 80 bytes of
+	// wazero's stack, so the stack stays under 3 MiB.
+	maxStackUnits  = 1 << 15
+	stackUnitBytes = 80
+	// maxFrameWeight keeps one frame's weight, and so the depth global,
+	// far from overflowing.
+	maxFrameWeight = 1 << 10
 )
+
+// frameWeight estimates, in stack units, the frame of a function with n
+// locals (parameters included) and a body of size bytes: a frame holds its
+// locals and the values its code keeps live, which grow with its size.
+// Measured: a small function's frame takes 80 bytes, and one with 21 i64
+// locals 240.
+func frameWeight(n uint64, size int) uint32 {
+	w := 1 + n/8 + uint64(size)/1024
+	if w > maxFrameWeight {
+		w = maxFrameWeight
+	}
+	return uint32(w)
+}
+
+// errStackExhausted ends a call whose depth passed maxStackUnits.
+var errStackExhausted = fmt.Errorf("call stack exhausted: the active calls passed the host's limit of %d frames of small functions (about %d KiB of stack)",
+	maxStackUnits, maxStackUnits*stackUnitBytes>>10)
+
+// stackExhausted is the host function stackModule.stackName.
+func stackExhausted(context.Context, api.Module, []uint64) { panic(errStackExhausted) }
+
+// instantiateStackModule adds stackModule to rt; instrumented modules
+// import it besides yieldModule.
+func instantiateStackModule(ctx context.Context, rt wazero.Runtime) error {
+	b := rt.NewHostModuleBuilder(stackModule)
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(stackExhausted), nil, nil).Export(stackName)
+	if _, err := b.Instantiate(ctx); err != nil {
+		return fmt.Errorf("instantiating the %s host module: %w", stackModule, err)
+	}
+	return nil
+}
 
 // instrumented is a rewritten module.
 type instrumented struct {
 	wasm     []byte
 	hasStart bool // the start function is exported as exportStart
 	loops    int  // loop headers that take fuel
+	bulk     int  // bulk instructions that take fuel by length
+	grows    int  // table.grow instructions bounded by maxTableElements
 }
 
 // errInstrument wraps every rewriting failure.
@@ -74,26 +147,73 @@ func sectionRank(id byte) int {
 	return 0 // custom
 }
 
-// rewriter holds what renumbering needs.
-type rewriter struct {
-	importedFuncs uint32 // defined functions start here, before the shift
-	fuel          uint32 // global index of the fuel
-	yield         uint32 // function index of the yield import
-	loops         int
+// funcType is what the rewriter needs of a function type.
+type funcType struct {
+	params  uint32
+	results []byte // value types
 }
 
-// fn renumbers a function index.
-func (w *rewriter) fn(idx uint32) uint32 {
+// rewriter holds what renumbering and instrumenting need. Every index it
+// reads is checked against the module's own index spaces, so that no
+// reference can reach what the rewriter adds even without validation.
+type rewriter struct {
+	types         []funcType
+	funcTypes     []uint32 // type index of every function, imports first
+	importedFuncs uint32   // defined functions start here, before the shift
+	globals       uint32   // imported and defined globals
+	tableTypes    []byte   // element type of every table, imports first
+	fuel, depth   uint32   // global indices of what is appended
+	yield, stack  uint32   // function indices of the imports added
+	blockTypes    map[string]uint32
+	extraTypes    [][]byte // () -> results types, for function-body blocks
+	loops, bulk   int
+	grows         int
+	locals        uint32 // first scratch local of the current body
+	usedScratch   bool
+	weight        uint32
+}
+
+const addedFuncs = 2 // yield and stack
+
+// fn renumbers a function index, which must be one the module has.
+func (w *rewriter) fn(r *reader, idx uint32) uint32 {
+	if idx >= uint32(len(w.funcTypes)) {
+		r.fail("function index %d out of range (%d functions)", idx, len(w.funcTypes))
+		return 0
+	}
 	if idx >= w.importedFuncs {
-		return idx + 1
+		return idx + addedFuncs
 	}
 	return idx
 }
 
-// instrument rewrites a module for deadlines (see above). It reads every
-// section it changes and every instruction of every function body, so that
-// loop headers and function references are found exactly; anything it
-// cannot read is an error naming the offset.
+func (w *rewriter) global(r *reader, idx uint32) {
+	if idx >= w.globals {
+		r.fail("global index %d out of range (%d globals)", idx, w.globals)
+	}
+}
+
+func (w *rewriter) typeIdx(r *reader, idx uint32) {
+	if idx >= uint32(len(w.types)) {
+		r.fail("type index %d out of range (%d types)", idx, len(w.types))
+	}
+}
+
+func (w *rewriter) table(r *reader, idx uint32) byte {
+	if idx >= uint32(len(w.tableTypes)) {
+		r.fail("table index %d out of range (%d tables)", idx, len(w.tableTypes))
+		return 0x70
+	}
+	return w.tableTypes[idx]
+}
+
+// instrument rewrites a module for deadlines and bounds (see above). It
+// reads every section and every instruction of every function body, so
+// that loop headers, exits and function references are found exactly;
+// anything it cannot read, an out-of-range index and trailing bytes are
+// errors naming the offset. It is meant for modules wazero has validated,
+// but it does not depend on that to keep what it adds out of the guest's
+// reach.
 func instrument(wasm []byte) (*instrumented, error) {
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
 		return nil, fmt.Errorf("%w: not a WebAssembly binary", errInstrument)
@@ -103,6 +223,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 	}
 	var sections []section
 	r := reader{b: wasm, off: 8}
+	lastRank := 0
 	for r.off < len(r.b) {
 		id := r.byte()
 		n := r.u32()
@@ -110,44 +231,94 @@ func instrument(wasm []byte) (*instrumented, error) {
 		if r.err != nil {
 			return nil, r.err
 		}
-		if rank := sectionRank(id); rank > 0 && id != 8 && id != 12 {
+		rank := sectionRank(id)
+		switch {
+		case rank == 0 && id != 0:
+			return nil, fmt.Errorf("%w: unknown section id %d", errInstrument, id)
+		case rank > 0 && rank <= lastRank:
+			return nil, fmt.Errorf("%w: section %d is repeated or out of order", errInstrument, id)
+		case rank > 0:
+			lastRank = rank
+		}
+		if rank > 0 && id != 8 && id != 12 {
 			// Every vector entry takes at least one byte: a larger count
 			// is malformed (and would make a decoder allocate for it).
 			sr := reader{b: body}
 			if n := sr.u32(); sr.err != nil || int(n) > len(body)-sr.off {
 				return nil, fmt.Errorf("%w: section %d declares %d entries in %d bytes", errInstrument, id, n, len(body))
 			}
-		} else if rank == 0 && id != 0 {
-			return nil, fmt.Errorf("%w: unknown section id %d", errInstrument, id)
 		}
 		sections = append(sections, section{id: id, body: body})
 	}
 
+	w := rewriter{blockTypes: map[string]uint32{}}
 	var (
-		w              rewriter
-		nTypes         uint32
-		importedGlobal uint32
 		definedGlobals uint32
 		startFunc      = -1
+		definedFuncs   uint32
+		codeCount      = -1
 	)
 	for _, s := range sections {
 		sr := reader{b: s.body}
 		switch s.id {
 		case 1:
-			nTypes = sr.u32()
+			w.readTypes(&sr)
 		case 2:
-			w.importedFuncs, importedGlobal = scanImports(&sr)
+			w.readImports(&sr)
+		case 3:
+			definedFuncs = sr.u32()
+			for i := uint32(0); i < definedFuncs && sr.err == nil; i++ {
+				t := sr.u32()
+				w.typeIdx(&sr, t)
+				w.funcTypes = append(w.funcTypes, t)
+			}
+		case 4:
+			for n := sr.u32(); n > 0 && sr.err == nil; n-- {
+				w.tableTypes = append(w.tableTypes, sr.refType())
+				if min := sr.limits(); min > maxTableElements {
+					sr.fail("a table of %d elements; the host allows at most %d", min, maxTableElements)
+				}
+			}
+		case 5:
+			for n := sr.u32(); n > 0 && sr.err == nil; n-- {
+				sr.limits()
+			}
 		case 6:
 			definedGlobals = sr.u32()
+			w.globals += definedGlobals
+			sr.off = len(sr.b) // read, with the initializers, below
 		case 8:
-			startFunc = int(sr.u32())
+			start := sr.u32()
+			w.fn(&sr, start)
+			if sr.err == nil {
+				if t := w.types[w.funcTypes[start]]; t.params != 0 || len(t.results) != 0 {
+					sr.fail("start function %d has parameters or results", start)
+				}
+			}
+			startFunc = int(start)
+		case 10:
+			codeCount = int(sr.u32())
+			sr.off = len(sr.b)
+		case 12:
+			sr.u32()
+		default:
+			sr.off = len(sr.b)
+		}
+		if sr.err == nil && sr.off != len(sr.b) {
+			sr.fail("%d trailing bytes", len(sr.b)-sr.off)
 		}
 		if sr.err != nil {
 			return nil, fmt.Errorf("section %d: %w", s.id, sr.err)
 		}
 	}
-	w.fuel = importedGlobal + definedGlobals
+	if codeCount < 0 && definedFuncs > 0 || codeCount >= 0 && uint32(codeCount) != definedFuncs {
+		return nil, fmt.Errorf("%w: %d functions declared, %d bodies", errInstrument, definedFuncs, max(codeCount, 0))
+	}
+	w.fuel = w.globals
+	w.depth = w.globals + 1
 	w.yield = w.importedFuncs
+	w.stack = w.importedFuncs + 1
+	nTypes := uint32(len(w.types))
 
 	out := &instrumented{hasStart: startFunc >= 0}
 	added := map[byte][]byte{} // sections the module lacks
@@ -156,22 +327,22 @@ func instrument(wasm []byte) (*instrumented, error) {
 		sr := reader{b: s.body}
 		var body []byte
 		switch s.id {
-		case 1:
-			body = appendU32(nil, nTypes+1)
-			body = append(body, s.body[sr.skipU32():]...)
-			body = append(body, 0x60, 0x00, 0x01, 0x7f) // () -> i32
 		case 2:
-			body = appendU32(nil, sr.u32()+1)
+			body = appendU32(nil, sr.u32()+addedFuncs)
 			body = append(body, s.body[sr.off:]...)
-			body = appendYieldImport(body, nTypes)
+			body = appendAddedImports(body, nTypes)
+			sr.off = len(sr.b)
 		case 6:
-			body = w.globals(&sr, definedGlobals)
+			body = w.globalSection(&sr, definedGlobals)
 		case 7:
 			body = w.exports(&sr, startFunc)
 		case 9:
 			body = w.elements(&sr)
 		case 10:
 			body = w.code(&sr)
+		case 11:
+			w.data(&sr)
+			body = s.body
 		case 0:
 			if name := sr.name(); name == "name" && sr.err == nil {
 				s.body = w.names(s.body, sr.off) // nil when unreadable: dropped
@@ -180,26 +351,47 @@ func instrument(wasm []byte) (*instrumented, error) {
 		default:
 			continue
 		}
+		if sr.err == nil && sr.off != len(sr.b) {
+			sr.fail("%d trailing bytes", len(sr.b)-sr.off)
+		}
 		if sr.err != nil {
 			return nil, fmt.Errorf("section %d: %w", s.id, sr.err)
 		}
 		s.body = body
 	}
+	// The type section is written last: function bodies add block types.
+	types := appendU32(nil, nTypes+2+uint32(len(w.extraTypes)))
+	if s := findSection(sections, 1); s != nil {
+		sr := reader{b: s}
+		types = append(types, s[sr.skipU32():]...)
+	}
+	types = append(types, 0x60, 0x00, 0x01, 0x7f) // () -> i32
+	types = append(types, 0x60, 0x00, 0x00)       // () -> ()
+	for _, t := range w.extraTypes {
+		types = append(types, 0x60, 0x00)
+		types = appendU32(types, uint32(len(t)))
+		types = append(types, t...)
+	}
+	for idx := range sections {
+		if sections[idx].id == 1 {
+			sections[idx].body = types
+		}
+	}
 	if findSection(sections, 1) == nil {
-		added[1] = []byte{0x01, 0x60, 0x00, 0x01, 0x7f}
+		added[1] = types
 	}
 	if findSection(sections, 2) == nil {
-		added[2] = appendYieldImport([]byte{0x01}, nTypes)
+		added[2] = appendAddedImports([]byte{addedFuncs}, nTypes)
 	}
 	if findSection(sections, 6) == nil {
-		added[6] = w.globals(&reader{b: []byte{0}}, 0)
+		added[6] = w.globalSection(&reader{b: []byte{0}}, 0)
 	}
 	if findSection(sections, 7) == nil {
 		added[7] = w.exports(&reader{b: []byte{0}}, startFunc)
 	}
-	out.loops = w.loops
+	out.loops, out.bulk, out.grows = w.loops, w.bulk, w.grows
 
-	res := make([]byte, 0, len(wasm)+w.loops*16+256)
+	res := make([]byte, 0, len(wasm)+len(wasm)/4+256)
 	res = append(res, wasm[:8]...)
 	emit := func(id byte, body []byte) {
 		res = append(res, id)
@@ -230,11 +422,17 @@ func instrument(wasm []byte) (*instrumented, error) {
 	return out, nil
 }
 
-func appendYieldImport(b []byte, typeIdx uint32) []byte {
+// appendAddedImports appends the yield import (type typeIdx) and the stack
+// import (type typeIdx+1).
+func appendAddedImports(b []byte, typeIdx uint32) []byte {
 	b = appendName(b, yieldModule)
 	b = appendName(b, yieldName)
 	b = append(b, 0x00)
-	return appendU32(b, typeIdx)
+	b = appendU32(b, typeIdx)
+	b = appendName(b, stackModule)
+	b = appendName(b, stackName)
+	b = append(b, 0x00)
+	return appendU32(b, typeIdx+1)
 }
 
 func findSection(sections []section, id byte) []byte {
@@ -246,68 +444,103 @@ func findSection(sections []section, id byte) []byte {
 	return nil
 }
 
-// scanImports counts imported functions and globals, and refuses a module
-// that imports the yield function itself.
-func scanImports(r *reader) (funcs, globals uint32) {
+// readTypes reads the type section.
+func (w *rewriter) readTypes(r *reader) {
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
-		if mod := r.name(); mod == yieldModule {
+		if form := r.byte(); form != 0x60 {
+			r.fail("type form 0x%02x, want a function type (0x60)", form)
+			return
+		}
+		var t funcType
+		t.params = r.u32()
+		for i := t.params; i > 0 && r.err == nil; i-- {
+			r.valType()
+		}
+		start := r.off
+		for i := r.u32(); i > 0 && r.err == nil; i-- {
+			r.valType()
+		}
+		if r.err == nil {
+			rr := reader{b: r.b[start:r.off]}
+			t.results = rr.b[rr.skipU32():]
+		}
+		w.types = append(w.types, t)
+	}
+}
+
+// readImports reads the import section, and refuses a module that imports
+// from a module name the host reserves.
+func (w *rewriter) readImports(r *reader) {
+	for n := r.u32(); n > 0 && r.err == nil; n-- {
+		if mod := r.name(); mod == yieldModule || mod == stackModule {
 			r.fail("imports from %q, a module name the host reserves", mod)
 		}
 		r.name()
 		switch kind := r.byte(); kind {
 		case 0x00: // function
-			r.u32()
-			funcs++
+			t := r.u32()
+			w.typeIdx(r, t)
+			w.funcTypes = append(w.funcTypes, t)
+			w.importedFuncs++
 		case 0x01: // table
-			r.byte()
+			w.tableTypes = append(w.tableTypes, r.refType())
 			r.limits()
 		case 0x02: // memory
 			r.limits()
 		case 0x03: // global
-			r.byte()
-			r.byte()
-			globals++
-		case 0x04: // tag
-			r.byte()
-			r.u32()
+			r.valType()
+			r.mutability()
+			w.globals++
 		default:
 			r.fail("unknown import kind 0x%02x", kind)
 		}
 	}
-	return funcs, globals
 }
 
-// globals copies the global section, renumbering ref.func in initializers,
-// and appends the fuel.
-func (w *rewriter) globals(r *reader, n uint32) []byte {
+// globalSection copies the global section, renumbering ref.func in
+// initializers, and appends the fuel and the depth.
+func (w *rewriter) globalSection(r *reader, n uint32) []byte {
 	r.u32()
-	b := appendU32(nil, n+1)
+	b := appendU32(nil, n+2)
 	for ; n > 0 && r.err == nil; n-- {
-		b = append(b, r.byte(), r.byte()) // value type, mutability
+		at := r.off
+		r.valType()
+		r.mutability()
+		b = append(b, r.b[at:r.off]...)
 		b = w.expr(r, b)
 	}
 	b = append(b, 0x7f, 0x01, 0x41) // mut i32 = i32.const fuelPerYield
 	b = appendS32(b, fuelPerYield)
-	return append(b, 0x0b)
+	b = append(b, 0x0b)
+	return append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b) // mut i32 = i32.const 0
 }
 
-// exports renumbers function exports and exports the start function.
+// exports renumbers function exports, and exports the start function and
+// the depth.
 func (w *rewriter) exports(r *reader, start int) []byte {
 	n := r.u32()
-	count := n
+	count := n + 1
 	if start >= 0 {
 		count++
 	}
 	b := appendU32(nil, count)
 	for ; n > 0 && r.err == nil; n-- {
 		name := r.name()
-		if name == exportStart {
+		if name == exportStart || name == exportDepth {
 			r.fail("exports %q, a name the host reserves", name)
 		}
 		kind := r.byte()
 		idx := r.u32()
-		if kind == 0x00 {
-			idx = w.fn(idx)
+		switch kind {
+		case 0x00:
+			idx = w.fn(r, idx)
+		case 0x01:
+			w.table(r, idx)
+		case 0x02:
+		case 0x03:
+			w.global(r, idx)
+		default:
+			r.fail("unknown export kind 0x%02x", kind)
 		}
 		b = appendName(b, name)
 		b = append(b, kind)
@@ -316,9 +549,11 @@ func (w *rewriter) exports(r *reader, start int) []byte {
 	if start >= 0 {
 		b = appendName(b, exportStart)
 		b = append(b, 0x00)
-		b = appendU32(b, w.fn(uint32(start)))
+		b = appendU32(b, w.fn(r, uint32(start)))
 	}
-	return b
+	b = appendName(b, exportDepth)
+	b = append(b, 0x03)
+	return appendU32(b, w.depth)
 }
 
 // elements renumbers the functions of element segments, in every encoding.
@@ -333,7 +568,9 @@ func (w *rewriter) elements(r *reader) []byte {
 			break
 		}
 		if flags&0x02 != 0 && flags&0x01 == 0 { // 2, 6: explicit table index
-			b = appendU32(b, r.u32())
+			t := r.u32()
+			w.table(r, t)
+			b = appendU32(b, t)
 		}
 		if flags&0x01 == 0 { // 0, 2, 4, 6: active, with an offset
 			b = w.expr(r, b)
@@ -345,7 +582,7 @@ func (w *rewriter) elements(r *reader) []byte {
 		b = appendU32(b, m)
 		for ; m > 0 && r.err == nil; m-- {
 			if flags&0x04 == 0 {
-				b = appendU32(b, w.fn(r.u32()))
+				b = appendU32(b, w.fn(r, r.u32()))
 			} else {
 				b = w.expr(r, b)
 			}
@@ -354,31 +591,68 @@ func (w *rewriter) elements(r *reader) []byte {
 	return b
 }
 
+// data reads the data section, for its structure only.
+func (w *rewriter) data(r *reader) {
+	for n := r.u32(); n > 0 && r.err == nil; n-- {
+		switch flags := r.u32(); flags {
+		case 0:
+			w.expr(r, nil)
+		case 1:
+		case 2:
+			r.u32()
+			w.expr(r, nil)
+		default:
+			r.fail("unknown data segment kind %d", flags)
+		}
+		r.bytes(int(r.u32()))
+	}
+	if r.err == nil && r.off != len(r.b) {
+		r.fail("%d trailing bytes", len(r.b)-r.off)
+	}
+}
+
 // code rewrites every function body.
 func (w *rewriter) code(r *reader) []byte {
 	n := r.u32()
-	b := appendU32(make([]byte, 0, len(r.b)+len(r.b)/8), n)
-	var body []byte
+	b := appendU32(make([]byte, 0, len(r.b)+len(r.b)/4), n)
+	var body, instrs []byte
 	for f := uint32(0); f < n && r.err == nil; f++ {
 		size := r.u32()
 		br := reader{b: r.bytes(int(size))}
 		if r.err != nil {
 			break
 		}
-		body = body[:0]
-		locals := br.u32()
-		body = appendU32(body, locals)
-		for ; locals > 0 && br.err == nil; locals-- {
-			body = appendU32(body, br.u32())
-			t := br.off
+		t := w.types[w.funcTypes[w.importedFuncs+f]]
+		nLocals := uint64(t.params)
+		localsStart := br.off
+		for groups := br.u32(); groups > 0 && br.err == nil; groups-- {
+			nLocals += uint64(br.u32())
 			br.valType()
-			body = append(body, br.b[t:br.off]...)
 		}
-		body = w.instrs(&br, body, false)
+		if nLocals > 1<<32-8 {
+			br.fail("%d locals", nLocals)
+		}
+		localsEnd := br.off
+		w.locals = uint32(nLocals)
+		w.usedScratch = false
+		w.weight = frameWeight(nLocals, int(size))
+		instrs = w.prologue(instrs[:0], t)
+		instrs = w.instrs(&br, instrs, false)
 		if br.err != nil {
 			r.fail("function body %d: %v", f, br.err)
 			break
 		}
+		body = body[:0]
+		if w.usedScratch {
+			lr := reader{b: br.b[localsStart:localsEnd]}
+			groups := lr.u32()
+			body = appendU32(body, groups+3)
+			body = append(body, lr.b[lr.off:]...)
+			body = append(body, 0x01, 0x7f, 0x01, 0x70, 0x01, 0x6f) // i32, funcref, externref
+		} else {
+			body = append(body, br.b[localsStart:localsEnd]...)
+		}
+		body = append(body, instrs...)
 		b = appendU32(b, uint32(len(body)))
 		b = append(b, body...)
 	}
@@ -386,6 +660,50 @@ func (w *rewriter) code(r *reader) []byte {
 		r.fail("%d trailing bytes", len(r.b)-r.off)
 	}
 	return b
+}
+
+// prologue appends what a function body starts with: one unit of fuel,
+// the frame's weight added to the depth, and the block the original body
+// runs in, so that a branch out of the body reaches the epilogue.
+func (w *rewriter) prologue(b []byte, t funcType) []byte {
+	b = w.takeFuel(b)
+	b = append(b, 0x23)
+	b = appendU32(b, w.depth)
+	b = append(b, 0x41)
+	b = appendS32(b, int32(w.weight))
+	b = append(b, 0x6a, 0x24) // i32.add, global.set
+	b = appendU32(b, w.depth)
+	b = append(b, 0x23)
+	b = appendU32(b, w.depth)
+	b = append(b, 0x41)
+	b = appendS32(b, maxStackUnits)
+	b = append(b, 0x4a, 0x04, 0x40, 0x10) // i32.gt_s, if, call
+	b = appendU32(b, w.stack)
+	b = append(b, 0x0b, 0x02) // end, block
+	switch len(t.results) {
+	case 0:
+		return append(b, 0x40)
+	case 1:
+		return append(b, t.results[0])
+	}
+	key := string(t.results)
+	idx, ok := w.blockTypes[key]
+	if !ok {
+		idx = uint32(len(w.types)) + 2 + uint32(len(w.extraTypes))
+		w.blockTypes[key] = idx
+		w.extraTypes = append(w.extraTypes, t.results)
+	}
+	return appendS33(b, int64(idx))
+}
+
+// leave appends what takes the frame's weight off the depth.
+func (w *rewriter) leave(b []byte) []byte {
+	b = append(b, 0x23)
+	b = appendU32(b, w.depth)
+	b = append(b, 0x41)
+	b = appendS32(b, int32(w.weight))
+	b = append(b, 0x6b, 0x24) // i32.sub, global.set
+	return appendU32(b, w.depth)
 }
 
 // names renumbers the name section's function names and local and label
@@ -403,14 +721,14 @@ func (w *rewriter) names(sec []byte, off int) []byte {
 			n := sub.u32()
 			body = appendU32(nil, n)
 			for ; n > 0 && sub.err == nil; n-- {
-				body = appendU32(body, w.fn(sub.u32()))
+				body = appendU32(body, w.fn(&sub, sub.u32()))
 				body = appendName(body, sub.name())
 			}
 		case 2, 3: // local names, label names: by function
 			n := sub.u32()
 			body = appendU32(nil, n)
 			for ; n > 0 && sub.err == nil; n-- {
-				body = appendU32(body, w.fn(sub.u32()))
+				body = appendU32(body, w.fn(&sub, sub.u32()))
 				start := sub.off
 				for m := sub.u32(); m > 0 && sub.err == nil; m-- {
 					sub.u32()
@@ -421,7 +739,7 @@ func (w *rewriter) names(sec []byte, off int) []byte {
 		default:
 			body = sub.b
 		}
-		if sub.err != nil {
+		if sub.err != nil || sub.off != len(sub.b) && id <= 3 {
 			return nil
 		}
 		b = append(b, id)
@@ -438,9 +756,10 @@ func (w *rewriter) names(sec []byte, off int) []byte {
 func (w *rewriter) expr(r *reader, b []byte) []byte { return w.instrs(r, b, true) }
 
 // instrs copies instructions into b: function references renumbered, fuel
-// taken at every loop header. With untilEnd it stops after the first end at
-// depth 0 (a constant expression); otherwise it reads all of r (a function
-// body).
+// taken at every loop header and bulk instruction, table.grow bounded, the
+// depth restored at every exit. With untilEnd it stops after the first end
+// at depth 0 (a constant expression); otherwise it reads all of r, a
+// function body after its locals, which prologue has opened.
 func (w *rewriter) instrs(r *reader, b []byte, untilEnd bool) []byte {
 	depth := 0
 	for r.off < len(r.b) && r.err == nil {
@@ -448,20 +767,35 @@ func (w *rewriter) instrs(r *reader, b []byte, untilEnd bool) []byte {
 		op := r.byte()
 		switch {
 		case op == 0x02 || op == 0x04: // block, if
-			r.blockType()
+			w.blockType(r)
 			depth++
 		case op == 0x03: // loop
-			r.blockType()
+			w.blockType(r)
 			depth++
-			b = append(b, r.b[at:r.off]...)
-			b = w.takeFuel(b)
-			continue
+			if !untilEnd {
+				b = append(b, r.b[at:r.off]...)
+				b = w.takeFuel(b)
+				continue
+			}
 		case op == 0x0b: // end
-			if depth == 0 && untilEnd {
-				return append(b, op)
+			if depth == 0 {
+				if untilEnd {
+					return append(b, op)
+				}
+				if r.off != len(r.b) {
+					r.fail("%d bytes after the end of the function body", len(r.b)-r.off)
+					return b
+				}
+				b = append(b, 0x0b) // the body's block
+				b = w.leave(b)
+				return append(b, 0x0b)
 			}
 			depth--
-		case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0f: // unreachable nop else return
+		case op == 0x0f: // return
+			if !untilEnd {
+				b = w.leave(b)
+			}
+		case op == 0x00 || op == 0x01 || op == 0x05: // unreachable nop else
 		case op == 0x0c || op == 0x0d: // br, br_if
 			r.u32()
 		case op == 0x0e: // br_table
@@ -470,12 +804,13 @@ func (w *rewriter) instrs(r *reader, b []byte, untilEnd bool) []byte {
 			}
 			r.u32()
 		case op == 0x10 || op == 0xd2: // call, ref.func
+			idx := w.fn(r, r.u32())
 			b = append(b, op)
-			b = appendU32(b, w.fn(r.u32()))
+			b = appendU32(b, idx)
 			continue
 		case op == 0x11: // call_indirect
-			r.u32()
-			r.u32()
+			w.typeIdx(r, r.u32())
+			w.table(r, r.u32())
 		case op == 0x12 || op == 0x13:
 			r.fail("tail calls (return_call) are not supported")
 		case op == 0x1a || op == 0x1b: // drop, select
@@ -483,46 +818,124 @@ func (w *rewriter) instrs(r *reader, b []byte, untilEnd bool) []byte {
 			for n := r.u32(); n > 0 && r.err == nil; n-- {
 				r.valType()
 			}
-		case op >= 0x20 && op <= 0x26: // local.*, global.*, table.get/set
+		case op >= 0x20 && op <= 0x22: // local.get/set/tee
 			r.u32()
+		case op == 0x23 || op == 0x24: // global.get/set
+			w.global(r, r.u32())
+		case op == 0x25 || op == 0x26: // table.get/set
+			w.table(r, r.u32())
 		case op >= 0x28 && op <= 0x3e: // loads and stores
 			r.memarg()
 		case op == 0x3f || op == 0x40: // memory.size, memory.grow
-			r.u32()
+			r.byte()
 		case op == 0x41: // i32.const
-			r.sleb(5)
+			r.sleb(32)
 		case op == 0x42: // i64.const
-			r.sleb(10)
+			r.sleb(64)
 		case op == 0x43:
 			r.bytes(4)
 		case op == 0x44:
 			r.bytes(8)
 		case op >= 0x45 && op <= 0xc4: // numeric, no immediates
 		case op == 0xd0: // ref.null t
-			r.byte()
+			r.refType()
 		case op == 0xd1: // ref.is_null
 		case op == 0xfc:
-			r.prefixFC()
+			if b = w.prefixFC(r, b, at, untilEnd); r.err == nil {
+				continue
+			}
 		case op == 0xfd:
 			r.prefixFD()
-		case op == 0xfe:
-			r.prefixFE()
 		default:
 			r.fail("unknown opcode 0x%02x", op)
 		}
 		b = append(b, r.b[at:r.off]...)
 	}
-	if untilEnd && r.err == nil {
-		r.fail("constant expression without end")
+	if r.err == nil {
+		if untilEnd {
+			r.fail("constant expression without end")
+		} else {
+			r.fail("function body without end")
+		}
 	}
 	return b
 }
 
-// takeFuel appends, at a loop header:
+// blockType reads an empty type, a value type or a type index (s33).
+func (w *rewriter) blockType(r *reader) {
+	if r.off >= len(r.b) {
+		r.fail("unexpected end")
+		return
+	}
+	switch r.b[r.off] {
+	case 0x40, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
+		r.off++
+		return
+	}
+	if idx := r.sleb(33); r.err == nil && (idx < 0 || idx >= int64(len(w.types))) {
+		r.fail("block type index %d out of range (%d types)", idx, len(w.types))
+	}
+}
+
+// prefixFC copies one 0xfc instruction that began at at, charging fuel for
+// the bulk ones and bounding table.grow in function bodies.
+func (w *rewriter) prefixFC(r *reader, b []byte, at int, constExpr bool) []byte {
+	shift := -1
+	switch op := r.u32(); {
+	case op <= 7: // saturating truncations
+	case op == 8: // memory.init data mem
+		r.u32()
+		r.byte()
+		shift = memoryFuelShift
+	case op == 9: // data.drop
+		r.u32()
+	case op == 10: // memory.copy
+		r.byte()
+		r.byte()
+		shift = memoryFuelShift
+	case op == 11: // memory.fill
+		r.byte()
+		shift = memoryFuelShift
+	case op == 12: // table.init elem table
+		r.u32()
+		w.table(r, r.u32())
+		shift = tableFuelShift
+	case op == 13: // elem.drop
+		r.u32()
+	case op == 14: // table.copy
+		w.table(r, r.u32())
+		w.table(r, r.u32())
+		shift = tableFuelShift
+	case op == 15: // table.grow
+		t := r.u32()
+		typ := w.table(r, t)
+		if r.err != nil || constExpr {
+			break
+		}
+		w.grows++
+		return w.boundGrow(b, t, typ)
+	case op == 16: // table.size
+		w.table(r, r.u32())
+	case op == 17: // table.fill
+		w.table(r, r.u32())
+		shift = tableFuelShift
+	default:
+		r.fail("unknown instruction 0xfc %d", op)
+	}
+	if shift >= 0 && !constExpr && r.err == nil {
+		w.bulk++
+		b = w.chargeLength(b, shift)
+	}
+	return append(b, r.b[at:r.off]...)
+}
+
+// takeFuel appends, at a loop header or function entry:
 //
 //	global.get $fuel; i32.const 1; i32.sub; global.set $fuel
 //	global.get $fuel; i32.eqz
 //	if; call $yield; global.set $fuel; end
+//
+// The fuel is at least 1 after every check, so the decrement reaches 0.
 func (w *rewriter) takeFuel(b []byte) []byte {
 	w.loops++
 	b = append(b, 0x23)
@@ -535,6 +948,65 @@ func (w *rewriter) takeFuel(b []byte) []byte {
 	b = appendU32(b, w.yield)
 	b = append(b, 0x24)
 	b = appendU32(b, w.fuel)
+	return append(b, 0x0b)
+}
+
+// chargeLength appends, before a bulk instruction whose length is on top
+// of the stack:
+//
+//	local.tee $len
+//	global.get $fuel; local.get $len; i32.const shift; i32.shr_u; i32.sub; global.set $fuel
+//	global.get $fuel; i32.const 1; i32.lt_s
+//	if; call $yield; global.set $fuel; end
+//
+// A length of at most 2^32-1 shifted by 2 or more cannot wrap the fuel.
+func (w *rewriter) chargeLength(b []byte, shift int) []byte {
+	w.usedScratch = true
+	b = append(b, 0x22)
+	b = appendU32(b, w.locals)
+	b = append(b, 0x23)
+	b = appendU32(b, w.fuel)
+	b = append(b, 0x20)
+	b = appendU32(b, w.locals)
+	b = append(b, 0x41, byte(shift), 0x76, 0x6b, 0x24) // i32.const, i32.shr_u, i32.sub, global.set
+	b = appendU32(b, w.fuel)
+	b = append(b, 0x23)
+	b = appendU32(b, w.fuel)
+	b = append(b, 0x41, 0x01, 0x48, 0x04, 0x40, 0x10) // i32.const 1, i32.lt_s, if, call
+	b = appendU32(b, w.yield)
+	b = append(b, 0x24)
+	b = appendU32(b, w.fuel)
+	return append(b, 0x0b)
+}
+
+// boundGrow appends table.grow t, refused past maxTableElements:
+//
+//	local.set $len; local.set $ref
+//	table.size t; i64.extend_i32_u; local.get $len; i64.extend_i32_u; i64.add
+//	i64.const maxTableElements; i64.gt_u
+//	if (result i32) i32.const -1 else local.get $ref; local.get $len; table.grow t end
+func (w *rewriter) boundGrow(b []byte, t uint32, typ byte) []byte {
+	w.usedScratch = true
+	ref := w.locals + 1 // funcref
+	if typ == 0x6f {
+		ref = w.locals + 2 // externref
+	}
+	b = append(b, 0x21)
+	b = appendU32(b, w.locals)
+	b = append(b, 0x21)
+	b = appendU32(b, ref)
+	b = append(b, 0xfc, 16)
+	b = appendU32(b, t)
+	b = append(b, 0xad, 0x20) // i64.extend_i32_u, local.get
+	b = appendU32(b, w.locals)
+	b = append(b, 0xad, 0x7c, 0x42) // i64.extend_i32_u, i64.add, i64.const
+	b = appendS33(b, maxTableElements)
+	b = append(b, 0x56, 0x04, 0x7f, 0x41, 0x7f, 0x05, 0x20) // i64.gt_u, if i32, i32.const -1, else, local.get
+	b = appendU32(b, ref)
+	b = append(b, 0x20)
+	b = appendU32(b, w.locals)
+	b = append(b, 0xfc, 15)
+	b = appendU32(b, t)
 	return append(b, 0x0b)
 }
 
@@ -572,6 +1044,8 @@ func (r *reader) bytes(n int) []byte {
 	return b
 }
 
+// u32 reads an unsigned LEB128 integer of at most 5 bytes whose unused
+// bits are zero.
 func (r *reader) u32() uint32 {
 	var v uint32
 	for shift := 0; shift < 35; shift += 7 {
@@ -579,33 +1053,59 @@ func (r *reader) u32() uint32 {
 		if r.err != nil {
 			return 0
 		}
+		if shift == 28 && c&0xf0 != 0 {
+			break
+		}
 		v |= uint32(c&0x7f) << shift
 		if c&0x80 == 0 {
 			return v
 		}
 	}
-	r.fail("LEB128 integer too long")
+	r.fail("LEB128 integer too long or out of range")
 	return 0
 }
 
-// sleb skips a signed LEB128 of at most max bytes.
-func (r *reader) sleb(max int) {
-	for i := 0; i < max; i++ {
-		if c := r.byte(); r.err != nil || c&0x80 == 0 {
-			return
+// sleb reads a signed LEB128 integer of n bits: at most ceil(n/7) bytes,
+// the unused bits of the last one a sign extension.
+func (r *reader) sleb(n int) int64 {
+	var v int64
+	for shift := 0; ; shift += 7 {
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		if shift+7 >= n { // the last byte allowed
+			used := n - shift                       // bits of this byte in the value
+			mask := byte(0x7f) &^ (1<<(used-1) - 1) // the sign bit and the unused bits
+			if m := c & mask; c&0x80 != 0 || m != 0 && m != mask {
+				r.fail("LEB128 integer too long or out of range")
+				return 0
+			}
+		}
+		v |= int64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			if shift+7 < 64 && c&0x40 != 0 {
+				v |= -1 << (shift + 7)
+			}
+			return v
 		}
 	}
-	r.fail("LEB128 integer too long")
 }
 
 func (r *reader) name() string { return string(r.bytes(int(r.u32()))) }
 
-func (r *reader) limits() {
+// limits reads table or memory limits and returns the minimum.
+func (r *reader) limits() uint32 {
 	flags := r.byte()
-	r.u32()
+	if flags > 3 {
+		r.fail("unknown limits flags 0x%02x", flags)
+		return 0
+	}
+	min := r.u32()
 	if flags&0x01 != 0 {
 		r.u32()
 	}
+	return min
 }
 
 func (r *reader) valType() {
@@ -616,17 +1116,17 @@ func (r *reader) valType() {
 	}
 }
 
-// blockType reads an empty type, a value type or a type index (s33).
-func (r *reader) blockType() {
-	if r.off >= len(r.b) {
-		r.fail("unexpected end")
-		return
+func (r *reader) refType() byte {
+	t := r.byte()
+	if t != 0x70 && t != 0x6f {
+		r.fail("unknown reference type 0x%02x", t)
 	}
-	switch r.b[r.off] {
-	case 0x40, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
-		r.off++
-	default:
-		r.sleb(5)
+	return t
+}
+
+func (r *reader) mutability() {
+	if m := r.byte(); m > 1 {
+		r.fail("unknown mutability 0x%02x", m)
 	}
 }
 
@@ -635,29 +1135,6 @@ func (r *reader) memarg() {
 		r.u32()
 	}
 	r.u32() // offset
-}
-
-func (r *reader) prefixFC() {
-	switch op := r.u32(); {
-	case op <= 7: // saturating truncations
-	case op == 8: // memory.init data mem
-		r.u32()
-		r.byte()
-	case op == 9: // data.drop
-		r.u32()
-	case op == 10: // memory.copy
-		r.byte()
-		r.byte()
-	case op == 11: // memory.fill
-		r.byte()
-	case op == 12 || op == 14: // table.init, table.copy
-		r.u32()
-		r.u32()
-	case op == 13 || op == 15 || op == 16 || op == 17: // elem.drop, table.grow/size/fill
-		r.u32()
-	default:
-		r.fail("unknown instruction 0xfc %d", op)
-	}
 }
 
 func (r *reader) prefixFD() {
@@ -677,17 +1154,6 @@ func (r *reader) prefixFD() {
 	}
 }
 
-func (r *reader) prefixFE() {
-	switch op := r.u32(); {
-	case op == 3: // atomic.fence
-		r.byte()
-	case op <= 2 || (op >= 0x10 && op <= 0x4e):
-		r.memarg()
-	default:
-		r.fail("unknown instruction 0xfe %d", op)
-	}
-}
-
 // skipU32 reads a LEB128 integer and returns the offset after it.
 func (r *reader) skipU32() int {
 	r.u32()
@@ -695,7 +1161,10 @@ func (r *reader) skipU32() int {
 }
 
 // appendS32 appends a signed LEB128 integer.
-func appendS32(b []byte, v int32) []byte {
+func appendS32(b []byte, v int32) []byte { return appendS33(b, int64(v)) }
+
+// appendS33 appends a signed LEB128 integer.
+func appendS33(b []byte, v int64) []byte {
 	for {
 		c := byte(v & 0x7f)
 		v >>= 7

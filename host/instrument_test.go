@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +56,9 @@ func runRenumber(t *testing.T, wasm []byte) map[string]uint64 {
 	if _, err := y.Instantiate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := instantiateStackModule(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
 	mod, err := rt.InstantiateWithConfig(ctx, wasm, wazero.NewModuleConfig().WithName("m").WithStartFunctions("_start", exportStart))
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +92,9 @@ func TestInstrumentPreservesBehaviour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ins.hasStart || ins.loops != 3 {
-		t.Fatalf("hasStart %v, loops %d; want true, 3", ins.hasStart, ins.loops)
+	// 3 loop headers and 9 function entries.
+	if !ins.hasStart || ins.loops != 3+9 {
+		t.Fatalf("hasStart %v, fuel checks %d; want true, 12", ins.hasStart, ins.loops)
 	}
 	want, got := runRenumber(t, orig), runRenumber(t, ins.wasm)
 	if want["ticks"] != 0 {
@@ -126,9 +131,10 @@ func TestInstrumentKeepsNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := cm.ExportedFunctions()["double"]
-	// Imports: env.add, then the yield function; $init is 2, $double 3.
-	if d.Name() != "double" || d.Index() != 3 {
-		t.Fatalf("export double: name %q, index %d; want \"double\", 3", d.Name(), d.Index())
+	// Imports: env.add, then the yield and stack functions; $init is 3,
+	// $double 4.
+	if d.Name() != "double" || d.Index() != 4 {
+		t.Fatalf("export double: name %q, index %d; want \"double\", 4", d.Name(), d.Index())
 	}
 }
 
@@ -221,4 +227,168 @@ func FuzzInstrument(f *testing.F) {
 		}
 		cm.Close(ctx)
 	})
+}
+
+// startedHandler signals when a guest logs "started".
+type startedHandler struct{ started chan struct{} }
+
+func (h startedHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h startedHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "started" {
+		select {
+		case h.started <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+func (h startedHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h startedHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestDeadlineWithoutLoops guards issue #8 (item 1): fuel is taken at
+// function entry and by the length of bulk instructions, not only at loop
+// headers. A guest without loops (fib(50) by double recursion) and a guest
+// whose loop body is one 1 MiB memory.copy each stop within twice their
+// deadline, and runtime.GC, started while they run, completes within
+// 50 ms. Before, both ran for minutes and held up the collector the whole
+// time.
+func TestDeadlineWithoutLoops(t *testing.T) {
+	const deadline = 250 * time.Millisecond
+	for _, name := range []string{"fib", "bulkcopy"} {
+		t.Run(name, func(t *testing.T) {
+			e := newTestEngine(t)
+			m, err := e.Compile(t.Context(), name+".wasm", wat(t, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			started := make(chan struct{}, 1)
+			i, err := m.Instantiate(t.Context(), InstanceConfig{Deadline: deadline, MemoryLimit: 64 << 20,
+				Logger: slog.New(startedHandler{started})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer i.Close(t.Context())
+			done := make(chan error, 1)
+			begin := time.Now()
+			go func() { _, err := i.ProcessFrame([]byte{0x90}); done <- err }()
+			select {
+			case <-started:
+			case err := <-done:
+				t.Fatalf("ProcessFrame returned before the guest started: %v", err)
+			}
+			gc := make(chan time.Duration, 1)
+			go func() { s := time.Now(); runtime.GC(); gc <- time.Since(s) }()
+			select {
+			case d := <-gc:
+				if d > 50*time.Millisecond {
+					t.Errorf("runtime.GC took %v while the guest ran, want at most 50ms", d)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("runtime.GC did not complete while the guest ran")
+			}
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrDeadline) {
+					t.Fatalf("ProcessFrame = %v, want a deadline error", err)
+				}
+				if d := time.Since(begin); d > 2*deadline {
+					t.Fatalf("a deadline of %v stopped the guest after %v", deadline, d)
+				}
+			case <-time.After(4 * time.Second):
+				t.Fatalf("a deadline of %v has not stopped the guest after 4s", deadline)
+			}
+		})
+	}
+}
+
+// TestStackBounded guards issue #8 (item 1): unbounded recursion ends in a
+// trap that names the host's stack limit after a few MB of host memory;
+// before, wazero grew the guest's stack to 400 MB (about 240 MB of heap
+// per instance) before it overflowed.
+func TestStackBounded(t *testing.T) {
+	e := newTestEngine(t)
+	m, err := e.Compile(t.Context(), "deeprec.wasm", wat(t, "deeprec"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, err := m.Instantiate(t.Context(), InstanceConfig{Deadline: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.Close(t.Context())
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err = i.ProcessFrame([]byte{0x90})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTrap) || !strings.Contains(err.Error(), "call stack exhausted") {
+		t.Fatalf("ProcessFrame = %v, want a trap for the exhausted call stack", err)
+	}
+	const most = 8 << 20
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > most {
+		t.Fatalf("the overflow allocated %d bytes of host memory, want at most %d", grew, most)
+	} else {
+		t.Logf("the overflow allocated %d KiB", grew>>10)
+	}
+}
+
+// bareRuntime is a wazero runtime with the host modules instrumented
+// code imports and nothing else; yield counts its calls in ticks.
+func bareRuntime(t testing.TB, ticks *int) wazero.Runtime {
+	t.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(coreFeatures))
+	t.Cleanup(func() { rt.Close(ctx) })
+	y := rt.NewHostModuleBuilder(yieldModule)
+	y.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
+		if ticks != nil {
+			*ticks++
+		}
+		stack[0] = fuelPerYield
+	}), nil, []api.ValueType{api.ValueTypeI32}).Export(yieldName)
+	if _, err := y.Instantiate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := instantiateStackModule(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+// TestTableGrowBounded guards issue #8 (item 1): table.grow past
+// maxTableElements returns -1, as the specification allows a host to,
+// instead of growing host memory without bound (a loop of table.grow
+// reached 24 GB). The original module, in plain wazero, grows the table to
+// the 4Mi elements (and one) it stops at by itself.
+func TestTableGrowBounded(t *testing.T) {
+	orig := wat(t, "tablegrow")
+	ins, err := instrument(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ins.grows != 1 {
+		t.Fatalf("%d table.grow instructions bounded, want 1", ins.grows)
+	}
+	for _, c := range []struct {
+		name string
+		wasm []byte
+		want uint64
+	}{
+		{"original", orig, 0x400001},
+		{"instrumented", ins.wasm, 1 + (maxTableElements-1)/65536*65536},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mod, err := bareRuntime(t, nil).Instantiate(t.Context(), c.wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := mod.ExportedFunction("grow").Call(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res[0] != c.want {
+				t.Fatalf("the table grew to %d elements, want %d", res[0], c.want)
+			}
+		})
+	}
 }

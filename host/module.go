@@ -89,7 +89,7 @@ func describe(cm wazero.CompiledModule) Info {
 	sort.Slice(info.Exports, func(i, j int) bool { return info.Exports[i].Name < info.Exports[j].Name })
 	for _, d := range cm.ImportedFunctions() {
 		mod, name, _ := d.Import()
-		if mod == yieldModule {
+		if mod == yieldModule || mod == stackModule {
 			continue // added by instrument
 		}
 		info.Imports = append(info.Imports, Func{Module: mod, Name: name, Params: d.ParamTypes(), Results: d.ResultTypes()})
