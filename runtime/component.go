@@ -18,6 +18,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"github.com/wasmstream/wasmstream/runtime/state"
 	"log/slog"
 
@@ -158,7 +159,11 @@ type OperatorEnv struct {
 }
 
 // BatchError is returned by Sink.Write when some records of a batch failed
-// and others were written. The runtime retries only the failed ones.
+// and others were written. The runtime writes again the failed ones and,
+// so that each key's records stay in order, every later record of a key
+// with a failed record before it (those may be written twice). A BatchError
+// whose indexes are out of range or not increasing stops the pipeline
+// (ErrInvalidBatchError): which records were written is then unknown.
 type BatchError struct {
 	// Failed holds the indexes into the batch of the records that failed,
 	// in increasing order, with Errs[i] the cause for Failed[i].
@@ -178,3 +183,7 @@ func (e *BatchError) Error() string {
 
 // Unwrap returns the per-record errors.
 func (e *BatchError) Unwrap() []error { return e.Errs }
+
+// ErrInvalidBatchError is the cause when a sink's BatchError names a record
+// index outside the batch or indexes out of order.
+var ErrInvalidBatchError = errors.New("sink reported an invalid partial failure")

@@ -264,27 +264,36 @@ func (w *sinkWorker) run(ctx context.Context) {
 
 // write writes recs, retrying what failed with backoff. A non-nil return
 // means the pipeline is stopping.
+//
+// After a partial failure (a *BatchError) only the failed records are
+// written again, and with them every later record of a key that has a
+// failed record before it, so that each key's records reach the sink in
+// order (the later ones may be written twice: at-least-once). sent marks the
+// records of recs already written by an earlier attempt.
 func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
 	pol := w.p.spec.OnError
 	backoff := pol.Backoff
+	var sent []bool
 	for attempt := 0; ; attempt++ {
 		w.s.mu.Lock()
 		err := w.s.sink.Write(ctx, recs)
 		w.s.mu.Unlock()
 		if err == nil {
-			w.count(len(recs))
+			w.count(unsent(sent, len(recs)))
 			return nil
 		}
 		var be *BatchError
-		if errors.As(err, &be) && len(be.Failed) > 0 && len(be.Failed) < len(recs) {
-			w.count(len(recs) - len(be.Failed))
-			failed := make([]Record, 0, len(be.Failed))
-			for _, i := range be.Failed {
-				if i >= 0 && i < len(recs) {
-					failed = append(failed, recs[i])
-				}
+		if errors.As(err, &be) && len(be.Failed) > 0 {
+			if berr := checkBatchError(be, len(recs)); berr != nil {
+				serr := &StageError{Kind: KindSink, Component: w.s.path, Err: berr}
+				w.p.fail(serr)
+				return serr
 			}
-			recs = failed
+			if len(be.Failed) < len(recs) {
+				var n int
+				recs, sent, n = retryAfter(recs, sent, be.Failed)
+				w.count(n)
+			}
 		}
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
@@ -292,12 +301,14 @@ func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
 		if pol.SinkRetries > 0 && attempt >= pol.SinkRetries {
 			serr := &StageError{Kind: KindSink, Component: w.s.path, Err: err}
 			if pol.Action == "dead_letter" && !w.s.dead {
-				dead := make([]Record, len(recs))
+				dead := make([]Record, 0, len(recs))
 				for i, r := range recs {
-					dead[i] = w.p.deadRecord(r, w.s.path, err)
+					if sent == nil || !sent[i] { // resent only for order: already written
+						dead = append(dead, w.p.deadRecord(r, w.s.path, err))
+					}
 				}
 				w.p.log.Warn("sink write failed after retries; sending records to the dead-letter sink",
-					"sink", w.s.path, "records", len(recs), "err", err)
+					"sink", w.s.path, "records", len(dead), "err", err)
 				return w.p.writeDead(ctx, dead)
 			}
 			w.p.fail(serr)
@@ -310,6 +321,63 @@ func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
 		}
 		backoff = min(2*backoff, pol.MaxBackoff)
 	}
+}
+
+// checkBatchError reports a BatchError whose indexes do not describe a
+// batch of n records: which records were written is then unknown, and
+// guessing would lose or reorder records.
+func checkBatchError(be *BatchError, n int) error {
+	prev := -1
+	for _, i := range be.Failed {
+		switch {
+		case i < 0 || i >= n:
+			return fmt.Errorf("%w: failed record index %d of a batch of %d", ErrInvalidBatchError, i, n)
+		case i <= prev:
+			return fmt.Errorf("%w: failed record indexes not increasing (%d after %d)", ErrInvalidBatchError, i, prev)
+		}
+		prev = i
+	}
+	return nil
+}
+
+// retryAfter returns what to write again after the records at failed
+// (valid, increasing indexes) of recs failed: those, and every later record
+// of a key with a failed record before it, in order, with sent marking the
+// ones already written. n counts the records written for the first time.
+func retryAfter(recs []Record, sent []bool, failed []int) (retry []Record, rsent []bool, n int) {
+	blocked := map[string]bool{}
+	f := 0
+	for i, r := range recs {
+		isFailed := f < len(failed) && failed[f] == i
+		if isFailed {
+			f++
+		}
+		already := sent != nil && sent[i]
+		if !isFailed && !already {
+			n++
+		}
+		k := string(r.Key) // unkeyed records are one key
+		if isFailed || blocked[k] {
+			blocked[k] = true
+			retry = append(retry, r)
+			rsent = append(rsent, already || !isFailed)
+		}
+	}
+	return retry, rsent, n
+}
+
+// unsent counts the records of an n-record write not written before.
+func unsent(sent []bool, n int) int {
+	if sent == nil {
+		return n
+	}
+	c := 0
+	for _, s := range sent {
+		if !s {
+			c++
+		}
+	}
+	return c
 }
 
 // writeDead writes records straight to the dead-letter sink from a sink
