@@ -12,7 +12,7 @@ import (
 
 // SourceConfig configures the file source. Give path or dir.
 type SourceConfig struct {
-	Path           string           `yaml:"path" doc:"A file to read to its end; the source then ends. On restart it resumes after the last acknowledged record, so data appended meanwhile is read too. Give path or dir."`
+	Path           string           `yaml:"path" doc:"A file to read to its end; the source then ends. On restart it resumes after the last acknowledged record, so data appended meanwhile is read too. A file replaced under the path (another inode, as after a rotation) or shorter than the committed offset is read from the start, with a warning; a file truncated while being read stops the source with an error. A last line without a newline is emitted but committed only up to its start, so once the writer finishes it the next run emits the whole line again. Give path or dir."`
 	Dir            string           `yaml:"dir" doc:"A directory whose files are each read once, in order of modification time then name. Names starting with '.' or '_' are skipped, as are subdirectories. Files must not change once they are older than min_age."`
 	Pattern        string           `yaml:"pattern" default:"*" doc:"Glob (path.Match syntax) that file names in dir must match, such as *.jsonl."`
 	Watch          bool             `yaml:"watch" default:"true" doc:"With dir: keep polling for new files forever. false reads the files present (waiting for those younger than min_age) and then ends."`

@@ -29,6 +29,7 @@ type fileID struct {
 type span struct {
 	end     int64 // byte offset after the batch
 	endLine int64 // lines consumed after the batch
+	partial int64 // bytes of an unterminated last line emitted after end
 	state   spanState
 }
 
@@ -45,8 +46,10 @@ const (
 // read beyond it.
 type fileProgress struct {
 	id      fileID
+	node    node  // the file's device and inode, zero when unknown
 	offset  int64 // committed byte offset
 	line    int64 // committed line count
+	partial int64 // bytes of an unterminated last line emitted after offset
 	done    bool  // read to the end and everything acknowledged
 	readAll bool  // the reader reached the end this run
 	pending []*span
@@ -77,6 +80,9 @@ type progressEntry struct {
 	MtimeNS int64  `json:"mtime_ns"`
 	Offset  int64  `json:"offset"`
 	Line    int64  `json:"line"`
+	Partial int64  `json:"partial,omitempty"`
+	Dev     uint64 `json:"dev,omitempty"`
+	Ino     uint64 `json:"ino,omitempty"`
 	Done    bool   `json:"done,omitempty"`
 }
 
@@ -126,12 +132,13 @@ func (t *tracker) load(b []byte, what string) error {
 		return fmt.Errorf("%s: version %d, want %d", what, pf.Version, progressVersion)
 	}
 	for i, e := range pf.Files {
-		if e.Path == "" || e.Offset < 0 || e.Line < 0 || e.Size < 0 {
+		if e.Path == "" || e.Offset < 0 || e.Line < 0 || e.Size < 0 || e.Partial < 0 {
 			return fmt.Errorf("%s: corrupt entry %d", what, i)
 		}
 		t.files[e.Path] = &fileProgress{
 			id:     fileID{path: e.Path, size: e.Size, mtimeNS: e.MtimeNS},
-			offset: e.Offset, line: e.Line, done: e.Done,
+			node:   node{dev: e.Dev, ino: e.Ino},
+			offset: e.Offset, line: e.Line, partial: e.Partial, done: e.Done,
 		}
 	}
 	return nil
@@ -139,10 +146,12 @@ func (t *tracker) load(b []byte, what string) error {
 
 // committed is a consistent copy of what is known of a file.
 type committed struct {
-	id     fileID
-	offset int64
-	line   int64
-	done   bool
+	id      fileID
+	node    node
+	offset  int64
+	line    int64
+	partial int64
+	done    bool
 }
 
 // lookup returns what is known of path; ok is false when nothing is.
@@ -153,15 +162,16 @@ func (t *tracker) lookup(path string) (c committed, ok bool) {
 	if fp == nil {
 		return committed{}, false
 	}
-	return committed{id: fp.id, offset: fp.offset, line: fp.line, done: fp.done}, true
+	return committed{id: fp.id, node: fp.node, offset: fp.offset, line: fp.line, partial: fp.partial, done: fp.done}, true
 }
 
-// begin starts reading id from offset (line lines in), replacing what was
-// known of its path.
-func (t *tracker) begin(id fileID, offset, line int64) *fileProgress {
+// begin starts reading id (the file n) from offset (line lines in, partial
+// bytes of an unterminated line already emitted after it), replacing what
+// was known of its path.
+func (t *tracker) begin(id fileID, n node, offset, line, partial int64) *fileProgress {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fp := &fileProgress{id: id, offset: offset, line: line}
+	fp := &fileProgress{id: id, node: n, offset: offset, line: line, partial: partial}
 	t.files[id.path] = fp
 	t.dirty = true
 	return fp
@@ -169,10 +179,10 @@ func (t *tracker) begin(id fileID, offset, line int64) *fileProgress {
 
 // add records a batch of fp that ends at end. A batch without records
 // (every line skipped) is acknowledged at once.
-func (t *tracker) add(fp *fileProgress, end, endLine int64, records int) *span {
+func (t *tracker) add(fp *fileProgress, end, endLine, partial int64, records int) *span {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	sp := &span{end: end, endLine: endLine}
+	sp := &span{end: end, endLine: endLine, partial: partial}
 	fp.pending = append(fp.pending, sp)
 	if records == 0 {
 		sp.state = spanAcked
@@ -209,7 +219,7 @@ func (t *tracker) ack(fp *fileProgress, sp *span, err error) {
 func (t *tracker) advance(fp *fileProgress) {
 	n := 0
 	for n < len(fp.pending) && fp.pending[n].state == spanAcked {
-		fp.offset, fp.line = fp.pending[n].end, fp.pending[n].endLine
+		fp.offset, fp.line, fp.partial = fp.pending[n].end, fp.pending[n].endLine, fp.pending[n].partial
 		n++
 	}
 	if n > 0 {
@@ -252,7 +262,8 @@ func (t *tracker) entries() *progressFile {
 	for _, fp := range t.files {
 		pf.Files = append(pf.Files, progressEntry{
 			Path: fp.id.path, Size: fp.id.size, MtimeNS: fp.id.mtimeNS,
-			Offset: fp.offset, Line: fp.line, Done: fp.done,
+			Offset: fp.offset, Line: fp.line, Partial: fp.partial,
+			Dev: fp.node.dev, Ino: fp.node.ino, Done: fp.done,
 		})
 	}
 	sort.Slice(pf.Files, func(i, j int) bool { return pf.Files[i].Path < pf.Files[j].Path })

@@ -6,7 +6,9 @@
 // directory, the committed byte offset of each file (the end of the longest
 // run of batches that were all acknowledged, in file order; a batch
 // acknowledged with an error is never committed) and, in directory mode,
-// which files are done (by path, size and modification time). The progress
+// which files are done (by path, size and modification time), with each
+// file's device and inode, so a file rotated under its path is read from the
+// start. The progress
 // file is replaced atomically at most every 200ms and on Close. A restart
 // resumes each file at its committed offset, so records after it are read
 // again.
@@ -92,6 +94,7 @@ type Source struct {
 type openFile struct {
 	f         *os.File
 	id        fileID
+	skip      int64 // an unterminated first line this long was emitted before
 	fp        *fileProgress
 	sc        *lines.Scanner
 	start     int64 // offset the scanner started at
@@ -195,26 +198,37 @@ func (s *Source) openPath() error {
 		return fmt.Errorf("opening file %s: is a directory (use dir to read a directory)", s.path)
 	}
 	id := fileID{path: s.path, size: fi.Size(), mtimeNS: fi.ModTime().UnixNano()}
-	var offset, line int64
+	var offset, line, skip int64
 	if fp, ok := s.progress.lookup(s.path); ok {
-		if fp.offset <= fi.Size() {
-			offset, line = fp.offset, fp.line
-		} else {
-			s.log.Warn("file is shorter than its committed offset; reading it from the start",
+		now := nodeOf(fi)
+		switch {
+		case fp.node != (node{}) && now != (node{}) && fp.node != now:
+			s.log.Warn("file was replaced since its progress was saved (another inode, as after a rotation); reading the new file from the start",
 				"file", s.path, "size", fi.Size(), "offset", fp.offset)
+		case fi.Size() < fp.offset+fp.partial:
+			s.log.Warn("file is shorter than its committed offset (truncated); reading it from the start",
+				"file", s.path, "size", fi.Size(), "offset", fp.offset+fp.partial)
+		default:
+			offset, line, skip = fp.offset, fp.line, fp.partial
 		}
 	}
-	return s.openAt(id, fi.ModTime(), offset, line)
+	return s.openAt(id, fi.ModTime(), offset, line, skip)
 }
 
-// openAt opens a file to read it from offset, line lines in.
-func (s *Source) openAt(id fileID, mtime time.Time, offset, line int64) error {
+// openAt opens a file to read it from offset, line lines in. skip is the
+// length of an unterminated line at offset that was emitted before: it is
+// not emitted again unless it has grown or been terminated since.
+func (s *Source) openAt(id fileID, mtime time.Time, offset, line, skip int64) error {
 	if s.format == formatRaw && offset != id.size {
-		offset, line = 0, 0 // a raw file is read whole or not at all
+		offset, line, skip = 0, 0, 0 // a raw file is read whole or not at all
 	}
 	f, err := os.Open(id.path)
 	if err != nil {
 		return fmt.Errorf("opening file: %w", err)
+	}
+	var n node
+	if fi, err := f.Stat(); err == nil {
+		n = nodeOf(fi)
 	}
 	if offset > 0 {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
@@ -222,11 +236,11 @@ func (s *Source) openAt(id fileID, mtime time.Time, offset, line int64) error {
 			return fmt.Errorf("seeking %s to committed offset %d: %w", id.path, offset, err)
 		}
 	}
-	c := &openFile{f: f, id: id, start: offset, startLine: line, mtimeMS: mtime.UnixMilli()}
+	c := &openFile{f: f, id: id, skip: skip, start: offset, startLine: line, mtimeMS: mtime.UnixMilli()}
 	if s.format != formatRaw {
 		c.sc = lines.NewScanner(f, "\n", int(s.cfg.MaxLine))
 	}
-	c.fp = s.progress.begin(id, offset, line)
+	c.fp = s.progress.begin(id, n, offset, line, skip)
 	s.cur = c
 	s.log.Debug("reading file", "file", id.path, "offset", offset)
 	return nil
@@ -291,7 +305,7 @@ func (s *Source) nextFile(ctx context.Context) error {
 			if known {
 				offset, line = fp.offset, fp.line
 			}
-			return s.openAt(c.id, c.mtime, offset, line)
+			return s.openAt(c.id, c.mtime, offset, line, 0)
 		}
 		young, err := s.list()
 		if err != nil {
@@ -389,10 +403,16 @@ func (s *Source) readLines() ([]runtime.Record, runtime.AckFunc) {
 	// The position after the last line consumed without error: a batch
 	// never commits past a line that failed.
 	goodOff, goodLine := c.sc.Offset(), c.sc.Line()
+	var partial int64 // an unterminated last line emitted after goodOff
 	read, finished := 0, false
 	for len(recs) < s.batch && read < maxBatchBytes {
+		prevOff, prevLine := c.sc.Offset(), c.sc.Line()
 		line, err := c.sc.Next()
 		if errors.Is(err, io.EOF) {
+			if err := s.checkTruncated(c); err != nil {
+				s.err = err
+				break
+			}
 			finished = true
 			break
 		}
@@ -405,6 +425,23 @@ func (s *Source) readLines() ([]runtime.Record, runtime.AckFunc) {
 				s.err = fmt.Errorf("reading %s after line %d: %w", c.id.path, lineNo-1, err)
 			}
 			break
+		}
+		// With path, a last line without a newline may still be being
+		// written: it is emitted, but the committed offset stays at its
+		// start (with its length), so when the writer finishes it a restart
+		// reads the whole line again rather than its rest as a record.
+		open := s.dir == "" && c.sc.Unterminated()
+		if open {
+			n := c.sc.Offset() - prevOff
+			if prevOff == 0 && n == c.skip {
+				partial = n // emitted by an earlier run, unchanged since
+				continue
+			}
+			if s.format == formatJSON && !json.Valid(line) {
+				s.log.Warn("the last line has no newline and is not valid JSON yet; leaving it for the next run",
+					"file", c.id.path, "line", lineNo)
+				continue
+			}
 		}
 		read += len(line)
 		rec := runtime.Record{Timestamp: c.mtimeMS}
@@ -421,6 +458,9 @@ func (s *Source) readLines() ([]runtime.Record, runtime.AckFunc) {
 		arena, rec.Value = own(arena, line)
 		recs = append(recs, rec)
 		goodOff, goodLine = c.sc.Offset(), c.sc.Line()
+		if open {
+			goodOff, goodLine, partial = prevOff, prevLine, c.sc.Offset()-prevOff
+		}
 	}
 	if s.cfg.FileHeader && len(recs) > 0 {
 		_, path := own(arena, []byte(c.id.path))
@@ -431,11 +471,28 @@ func (s *Source) readLines() ([]runtime.Record, runtime.AckFunc) {
 		}
 	}
 	fp := c.fp
-	sp := s.progress.add(fp, c.start+goodOff, c.startLine+goodLine, len(recs))
+	sp := s.progress.add(fp, c.start+goodOff, c.startLine+goodLine, partial, len(recs))
 	if finished {
 		s.endFile()
 	}
 	return recs, func(err error) { s.progress.ack(fp, sp, err) }
+}
+
+// checkTruncated returns an error when the current file, read to its end,
+// is now shorter than what was read of it: it was truncated while being
+// read, so what was written after the cut may never be seen. The file is
+// not marked done; a restart reads it again from the start (its size is
+// below the committed offset then).
+func (s *Source) checkTruncated(c *openFile) error {
+	fi, err := c.f.Stat()
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", c.id.path, err)
+	}
+	if pos := c.start + c.sc.Offset(); fi.Size() < pos {
+		return fmt.Errorf("reading %s: truncated to %d bytes while being read at offset %d; restart to read it again from the start",
+			c.id.path, fi.Size(), pos)
+	}
+	return nil
 }
 
 // parseJSON validates one JSON line and sets rec's key and timestamp from
@@ -494,7 +551,7 @@ func (s *Source) readRaw() ([]runtime.Record, runtime.AckFunc) {
 	c := s.cur
 	if c.start == c.id.size {
 		// Read before, or empty.
-		s.progress.add(c.fp, c.start, 0, 0)
+		s.progress.add(c.fp, c.start, 0, 0, 0)
 		s.endFile()
 		return nil, nil
 	}
@@ -516,7 +573,7 @@ func (s *Source) readRaw() ([]runtime.Record, runtime.AckFunc) {
 		recs = append(recs, rec)
 	}
 	fp := c.fp
-	sp := s.progress.add(fp, int64(len(data)), 0, len(recs))
+	sp := s.progress.add(fp, int64(len(data)), 0, 0, len(recs))
 	s.endFile()
 	return recs, func(err error) { s.progress.ack(fp, sp, err) }
 }

@@ -53,6 +53,7 @@ type Scanner struct {
 	skipping   bool  // discarding the rest of a too-long line
 	off        int64 // stream offset of buf[start]
 	line       int64 // lines returned or skipped
+	open       bool  // the last line returned had no delimiter
 }
 
 // NewScanner returns a scanner reading from r, splitting at delim (which
@@ -74,6 +75,10 @@ func (s *Scanner) Offset() int64 { return s.off }
 
 // Line is the number of lines returned (or skipped as too long) so far.
 func (s *Scanner) Line() int64 { return s.line }
+
+// Unterminated reports whether the last line Next returned ended at the end
+// of the stream without a delimiter: a writer may still be adding to it.
+func (s *Scanner) Unterminated() bool { return s.open }
 
 // Buffered reports whether the next call to Next returns without reading
 // from the underlying reader.
@@ -102,6 +107,7 @@ func (s *Scanner) limit() int {
 // until the next call. At the end of the stream it returns io.EOF; a read
 // error is returned as is, and Next may be called again.
 func (s *Scanner) Next() ([]byte, error) {
+	s.open = false
 	for {
 		from := s.start + s.searched
 		if i := bytes.Index(s.buf[from:s.end], s.delim); i >= 0 {
@@ -150,6 +156,7 @@ func (s *Scanner) Next() ([]byte, error) {
 				s.skipping = false
 				return nil, io.EOF
 			}
+			s.open = true
 			if s.trimCR && line[len(line)-1] == '\r' {
 				line = line[:len(line)-1]
 			}

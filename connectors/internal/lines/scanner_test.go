@@ -3,6 +3,7 @@ package lines
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -177,6 +178,38 @@ func TestScannerBuffered(t *testing.T) {
 	}
 	if line, err = s.Next(); err != nil || string(line) != "c" {
 		t.Fatalf("Next = %q, %v", line, err)
+	}
+}
+
+// TestScannerUnterminated checks that only a last line without a
+// delimiter is reported as unterminated (the file source holds its commit
+// back for it, issue #8).
+func TestScannerUnterminated(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []bool
+	}{
+		{"a\nb\n", []bool{false, false}},
+		{"a\nbc", []bool{false, true}},
+		{"a\r\nb\r", []bool{false, true}},
+		{"x", []bool{true}},
+	}
+	for _, tt := range tests {
+		s := NewScanner(strings.NewReader(tt.in), "\n", 10)
+		var got []bool
+		for {
+			_, err := s.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, s.Unterminated())
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%q: unterminated %v, want %v", tt.in, got, tt.want)
+		}
 	}
 }
 

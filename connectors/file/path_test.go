@@ -1,0 +1,142 @@
+package file
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wasmstream/wasmstream/connectors/connectortest"
+	"github.com/wasmstream/wasmstream/runtime"
+)
+
+// readAllValues opens a source with settings, reads it to its end,
+// acknowledges everything, closes it and returns the values read.
+func readAllValues(t *testing.T, settings string, env runtime.Env) []string {
+	t.Helper()
+	src := openSource(t, settings, env)
+	bs := connectortest.ReadBatches(t, t.Context(), src, 0)
+	connectortest.AckAll(bs, nil)
+	closeSource(t, src)
+	return connectortest.Values(connectortest.Records(bs))
+}
+
+func appendFile(t *testing.T, path, data string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPathRotatedFileReadFromStart guards issue #8: a file replaced by a
+// new, longer one under the same path (a rotation) was read from the old
+// file's committed offset, silently skipping the new file's first lines.
+func TestPathRotatedFileReadFromStart(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "app.log", "old-1\nold-2\nold-3\n")
+	settings := fmt.Sprintf("{path: %q}", p)
+	env := connectortest.Env(t, 10)
+	if got := readAllValues(t, settings, env); strings.Join(got, ",") != "old-1,old-2,old-3" {
+		t.Fatalf("first run read %q", got)
+	}
+	// Rotate: the new file is written beside and renamed over the old one.
+	next := writeFile(t, dir, ".app.log.new", "new-1\nnew-2\nnew-3\nnew-4\nnew-5\n")
+	if err := os.Rename(next, p); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAllValues(t, settings, env); strings.Join(got, ",") != "new-1,new-2,new-3,new-4,new-5" {
+		t.Errorf("after the rotation read %q, want every line of the new file", got)
+	}
+	// The new file's progress holds: appending reads only the new lines.
+	appendFile(t, p, "new-6\n")
+	if got := readAllValues(t, settings, env); strings.Join(got, ",") != "new-6" {
+		t.Errorf("after an append read %q, want new-6", got)
+	}
+}
+
+// TestPathUnterminatedLastLine guards issue #8: an unterminated last line
+// was emitted and committed, so when the writer finished it the rest
+// arrived as a record of its own. With path the line is emitted at the end
+// (the source is one-shot) but committed only up to its start: a restart
+// does not emit it again while it is unchanged, and emits it whole once it
+// was finished.
+func TestPathUnterminatedLastLine(t *testing.T) {
+	tests := []struct {
+		name, format, first, rest string
+		want1, want3              []string
+	}{
+		{"lines", "lines", "a\nhal", "f\nb\n", []string{"a", "hal"}, []string{"half", "b"}},
+		{"json", "json", "{\"a\":1}\n{\"b\":", "2}\n", []string{`{"a":1}`}, []string{`{"b":2}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "in.txt", tt.first)
+			settings := fmt.Sprintf("{path: %q, format: %s}", p, tt.format)
+			env := connectortest.Env(t, 10)
+			if got := readAllValues(t, settings, env); strings.Join(got, "|") != strings.Join(tt.want1, "|") {
+				t.Fatalf("first run read %q, want %q", got, tt.want1)
+			}
+			if got := readAllValues(t, settings, env); len(got) != 0 {
+				t.Errorf("a run with nothing new read %q", got)
+			}
+			appendFile(t, p, tt.rest)
+			if got := readAllValues(t, settings, env); strings.Join(got, "|") != strings.Join(tt.want3, "|") {
+				t.Errorf("after the line was finished read %q, want %q", got, tt.want3)
+			}
+		})
+	}
+}
+
+// TestTruncatedWhileReading guards issue #8: a file truncated while being
+// read ended the source cleanly (io.EOF, no warning) and was marked done.
+// The source now fails naming the file and the cut, and a restart reads
+// the file again from the start.
+func TestTruncatedWhileReading(t *testing.T) {
+	content, _ := numbered("line-", 200)
+	p := writeFile(t, t.TempDir(), "in.txt", content)
+	// A small max_line keeps the scanner's buffer small, so most of the
+	// file is still unread when it is truncated.
+	settings := fmt.Sprintf("{path: %q, max_line: 16}", p)
+	env := connectortest.Env(t, 5)
+	src := openSource(t, settings, env)
+	recs, ack, err := src.Read(t.Context())
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("Read = %d records, %v", len(recs), err)
+	}
+	ack(nil)
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, p, "fresh-1\nfresh-2\n")
+	for {
+		recs, ack, err := src.Read(t.Context())
+		if errors.Is(err, io.EOF) {
+			t.Fatal("the source ended cleanly after its file was truncated")
+		}
+		if err != nil {
+			if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "truncated") {
+				t.Errorf("Read = %v, want an error naming %s and the truncation", err, p)
+			}
+			break
+		}
+		ack(nil)
+		_ = recs
+	}
+	closeSource(t, src)
+	if got := readAllValues(t, settings, env); strings.Join(got, ",") != "fresh-1,fresh-2" {
+		t.Errorf("the restart read %q, want the file from the start", got)
+	}
+	if _, err := os.Stat(filepath.Join(env.DataDir, progressName)); err != nil {
+		t.Error(err)
+	}
+}
