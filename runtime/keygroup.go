@@ -26,9 +26,15 @@ func InstanceFor(kg, n, parallelism int) int {
 }
 
 // partitioner spreads records over the instances of the next stage: keyed
-// records by key group, unkeyed ones round robin.
+// records by key group, unkeyed ones round robin. When the next stage keeps
+// keyed state (stateful), unkeyed records all share the nil key's state, so
+// they go to the one instance owning the empty key's key group instead:
+// spread, they would race on it. onUnkeyed, if set, is called for each such
+// record.
 type partitioner struct {
 	groups, parallelism int
+	stateful            bool
+	onUnkeyed           func()
 	next                int
 }
 
@@ -37,6 +43,12 @@ func (p *partitioner) pick(key []byte) int {
 		return 0
 	}
 	if key == nil {
+		if p.stateful {
+			if p.onUnkeyed != nil {
+				p.onUnkeyed()
+			}
+			return InstanceFor(KeyGroup(nil, p.groups), p.groups, p.parallelism)
+		}
 		p.next++
 		if p.next >= p.parallelism {
 			p.next = 0

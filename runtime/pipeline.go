@@ -77,6 +77,7 @@ type opStage struct {
 	factory     OperatorFactory
 	parallelism int
 	inputs      []chan *batch
+	unkeyedOnce sync.Once // the warning that unkeyed records meet one stateful instance
 }
 
 type sinkStage struct {
@@ -633,7 +634,18 @@ func (p *Pipeline) firstTargets() *targets { return p.targetsAfter(-1) }
 func (p *Pipeline) targetsAfter(stage int) *targets {
 	if stage+1 < len(p.ops) {
 		next := p.ops[stage+1]
-		return &targets{part: partitioner{groups: p.spec.KeyGroups, parallelism: next.parallelism}, chans: next.inputs}
+		part := partitioner{groups: p.spec.KeyGroups, parallelism: next.parallelism}
+		if sf, ok := next.factory.(StatefulFactory); ok && sf.Stateful() && next.parallelism > 1 {
+			part.stateful = true
+			part.onUnkeyed = func() {
+				next.unkeyedOnce.Do(func() {
+					p.log.Warn("unkeyed records reach an operator that keeps state: they all go to one instance, since they share the nil key's state; give them keys to spread them",
+						"operator", next.spec.Label, "parallelism", next.parallelism,
+						"instance", InstanceFor(KeyGroup(nil, p.spec.KeyGroups), p.spec.KeyGroups, next.parallelism))
+				})
+			}
+		}
+		return &targets{part: part, chans: next.inputs}
 	}
 	return &targets{part: partitioner{groups: p.spec.KeyGroups, parallelism: 1}, chans: []chan *batch{p.sink.in}, sink: p.sink}
 }

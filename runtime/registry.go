@@ -47,7 +47,7 @@ type OperatorFactory interface {
 // OperatorSettings are the settings every operator accepts. Embed it in an
 // operator's config struct with `yaml:",inline"`.
 type OperatorSettings struct {
-	Parallelism int `yaml:"parallelism" default:"1" doc:"How many instances run this operator. Records are routed to an instance by a hash of their key, so records with one key always meet the same instance, in order."`
+	Parallelism int `yaml:"parallelism" default:"1" doc:"How many instances run this operator. Records are routed to an instance by a hash of their key, so records with one key always meet the same instance, in order; unkeyed records are spread round robin, except into an operator that keeps state, where they share the nil key's state and all go to one instance."`
 }
 
 func (s *OperatorSettings) operatorSettings() *OperatorSettings { return s }
