@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/wasmstream/wasmstream/runtime/state"
 )
@@ -32,12 +33,17 @@ import (
 func (p *Pipeline) openStore() (*state.Store, []byte, error) {
 	ss := p.spec.State
 	return state.Open(state.Options{
-		Dir:           filepath.Join(p.spec.DataDir, "state"),
-		CacheBytes:    int64(ss.Cache),
-		DirtyBytes:    int64(ss.WriteCache),
-		MaxValue:      int(ss.MaxValue),
-		Retain:        ss.Retain,
-		OnCorrupt:     ss.OnCorrupt,
+		Dir:         filepath.Join(p.spec.DataDir, "state"),
+		CacheBytes:  int64(ss.Cache),
+		DirtyBytes:  int64(ss.WriteCache),
+		MaxValue:    int(ss.MaxValue),
+		Retain:      ss.Retain,
+		OnCorrupt:   ss.OnCorrupt,
+		MaxTxnBytes: int64(ss.CallWrites),
+		Holder:      state.HolderRun,
+		// A state or savepoint command reading the stopped store holds it
+		// for a moment: wait for it rather than fail the start.
+		LockWait:      10 * time.Second,
 		FromSavepoint: p.fromSavepoint,
 		Logger:        p.log.With("component", "state"),
 	})
@@ -61,9 +67,21 @@ func (p *Pipeline) quiesce(run context.Context, out chan<- readResult) error {
 	return nil
 }
 
+// ErrCheckpoint wraps every failure to take a checkpoint (reading the
+// source's position, committing the store, its retained copy): it is a
+// failure of state, whichever stage hit it.
+var ErrCheckpoint = errors.New("checkpoint failed")
+
 // checkpoint commits state with the source's position. The pipeline must be
-// quiescent.
+// quiescent. Its errors wrap ErrCheckpoint.
 func (p *Pipeline) checkpoint() error {
+	if err := p.checkpointOnce(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCheckpoint, err)
+	}
+	return nil
+}
+
+func (p *Pipeline) checkpointOnce() error {
 	if n := p.stats.nacked.Load(); n > 0 {
 		return fmt.Errorf("not checkpointing: %d source batches were given up on", n)
 	}
@@ -71,7 +89,7 @@ func (p *Pipeline) checkpoint() error {
 	if ps, ok := p.source.(PositionedSource); ok {
 		var err error
 		if pos, err = ps.Position(); err != nil {
-			return fmt.Errorf("reading the source position: %w", err)
+			return fmt.Errorf("reading the source position of %s: %w", p.spec.Source.Path, err)
 		}
 	} else {
 		p.posWarnOnce.Do(func() {
@@ -99,14 +117,20 @@ type savepointReply struct {
 	err  error
 }
 
+// answer replies to a savepoint request once the checkpoint taken for it
+// (err: why none was) is copied to the request's directory. Only Pebble's
+// checkpoint of the store is taken in the reader; the copy runs off it.
 func (r savepointReq) answer(p *Pipeline, err error) {
-	var rep savepointReply
-	if err == nil {
-		rep.meta, rep.err = p.store.Savepoint(r.dir)
-	} else {
-		rep.err = err
+	if err != nil {
+		r.reply <- savepointReply{err: err}
+		return
 	}
-	r.reply <- rep
+	meta, wait, err := p.store.Savepoint(r.dir)
+	if err != nil {
+		r.reply <- savepointReply{err: err}
+		return
+	}
+	go func() { r.reply <- savepointReply{meta: meta, err: wait()} }()
 }
 
 // ErrNoState is returned by Savepoint for a pipeline without keyed state.

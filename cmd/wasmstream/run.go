@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/runtime"
+	"github.com/wasmstream/wasmstream/runtime/state"
 )
 
 type commonFlags struct {
@@ -216,7 +217,8 @@ func exitCode(err error, interrupted bool, stderr io.Writer) int {
 		return exitDrainFailed
 	case errors.As(err, &se) && se.Kind == runtime.KindOperator:
 		return exitOperator
-	case errors.As(err, &se) && se.Kind == runtime.KindState:
+	case errors.As(err, &se) && se.Kind == runtime.KindState,
+		errors.Is(err, runtime.ErrCheckpoint), errors.Is(err, state.ErrCorrupt), errors.Is(err, state.ErrFailed):
 		return exitState
 	case errors.As(err, &se):
 		return exitConnector

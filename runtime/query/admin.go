@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/wasmstream/wasmstream/runtime"
@@ -38,7 +38,11 @@ func (p stopped) Savepoint(_ context.Context, dir string) (state.Meta, error) {
 	if p.store.LastCheckpoint().ID == 0 {
 		return state.Meta{}, &notFound{"the store has no checkpoint to copy yet"}
 	}
-	return p.store.Savepoint(dir)
+	meta, wait, err := p.store.Savepoint(dir)
+	if err != nil {
+		return state.Meta{}, err
+	}
+	return meta, wait()
 }
 
 // ServeHTTP implements http.Handler.
@@ -76,10 +80,9 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 			d["last_checkpoint"] = metaDoc(stats.LastCheckpoint)
 		}
 		d["cache"] = doc{"write_bytes": stats.DirtyBytes, "read_bytes": stats.CleanBytes}
-		metas, err := s.retained.get(s.store, filepath.Join(s.dataDir, "state", "checkpoints"))
-		if err != nil {
-			s.log.Warn("listing retained checkpoints", "err", err)
-		}
+		// As verified when each was written: a status request reads no
+		// checkpoint file.
+		metas := s.store.Retained()
 		list := make([]any, len(metas))
 		for i, m := range metas {
 			list[i] = metaDoc(m)
@@ -90,43 +93,11 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeDoc(w, r, http.StatusOK, d)
 }
 
-// retainedCache keeps the verified list of retained checkpoints until the
-// directory changes: verifying reads every file of every checkpoint.
-type retainedCache struct {
-	mu    sync.Mutex
-	names string
-	metas []state.Meta
-}
-
-func (c *retainedCache) get(st *state.Store, dir string) ([]state.Meta, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ents, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	key := strings.Join(names, "\x00")
-	if c.metas != nil && key == c.names {
-		return c.metas, nil
-	}
-	metas, err := st.Checkpoints()
-	if err != nil {
-		return nil, err
-	}
-	if metas == nil {
-		metas = []state.Meta{}
-	}
-	c.names, c.metas = key, metas
-	return metas, nil
-}
-
 // handleSavepoint answers POST /v1/savepoints: {"dir": "..."} (optional;
 // relative to the data directory) takes a checkpoint at the pipeline's
-// next read boundary and copies it there.
+// next read boundary and copies it there. The server is unauthenticated:
+// dir must lie under the data directory or the configured savepoint
+// directory (state.savepoint_dir, WithSavepointDir).
 func (s *Server) handleSavepoint(w http.ResponseWriter, r *http.Request) {
 	if !s.p.Stateful() {
 		writeError(w, r, http.StatusNotFound, "pipeline %s keeps no state", s.p.Spec().Name)
@@ -147,6 +118,10 @@ func (s *Server) handleSavepoint(w http.ResponseWriter, r *http.Request) {
 		dir = filepath.Join(s.savepDir, time.Now().UTC().Format("20060102T150405.000Z"))
 	case !filepath.IsAbs(dir):
 		dir = filepath.Join(s.dataDir, dir)
+	}
+	if err := s.allowedSavepoint(dir); err != nil {
+		writeError(w, r, http.StatusForbidden, "%v", err)
+		return
 	}
 	if _, err := os.Stat(dir); err == nil {
 		writeError(w, r, http.StatusConflict, "%s already exists: a savepoint needs a new directory", dir)
@@ -179,4 +154,53 @@ func (s *Server) handleSavepoint(w http.ResponseWriter, r *http.Request) {
 	d := metaDoc(meta)
 	d["dir"], d["pipeline"] = dir, s.p.Spec().Name
 	writeDoc(w, r, http.StatusCreated, doc{"savepoint": d})
+}
+
+// allowedSavepoint checks that dir lies strictly under one of the
+// directories savepoints may be written to, after resolving symbolic
+// links in the part of it that exists.
+func (s *Server) allowedSavepoint(dir string) error {
+	target, err := resolveExisting(dir)
+	if err != nil {
+		return fmt.Errorf("savepoint directory %s: %v", dir, err)
+	}
+	for _, root := range s.savepointRoots() {
+		r, err := resolveExisting(root)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(r, target); err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("savepoint directory %s is outside the data directory %s and state.savepoint_dir: savepoints are written only under them", dir, s.dataDir)
+}
+
+func (s *Server) savepointRoots() []string {
+	roots := []string{s.dataDir, s.savepDir}
+	if d := s.p.Spec().State.SavepointDir; d != "" {
+		roots = append(roots, d)
+	}
+	return roots
+}
+
+// resolveExisting makes path absolute and resolves symbolic links in its
+// longest existing prefix, keeping the rest as written.
+func resolveExisting(path string) (string, error) {
+	p, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(append([]string{r}, rest...)...), nil
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return filepath.Join(append([]string{p}, rest...)...), nil
+		}
+		rest = append([]string{filepath.Base(p)}, rest...)
+		p = parent
+	}
 }

@@ -90,8 +90,6 @@ type Server struct {
 	hs     *http.Server
 	addr   net.Addr
 	wg     sync.WaitGroup
-
-	retained retainedCache
 }
 
 // Option configures New.

@@ -50,7 +50,11 @@ func (f *fake) Savepoint(ctx context.Context, dir string) (state.Meta, error) {
 	if _, err := f.store.Checkpoint(f.spec.Name, []byte("pos")); err != nil {
 		return state.Meta{}, err
 	}
-	return f.store.Savepoint(dir)
+	meta, wait, err := f.store.Savepoint(dir)
+	if err != nil {
+		return state.Meta{}, err
+	}
+	return meta, wait()
 }
 
 func newFake(t *testing.T) *fake {
@@ -439,7 +443,7 @@ func TestStatusAndSavepoint(t *testing.T) {
 		}
 		return do(t, req)
 	}
-	dir := filepath.Join(t.TempDir(), "sp1")
+	dir := filepath.Join(f.spec.DataDir, "keep", "sp1")
 	r = post(fmt.Sprintf(`{"dir": %q}`, dir))
 	if r.status != http.StatusCreated {
 		t.Fatalf("savepoint: %d %s", r.status, r.raw)
@@ -589,4 +593,51 @@ func (s *Server) acquireForTest() *state.Store {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.store
+}
+
+// TestSavepointOnlyUnderAllowedDirectories guards issue #8 item 14: the
+// unauthenticated savepoint endpoint wrote wherever a request said; it
+// accepts only directories under the data directory or state.savepoint_dir,
+// after resolving symbolic links.
+func TestSavepointOnlyUnderAllowedDirectories(t *testing.T) {
+	f := newFake(t)
+	allowed := t.TempDir()
+	f.spec.State.SavepointDir = allowed
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(f.spec.DataDir, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	close(f.ready)
+	_, base := serve(t, f)
+	cases := []struct {
+		name, dir string
+		status    int
+	}{
+		{"outside", filepath.Join(outside, "sp"), http.StatusForbidden},
+		{"dot-dot", filepath.Join(f.spec.DataDir, "..", "sp"), http.StatusForbidden},
+		{"relative dot-dot", "../sp-up", http.StatusForbidden},
+		{"through a symlink", filepath.Join(f.spec.DataDir, "escape", "sp"), http.StatusForbidden},
+		{"the data directory itself", f.spec.DataDir, http.StatusForbidden},
+		{"root", "/", http.StatusForbidden},
+		{"under the data directory", filepath.Join(f.spec.DataDir, "sp"), http.StatusCreated},
+		{"relative", "sp-rel", http.StatusCreated},
+		{"under savepoint_dir", filepath.Join(allowed, "a", "sp"), http.StatusCreated},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/v1/savepoints", strings.NewReader(fmt.Sprintf(`{"dir": %q}`, c.dir)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := do(t, req)
+			if r.status != c.status {
+				t.Fatalf("status %d, want %d: %s", r.status, c.status, r.raw)
+			}
+		})
+	}
+	for _, d := range []string{filepath.Join(outside, "sp"), filepath.Join(filepath.Dir(f.spec.DataDir), "sp"), filepath.Join(filepath.Dir(f.spec.DataDir), "sp-up")} {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("%s was written", d)
+		}
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/wasmstream/wasmstream/internal/durable"
 )
 
 // checkpointFile, written last into a retained checkpoint or savepoint,
@@ -33,48 +35,120 @@ type manifestFile struct {
 
 func (s *Store) checkpointsDir() string { return filepath.Join(s.opts.Dir, "checkpoints") }
 
+// immutable reports whether a store file never changes once written
+// (Pebble's tables and blob files): its checksum is computed once and
+// reused by later checkpoints for as long as its name and size match.
+func immutable(name string) bool {
+	return strings.HasSuffix(name, ".sst") || strings.HasSuffix(name, ".blob")
+}
+
 // retain writes checkpoint meta under Dir/checkpoints and removes the
 // oldest beyond Retain.
 func (s *Store) retain(meta Meta) error {
 	dir := filepath.Join(s.checkpointsDir(), fmt.Sprintf("%020d", meta.ID))
-	if err := s.writeCheckpoint(dir, meta); err != nil {
+	tmp := dir + ".tmp"
+	if err := s.pebbleCheckpoint(tmp, meta); err != nil {
+		return err
+	}
+	if err := s.finishCheckpoint(tmp, dir, meta); err != nil {
 		return err
 	}
 	names, err := checkpointNames(s.checkpointsDir())
 	if err != nil {
-		return err
+		return fmt.Errorf("listing retained checkpoints: %w", err)
 	}
+	removed := false
 	for len(names) > s.opts.Retain {
 		if err := os.RemoveAll(filepath.Join(s.checkpointsDir(), names[0])); err != nil {
-			return err
+			return fmt.Errorf("removing an old retained checkpoint: %w", err)
 		}
-		names = names[1:]
+		names, removed = names[1:], true
 	}
+	if removed {
+		if err := durable.SyncDir(s.checkpointsDir()); err != nil {
+			return fmt.Errorf("removing old retained checkpoints: %w", err)
+		}
+	}
+	s.filesMu.Lock()
+	s.retained = append([]Meta{meta}, s.retained...)
+	if len(s.retained) > s.opts.Retain {
+		s.retained = s.retained[:s.opts.Retain]
+	}
+	s.filesMu.Unlock()
 	return nil
 }
 
-// writeCheckpoint copies the store (hard links where it can) into dir and
-// writes its manifest last.
-func (s *Store) writeCheckpoint(dir string, meta Meta) error {
-	tmp := dir + ".tmp"
-	os.RemoveAll(tmp)
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return err
+// pebbleCheckpoint has Pebble write its checkpoint of the store into tmp
+// (hard links to the store's tables, a copy of the rest): fast, and what
+// must happen while no write is committed.
+func (s *Store) pebbleCheckpoint(tmp string, meta Meta) (err error) {
+	defer s.guard("checkpointing", &err)
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+		return fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
 	}
 	if err := s.db.Checkpoint(tmp, pebble.WithFlushedWAL()); err != nil {
 		return fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
 	}
+	return nil
+}
+
+// finishCheckpoint turns Pebble's checkpoint in src into the complete
+// checkpoint dir: copied there (hard links where it can) unless src is
+// dir's own temporary, its manifest written last, the whole synced and
+// renamed into place. Only files not seen before are checksummed.
+func (s *Store) finishCheckpoint(src, dir string, meta Meta) error {
+	if s.beforeCopy != nil {
+		s.beforeCopy()
+	}
+	tmp := dir + ".tmp"
+	if src != tmp {
+		if err := os.RemoveAll(tmp); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return err
+		}
+		if err := linkDir(src, tmp); err != nil {
+			return fmt.Errorf("copying checkpoint %d: %w", meta.ID, err)
+		}
+	}
+	s.filesMu.Lock()
+	known := s.sums
+	s.filesMu.Unlock()
 	m := manifest{Meta: meta}
+	seen := map[string]manifestFile{}
 	err := filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		rel, _ := filepath.Rel(tmp, p)
+		name := filepath.ToSlash(rel)
+		if immutable(name) {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if f, ok := known[name]; ok && f.Size == fi.Size() {
+				m.Files = append(m.Files, f)
+				seen[name] = f
+				return nil
+			}
+		}
 		size, sum, err := checksum(p)
 		if err != nil {
 			return err
 		}
-		m.Files = append(m.Files, manifestFile{Name: filepath.ToSlash(rel), Size: size, CRC32: sum})
+		if immutable(name) {
+			s.summed.Add(size)
+		}
+		f := manifestFile{Name: name, Size: size, CRC32: sum}
+		m.Files = append(m.Files, f)
+		if immutable(name) {
+			seen[name] = f
+		}
 		return nil
 	})
 	if err != nil {
@@ -82,12 +156,18 @@ func (s *Store) writeCheckpoint(dir string, meta Meta) error {
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
 	if err := writeSynced(filepath.Join(tmp, checkpointFile), b); err != nil {
-		return err
+		return fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
 	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return err
+	if err := durable.SyncDir(tmp); err != nil {
+		return fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
 	}
-	return syncDir(filepath.Dir(dir))
+	if err := durable.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
+	}
+	s.filesMu.Lock()
+	s.sums = seen
+	s.filesMu.Unlock()
+	return nil
 }
 
 func checksum(path string) (int64, uint32, error) {
@@ -117,25 +197,76 @@ func writeSynced(path string, b []byte) error {
 	return f.Close()
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// readManifest reads a checkpoint directory's manifest without checking
+// its files.
+func readManifest(dir string) (manifest, error) {
+	var m manifest
+	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
 	if err != nil {
-		return err
+		return m, fmt.Errorf("%s is not a complete checkpoint (no %s): %w", dir, checkpointFile, err)
 	}
-	defer d.Close()
-	return d.Sync()
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%s: %s is corrupt: %v", dir, checkpointFile, err)
+	}
+	return m, nil
+}
+
+// newestManifest reads the manifest of the newest retained checkpoint
+// that has a readable one.
+func (s *Store) newestManifest() (manifest, string, error) {
+	names, err := checkpointNames(s.checkpointsDir())
+	if err != nil {
+		return manifest{}, "", err
+	}
+	for i := len(names) - 1; i >= 0; i-- {
+		dir := filepath.Join(s.checkpointsDir(), names[i])
+		if m, err := readManifest(dir); err == nil {
+			return m, dir, nil
+		}
+	}
+	return manifest{}, "", fs.ErrNotExist
+}
+
+// loadRetained lists the retained checkpoints from their manifests (each
+// was verified when it was written) and seeds the checksums of immutable
+// files from the newest.
+func (s *Store) loadRetained() {
+	names, _ := checkpointNames(s.checkpointsDir())
+	s.filesMu.Lock()
+	defer s.filesMu.Unlock()
+	s.retained = nil
+	for i := len(names) - 1; i >= 0; i-- {
+		m, err := readManifest(filepath.Join(s.checkpointsDir(), names[i]))
+		if err != nil {
+			continue
+		}
+		if len(s.retained) == 0 {
+			for _, f := range m.Files {
+				if immutable(f.Name) {
+					s.sums[f.Name] = f
+				}
+			}
+		}
+		s.retained = append(s.retained, m.Meta)
+	}
+}
+
+// Retained lists the retained checkpoints, newest first, as verified when
+// they were written (or, for those found when the store was opened, as
+// their manifests describe them). It reads no file: see Checkpoints to
+// verify them again.
+func (s *Store) Retained() []Meta {
+	s.filesMu.Lock()
+	defer s.filesMu.Unlock()
+	return append([]Meta{}, s.retained...)
 }
 
 // validCheckpoint checks a checkpoint or savepoint directory against its
 // manifest and returns its description.
 func validCheckpoint(dir string) (Meta, error) {
-	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
+	m, err := readManifest(dir)
 	if err != nil {
-		return Meta{}, fmt.Errorf("%s is not a complete checkpoint (no %s): %w", dir, checkpointFile, err)
-	}
-	var m manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return Meta{}, fmt.Errorf("%s: %s is corrupt: %v", dir, checkpointFile, err)
+		return Meta{}, err
 	}
 	for _, f := range m.Files {
 		size, sum, err := checksum(filepath.Join(dir, filepath.FromSlash(f.Name)))
@@ -190,24 +321,26 @@ func (s *Store) Checkpoints() ([]Meta, error) {
 
 // newestCheckpoint returns the directory of the newest valid retained
 // checkpoint, or "" when there is none.
-func (s *Store) newestCheckpoint() (string, error) {
+func (s *Store) newestCheckpoint() (string, Meta, error) {
 	names, err := checkpointNames(s.checkpointsDir())
 	if err != nil {
-		return "", err
+		return "", Meta{}, err
 	}
 	for i := len(names) - 1; i >= 0; i-- {
 		dir := filepath.Join(s.checkpointsDir(), names[i])
-		if _, err := validCheckpoint(dir); err != nil {
+		m, err := validCheckpoint(dir)
+		if err != nil {
 			s.opts.Logger.Warn("state: skipping an invalid checkpoint", "err", err)
 			continue
 		}
-		return dir, nil
+		return dir, m, nil
 	}
-	return "", nil
+	return "", Meta{}, nil
 }
 
-// copyDir copies a directory tree of regular files.
-func copyDir(from, to string) error {
+// linkDir copies a directory tree of regular files as hard links, or
+// copies where it cannot link (another filesystem).
+func linkDir(from, to string) error {
 	return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -217,23 +350,58 @@ func copyDir(from, to string) error {
 		if d.IsDir() {
 			return os.MkdirAll(dst, 0o755)
 		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
+		if os.Link(p, dst) == nil {
+			return nil
 		}
-		defer in.Close()
-		out, err := os.Create(dst)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		if err := out.Sync(); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
+		return copyFile(p, dst)
 	})
+}
+
+// copyDir copies a directory tree of regular files, each synced, and
+// syncs the directories.
+func copyDir(from, to string) error {
+	var dirs []string
+	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		if d.IsDir() {
+			dirs = append(dirs, dst)
+			return os.MkdirAll(dst, 0o755)
+		}
+		return copyFile(p, dst)
+	})
+	if err != nil {
+		return err
+	}
+	for _, d := range dirs {
+		if err := durable.SyncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyFile copies a regular file and syncs the copy.
+func copyFile(p, dst string) error {
+	in, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

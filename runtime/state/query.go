@@ -38,7 +38,7 @@ func (s *Store) Lookup(operator string, scope int, key, name []byte, live bool) 
 	} else {
 		e, err = s.load(k)
 	}
-	if err != nil || !e.live(time.Now().UnixMilli()) {
+	if err != nil || !e.live(s.now().UnixMilli()) {
 		return nil, time.Time{}, false, err
 	}
 	return bytes.Clone(e.val), expiryTime(e.expiry), true, nil
@@ -56,7 +56,10 @@ func expiryTime(ms int64) time.Time {
 // (ScopeOperator, prefix ignored), in key order, starting after cursor
 // (nil: from the start). It returns the cursor of the next page, nil at
 // the end.
-func (s *Store) List(operator string, scope int, prefix, cursor []byte, limit int, live bool) ([]Entry, []byte, error) {
+//
+// A corrupt store (Pebble reports a bad checksum, or panics on one) fails
+// the listing with ErrCorrupt.
+func (s *Store) List(operator string, scope int, prefix, cursor []byte, limit int, live bool) (page []Entry, next []byte, err error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -65,6 +68,15 @@ func (s *Store) List(operator string, scope int, prefix, cursor []byte, limit in
 		return nil, nil, err
 	}
 	defer done()
+	defer s.guard("listing", &err)
+	page, next, err = s.list(operator, scope, prefix, cursor, limit, live)
+	if err != nil {
+		err = s.corruption(err)
+	}
+	return page, next, err
+}
+
+func (s *Store) list(operator string, scope int, prefix, cursor []byte, limit int, live bool) ([]Entry, []byte, error) {
 	var lo []byte
 	if scope == ScopeOperator {
 		lo = append([]byte{prefixOperator}, appendEscaped(nil, []byte(operator))...)
@@ -80,7 +92,7 @@ func (s *Store) List(operator string, scope int, prefix, cursor []byte, limit in
 		}
 		start = append(bytes.Clone(cursor), 0) // just after it
 	}
-	now := time.Now().UnixMilli()
+	now := s.now().UnixMilli()
 
 	// Write-cache entries in range, sorted, to merge with Pebble's.
 	type kv struct {
@@ -143,7 +155,11 @@ func (s *Store) List(operator string, scope int, prefix, cursor []byte, limit in
 			}
 			d++
 		default:
-			e, err := decodeValue(it.Value())
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return nil, nil, err
+			}
+			e, err := decodeValue(v)
 			if err != nil {
 				return nil, nil, err
 			}

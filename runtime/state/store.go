@@ -42,6 +42,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/wasmstream/wasmstream/internal/durable"
 )
 
 // Scopes of state, as in abi/SPEC.md.
@@ -58,6 +60,16 @@ var (
 	ErrCorrupt = errors.New("state store corrupt")
 	// ErrNotCounter: state_add on a value that is not an 8-byte counter.
 	ErrNotCounter = errors.New("state value is not a counter")
+	// ErrTxnTooLarge: one call's transaction would hold more than
+	// Options.MaxTxnBytes (the host answers status -3 for the write).
+	ErrTxnTooLarge = errors.New("state written by one call too large")
+	// ErrNotOwned: a keyed write for a record key outside the key groups
+	// of the instance that wrote it (see OwnedKeys).
+	ErrNotOwned = errors.New("state key outside this instance's key groups")
+	// ErrFailed: the store saw an error it cannot continue past (a failed
+	// read in a commit, a Pebble background error, a failed retained
+	// checkpoint); the next checkpoint fails with it.
+	ErrFailed = errors.New("state store failed")
 )
 
 // Options configure a Store.
@@ -81,6 +93,21 @@ type Options struct {
 	// FromSavepoint, when set, replaces the store with a copy of this
 	// savepoint (or checkpoint) directory before opening it.
 	FromSavepoint string
+	// MaxTxnBytes bounds what one call's transaction may hold (default
+	// 64 MiB): over it a write fails with ErrTxnTooLarge.
+	MaxTxnBytes int64
+	// SweepEntries bounds how many stored entries a checkpoint examines
+	// for expired TTLs, which it deletes (default 20,000; each checkpoint
+	// continues where the previous one stopped).
+	SweepEntries int
+	// Holder says what holds the store's lock while it is open, as other
+	// processes see it: HolderRun for a running pipeline (default), or the
+	// command reading it ("state", "savepoint").
+	Holder string
+	// LockWait is how long Open waits for a lock held by a holder that is
+	// not a running pipeline (a state command) before failing with
+	// ErrLocked (default 0: fail at once).
+	LockWait time.Duration
 	// Logger receives warnings about skipped checkpoints.
 	Logger *slog.Logger
 }
@@ -97,6 +124,15 @@ func (o *Options) defaults() {
 	}
 	if o.Retain <= 0 {
 		o.Retain = 3
+	}
+	if o.MaxTxnBytes <= 0 {
+		o.MaxTxnBytes = 64 << 20
+	}
+	if o.SweepEntries <= 0 {
+		o.SweepEntries = 20_000
+	}
+	if o.Holder == "" {
+		o.Holder = HolderRun
 	}
 	if o.OnCorrupt == "" {
 		o.OnCorrupt = "fail"
@@ -124,7 +160,25 @@ type Store struct {
 	ckptMu  sync.Mutex // one checkpoint at a time
 	meta    Meta       // the last checkpoint's
 	copyWG  sync.WaitGroup
-	copyErr error
+	copyErr error  // of the last retained copy; under ckptMu after copyWG.Wait
+	sweep   []byte // where the next TTL sweep starts (nil: the start)
+	lock    *storeLock
+	now     func() time.Time
+
+	failMu sync.Mutex
+	failed error // sticky: see ErrFailed
+	marked bool  // corruptFile written
+
+	filesMu  sync.Mutex
+	sums     map[string]manifestFile // checksums of immutable files seen, by name
+	retained []Meta                  // verified retained checkpoints, newest first
+
+	// Seams for tests: failRead, when set, fails reads from Pebble;
+	// summed counts the bytes of tables checkpoints checksummed; beforeCopy runs
+	// before a checkpoint or savepoint copy is finished.
+	failRead   func() error
+	summed     atomic.Int64
+	beforeCopy func()
 }
 
 // Meta describes a checkpoint.
@@ -164,9 +218,16 @@ var (
 
 // Open opens or creates the store in opts.Dir. It returns the position the
 // source should resume from: nil when the store has no checkpoint yet.
-func Open(opts Options) (*Store, []byte, error) {
+//
+// The directory is locked while the store is open: a second Open fails
+// with a *LockedError (ErrLocked) naming the holder's pid, and OnCorrupt
+// never acts on it. A live store that Pebble cannot open, or that does not
+// hold the last checkpoint taken (recorded beside it and in the retained
+// checkpoints' manifests), is corrupt (ErrCorrupt) and handled per
+// OnCorrupt.
+func Open(opts Options) (st *Store, pos []byte, err error) {
 	opts.defaults()
-	s := &Store{opts: opts, live: filepath.Join(opts.Dir, "live")}
+	s := &Store{opts: opts, live: filepath.Join(opts.Dir, "live"), now: time.Now, sums: map[string]manifestFile{}}
 	for i := range s.shards {
 		s.shards[i].dirty = map[string]entry{}
 		s.shards[i].clean = map[string]entry{}
@@ -174,34 +235,99 @@ func Open(opts Options) (*Store, []byte, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("creating state directory: %w", err)
 	}
+	if s.lock, err = lockStore(opts.Dir, opts.Holder, opts.LockWait); err != nil {
+		return nil, nil, fmt.Errorf("opening the state store: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			s.lock.unlock()
+		}
+	}()
 	if opts.FromSavepoint != "" {
-		if _, err := validCheckpoint(opts.FromSavepoint); err != nil {
+		m, err := validCheckpoint(opts.FromSavepoint)
+		if err != nil {
 			return nil, nil, fmt.Errorf("starting from savepoint: %w", err)
 		}
-		if err := s.replaceLive(opts.FromSavepoint); err != nil {
+		if err := s.replaceLive(opts.FromSavepoint, m.ID); err != nil {
 			return nil, nil, err
 		}
 	} else if _, err := os.Stat(s.live); errors.Is(err, os.ErrNotExist) {
 		// No live store: restore the newest checkpoint, if any (a deleted
 		// live directory), else start empty.
-		if dir, err := s.newestCheckpoint(); err == nil && dir != "" {
+		if dir, m, err := s.newestCheckpoint(); err == nil && dir != "" {
 			opts.Logger.Warn("state: no live store; restoring the newest checkpoint", "checkpoint", dir)
-			if err := s.replaceLive(dir); err != nil {
+			if err := s.replaceLive(dir, m.ID); err != nil {
 				return nil, nil, err
 			}
 		}
 	}
-	pos, err := s.openLive()
+	pos, err = s.openLive()
 	if err != nil {
 		return nil, nil, err
 	}
+	s.loadRetained()
 	return s, pos, nil
 }
 
-func pebbleOptions() *pebble.Options {
+func (s *Store) pebbleOptions() *pebble.Options {
 	o := &pebble.Options{ErrorIfNotPristine: false}
 	o.Logger = quietLogger{}
+	// Background work (flushes, compactions) fails outside any call: the
+	// next checkpoint fails with it rather than the error being lost.
+	o.EventListener = &pebble.EventListener{BackgroundError: func(err error) {
+		s.fail(fmt.Errorf("%w: Pebble background error: %w", ErrFailed, err))
+	}}
 	return o
+}
+
+// fail records an error the store cannot continue past; the next
+// Checkpoint (and Close) returns the first one.
+//
+// Corruption found while running is also recorded beside the live store
+// (corruptFile): the next Open treats the store as corrupt and applies
+// OnCorrupt, rather than opening it again and failing on the same read.
+func (s *Store) fail(err error) {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	if s.failed == nil {
+		s.failed = err
+	}
+	if errors.Is(err, ErrCorrupt) && !s.marked && s.db != nil {
+		s.marked = true
+		if werr := durable.WriteFile(filepath.Join(s.opts.Dir, corruptFile), []byte(err.Error()+"\n"), 0o644); werr != nil {
+			s.opts.Logger.Error("state: recording that the store is corrupt", "err", werr)
+		}
+	}
+}
+
+// corruptFile, beside the live store, records corruption found in it while
+// it was open.
+const corruptFile = "live.corrupt"
+
+// failure returns the recorded error, if any.
+func (s *Store) failure() error {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	return s.failed
+}
+
+// guard turns a panic in Pebble (which it raises on some corruption) into
+// a corruption error in *err, and records it.
+func (s *Store) guard(what string, err *error) {
+	if r := recover(); r != nil {
+		e := fmt.Errorf("%w: %s: %s: %v", ErrCorrupt, s.live, what, r)
+		s.fail(e)
+		*err = e
+	}
+}
+
+// corruption records a read error Pebble reports as corruption.
+func (s *Store) corruption(err error) error {
+	if errors.Is(err, pebble.ErrCorruption) {
+		err = fmt.Errorf("%w: %s: %w", ErrCorrupt, s.live, err)
+		s.fail(err)
+	}
+	return err
 }
 
 // quietLogger drops Pebble's informational messages.
@@ -215,12 +341,30 @@ func (quietLogger) Fatalf(format string, args ...any) {
 
 // openLive opens the live store, handling corruption per OnCorrupt.
 func (s *Store) openLive() ([]byte, error) {
-	db, pos, meta, err := openDB(s.live)
+	var (
+		db   *pebble.DB
+		pos  []byte
+		meta Meta
+		err  error
+	)
+	if b, rerr := os.ReadFile(filepath.Join(s.opts.Dir, corruptFile)); rerr == nil {
+		err = fmt.Errorf("%w: %s: found corrupt while it was in use: %s", ErrCorrupt, s.live, bytes.TrimSpace(b))
+	} else {
+		db, pos, meta, err = s.openDB()
+	}
+	if err == nil {
+		if err = s.checkLive(meta); err != nil {
+			s.closeDB(db)
+		}
+	}
 	if err != nil {
 		corrupt := fmt.Errorf("%w: %s: %v", ErrCorrupt, s.live, err)
+		if errors.Is(err, ErrCorrupt) {
+			corrupt = err
+		}
 		switch s.opts.OnCorrupt {
 		case "checkpoint":
-			dir, cerr := s.newestCheckpoint()
+			dir, m, cerr := s.newestCheckpoint()
 			if cerr != nil || dir == "" {
 				return nil, fmt.Errorf("%w; and no valid checkpoint to restore", corrupt)
 			}
@@ -228,7 +372,7 @@ func (s *Store) openLive() ([]byte, error) {
 			if err := s.moveAside(); err != nil {
 				return nil, err
 			}
-			if err := s.replaceLive(dir); err != nil {
+			if err := s.replaceLive(dir, m.ID); err != nil {
 				return nil, err
 			}
 		case "empty":
@@ -236,10 +380,17 @@ func (s *Store) openLive() ([]byte, error) {
 			if err := s.moveAside(); err != nil {
 				return nil, err
 			}
+			if err := s.recordLive(0); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, fmt.Errorf("%w (set state.on_corrupt to \"checkpoint\" to restore the newest valid checkpoint, or \"empty\" to start without state)", corrupt)
 		}
-		if db, pos, meta, err = openDB(s.live); err != nil {
+		s.failed = nil
+		if err := os.Remove(filepath.Join(s.opts.Dir, corruptFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("clearing the record of the corrupt store: %w", err)
+		}
+		if db, pos, meta, err = s.openDB(); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, s.live, err)
 		}
 	}
@@ -256,57 +407,127 @@ func (s *Store) openLive() ([]byte, error) {
 	return pos, nil
 }
 
-func openDB(dir string) (*pebble.DB, []byte, Meta, error) {
-	var meta Meta
-	db, err := pebble.Open(dir, pebbleOptions())
+// liveFile, beside the live store, holds the id of the last checkpoint
+// committed to it: a live store holding an older one lost data.
+const liveFile = "live.checkpoint"
+
+// recordLive writes the id of the checkpoint the live store now holds
+// beside it.
+func (s *Store) recordLive(id uint64) error {
+	if err := durable.WriteFile(filepath.Join(s.opts.Dir, liveFile), fmt.Appendf(nil, "%d\n", id), 0o644); err != nil {
+		return fmt.Errorf("recording checkpoint %d beside the store: %w", id, err)
+	}
+	return nil
+}
+
+// checkLive verifies, cheaply, that the live store holds the last
+// checkpoint taken: its id is not below the one recorded beside it (or,
+// without that record, the newest retained checkpoint's), and the
+// immutable files it shares with the newest retained checkpoint have the
+// sizes its manifest recorded.
+func (s *Store) checkLive(meta Meta) error {
+	want, from := uint64(0), ""
+	if b, err := os.ReadFile(filepath.Join(s.opts.Dir, liveFile)); err == nil {
+		if _, err := fmt.Sscan(string(b), &want); err != nil {
+			return fmt.Errorf("%w: %s: %s is unreadable: %q", ErrCorrupt, s.live, liveFile, b)
+		}
+		from = filepath.Join(s.opts.Dir, liveFile)
+	}
+	m, dir, err := s.newestManifest()
+	if err != nil {
+		return nil // no readable manifest: nothing to compare with
+	}
+	if from == "" && m.Meta.ID > want {
+		want, from = m.Meta.ID, filepath.Join(dir, checkpointFile)
+	}
+	if meta.ID < want {
+		return fmt.Errorf("%w: %s holds checkpoint %d, but checkpoint %d was taken (%s): the store lost data", ErrCorrupt, s.live, meta.ID, want, from)
+	}
+	for _, f := range m.Files {
+		if !immutable(f.Name) {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(s.live, filepath.FromSlash(f.Name)))
+		if err != nil {
+			continue // compacted away since
+		}
+		if fi.Size() != f.Size {
+			return fmt.Errorf("%w: %s: %s has %d bytes, but checkpoint %d recorded %d", ErrCorrupt, s.live, f.Name, fi.Size(), m.Meta.ID, f.Size)
+		}
+	}
+	return nil
+}
+
+func (s *Store) openDB() (db *pebble.DB, pos []byte, meta Meta, err error) {
+	defer s.guard("opening", &err)
+	db, err = pebble.Open(s.live, s.pebbleOptions())
 	if err != nil {
 		return nil, nil, meta, err
 	}
-	var pos []byte
-	if v, c, err := db.Get(metaKey); err == nil {
-		err = json.Unmarshal(v, &meta)
-		c.Close()
+	defer func() {
 		if err != nil {
-			db.Close()
-			return nil, nil, meta, fmt.Errorf("checkpoint record: %v", err)
+			s.closeDB(db)
 		}
-		if p, c, err := db.Get(positionKey); err == nil {
-			pos = bytes.Clone(p)
-			c.Close()
-		} else if !errors.Is(err, pebble.ErrNotFound) {
-			db.Close()
-			return nil, nil, meta, err
-		} else {
-			pos = []byte{}
-		}
-	} else if !errors.Is(err, pebble.ErrNotFound) {
-		db.Close()
+	}()
+	v, c, err := db.Get(metaKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return db, nil, meta, nil
+	}
+	if err != nil {
 		return nil, nil, meta, err
 	}
+	err = json.Unmarshal(v, &meta)
+	c.Close()
+	if err != nil {
+		return nil, nil, meta, fmt.Errorf("checkpoint record: %v", err)
+	}
+	p, c, err := db.Get(positionKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return db, []byte{}, meta, nil
+	}
+	if err != nil {
+		return nil, nil, meta, err
+	}
+	pos = bytes.Clone(p)
+	c.Close()
 	return db, pos, meta, nil
+}
+
+// closeDB closes a Pebble store, which may panic when it found corruption.
+func (s *Store) closeDB(db *pebble.DB) (err error) {
+	defer s.guard("closing", &err)
+	return db.Close()
 }
 
 func (s *Store) moveAside() error {
 	aside := fmt.Sprintf("%s.corrupt-%d", s.live, time.Now().UnixNano())
-	if err := os.Rename(s.live, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := durable.Rename(s.live, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("moving the corrupt store aside: %w", err)
 	}
 	s.opts.Logger.Warn("state: corrupt store kept for inspection", "path", aside)
 	return nil
 }
 
-// replaceLive replaces the live store with a copy of a checkpoint.
-func (s *Store) replaceLive(from string) error {
+// replaceLive replaces the live store with a copy of a checkpoint, which
+// holds checkpoint id.
+func (s *Store) replaceLive(from string, id uint64) error {
 	tmp := s.live + ".restore"
-	os.RemoveAll(tmp)
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("restoring %s: %w", from, err)
+	}
 	if err := copyDir(from, tmp); err != nil {
 		return fmt.Errorf("restoring %s: %w", from, err)
 	}
-	os.Remove(filepath.Join(tmp, checkpointFile))
-	if err := os.RemoveAll(s.live); err != nil {
-		return err
+	if err := os.Remove(filepath.Join(tmp, checkpointFile)); err != nil {
+		return fmt.Errorf("restoring %s: %w", from, err)
 	}
-	return os.Rename(tmp, s.live)
+	if err := os.RemoveAll(s.live); err != nil {
+		return fmt.Errorf("restoring %s: removing the live store: %w", from, err)
+	}
+	if err := durable.Rename(tmp, s.live); err != nil {
+		return fmt.Errorf("restoring %s: %w", from, err)
+	}
+	return s.recordLive(id)
 }
 
 // LastCheckpoint describes the checkpoint the store holds (ID 0: none).
@@ -316,9 +537,11 @@ func (s *Store) LastCheckpoint() Meta {
 	return s.meta
 }
 
-// Close waits for a retained checkpoint being written and closes the store.
-// What the write cache holds since the last checkpoint is dropped: the
-// caller checkpoints first when the pipeline drained cleanly.
+// Close waits for retained checkpoints and savepoints being written,
+// closes the store and releases its lock. What the write cache holds since
+// the last checkpoint is dropped: the caller checkpoints first when the
+// pipeline drained cleanly. It returns a failure of the last retained
+// checkpoint or of Pebble, since a restart may depend on them.
 func (s *Store) Close() error {
 	s.copyWG.Wait()
 	s.readMu.Lock()
@@ -327,7 +550,14 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.db.Close()
+	err := s.closeDB(s.db)
+	if uerr := s.lock.unlock(); uerr != nil {
+		err = errors.Join(err, fmt.Errorf("unlocking the state store: %w", uerr))
+	}
+	if s.copyErr != nil {
+		err = errors.Join(fmt.Errorf("%w: %w", ErrFailed, s.copyErr), err)
+	}
+	return err
 }
 
 // ErrClosed is returned by reads of a closed store.
@@ -389,13 +619,19 @@ func (s *Store) get(k []byte) (entry, error) {
 }
 
 // load reads a key from Pebble.
-func (s *Store) load(k []byte) (entry, error) {
+func (s *Store) load(k []byte) (e entry, err error) {
+	defer s.guard("reading", &err)
+	if s.failRead != nil {
+		if err := s.failRead(); err != nil {
+			return entry{}, fmt.Errorf("reading state: %w", err)
+		}
+	}
 	v, c, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return entry{absent: true}, nil
 	}
 	if err != nil {
-		return entry{}, fmt.Errorf("reading state: %w", err)
+		return entry{}, fmt.Errorf("reading state: %w", s.corruption(err))
 	}
 	defer c.Close()
 	return decodeValue(v)
@@ -440,8 +676,9 @@ func (s *Store) setDirty(sh *shard, k string, e entry) {
 }
 
 // addDelta adds delta to the counter at k as it is in the store now (see
-// Txn.deltas).
-func (s *Store) addDelta(k string, delta, expiry int64) {
+// Txn.deltas); stored is k's value in Pebble, read before (Pebble changes
+// only at checkpoints, which no commit overlaps).
+func (s *Store) addDelta(k string, delta, expiry int64, stored entry) {
 	sh := s.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -450,13 +687,10 @@ func (s *Store) addDelta(k string, delta, expiry int64) {
 		e, ok = sh.clean[k]
 	}
 	if !ok {
-		var err error
-		if e, err = s.load([]byte(k)); err != nil {
-			e = entry{absent: true}
-		}
+		e = stored
 	}
 	var n int64
-	if e.live(time.Now().UnixMilli()) && len(e.val) == 8 {
+	if e.live(s.now().UnixMilli()) && len(e.val) == 8 {
 		n = int64(binary.LittleEndian.Uint64(e.val))
 		expiry = e.expiry
 	}
@@ -476,21 +710,27 @@ func decodeValue(v []byte) (entry, error) {
 }
 
 // Checkpoint commits the write cache and the source position atomically,
-// then writes a retained copy in the background (the next Checkpoint waits
-// for it). It is called with the pipeline quiescent: no Txn commits while
-// it runs.
-func (s *Store) Checkpoint(pipeline string, position []byte) (Meta, error) {
+// deletes expired entries (a bounded sweep, see Options.SweepEntries),
+// then writes a retained copy in the background (the next Checkpoint
+// waits for it). It is called with the pipeline quiescent: no Txn commits
+// while it runs. It fails, committing nothing, when the store recorded a
+// failure since the last one (ErrFailed, ErrCorrupt), including a failed
+// retained copy of the previous checkpoint.
+func (s *Store) Checkpoint(pipeline string, position []byte) (meta Meta, err error) {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	s.copyWG.Wait()
 	if err := s.copyErr; err != nil {
-		s.opts.Logger.Warn("state: the previous retained checkpoint failed", "err", err)
-		s.copyErr = nil
+		return Meta{}, fmt.Errorf("%w: the retained copy of checkpoint %d: %w", ErrFailed, s.meta.ID, err)
 	}
-	meta := Meta{ID: s.meta.ID + 1, Time: time.Now().UTC(), Pipeline: pipeline}
+	if err := s.failure(); err != nil {
+		return Meta{}, err
+	}
+	defer s.guard("checkpointing", &err)
+	meta = Meta{ID: s.meta.ID + 1, Time: s.now().UTC(), Pipeline: pipeline}
 	b := s.db.NewBatch()
 	defer b.Close()
-	now := time.Now().UnixMilli()
+	now := s.now().UnixMilli()
 	var buf []byte
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -505,25 +745,30 @@ func (s *Store) Checkpoint(pipeline string, position []byte) (Meta, error) {
 			}
 			if err != nil {
 				sh.mu.RUnlock()
-				return Meta{}, err
+				return Meta{}, fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
 			}
 			meta.Keys++
 		}
 		sh.mu.RUnlock()
 	}
+	next, err := s.sweepExpired(b, now)
+	if err != nil {
+		return Meta{}, fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
+	}
 	mb, _ := json.Marshal(meta)
 	if err := b.Set(metaKey, mb, nil); err != nil {
-		return Meta{}, err
+		return Meta{}, fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
 	}
 	if position == nil {
 		position = []byte{}
 	}
 	if err := b.Set(positionKey, position, nil); err != nil {
-		return Meta{}, err
+		return Meta{}, fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return Meta{}, fmt.Errorf("committing checkpoint %d: %w", meta.ID, err)
 	}
+	s.sweep = next
 	// The write cache is now in Pebble: it becomes clean cache.
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -539,6 +784,9 @@ func (s *Store) Checkpoint(pipeline string, position []byte) (Meta, error) {
 	}
 	s.dirty.Store(0)
 	s.meta = meta
+	if err := s.recordLive(meta.ID); err != nil {
+		return Meta{}, err
+	}
 	s.copyWG.Add(1)
 	go func() {
 		defer s.copyWG.Done()
@@ -547,30 +795,103 @@ func (s *Store) Checkpoint(pipeline string, position []byte) (Meta, error) {
 	return meta, nil
 }
 
-// Savepoint waits for the retained copy of the last checkpoint and copies
-// the store as of that checkpoint to dir, which must not exist.
-func (s *Store) Savepoint(dir string) (Meta, error) {
+// sweepExpired adds to b deletions of up to Options.SweepEntries stored
+// entries, from s.sweep on, whose TTL passed and that the write cache does
+// not hold. It returns where the next sweep starts.
+func (s *Store) sweepExpired(b *pebble.Batch, now int64) ([]byte, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: s.sweep})
+	if err != nil {
+		return nil, fmt.Errorf("sweeping expired state: %w", err)
+	}
+	defer it.Close()
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if n >= s.opts.SweepEntries {
+			return bytes.Clone(k), nil
+		}
+		n++
+		if k[0] != prefixKeyed && k[0] != prefixOperator {
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("sweeping expired state: %w", s.corruption(err))
+		}
+		if len(v) < 8 {
+			continue
+		}
+		exp := int64(binary.BigEndian.Uint64(v))
+		if exp == 0 || exp > now {
+			continue
+		}
+		sh := s.shard(string(k))
+		sh.mu.Lock()
+		_, dirty := sh.dirty[string(k)]
+		if !dirty {
+			if old, ok := sh.clean[string(k)]; ok {
+				delete(sh.clean, string(k))
+				sh.cb -= old.size(string(k))
+				s.clean.Add(-old.size(string(k)))
+			}
+		}
+		sh.mu.Unlock()
+		if !dirty {
+			if err := b.Delete(k, nil); err != nil {
+				return nil, fmt.Errorf("sweeping expired state: %w", err)
+			}
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("sweeping expired state: %w", s.corruption(err))
+	}
+	return nil, nil
+}
+
+// Savepoint copies the store as of the last checkpoint to dir, which must
+// not exist. It takes Pebble's checkpoint (hard links) at once and returns;
+// the copy to dir, its checksums and syncs run in the background, and wait
+// returns when the savepoint is complete and durable, or why it is not.
+func (s *Store) Savepoint(dir string) (meta Meta, wait func() error, err error) {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
-	s.copyWG.Wait()
 	if _, err := os.Stat(dir); err == nil {
-		return Meta{}, fmt.Errorf("savepoint directory %s already exists", dir)
+		return Meta{}, nil, fmt.Errorf("savepoint directory %s already exists", dir)
 	}
-	if err := s.writeCheckpoint(dir, s.meta); err != nil {
-		return Meta{}, err
+	if err := s.failure(); err != nil {
+		return Meta{}, nil, err
 	}
-	return s.meta, nil
+	meta = s.meta
+	stage := filepath.Join(s.opts.Dir, "savepoint.tmp", fmt.Sprintf("%d-%d", meta.ID, time.Now().UnixNano()))
+	if err := s.pebbleCheckpoint(stage, meta); err != nil {
+		return Meta{}, nil, fmt.Errorf("taking savepoint %s: %w", dir, err)
+	}
+	done := make(chan error, 1)
+	s.copyWG.Add(1)
+	go func() {
+		defer s.copyWG.Done()
+		err := s.finishCheckpoint(stage, dir, meta)
+		if rerr := os.RemoveAll(stage); err == nil && rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			s.opts.Logger.Warn("state: removing a savepoint's staging directory", "dir", stage, "err", rerr)
+		}
+		if err != nil {
+			err = fmt.Errorf("writing savepoint %s: %w", dir, err)
+		}
+		done <- err
+	}()
+	return meta, sync.OnceValue(func() error { return <-done }), nil
 }
 
 // Position returns the source position of the last checkpoint (nil when
 // there is none).
-func (s *Store) Position() ([]byte, error) {
+func (s *Store) Position() (pos []byte, err error) {
+	defer s.guard("reading the position", &err)
 	v, c, err := s.db.Get(positionKey)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the checkpoint's position: %w", s.corruption(err))
 	}
 	defer c.Close()
 	return bytes.Clone(v), nil

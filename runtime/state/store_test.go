@@ -245,7 +245,7 @@ func TestSavepoint(t *testing.T) {
 	tx.Commit()
 	s.Checkpoint("p", []byte("at-1"))
 	sp := filepath.Join(t.TempDir(), "sp")
-	if _, err := s.Savepoint(sp); err != nil {
+	if err := savepoint(s, sp); err != nil {
 		t.Fatal(err)
 	}
 	tx.Begin()
@@ -336,7 +336,7 @@ func TestCheckpointsAfterSavepointAreNewest(t *testing.T) {
 	}
 	commit("1")
 	sp := filepath.Join(t.TempDir(), "sp")
-	if _, err := s.Savepoint(sp); err != nil {
+	if err := savepoint(s, sp); err != nil {
 		t.Fatal(err)
 	}
 	commit("2")
@@ -355,4 +355,13 @@ func TestCheckpointsAfterSavepointAreNewest(t *testing.T) {
 	if string(pos) != "1b" || len(cps) == 0 || cps[0].ID != 4 {
 		t.Fatalf("position %q, checkpoints %+v", pos, cps)
 	}
+}
+
+// savepoint takes a savepoint and waits until it is complete.
+func savepoint(s *Store, dir string) error {
+	_, wait, err := s.Savepoint(dir)
+	if err != nil {
+		return err
+	}
+	return wait()
 }

@@ -86,20 +86,57 @@ type Txn struct {
 	deltas map[string]int64
 	kb     []byte
 	now    int64
+	size   int64 // bytes the call's writes hold (see entry.size)
+	max    int64
+	owns   func(key []byte) bool
 }
 
+// TxnOption configures a Txn.
+type TxnOption func(*Txn)
+
+// OwnedKeys restricts keyed-state writes to record keys for which owns
+// reports true: the keys in the key groups of the instance the Txn serves
+// (runtime.KeyGroup, runtime.InstanceFor). A write of another key fails
+// with ErrNotOwned and is not applied. Without it, any key may be written.
+func OwnedKeys(owns func(key []byte) bool) TxnOption { return func(t *Txn) { t.owns = owns } }
+
+// MaxTxnBytes bounds what one call's writes may hold (default
+// Options.MaxTxnBytes): a write over it fails with ErrTxnTooLarge.
+func MaxTxnBytes(n int64) TxnOption { return func(t *Txn) { t.max = n } }
+
 // NewTxn returns a transaction over operator's state.
-func (s *Store) NewTxn(operator string) *Txn {
-	return &Txn{s: s, operator: operator, w: map[string]entry{}, deltas: map[string]int64{}}
+func (s *Store) NewTxn(operator string, opts ...TxnOption) *Txn {
+	t := &Txn{s: s, operator: operator, w: map[string]entry{}, deltas: map[string]int64{}, max: s.opts.MaxTxnBytes}
+	for _, o := range opts {
+		o(t)
+	}
+	return t
 }
 
 // Begin starts a call: reads see time now (for TTLs).
-func (t *Txn) Begin() { t.now = time.Now().UnixMilli() }
+func (t *Txn) Begin() { t.now = t.s.now().UnixMilli() }
 
-// Commit applies the call's writes to the store.
-func (t *Txn) Commit() {
+// Commit applies the call's writes to the store. It fails, applying
+// nothing, when the stored value under one of the call's operator counter
+// additions cannot be read; the store then also fails its next checkpoint
+// (ErrFailed), since the call's effect is lost.
+func (t *Txn) Commit() error {
+	var stored map[string]entry
+	for k := range t.deltas {
+		e, err := t.s.get([]byte(k))
+		if err != nil {
+			err = fmt.Errorf("%w: committing operator %s's counter: %w", ErrFailed, t.operator, err)
+			t.s.fail(err)
+			t.Reset()
+			return err
+		}
+		if stored == nil {
+			stored = map[string]entry{}
+		}
+		stored[k] = e
+	}
 	for k, d := range t.deltas {
-		t.s.addDelta(k, d, t.w[k].expiry)
+		t.s.addDelta(k, d, t.w[k].expiry, stored[k])
 		delete(t.w, k)
 	}
 	clear(t.deltas)
@@ -107,12 +144,32 @@ func (t *Txn) Commit() {
 		t.s.apply(t.w)
 		clear(t.w)
 	}
+	t.size = 0
+	return nil
 }
 
 // Reset drops the call's writes.
 func (t *Txn) Reset() {
 	clear(t.w)
 	clear(t.deltas)
+	t.size = 0
+}
+
+// write puts e under k in the call's writes, within its bounds.
+func (t *Txn) write(scope int, key []byte, k string, e entry) error {
+	if scope == ScopeKey && t.owns != nil && !t.owns(key) {
+		return fmt.Errorf("%w: operator %s wrote key %q", ErrNotOwned, t.operator, key)
+	}
+	n := t.size + e.size(k)
+	old, had := t.w[k]
+	if had {
+		n -= old.size(k)
+	}
+	if n > t.max && (!had || e.size(k) > old.size(k)) {
+		return fmt.Errorf("%w: the call's writes would hold %d bytes; the limit is %d", ErrTxnTooLarge, n, t.max)
+	}
+	t.w[k], t.size = e, n
+	return nil
 }
 
 func (t *Txn) key(scope int, key, name []byte) []byte {
@@ -149,16 +206,22 @@ func (t *Txn) Put(scope int, key, name, val []byte, ttl time.Duration) error {
 		e.expiry = t.now + ttl.Milliseconds()
 	}
 	k := string(t.key(scope, key, name))
-	t.w[k] = e
+	if err := t.write(scope, key, k, e); err != nil {
+		return err
+	}
 	delete(t.deltas, k)
 	return nil
 }
 
-// Delete removes a value.
-func (t *Txn) Delete(scope int, key, name []byte) {
+// Delete removes a value. It fails like Put for a key the Txn may not
+// write or over the call's bound.
+func (t *Txn) Delete(scope int, key, name []byte) error {
 	k := string(t.key(scope, key, name))
-	t.w[k] = entry{absent: true}
+	if err := t.write(scope, key, k, entry{absent: true}); err != nil {
+		return err
+	}
 	delete(t.deltas, k)
+	return nil
 }
 
 // Add adds delta to a counter (8 bytes, little-endian; absent is 0) and
@@ -182,7 +245,9 @@ func (t *Txn) Add(scope int, key, name []byte, delta int64) (int64, error) {
 	ne := entry{val: binary.LittleEndian.AppendUint64(make([]byte, 0, 8), uint64(n)), expiry: e.expiry}
 	ks := string(k)
 	_, written := t.w[ks]
-	t.w[ks] = ne
+	if err := t.write(scope, key, ks, ne); err != nil {
+		return 0, err
+	}
 	if scope == ScopeOperator {
 		if d, pure := t.deltas[ks]; pure || !written {
 			t.deltas[ks] = d + delta
@@ -209,7 +274,9 @@ func (t *Txn) Append(scope int, key, name, elem []byte) error {
 	v := make([]byte, len(e.val), n)
 	copy(v, e.val)
 	v = abi.AppendListItem(v, elem)
-	t.w[string(k)] = entry{val: v, expiry: e.expiry}
+	if err := t.write(scope, key, string(k), entry{val: v, expiry: e.expiry}); err != nil {
+		return err
+	}
 	delete(t.deltas, string(k))
 	return nil
 }
