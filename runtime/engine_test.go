@@ -204,3 +204,34 @@ state: {checkpoint_interval: 20ms, query: "off"}
 		t.Fatalf("acked %d, nacked %d; want 2, 0", acked, nacked)
 	}
 }
+
+// TestDrainTimerAndRunEndTogether guards issue #8 item 14: the
+// shutdown-timeout timer recorded its failure while Run, ending at the same
+// moment, read it: a data race (caught by go test -race, which CI runs).
+// Timeouts from 0 to 2ms in 20µs steps make the two meet at some stops;
+// Run must return either a clean drain or the drain-timeout error.
+func TestDrainTimerAndRunEndTogether(t *testing.T) {
+	checkNoLeaks(t)
+	for i := range 100 {
+		spec := parse(t, testRegistry(nil), fmt.Sprintf(`
+pipeline: timer
+shutdown_timeout: %dus
+batch: {size: 10, linger: 1ms}
+source: {test: {}}
+sink: {test: {}}
+`, 1+20*i))
+		src := &memSource{recs: keyed(10, 2), chunk: 10, endless: true}
+		p, err := runtime.Build(spec, runtime.WithSource(src), runtime.WithSink(&memSink{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		waitFor(t, "the records written", func() bool { return p.Stats().RecordsOut == 10 })
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, runtime.ErrDrainTimeout) {
+			t.Fatalf("stop %d: Run = %v, want nil or ErrDrainTimeout", i, err)
+		}
+	}
+}

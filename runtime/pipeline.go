@@ -57,7 +57,8 @@ type Pipeline struct {
 	names  []string
 
 	failOnce sync.Once
-	failErr  error
+	failMu   sync.Mutex
+	failErr  error // guarded by failMu: the drain timer may set it while Run ends
 	hardStop context.CancelCauseFunc
 
 	// Keyed state and checkpoints (checkpoint.go); store is nil when no
@@ -190,7 +191,9 @@ func sanitizePath(s string) string {
 // fail records the first fatal error and stops the pipeline hard.
 func (p *Pipeline) fail(err error) {
 	p.failOnce.Do(func() {
+		p.failMu.Lock()
 		p.failErr = err
+		p.failMu.Unlock()
 		p.log.Error("pipeline stopping", "err", err)
 		p.hardStop(err)
 	})
@@ -294,9 +297,16 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	// The source stops on ctx (graceful) or on a hard stop.
 	srcCtx, stopSource := context.WithCancel(runCtx)
 	defer stopSource()
-	drainDone := make(chan struct{})
-	defer close(drainDone)
+	// The drain timer runs until Run has given up what was left, and Run
+	// waits for it to end before reading the failure it may have set.
+	drainDone, drainEnded := make(chan struct{}), make(chan struct{})
+	stopDrain := sync.OnceFunc(func() {
+		close(drainDone)
+		<-drainEnded
+	})
+	defer stopDrain()
 	go func() {
+		defer close(drainEnded)
 		select {
 		case <-ctx.Done():
 		case <-drainDone:
@@ -375,6 +385,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		close(p.dlq.in)
 		dlqWG.Wait()
 	}
+	stopDrain() // every worker has ended: nothing is left to drain
 	// After a hard stop, batches may still sit in queues: give them up so
 	// their sources are negatively acknowledged.
 	cause := context.Cause(runCtx)
@@ -394,11 +405,14 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	for _, s := range sinks {
 		drainQueue(s.in, cause)
 	}
-	if p.failErr != nil {
-		if errors.Is(p.failErr, ErrDrainTimeout) {
+	p.failMu.Lock()
+	failErr := p.failErr
+	p.failMu.Unlock()
+	if failErr != nil {
+		if errors.Is(failErr, ErrDrainTimeout) {
 			return fmt.Errorf("stopping pipeline %s: %w", p.spec.Name, ErrDrainTimeout)
 		}
-		return p.failErr
+		return failErr
 	}
 	if srcErr != nil {
 		return &StageError{Kind: KindSource, Component: p.spec.Source.Path, Err: srcErr}
