@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
+
+	"github.com/wasmstream/wasmstream/internal/durable"
 )
 
 // progressName is the source's progress file in its data directory.
@@ -65,7 +68,26 @@ type tracker struct {
 	dirty  bool
 	closed bool
 
-	writeMu sync.Mutex // serialises writes of the progress file
+	// saves wakes the saver when something changed; its buffer of one
+	// coalesces the changes made while a write is in flight.
+	saves   chan struct{}
+	writeMu sync.Mutex   // serialises writes of the progress file
+	writes  atomic.Int64 // progress files written
+}
+
+// newTracker returns an empty tracker saving to the progress file in dir.
+func newTracker(dir string) *tracker {
+	return &tracker{path: filepath.Join(dir, progressName), files: map[string]*fileProgress{}, saves: make(chan struct{}, 1)}
+}
+
+// changed marks the progress as not saved yet and wakes the saver. t.mu
+// must be held.
+func (t *tracker) changed() {
+	t.dirty = true
+	select {
+	case t.saves <- struct{}{}:
+	default: // a save is already due: it will take this change too
+	}
 }
 
 // progressFile is the persisted form.
@@ -92,7 +114,7 @@ func loadTracker(dir string) (*tracker, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	t := &tracker{path: filepath.Join(dir, progressName), files: map[string]*fileProgress{}}
+	t := newTracker(dir)
 	b, err := os.ReadFile(t.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return t, nil
@@ -112,7 +134,8 @@ func trackerAt(dir string, pos []byte) (*tracker, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
-	t := &tracker{path: filepath.Join(dir, progressName), files: map[string]*fileProgress{}, dirty: true}
+	t := newTracker(dir)
+	t.changed()
 	if len(pos) == 0 {
 		return t, nil
 	}
@@ -173,7 +196,7 @@ func (t *tracker) begin(id fileID, n node, offset, line, partial int64) *filePro
 	defer t.mu.Unlock()
 	fp := &fileProgress{id: id, node: n, offset: offset, line: line, partial: partial}
 	t.files[id.path] = fp
-	t.dirty = true
+	t.changed()
 	return fp
 }
 
@@ -224,11 +247,11 @@ func (t *tracker) advance(fp *fileProgress) {
 	}
 	if n > 0 {
 		fp.pending = fp.pending[n:]
-		t.dirty = true
+		t.changed()
 	}
 	if fp.readAll && len(fp.pending) == 0 && !fp.done {
 		fp.done = true
-		t.dirty = true
+		t.changed()
 	}
 }
 
@@ -240,7 +263,7 @@ func (t *tracker) prune(listed map[string]bool) {
 	for p, fp := range t.files {
 		if !listed[p] && len(fp.pending) == 0 {
 			delete(t.files, p)
-			t.dirty = true
+			t.changed()
 		}
 	}
 }
@@ -294,6 +317,7 @@ func (t *tracker) flush() error {
 		t.mu.Unlock()
 		return err
 	}
+	t.writes.Add(1)
 	return nil
 }
 
@@ -305,47 +329,16 @@ func (t *tracker) close() error {
 	return t.flush()
 }
 
-// writeAtomic replaces path with v as JSON: it writes a temporary file,
-// syncs it, renames it over path and syncs the directory, so a crash leaves
-// either the old or the new contents.
+// writeAtomic replaces path with v as JSON through durable.WriteFile
+// (temporary file, fsync, rename, fsync of the directory), so a crash
+// leaves either the old or the new contents.
 func writeAtomic(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("writing progress: %w", err)
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		return fmt.Errorf("writing progress file %s: %w", path, err)
+	if err := durable.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing progress file: %w", err)
 	}
 	return nil
-}
-
-// syncDir makes a rename or create in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

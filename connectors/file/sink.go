@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wasmstream/wasmstream/connectors/internal/lines"
+	"github.com/wasmstream/wasmstream/internal/durable"
 	"github.com/wasmstream/wasmstream/runtime"
 )
 
@@ -185,10 +186,7 @@ func (s *Sink) recover(name string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(path, final)
-	}
-	if err == nil {
-		err = syncDir(s.dir)
+		err = durable.Rename(path, final)
 	}
 	if err != nil {
 		return fmt.Errorf("recovering in-progress file %s: %w", path, err)
@@ -292,10 +290,7 @@ func (s *Sink) roll() error {
 		return nil
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(s.dir, name))
-	}
-	if err == nil {
-		err = syncDir(s.dir)
+		err = durable.Rename(tmp, filepath.Join(s.dir, name))
 	}
 	if err != nil {
 		return fmt.Errorf("finalising %s: %w", filepath.Join(s.dir, name), err)

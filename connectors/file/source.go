@@ -8,10 +8,11 @@
 // acknowledged with an error is never committed) and, in directory mode,
 // which files are done (by path, size and modification time), with each
 // file's device and inode, so a file rotated under its path is read from the
-// start. The progress
-// file is replaced atomically at most every 200ms and on Close. A restart
-// resumes each file at its committed offset, so records after it are read
-// again.
+// start. The progress file is replaced atomically as soon as a batch is
+// acknowledged (at most one write in flight; acknowledgements during a
+// write are saved by the next) and on Close. A restart resumes each file at
+// its committed offset, so records after it are read again: at most those
+// in flight plus those acknowledged during the last write.
 //
 // Records carry no key (unless key_field), the file's modification time as
 // timestamp (unless timestamp_field), and one header, "file", with the
@@ -53,10 +54,10 @@ func Register(r *runtime.Registry) {
 
 // Tuning constants.
 const (
-	commitInterval = 200 * time.Millisecond // how often progress is persisted
-	arenaChunk     = 64 << 10               // record bytes are carved from chunks this large
-	maxBatchBytes  = 4 << 20                // a batch ends after this many bytes of lines
-	headerName     = "file"
+	retryInterval = 200 * time.Millisecond // wait before saving progress again after a failed write
+	arenaChunk    = 64 << 10               // record bytes are carved from chunks this large
+	maxBatchBytes = 4 << 20                // a batch ends after this many bytes of lines
+	headerName    = "file"
 )
 
 type format int
@@ -172,18 +173,25 @@ func (s *Source) Open(_ context.Context, env runtime.Env) error {
 	return nil
 }
 
+// flushLoop saves the progress whenever it changed: as soon as a batch is
+// acknowledged, with at most one write in flight; changes made during a
+// write are saved by the next one, which starts when it ends. A failed
+// write is retried after retryInterval (or at the next change).
 func (s *Source) flushLoop() {
 	defer s.flusher.Done()
-	tick := time.NewTicker(commitInterval)
-	defer tick.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-tick.C:
-			if err := s.progress.flush(); err != nil {
-				s.log.Error("saving file source progress", "err", err)
-			}
+		case <-s.progress.saves:
+		case <-retry.C:
+		}
+		if err := s.progress.flush(); err != nil {
+			s.log.Error("saving file source progress", "err", err)
+			retry.Reset(retryInterval)
 		}
 	}
 }
