@@ -199,3 +199,46 @@ func TestProgressSavedOnAck(t *testing.T) {
 		t.Errorf("saving %d acknowledged batches one by one took %v: progress is not saved on ack", batches, d)
 	}
 }
+
+// TestWatchForgetsRemovedFiles guards issue #8: in watch mode the source
+// remembered every file it had begun, forever, so a directory that files
+// pass through (written, read, removed) grew its memory without bound. Files
+// no longer listed are forgotten, in memory and in the progress file.
+func TestWatchForgetsRemovedFiles(t *testing.T) {
+	const files = 30
+	in := t.TempDir()
+	env := connectortest.Env(t, 10)
+	src := openSource(t, fmt.Sprintf("{dir: %q, poll_interval: 1ms, min_age: 0s}", in), env)
+	defer closeSource(t, src)
+	for i := range files {
+		name := fmt.Sprintf("f%03d.txt", i)
+		tmp := writeFile(t, in, "."+name, fmt.Sprintf("v%d\n", i))
+		p := filepath.Join(in, name)
+		if err := os.Rename(tmp, p); err != nil {
+			t.Fatal(err)
+		}
+		recs, ack, err := src.Read(t.Context())
+		if err != nil || len(recs) != 1 || string(recs[0].Value) != fmt.Sprintf("v%d", i) {
+			t.Fatalf("file %d: Read = %q, %v", i, connectortest.Values(recs), err)
+		}
+		ack(nil)
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One more listing after the last removal.
+	writeFile(t, in, "last.txt", "last\n")
+	if recs, ack, err := src.Read(t.Context()); err != nil || len(recs) != 1 {
+		t.Fatalf("Read = %d records, %v", len(recs), err)
+	} else {
+		ack(nil)
+	}
+	if n := len(src.seen); n > 1 {
+		t.Errorf("the source remembers %d files after %d were read and removed, want at most the one present", n, files)
+	}
+	src.progress.mu.Lock()
+	defer src.progress.mu.Unlock()
+	if n := len(src.progress.files); n > 1 {
+		t.Errorf("the progress holds %d files, want at most the one present", n)
+	}
+}

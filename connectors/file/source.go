@@ -84,7 +84,7 @@ type Source struct {
 
 	cur     *openFile
 	queue   []candidate     // directory mode: files listed but not begun
-	seen    map[fileID]bool // directory mode: files begun this run
+	seen    map[fileID]bool // directory mode: files begun this run and still listed
 	ended   bool
 	err     error // reported once the records read before it are returned
 	skipped int64
@@ -353,6 +353,7 @@ func (s *Source) list() (time.Duration, error) {
 	}
 	now := time.Now()
 	listed := make(map[string]bool, len(entries))
+	current := make(map[string]fileID, len(entries)) // what each listed path holds now
 	var young time.Duration
 	for _, e := range entries {
 		name := e.Name()
@@ -376,6 +377,7 @@ func (s *Source) list() (time.Duration, error) {
 		}
 		listed[p] = true
 		id := fileID{path: p, size: fi.Size(), mtimeNS: fi.ModTime().UnixNano()}
+		current[p] = id
 		if s.seen[id] {
 			continue
 		}
@@ -391,6 +393,14 @@ func (s *Source) list() (time.Duration, error) {
 		s.queue = append(s.queue, candidate{id: id, mtime: fi.ModTime(), name: name})
 	}
 	s.progress.prune(listed)
+	// Forget the files begun this run that are gone or have changed: a
+	// watched directory may see new files forever, and seen must not grow
+	// with them.
+	for id := range s.seen {
+		if current[id.path] != id {
+			delete(s.seen, id)
+		}
+	}
 	sort.Slice(s.queue, func(i, j int) bool {
 		a, b := s.queue[i], s.queue[j]
 		if !a.mtime.Equal(b.mtime) {
