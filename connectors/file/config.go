@@ -68,7 +68,7 @@ func (c *SourceConfig) Validate() error {
 
 // SinkConfig configures the file sink.
 type SinkConfig struct {
-	Path    string           `yaml:"path" required:"true" doc:"Directory the files are written to; created if missing. One sink per path, prefix and suffix: on open the sink finalises the in-progress files it finds with that prefix and suffix."`
+	Path    string           `yaml:"path" required:"true" doc:"Directory the files are written to; created if missing. Several sinks may share it: in-progress files are marked with the pipeline and the sink's place in it, and on open a sink finalises only its own (left by a crash)."`
 	Prefix  string           `yaml:"prefix" default:"part" doc:"Start of file names. Files are named <prefix>-<UTC time>-<sequence><suffix>, such as part-20240501T120000.123Z-000000.jsonl, so they sort in the order they were written."`
 	Suffix  string           `yaml:"suffix" doc:"End of file names, such as .txt or .jsonl."`
 	Format  string           `yaml:"format" default:"text" oneof:"text|json" doc:"Line format: text writes each value followed by a newline; json writes one JSON object per record with key, value, timestamp, headers and output (key and value as key_base64/value_base64 when not UTF-8)."`

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -29,15 +30,19 @@ const (
 )
 
 // Sink writes records as lines to files in a directory. A file is written
-// under a hidden in-progress name, ".<name>.inprogress", and renamed to
-// <name> once complete: when it is rolled (max_size, max_age) or on Close,
-// after an fsync. So a file under its final name is never partial.
+// under a hidden in-progress name, ".<name>.<owner>.inprogress", and renamed
+// to <name> once complete: when it is rolled (max_size, max_age) or on
+// Close, after an fsync, with the directory synced after the rename. So a
+// file under its final name is never partial. The owner is 8 hex digits
+// derived from the pipeline name and the sink's place in the pipeline
+// file, so several sinks may share a directory (and prefix): each recovers
+// only its own in-progress files.
 //
 // Write returns nil only after the lines are written and fsynced to the
 // in-progress file: the records are durable, and the runtime acknowledges
 // them to the source. A crash can therefore leave acknowledged records in
-// an in-progress file. Open recovers such leftovers (of this sink's prefix
-// and suffix): it cuts a partial last line (from a Write that did not
+// an in-progress file. Open recovers such leftovers (of this sink's prefix,
+// suffix and owner): it cuts a partial last line (from a Write that did not
 // return nil, whose records are redelivered) and renames the file to its
 // final name. Deleting them instead would lose acknowledged records. In the
 // text format a value containing a newline may make the cut fall inside a
@@ -54,6 +59,7 @@ type Sink struct {
 	cfg    SinkConfig
 	format lines.Format
 	dir    string
+	owner  string // marks this sink's in-progress files
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -93,6 +99,7 @@ func (s *Sink) Open(_ context.Context, env runtime.Env) error {
 		return fmt.Errorf("opening %s: %w", s.cfg.Path, err)
 	}
 	s.dir = dir
+	s.owner = ownerOf(env.Pipeline, env.Component)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating output directory: %w", err)
 	}
@@ -101,12 +108,17 @@ func (s *Sink) Open(_ context.Context, env runtime.Env) error {
 		return fmt.Errorf("listing output directory: %w", err)
 	}
 	for _, e := range entries {
-		name, inProgress, ok := s.parseName(e.Name())
+		name, owner, inProgress, ok := s.parseName(e.Name())
 		if !ok {
 			continue
 		}
-		s.noteName(name)
-		if inProgress {
+		s.noteName(name) // also another writer's: names stay unique
+		switch {
+		case !inProgress || owner != s.owner && owner != "":
+		case owner == "":
+			s.log.Warn("leaving an in-progress file without an owner mark (from an older version): it may be another writer's; rename it to its final name if it is this sink's",
+				"file", filepath.Join(dir, e.Name()))
+		default:
 			if err := s.recover(name); err != nil {
 				return err
 			}
@@ -115,28 +127,60 @@ func (s *Sink) Open(_ context.Context, env runtime.Env) error {
 	return nil
 }
 
-// parseName reports whether file is one of this sink's files, final or in
-// progress, and returns its final name.
-func (s *Sink) parseName(file string) (name string, inProgress, ok bool) {
+// ownerOf returns the mark of a sink's in-progress files: 8 hex digits of
+// a hash of the pipeline name and the component path.
+func ownerOf(pipeline, component string) string {
+	h := fnv.New32a()
+	h.Write([]byte(pipeline))
+	h.Write([]byte{0})
+	h.Write([]byte(component))
+	return fmt.Sprintf("%08x", h.Sum32())
+}
+
+// inProgressName returns the hidden name the file name is written under.
+func (s *Sink) inProgressName(name string) string {
+	return "." + name + "." + s.owner + inProgressExt
+}
+
+// parseName reports whether file is a file of this sink's prefix and
+// suffix, final or in progress, and returns its final name and, for an
+// in-progress file, its owner mark ("" for an unmarked one).
+func (s *Sink) parseName(file string) (name, owner string, inProgress, ok bool) {
 	name = file
 	if strings.HasPrefix(file, ".") && strings.HasSuffix(file, inProgressExt) {
 		name, inProgress = strings.TrimSuffix(file[1:], inProgressExt), true
+		if i := strings.LastIndexByte(name, '.'); i >= 0 && isOwner(name[i+1:]) {
+			name, owner = name[:i], name[i+1:]
+		}
 	}
 	mid, ok := strings.CutPrefix(name, s.cfg.Prefix+"-")
 	if !ok {
-		return "", false, false
+		return "", "", false, false
 	}
 	mid, ok = strings.CutSuffix(mid, s.cfg.Suffix)
 	if !ok || len(mid) != len(timeLayout)+1+seqDigits || mid[len(timeLayout)] != '-' {
-		return "", false, false
+		return "", "", false, false
 	}
 	if _, err := time.Parse(timeLayout, mid[:len(timeLayout)]); err != nil {
-		return "", false, false
+		return "", "", false, false
 	}
 	if _, err := strconv.Atoi(mid[len(timeLayout)+1:]); err != nil {
-		return "", false, false
+		return "", "", false, false
 	}
-	return name, inProgress, true
+	return name, owner, inProgress, true
+}
+
+// isOwner reports whether s has the form of an owner mark.
+func isOwner(s string) bool {
+	if len(s) != 8 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // noteName remembers the greatest name in use, so new names sort after it
@@ -153,7 +197,7 @@ func (s *Sink) noteName(name string) {
 // recover finalises an in-progress file left by a crash: everything up to
 // its last newline was durably written by a Write that returned nil.
 func (s *Sink) recover(name string) error {
-	path := filepath.Join(s.dir, "."+name+inProgressExt)
+	path := filepath.Join(s.dir, s.inProgressName(name))
 	final := filepath.Join(s.dir, name)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -237,7 +281,7 @@ func (s *Sink) create() error {
 		if _, err := os.Lstat(filepath.Join(s.dir, name)); err == nil {
 			continue
 		}
-		path := filepath.Join(s.dir, "."+name+inProgressExt)
+		path := filepath.Join(s.dir, s.inProgressName(name))
 		f, err := s.openFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if errors.Is(err, fs.ErrExist) {
 			continue
@@ -278,7 +322,7 @@ func (s *Sink) roll() error {
 		s.timer = nil
 	}
 	s.f = nil
-	tmp := filepath.Join(s.dir, "."+name+inProgressExt)
+	tmp := filepath.Join(s.dir, s.inProgressName(name))
 	err := f.Sync()
 	if cerr := f.Close(); err == nil {
 		err = cerr

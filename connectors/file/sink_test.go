@@ -185,7 +185,7 @@ func TestSinkRenamesOnClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	final, hidden := listDir(t, dir)
-	if len(final) != 0 || len(hidden) != 1 || !strings.HasSuffix(hidden[0], ".txt.inprogress") {
+	if len(final) != 0 || len(hidden) != 1 || !strings.HasSuffix(hidden[0], ".txt."+s.owner+".inprogress") {
 		t.Fatalf("after Write: final %q, hidden %q; want one in-progress file", final, hidden)
 	}
 	// Write returned nil, so the lines are already in the file.
@@ -198,7 +198,7 @@ func TestSinkRenamesOnClose(t *testing.T) {
 	}
 	inProgress := hidden[0]
 	final, hidden = listDir(t, dir)
-	if len(final) != 1 || len(hidden) != 0 || "."+final[0]+inProgressExt != inProgress {
+	if len(final) != 1 || len(hidden) != 0 || s.inProgressName(final[0]) != inProgress {
 		t.Fatalf("after Close: final %q, hidden %q; want %q renamed", final, hidden, inProgress)
 	}
 }
@@ -232,13 +232,18 @@ func TestSinkMaxAge(t *testing.T) {
 
 func TestSinkRecoversInProgressFiles(t *testing.T) {
 	dir := t.TempDir()
+	env := connectortest.Env(t, 10)
+	own := ownerOf(env.Pipeline, env.Component)
+	other := ownerOf("another-pipeline", env.Component)
 	files := map[string]string{
-		".part-20240101T000000.000Z-000000.inprogress":     "a\nb\npartial line", // cut after b
-		".part-20240101T000001.000Z-000000.inprogress":     "no newline",         // removed
-		".part-20240101T000002.000Z-000000.inprogress":     "c\n",                // kept whole
-		".other-20240101T000000.000Z-000000.inprogress":    "x\n",                // another prefix
-		".part-20240101T000000.000Z-000000.csv.inprogress": "y\n",                // another suffix
-		".part-garbage.inprogress":                         "z\n",                // not a sink name
+		".part-20240101T000000.000Z-000000." + own + ".inprogress":     "a\nb\npartial line", // cut after b
+		".part-20240101T000001.000Z-000000." + own + ".inprogress":     "no newline",         // removed
+		".part-20240101T000002.000Z-000000." + own + ".inprogress":     "c\n",                // kept whole
+		".other-20240101T000000.000Z-000000." + own + ".inprogress":    "x\n",                // another prefix
+		".part-20240101T000000.000Z-000000.csv." + own + ".inprogress": "y\n",                // another suffix
+		".part-garbage.inprogress":                                     "z\n",                // not a sink name
+		".part-20240101T000003.000Z-000000." + other + ".inprogress":   "w\n",                // another sink's
+		".part-20240101T000004.000Z-000000.inprogress":                 "u\n",                // unmarked: older version
 	}
 	for name, content := range files {
 		writeFile(t, dir, name, content)
@@ -254,7 +259,8 @@ func TestSinkRecoversInProgressFiles(t *testing.T) {
 	if len(final) != 3 || final[0] != "part-20240101T000000.000Z-000000" || final[1] != "part-20240101T000002.000Z-000000" {
 		t.Fatalf("final files %q", final)
 	}
-	wantHidden := []string{".other-20240101T000000.000Z-000000.inprogress", ".part-20240101T000000.000Z-000000.csv.inprogress", ".part-garbage.inprogress"}
+	wantHidden := []string{".other-20240101T000000.000Z-000000." + own + ".inprogress", ".part-20240101T000000.000Z-000000.csv." + own + ".inprogress",
+		".part-20240101T000003.000Z-000000." + other + ".inprogress", ".part-20240101T000004.000Z-000000.inprogress", ".part-garbage.inprogress"}
 	sort.Strings(hidden)
 	if strings.Join(hidden, ",") != strings.Join(wantHidden, ",") {
 		t.Errorf("hidden files %q, want %q", hidden, wantHidden)
@@ -384,5 +390,53 @@ func TestSinkConfigProblems(t *testing.T) {
 	want := SinkConfig{Path: "out", Prefix: "part", Format: "text", MaxSize: 128 << 20}
 	if *cfg != want {
 		t.Errorf("defaults %+v, want %+v", *cfg, want)
+	}
+}
+
+// TestSinkSharedDirectory guards issue #8: a sink recovered every
+// in-progress file of its prefix and suffix on Open, so a second sink
+// opening the same directory renamed the first one's live file from under
+// it (the first then failed to finalise it). Each sink now recovers only
+// the in-progress files it marked itself.
+func TestSinkSharedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	settings := fmt.Sprintf("{path: %q, suffix: .txt}", dir)
+	open := func(component string) *Sink {
+		s := newSink(t, settings)
+		env := connectortest.Env(t, 10)
+		env.Component = component
+		if err := s.Open(t.Context(), env); err != nil {
+			t.Fatalf("Open %s: %v", component, err)
+		}
+		return s
+	}
+	a := open("sink")
+	if err := a.Write(t.Context(), values("a", 2, 3)); err != nil {
+		t.Fatal(err)
+	}
+	_, hidden := listDir(t, dir)
+	b := open("outputs.audit.file")
+	if _, after := listDir(t, dir); strings.Join(after, ",") != strings.Join(hidden, ",") {
+		t.Fatalf("opening a second sink changed the in-progress files from %q to %q", hidden, after)
+	}
+	if err := b.Write(t.Context(), values("b", 1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Write(t.Context(), values("c", 1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Sink{a, b} {
+		if err := s.Close(t.Context()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}
+	final, hidden := listDir(t, dir)
+	if len(final) != 2 || len(hidden) != 0 {
+		t.Fatalf("final %q, hidden %q; want one file per sink", final, hidden)
+	}
+	got := connectortest.Values(readBack(t, dir, "text"))
+	sort.Strings(got)
+	if strings.Join(got, ",") != "a0-,a1-,b0-,c0-" {
+		t.Errorf("read back %q", got)
 	}
 }
