@@ -289,6 +289,13 @@ func (s *Sink) create() error {
 		if err != nil {
 			return fmt.Errorf("creating file: %w", err)
 		}
+		// A Write returning nil acknowledges records in this file, so its
+		// directory entry must survive a crash too.
+		if err := durable.SyncDir(s.dir); err != nil {
+			f.Close()
+			os.Remove(path)
+			return fmt.Errorf("creating file: %w", err)
+		}
 		s.f, s.name, s.size, s.created = f, name, 0, now
 		if s.cfg.MaxAge > 0 {
 			s.timer = time.AfterFunc(s.cfg.MaxAge, func() { s.rollAfterAge(f) })
