@@ -23,7 +23,7 @@ type SourceConfig struct {
 	KeyField       string           `yaml:"key_field" doc:"With format json: a top-level field whose value becomes the record key (a string's text, or the JSON text of any other value). Records without it have no key."`
 	TimestampField string           `yaml:"timestamp_field" doc:"With format json: a top-level field holding the event time, as an RFC 3339 string or a number of milliseconds since the Unix epoch. Without the field (or when it is null) the file's modification time is used."`
 	FileHeader     bool             `yaml:"file_header" default:"true" doc:"Add a header named \"file\" holding the file's absolute path to every record."`
-	MaxLine        runtime.ByteSize `yaml:"max_line" default:"1MiB" doc:"Longest line accepted (formats lines and json); a longer line stops the source with an error naming the file and line."`
+	MaxLine        runtime.ByteSize `yaml:"max_line" default:"1MiB" doc:"Longest line accepted (formats lines and json), at most 64MiB; a longer line stops the source with an error naming the file and line."`
 	MaxFileSize    runtime.ByteSize `yaml:"max_file_size" default:"64MiB" doc:"With format raw: largest file accepted; a larger file stops the source with an error naming it."`
 }
 
@@ -59,6 +59,8 @@ func (c *SourceConfig) Validate() error {
 	}
 	if c.MaxLine < 1 {
 		add("max_line", "must be at least 1 byte")
+	} else if c.MaxLine > lines.MaxLineLimit {
+		add("max_line", "%s is more than the limit of %s (a line is held in memory whole)", c.MaxLine, runtime.ByteSize(lines.MaxLineLimit))
 	}
 	if c.MaxFileSize < 1 {
 		add("max_file_size", "must be at least 1 byte")

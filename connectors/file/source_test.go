@@ -595,6 +595,9 @@ func TestSourceConfigProblems(t *testing.T) {
 			"source.file.timestamp_field: applies only with format json",
 		}},
 		{"{path: a, format: csv}", []string{`source.file.format: "csv" is not one of lines, json, raw`}},
+		// Guards issue #8: max_line had no upper bound (3GiB and a 2 GB
+		// line ran the process out of memory).
+		{"{path: a, max_line: 3GiB}", []string{"source.file.max_line: 3GiB is more than the limit of 64MiB (a line is held in memory whole)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {

@@ -3,6 +3,8 @@ package socket
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +16,7 @@ import (
 type SourceConfig struct {
 	Address             string           `yaml:"address" required:"true" doc:"host:port of the TCP server to read from."`
 	Delimiter           string           `yaml:"delimiter" default:"\\n" doc:"What separates records in the stream; the escapes \\n, \\r, \\t and \\\\ are understood. With a newline delimiter, a carriage return before it is removed too."`
-	MaxLine             runtime.ByteSize `yaml:"max_line" default:"1MiB" doc:"Longest record accepted; a longer one is skipped with a warning."`
+	MaxLine             runtime.ByteSize `yaml:"max_line" default:"1MiB" doc:"Longest record accepted, at most 64MiB; a longer one is skipped with a warning."`
 	ConnectTimeout      time.Duration    `yaml:"connect_timeout" default:"5s" doc:"How long one connection attempt may take."`
 	ReconnectBackoff    time.Duration    `yaml:"reconnect_backoff" default:"100ms" doc:"Wait before reconnecting after a failed attempt or a connection that delivered nothing; it doubles each time up to reconnect_max_backoff."`
 	ReconnectMaxBackoff time.Duration    `yaml:"reconnect_max_backoff" default:"5s" doc:"Longest wait between connection attempts."`
@@ -24,8 +26,8 @@ type SourceConfig struct {
 // Validate reports every problem of the config.
 func (c *SourceConfig) Validate() error {
 	var errs []error
-	if c.Address == "" {
-		errs = append(errs, runtime.FieldErr("address", "required: host:port"))
+	if err := checkAddress(c.Address); err != nil {
+		errs = append(errs, err)
 	}
 	if d, err := unescape(c.Delimiter); err != nil {
 		errs = append(errs, runtime.FieldErr("delimiter", "%v", err))
@@ -34,6 +36,8 @@ func (c *SourceConfig) Validate() error {
 	}
 	if c.MaxLine < 1 {
 		errs = append(errs, runtime.FieldErr("max_line", "must be at least 1 byte"))
+	} else if c.MaxLine > lines.MaxLineLimit {
+		errs = append(errs, runtime.FieldErr("max_line", "%s is more than the limit of %s (a record is held in memory whole)", c.MaxLine, runtime.ByteSize(lines.MaxLineLimit)))
 	}
 	if c.ConnectTimeout <= 0 {
 		errs = append(errs, runtime.FieldErr("connect_timeout", "must be positive"))
@@ -61,8 +65,8 @@ type SinkConfig struct {
 // Validate reports every problem of the config.
 func (c *SinkConfig) Validate() error {
 	var errs []error
-	if c.Address == "" {
-		errs = append(errs, runtime.FieldErr("address", "required: host:port"))
+	if err := checkAddress(c.Address); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := lines.ParseFormat(c.Format); err != nil {
 		errs = append(errs, runtime.FieldErr("format", "%v", err))
@@ -74,6 +78,37 @@ func (c *SinkConfig) Validate() error {
 		errs = append(errs, runtime.FieldErr("write_timeout", "must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkAddress reports what is wrong with a host:port address, as a field
+// error of "address", or nil.
+func checkAddress(addr string) error {
+	if addr == "" {
+		return runtime.FieldErr("address", "required: host:port")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err)
+		}
+		return runtime.FieldErr("address", "%q is not host:port: %v", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return runtime.FieldErr("address", "%q: the port must be a number from 1 to 65535", addr)
+	}
+	return nil
+}
+
+// isRetryable reports whether a failed connection attempt may succeed
+// later: a server that is down, refusing or unreachable, or a name that does
+// not resolve yet may come up; an address that cannot be dialled at all
+// (malformed, no port, unknown network) never will.
+func isRetryable(err error) bool {
+	var ae *net.AddrError
+	var pe *net.ParseError
+	var ue net.UnknownNetworkError
+	return !errors.As(err, &ae) && !errors.As(err, &pe) && !errors.As(err, &ue)
 }
 
 // unescape interprets the escapes \n, \r, \t and \\ in a delimiter.

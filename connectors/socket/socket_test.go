@@ -470,3 +470,70 @@ func TestConfigProblems(t *testing.T) {
 		t.Errorf("sink problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestAddressAndMaxLineProblems guards issue #8: socket addresses were not
+// checked by validate, so "missing port" was found only at run time and
+// retried forever; max_line had no upper bound, so a huge setting let one
+// record take all memory.
+func TestAddressAndMaxLineProblems(t *testing.T) {
+	tests := []struct {
+		name, settings string
+		want           []string
+	}{
+		{"no port", "{address: localhost}", []string{`address: "localhost" is not host:port: missing port in address`}},
+		{"port not a number", "{address: 'h:http'}", []string{`address: "h:http": the port must be a number from 1 to 65535`}},
+		{"port 0", "{address: 'h:0'}", []string{`address: "h:0": the port must be a number from 1 to 65535`}},
+		{"port too large", "{address: 'h:65536'}", []string{`address: "h:65536": the port must be a number from 1 to 65535`}},
+		{"too many colons", "{address: 'a:b:1'}", []string{`address: "a:b:1" is not host:port: too many colons in address`}},
+		{"max_line over the limit", "{address: 'h:1', max_line: 3GiB}", []string{"max_line: 3GiB is more than the limit of 64MiB"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := connectortest.DecodeSource[SourceConfig](t, Register, "socket", tt.settings)
+			want := make([]string, len(tt.want))
+			for i, w := range tt.want {
+				want[i] = "source.socket." + w
+			}
+			connectortest.CheckProblems(t, err, want...)
+			if strings.Contains(tt.settings, "max_line") {
+				return
+			}
+			_, err = connectortest.DecodeSink[SinkConfig](t, Register, "socket", tt.settings)
+			for i, w := range tt.want {
+				want[i] = "sink.socket." + w
+			}
+			connectortest.CheckProblems(t, err, want...)
+		})
+	}
+	for _, ok := range []string{"127.0.0.1:9000", "[::1]:1", "example.com:65535", ":9000"} {
+		if _, err := connectortest.DecodeSource[SourceConfig](t, Register, "socket", fmt.Sprintf("{address: %q}", ok)); err != nil {
+			t.Errorf("address %q: %v", ok, err)
+		}
+	}
+}
+
+// TestSourceBadAddressIsFatal guards issue #8: a source whose address can
+// never be dialled ("missing port") retried forever; it now fails at once,
+// naming the address.
+func TestSourceBadAddressIsFatal(t *testing.T) {
+	src, err := NewSource(&SourceConfig{Address: "127.0.0.1:1", Delimiter: `\n`, MaxLine: 10, ConnectTimeout: time.Second,
+		ReconnectBackoff: time.Millisecond, ReconnectMaxBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.cfg.Address = "localhost" // as if built without Validate
+	if err := src.Open(t.Context(), connectortest.Env(t, 10)); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := src.Close(t.Context()); err != nil {
+			t.Error(err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, _, err = src.Read(ctx)
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "missing port") || !strings.Contains(err.Error(), "localhost") {
+		t.Errorf("Read = %v, want a fatal error naming the address and the missing port", err)
+	}
+}

@@ -81,8 +81,9 @@ func noAck(error) {}
 
 // Read returns the records available, at most the batch size, blocking
 // until there is at least one. It connects or reconnects as needed, and
-// returns an error only when ctx is cancelled or max_retries connection
-// attempts in a row failed.
+// returns an error only when ctx is cancelled, max_retries connection
+// attempts in a row failed, or the address can never be dialled (not
+// host:port, say, when the source was built without Validate).
 func (s *Source) Read(ctx context.Context) ([]runtime.Record, runtime.AckFunc, error) {
 	for {
 		if err := ctx.Err(); err != nil {
@@ -123,6 +124,9 @@ func (s *Source) connect(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if !isRetryable(err) {
+			return fmt.Errorf("connecting to %s: %w (not retried: the address can never be dialled)", s.cfg.Address, err)
 		}
 		s.failures++
 		if s.cfg.MaxRetries > 0 && s.failures > s.cfg.MaxRetries {

@@ -29,6 +29,10 @@ import (
 	"github.com/wasmstream/wasmstream/abi"
 )
 
+// MaxLineLimit is the largest max_line a connector accepts: a line is held
+// in memory whole, so the setting bounds the memory one record can take.
+const MaxLineLimit = 64 << 20
+
 // Format is a line format.
 type Format int
 
