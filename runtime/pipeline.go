@@ -77,7 +77,7 @@ type opStage struct {
 	spec        *ComponentSpec
 	factory     OperatorFactory
 	parallelism int
-	inputs      []chan *batch
+	inputs      []*queue
 	unkeyedOnce sync.Once // the warning that unkeyed records meet one stateful instance
 }
 
@@ -85,7 +85,7 @@ type sinkStage struct {
 	path string
 	sink Sink
 	mu   sync.Mutex // serialises Write: the dead-letter sink has two writers
-	in   chan *batch
+	in   *queue
 	dead bool // the dead-letter sink
 }
 
@@ -230,7 +230,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			return &StageError{Kind: KindSink, Component: s.path, Err: fmt.Errorf("opening: %w", err)}
 		}
 		opened = append(opened, s)
-		s.in = make(chan *batch, p.spec.QueueDepth*max(1, len(p.ops)))
+		s.in = newQueue(p.spec.QueueDepth*max(1, len(p.ops)), int64(p.spec.QueueMaxBytes))
 	}
 	defer closeSinks()
 
@@ -269,7 +269,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	defer closeOps()
 	outputs := p.outputNames()
 	for i, st := range p.ops {
-		st.inputs = make([]chan *batch, st.parallelism)
+		st.inputs = make([]*queue, st.parallelism)
 		for j := 0; j < st.parallelism; j++ {
 			env := OperatorEnv{Env: p.env(st.spec.Label), Operator: st.spec.Label, Instance: j,
 				Parallelism: st.parallelism, Outputs: outputs, State: p.store}
@@ -279,7 +279,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 				return &StageError{Kind: KindOperator, Component: st.spec.Path, Err: fmt.Errorf("starting instance %d: %w", j, err)}
 			}
 			instances[i] = append(instances[i], op)
-			st.inputs[j] = make(chan *batch, p.spec.QueueDepth)
+			st.inputs[j] = newQueue(p.spec.QueueDepth, int64(p.spec.QueueMaxBytes))
 		}
 	}
 
@@ -354,8 +354,8 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			defer wg.Done()
 			stageWG.Wait()
 			if i+1 < len(p.ops) {
-				for _, c := range p.ops[i+1].inputs {
-					close(c)
+				for _, q := range p.ops[i+1].inputs {
+					q.close()
 				}
 			}
 		}(i)
@@ -377,12 +377,12 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	wg.Wait()
 	for _, s := range sinks {
 		if !s.dead {
-			close(s.in)
+			s.in.close()
 		}
 	}
 	sinkWG.Wait()
 	if p.dlq != nil {
-		close(p.dlq.in)
+		p.dlq.in.close()
 		dlqWG.Wait()
 	}
 	stopDrain() // every worker has ended: nothing is left to drain
@@ -398,12 +398,12 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		}
 	}
 	for _, st := range p.ops {
-		for _, c := range st.inputs {
-			drainQueue(c, cause)
+		for _, q := range st.inputs {
+			q.drain(cause)
 		}
 	}
 	for _, s := range sinks {
-		drainQueue(s.in, cause)
+		s.in.drain(cause)
 	}
 	p.failMu.Lock()
 	failErr := p.failErr
@@ -425,23 +425,6 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		}
 	}
 	return nil
-}
-
-func drainQueue(c chan *batch, cause error) {
-	if cause == nil {
-		cause = errors.New("pipeline stopped")
-	}
-	for {
-		select {
-		case b, ok := <-c:
-			if !ok {
-				return
-			}
-			b.done(cause)
-		default:
-			return
-		}
-	}
 }
 
 func (p *Pipeline) allSinks() []*sinkStage {
@@ -639,7 +622,7 @@ func (p *Pipeline) countedAck(ack AckFunc) AckFunc {
 // operator's instances, or the default sink.
 type targets struct {
 	part  partitioner
-	chans []chan *batch
+	chans []*queue
 	sink  *sinkStage // set when the next hop is the default sink
 }
 
@@ -661,7 +644,7 @@ func (p *Pipeline) targetsAfter(stage int) *targets {
 		}
 		return &targets{part: part, chans: next.inputs}
 	}
-	return &targets{part: partitioner{groups: p.spec.KeyGroups, parallelism: 1}, chans: []chan *batch{p.sink.in}, sink: p.sink}
+	return &targets{part: partitioner{groups: p.spec.KeyGroups, parallelism: 1}, chans: []*queue{p.sink.in}, sink: p.sink}
 }
 
 // batchRecords groups source records into batches per target instance and
@@ -682,13 +665,11 @@ func (p *Pipeline) batchRecords(ctx context.Context, in <-chan readResult, t *ta
 			return true
 		}
 		bufs[i] = &batch{recs: make([]Record, 0, min(size, 1024))}
-		select {
-		case t.chans[i] <- b:
-			return true
-		case <-ctx.Done():
+		if !t.chans[i].put(ctx, b) {
 			b.done(context.Cause(ctx))
 			return false
 		}
+		return true
 	}
 	defer func() {
 		for i := range bufs {
@@ -697,8 +678,8 @@ func (p *Pipeline) batchRecords(ctx context.Context, in <-chan readResult, t *ta
 			}
 		}
 		if t.sink == nil {
-			for _, c := range t.chans {
-				close(c)
+			for _, q := range t.chans {
+				q.close()
 			}
 		}
 	}()

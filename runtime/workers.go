@@ -22,7 +22,7 @@ type opWorker struct {
 	stage int
 	st    *opStage
 	op    Operator
-	in    chan *batch
+	in    *queue
 	next  *targets
 }
 
@@ -32,10 +32,11 @@ func (w *opWorker) run(ctx context.Context) {
 		var b *batch
 		var ok bool
 		select {
-		case b, ok = <-w.in:
+		case b, ok = <-w.in.c:
 			if !ok {
 				return
 			}
+			w.in.took(b)
 		case <-ctx.Done():
 			return
 		}
@@ -125,13 +126,11 @@ func (p *Pipeline) sendDead(ctx context.Context, b *batch, recs []Record) bool {
 		return false
 	}
 	d := b.derive(recs)
-	select {
-	case p.dlq.in <- d:
-		return true
-	case <-ctx.Done():
+	if !p.dlq.in.put(ctx, d) {
 		d.done(context.Cause(ctx))
 		return false
 	}
+	return true
 }
 
 // routed reports whether any record goes to a named output.
@@ -150,15 +149,13 @@ func (p *Pipeline) route(ctx context.Context, b *batch, out []Record, next *targ
 	if len(out) == 0 {
 		return true
 	}
-	send := func(c chan *batch, recs []Record) bool {
+	send := func(q *queue, recs []Record) bool {
 		d := b.derive(recs)
-		select {
-		case c <- d:
-			return true
-		case <-ctx.Done():
+		if !q.put(ctx, d) {
 			d.done(context.Cause(ctx))
 			return false
 		}
+		return true
 	}
 	if len(next.chans) == 1 && !routed(out) {
 		return send(next.chans[0], out) // the common case: nothing to split
@@ -230,10 +227,11 @@ func (w *sinkWorker) run(ctx context.Context) {
 	for {
 		pending, recs = pending[:0], recs[:0]
 		select {
-		case b, ok := <-w.s.in:
+		case b, ok := <-w.s.in.c:
 			if !ok {
 				return
 			}
+			w.s.in.took(b)
 			pending = append(pending, b)
 			recs = append(recs, b.recs...)
 		case <-ctx.Done():
@@ -242,10 +240,11 @@ func (w *sinkWorker) run(ctx context.Context) {
 	coalesce:
 		for len(recs) < size {
 			select {
-			case b, ok := <-w.s.in:
+			case b, ok := <-w.s.in.c:
 				if !ok {
 					break coalesce
 				}
+				w.s.in.took(b)
 				pending = append(pending, b)
 				recs = append(recs, b.recs...)
 			default:
