@@ -45,6 +45,11 @@ func (e *GuestError) Error() string {
 // Unwrap returns the cause, for errors.Is.
 func (e *GuestError) Unwrap() error { return e.Kind }
 
+// Timeout reports whether the call was stopped at its deadline. The
+// runtime's failure policy treats such a failure as deadline-type (it does
+// not bisect a batch call after call into the deadline).
+func (e *GuestError) Timeout() bool { return errors.Is(e.Kind, ErrDeadline) }
+
 // Broken reports whether the instance that failed must be discarded: true
 // for everything but an error the operator reported itself.
 func (e *GuestError) Broken() bool { return !errors.Is(e.Kind, ErrOperator) }
