@@ -201,7 +201,7 @@ func (t *Txn) Put(scope int, key, name, val []byte, ttl time.Duration) error {
 	if len(val) > t.s.opts.MaxValue {
 		return fmt.Errorf("%w: %d bytes; the limit is %d", ErrTooLarge, len(val), t.s.opts.MaxValue)
 	}
-	e := entry{val: append([]byte(nil), val...)}
+	e := entry{val: val} // copied once write has accepted it, so a refused value costs nothing
 	if ttl > 0 {
 		e.expiry = t.now + ttl.Milliseconds()
 	}
@@ -209,6 +209,8 @@ func (t *Txn) Put(scope int, key, name, val []byte, ttl time.Duration) error {
 	if err := t.write(scope, key, k, e); err != nil {
 		return err
 	}
+	e.val = append([]byte(nil), val...)
+	t.w[k] = e
 	delete(t.deltas, k)
 	return nil
 }
