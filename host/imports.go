@@ -65,23 +65,28 @@ func callingInstance(ctx context.Context) *Instance {
 	return i
 }
 
-// maxMessage bounds error and log messages copied out of a guest.
-const maxMessage = 64 << 10
+// readText reads a message of n bytes at ptr from guest memory and makes it
+// safe to print (guestText): only its first maxText bytes are copied, so a
+// guest declaring a 4 GiB message costs the host at most that.
+func readText(mod api.Module, ptr, n uint32) string {
+	s, _ := readTextIn(mod, ptr, n)
+	return s
+}
 
-func readString(mod api.Module, ptr, n uint32) string {
-	if n > maxMessage {
-		n = maxMessage
+// readTextIn is readText, also reporting whether the message lay inside
+// guest memory.
+func readTextIn(mod api.Module, ptr, n uint32) (string, bool) {
+	mem := mod.Memory()
+	if mem == nil || uint64(ptr)+uint64(n) > uint64(mem.Size()) {
+		return fmt.Sprintf("(a message of %d bytes at %d lies outside guest memory)", n, ptr), false
 	}
-	b, ok := mod.Memory().Read(ptr, n)
-	if !ok {
-		return fmt.Sprintf("(message at %d+%d lies outside guest memory)", ptr, n)
-	}
-	return string(b)
+	b, _ := mem.Read(ptr, min(n, maxText))
+	return guestText(b, int(n)), true
 }
 
 func setError(ctx context.Context, mod api.Module, stack []uint64) {
 	if i := callingInstance(ctx); i != nil {
-		i.lastError = readString(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+		i.lastError = readText(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
 		i.hasError = true
 	}
 }
@@ -100,7 +105,13 @@ func logMessage(ctx context.Context, mod api.Module, stack []uint64) {
 	case abi.LogError:
 		level = slog.LevelError
 	}
-	i.logger.Log(ctx, level, readString(mod, api.DecodeU32(stack[1]), api.DecodeU32(stack[2])))
+	ptr, n := api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
+	msg, in := readTextIn(mod, ptr, n)
+	if !in {
+		n = uint32(len(msg)) // not a message of n bytes: only the notice is printed
+	}
+	i.chargeLog(int(n))
+	i.logger.Log(ctx, level, msg)
 }
 
 func metricAdd(ctx context.Context, mod api.Module, stack []uint64) {
@@ -108,6 +119,17 @@ func metricAdd(ctx context.Context, mod api.Module, stack []uint64) {
 	if i == nil || i.cfg.Metrics == nil {
 		return
 	}
-	name := readString(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
-	i.cfg.Metrics.Add(name, int64(stack[2]))
+	ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
+	if n > uint32(i.budget.MetricNameBytes) {
+		i.breakBudget(overCount("bytes in one metric name", i.budget.MetricNameBytes).with("a name of %d bytes", n))
+	}
+	raw, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		i.lastError, i.hasError = readText(mod, ptr, n), true
+		return
+	}
+	if !i.metricNames.admit(raw, i.budget.MetricNames) {
+		i.breakBudget(overCount("distinct metric names of the operator", i.budget.MetricNames).with("a new name \"%s\"", guestText(raw, len(raw))))
+	}
+	i.cfg.Metrics.Add(guestText(raw, len(raw)), int64(stack[2]))
 }

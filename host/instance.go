@@ -38,6 +38,9 @@ type InstanceConfig struct {
 	Deadline time.Duration
 	// MaxOutput caps the size of one output frame; 0 means 64 MiB.
 	MaxOutput uint32
+	// Budget bounds the host memory the guest can spend outside its linear
+	// memory; zero fields take DefaultBudget's.
+	Budget Budget
 	// Init is passed to the guest's init export, if it has one.
 	Init *abi.InitConfig
 	// Logger receives guest log calls and stdout/stderr lines.
@@ -48,6 +51,13 @@ type InstanceConfig struct {
 	// are committed when it succeeds and dropped when it fails. Nil for an
 	// operator without state.
 	State *state.Txn
+
+	// Set by Operator: the metric names its instances share, the linear
+	// memory a closed instance leaves to the next, and whether init's
+	// state writes are dropped (for a replacement instance).
+	metricNames      *metricNames
+	pool             *memoryPool
+	discardInitState bool
 }
 
 // Instance is one instantiated guest. Not safe for concurrent use. After a
@@ -61,6 +71,10 @@ type Instance struct {
 	ctx    context.Context // carries the instance to host functions
 	alloc  *limitedAllocator
 	logger *slog.Logger
+
+	budget      Budget
+	spent       callBudget
+	metricNames *metricNames
 
 	abiVersion, allocFn, processFn, initFn api.Function
 	stack                                  []uint64
@@ -116,16 +130,21 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 		return nil, &ModuleError{Module: m.name, Err: fmt.Errorf("%w: the module needs %d bytes of memory at start, over its limit of %d",
 			ErrMemoryLimit, min, limit)}
 	}
-	i := &Instance{m: m, cfg: cfg, alloc: &limitedAllocator{limit: limit}, logger: logger, stack: make([]uint64, 2)}
+	i := &Instance{m: m, cfg: cfg, alloc: &limitedAllocator{limit: limit, pool: cfg.pool}, logger: logger, stack: make([]uint64, 2),
+		budget: cfg.Budget.withDefaults(), metricNames: cfg.metricNames}
+	if i.metricNames == nil {
+		i.metricNames = &metricNames{}
+	}
 	i.ctx = context.WithValue(context.WithoutCancel(ctx), instanceKey{}, i)
-	out := &lineLogger{logger: logger, stream: "stdout"}
-	errw := &lineLogger{logger: logger, stream: "stderr"}
+	out := &lineLogger{i: i, stream: "stdout"}
+	errw := &lineLogger{i: i, stream: "stderr"}
 	// Start functions run below, under the deadline.
 	mc := wazero.NewModuleConfig().WithName("").
 		WithStartFunctions().
 		WithStdout(out).WithStderr(errw).
 		WithSysWalltime().WithSysNanotime().WithRandSource(rand.Reader)
 	ictx := experimental.WithMemoryAllocator(i.ctx, i.alloc)
+	i.begin()
 	mod, err := m.engine.rt.InstantiateModule(ictx, m.compiled, mc)
 	if err != nil {
 		return nil, &ModuleError{Module: m.name, Err: fmt.Errorf("instantiating: %w", i.classify(err))}
@@ -147,18 +166,27 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	return i, nil
 }
 
-// Close releases the instance. Safe to call more than once.
+// Close releases the instance and its memory (to the operator's next
+// instance, when an Operator created it). Safe to call more than once.
 func (i *Instance) Close(ctx context.Context) error {
 	if i.mod == nil {
 		return nil
 	}
 	err := i.mod.Close(ctx)
-	i.mod = nil
+	i.mod, i.mem, i.in = nil, nil, nil
 	return err
 }
 
 // Broken reports whether a failed call left the instance unusable.
 func (i *Instance) Broken() bool { return i.broken || i.mod == nil }
+
+// begin starts one operation of the host on the guest (instantiating,
+// init, a batch): its budgets and its record of a refused memory.grow
+// start from zero.
+func (i *Instance) begin() {
+	i.spent = callBudget{}
+	i.alloc.refused = 0
+}
 
 // call runs fn under the instance's deadline.
 func (i *Instance) call(fn api.Function, name string, stack []uint64) error {
@@ -205,19 +233,33 @@ type kindError struct {
 func (e *kindError) Error() string { return e.kind.Error() + ": " + e.detail }
 func (e *kindError) Unwrap() error { return e.kind }
 
+// classify names the cause of a failed call. A memory.grow the allocator
+// refused earlier in the same operation is the cause only of the failures
+// that follow from it (the guest gives up with unreachable or exit, or
+// writes past the memory it did not get); any other trap is reported as
+// itself, with the refusal mentioned.
 func (i *Instance) classify(err error) error {
 	var exit *sys.ExitError
-	switch {
-	case i.alloc.refused > 0:
-		return &kindError{ErrMemoryLimit, fmt.Sprintf("tried to grow memory to %d bytes; the limit is %d (%v)", i.alloc.refused, i.alloc.limit, err)}
-	case i.interrupted:
-		return &kindError{ErrDeadline, fmt.Sprintf("stopped after %v", i.cfg.Deadline)}
-	case errors.As(err, &exit):
-		return &kindError{ErrExit, fmt.Sprintf("exit code %d", exit.ExitCode())}
-	}
+	isExit := errors.As(err, &exit)
 	msg := err.Error()
 	if j := strings.Index(msg, "\nwasm stack trace:"); j >= 0 {
 		msg = msg[:j]
+	}
+	if isExit {
+		msg = fmt.Sprintf("exit code %d", exit.ExitCode())
+	}
+	switch {
+	case i.spent.broken != nil:
+		return &kindError{ErrBudget, i.spent.broken.detail()}
+	case i.interrupted:
+		return &kindError{ErrDeadline, fmt.Sprintf("stopped after %v", i.cfg.Deadline)}
+	case i.alloc.refused > 0 && (isExit || strings.Contains(msg, "unreachable") || strings.Contains(msg, "out of bounds memory access")):
+		return &kindError{ErrMemoryLimit, fmt.Sprintf("tried to grow memory to %d bytes; the limit is %d (then: %s)", i.alloc.refused, i.alloc.limit, msg)}
+	case i.alloc.refused > 0:
+		msg += fmt.Sprintf(" (earlier in the call, growing memory to %d bytes was refused; the limit is %d)", i.alloc.refused, i.alloc.limit)
+	}
+	if isExit {
+		return &kindError{ErrExit, msg}
 	}
 	return &kindError{ErrTrap, msg}
 }
@@ -252,6 +294,7 @@ func (i *Instance) write(b []byte) (uint32, error) {
 }
 
 func (i *Instance) callInit(ctx context.Context, payload []byte) error {
+	i.begin()
 	ptr, err := i.write(payload)
 	if err != nil {
 		return err
@@ -266,8 +309,9 @@ func (i *Instance) callInit(ctx context.Context, payload []byte) error {
 		i.endState(false)
 		return i.fail(abi.ExportInit, &kindError{ErrOperator, i.guestMessage(fmt.Sprintf("init returned status %d", st))})
 	}
-	i.endState(true)
-	return nil
+	// A replacement instance's init must not undo what the batches since
+	// the operator's first instance wrote: its writes are dropped.
+	return i.endState(!i.cfg.discardInitState)
 }
 
 func (i *Instance) beginState() {
@@ -276,16 +320,21 @@ func (i *Instance) beginState() {
 	}
 }
 
-// endState commits or drops the state a call wrote.
-func (i *Instance) endState(ok bool) {
+// endState commits or drops the state a call wrote. A commit that fails
+// (the store could not read a counter it adds to) fails the call: its
+// effect on state is lost.
+func (i *Instance) endState(ok bool) error {
 	if i.cfg.State == nil {
-		return
+		return nil
 	}
-	if ok {
-		i.cfg.State.Commit()
-	} else {
+	if !ok {
 		i.cfg.State.Reset()
+		return nil
 	}
+	if err := i.cfg.State.Commit(); err != nil {
+		return fmt.Errorf("committing the state of pipeline %s, operator %s (instance %d): %w", i.cfg.Pipeline, i.cfg.Operator, i.cfg.Instance, err)
+	}
+	return nil
 }
 
 func (i *Instance) guestMessage(fallback string) string {
@@ -303,28 +352,47 @@ func (i *Instance) Process(ctx context.Context, in []abi.Record) ([]abi.Record, 
 	if i.Broken() {
 		return nil, errors.New("host: Process on a broken or closed instance")
 	}
+	i.begin()
 	i.in = abi.AppendFrame(i.in[:0], in)
+	if cap(i.in) > maxKeptInput {
+		// Keep no huge buffer after a huge frame: steady-state memory
+		// returns once the batch is done.
+		defer func() { i.in = nil }()
+	}
 	i.beginState()
 	out, err := i.processFrame(i.in)
 	if err != nil {
 		i.endState(false)
 		return nil, err
 	}
-	recs, err := abi.DecodeFrame(out, make([]abi.Record, 0, len(in)))
+	recs, err := i.decodeOutput(out)
 	if err != nil {
 		i.endState(false)
+		var be *budgetError
+		if errors.As(err, &be) {
+			return nil, i.fail(abi.ExportProcess, &kindError{ErrBudget, be.detail()})
+		}
 		return nil, i.fail(abi.ExportProcess, &kindError{ErrBadOutput, err.Error()})
 	}
-	i.endState(true)
+	if err := i.endState(true); err != nil {
+		return nil, err
+	}
 	return recs, nil
 }
+
+// maxKeptInput is the largest input buffer an instance keeps between
+// batches.
+const maxKeptInput = 4 << 20
 
 // ProcessFrame runs one encoded input frame and returns a copy of the
 // guest's output frame, unchecked. Process decodes and checks it.
 func (i *Instance) ProcessFrame(frame []byte) ([]byte, error) {
+	i.begin()
 	i.beginState()
 	out, err := i.processFrame(frame)
-	i.endState(err == nil)
+	if cerr := i.endState(err == nil); cerr != nil {
+		return nil, cerr
+	}
 	return out, err
 }
 
@@ -351,32 +419,50 @@ func (i *Instance) processFrame(frame []byte) ([]byte, error) {
 		return nil, i.fail(abi.ExportProcess, &kindError{ErrBadOutput,
 			fmt.Sprintf("output at %d+%d lies outside guest memory (%d bytes)", optr, olen, i.mem.Size())})
 	}
+	if be := i.checkOutput(view); be != nil {
+		return nil, i.fail(abi.ExportProcess, &kindError{ErrBudget, be.detail()})
+	}
 	return bytes.Clone(view), nil
 }
 
-// lineLogger turns a guest's stdout or stderr into log lines.
+// lineLogger turns a guest's stdout or stderr into log lines, each made
+// safe to print and counted against the call's log budget. Of a line
+// longer than maxText it keeps the start and counts the rest.
 type lineLogger struct {
 	mu     sync.Mutex
-	logger *slog.Logger
+	i      *Instance
 	stream string
-	buf    []byte
+	buf    []byte // the start of the current line, at most maxText bytes
+	n      int    // the current line's length
 }
 
 func (l *lineLogger) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	for {
-		j := bytes.IndexByte(l.buf, '\n')
+	written := len(p)
+	for len(p) > 0 {
+		j := bytes.IndexByte(p, '\n')
+		part := p
+		if j >= 0 {
+			part = p[:j]
+		}
+		if room := maxText - len(l.buf); room > 0 {
+			l.buf = append(l.buf, part[:min(room, len(part))]...)
+		}
+		l.n += len(part)
 		if j < 0 {
 			break
 		}
-		l.logger.Info(string(l.buf[:j]), "stream", l.stream)
-		l.buf = l.buf[j+1:]
+		l.flush()
+		p = p[j+1:]
 	}
-	if len(l.buf) > maxMessage {
-		l.logger.Info(string(l.buf), "stream", l.stream)
-		l.buf = l.buf[:0]
-	}
-	return len(p), nil
+	return written, nil
+}
+
+// flush logs the current line.
+func (l *lineLogger) flush() {
+	line, n := guestText(l.buf, l.n), l.n
+	l.buf, l.n = l.buf[:0], 0
+	l.i.chargeLog(n)
+	l.i.logger.Info(line, "stream", l.stream)
 }

@@ -16,8 +16,14 @@ type OperatorConfig struct {
 	runtime.OperatorSettings `yaml:",inline"`
 	Module                   string           `yaml:"module" required:"true" doc:"Path of the operator's .wasm module, relative to the working directory."`
 	MemoryLimit              runtime.ByteSize `yaml:"memory_limit" default:"256MiB" doc:"Most linear memory one instance may grow to. A guest that asks for more fails its batch with a memory-limit error and is replaced."`
-	Deadline                 time.Duration    `yaml:"deadline" default:"10s" doc:"Longest one call into the guest may run (one batch). A guest past it is stopped, its batch fails, and the instance is replaced."`
+	Deadline                 time.Duration    `yaml:"deadline" default:"10s" doc:"Longest one call into the guest may run (one batch); more than 0. A guest past it is stopped, its batch fails, and the instance is replaced."`
 	MaxOutput                runtime.ByteSize `yaml:"max_output" default:"64MiB" doc:"Largest output frame one batch may produce."`
+	MaxOutputRecords         int              `yaml:"max_output_records" default:"1000000" doc:"Most records one batch may produce, checked in the output frame's header before decoding. Over it the batch fails with a host budget error and the instance is replaced."`
+	MaxOutputMemory          runtime.ByteSize `yaml:"max_output_memory" default:"256MiB" doc:"Most host memory one batch's decoded output may take: the frame plus about 100 bytes per record and 40 per header. Over it the batch fails with a host budget error."`
+	MaxMetricNames           int              `yaml:"max_metric_names" default:"1000" doc:"Most distinct metric names the operator's instances may use. A call adding one more fails with a host budget error."`
+	MaxMetricName            int              `yaml:"max_metric_name" default:"256" doc:"Longest metric name, in bytes. A call using a longer one fails with a host budget error."`
+	MaxLogLines              int              `yaml:"max_log_lines" default:"1000" doc:"Most log calls and stdout/stderr lines one call may write. A call past it is stopped with a host budget error."`
+	MaxLogBytes              runtime.ByteSize `yaml:"max_log_bytes" default:"1MiB" doc:"Most bytes of log messages and stdout/stderr lines one call may write (each line is cut to 1KiB when printed). A call past it is stopped with a host budget error."`
 	Params                   map[string]any   `yaml:"params" doc:"Free-form settings passed to the guest's init (OnInit in the SDKs)."`
 }
 
@@ -30,7 +36,39 @@ func (c *OperatorConfig) Validate() error {
 	if c.MaxOutput < 1 || c.MaxOutput > 1<<31 {
 		errs = append(errs, runtime.FieldErr("max_output", "must be between 1 byte and 2GiB"))
 	}
+	if c.Deadline <= 0 {
+		errs = append(errs, runtime.FieldErr("deadline", "must be more than 0 (a call without a deadline could hold its batch and instance forever); for a slow operator, set a long one such as 10m"))
+	}
+	if c.MaxOutputRecords < 1 || c.MaxOutputRecords > abi.MaxRecords {
+		errs = append(errs, runtime.FieldErr("max_output_records", "must be between 1 and %d", abi.MaxRecords))
+	}
+	for _, f := range []struct {
+		name string
+		v    runtime.ByteSize
+	}{{"max_output_memory", c.MaxOutputMemory}, {"max_log_bytes", c.MaxLogBytes}} {
+		if f.v < 1 || f.v > 1<<40 {
+			errs = append(errs, runtime.FieldErr(f.name, "must be between 1 byte and 1TiB"))
+		}
+	}
+	if c.MaxMetricNames < 1 {
+		errs = append(errs, runtime.FieldErr("max_metric_names", "must be at least 1"))
+	}
+	if c.MaxMetricName < 1 || c.MaxMetricName > maxText {
+		errs = append(errs, runtime.FieldErr("max_metric_name", "must be between 1 and %d", maxText))
+	}
+	if c.MaxLogLines < 1 {
+		errs = append(errs, runtime.FieldErr("max_log_lines", "must be at least 1"))
+	}
 	return errors.Join(errs...)
+}
+
+// budget returns the config's host budget.
+func (c *OperatorConfig) budget() Budget {
+	return Budget{
+		MetricNames: c.MaxMetricNames, MetricNameBytes: c.MaxMetricName,
+		LogLines: c.MaxLogLines, LogBytes: uint64(c.MaxLogBytes),
+		OutputRecords: c.MaxOutputRecords, OutputMemory: uint64(c.MaxOutputMemory),
+	}
 }
 
 // Register adds the "wasm" operator, run by e, to r.
@@ -49,22 +87,31 @@ type operatorFactory struct {
 	m       *Module
 	cfg     OperatorConfig
 	metrics counterSet
+	names   metricNames // shared by the operator's instances
 }
 
+// New returns the operator's instance env.Instance. Instance 0 starts its
+// Wasm instance now, so a module that cannot start fails the pipeline
+// before any record is read; the others start theirs on their first batch,
+// so a high parallelism costs memory only for the instances that get
+// records.
 func (f *operatorFactory) New(ctx context.Context, env runtime.OperatorEnv) (runtime.Operator, error) {
-	op := &Operator{module: f.m, cfg: InstanceConfig{
+	op := NewOperator(f.m, InstanceConfig{
 		Pipeline: env.Pipeline, Operator: env.Operator, Instance: env.Instance,
 		MemoryLimit: uint64(f.cfg.MemoryLimit), Deadline: f.cfg.Deadline, MaxOutput: uint32(f.cfg.MaxOutput),
+		Budget: f.cfg.budget(),
 		Init:   &abi.InitConfig{Pipeline: env.Pipeline, Operator: env.Operator, Instance: env.Instance, Outputs: env.Outputs, Params: f.cfg.Params},
 		Logger: env.Logger, Metrics: &f.metrics,
-	}, replaced: &f.metrics}
+	})
+	op.cfg.metricNames = &f.names
+	op.replaced = &f.metrics
 	if env.State != nil {
 		op.cfg.State = env.State.NewTxn(env.Operator)
 	}
-	// Start the first instance now so a module that cannot start fails the
-	// pipeline before any record is read.
-	if err := op.ensure(ctx); err != nil {
-		return nil, err
+	if env.Instance == 0 {
+		if err := op.ensure(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return op, nil
 }
@@ -77,28 +124,41 @@ func (f *operatorFactory) Stateful() bool { return usesState(f.m.Info()) }
 
 // Metrics implements runtime.MetricsReporter: the counters guests add
 // through metric_add, summed over the operator's instances, and
-// "wasm.instances_replaced".
+// "wasm.instances_started" and "wasm.instances_replaced".
 func (f *operatorFactory) Metrics() map[string]int64 { return f.metrics.Snapshot() }
 
 // Operator adapts a module to runtime.Operator: it runs batches on one
-// instance and replaces the instance when a call breaks it.
+// instance and replaces the instance when a call breaks it. The broken
+// instance is closed first and its linear memory reused by the
+// replacement. Only the first instance's init writes state; a
+// replacement's init runs with its state writes dropped, so replacing an
+// instance never undoes what batches wrote since.
 type Operator struct {
 	module *Module
 	cfg    InstanceConfig
 	inst   *Instance
-	// Replaced counts instances discarded after a failure.
-	Replaced int
-	replaced Metrics // also told of each replacement, when set
+	// Started counts instances created; Replaced those discarded after a
+	// failure.
+	Started, Replaced int
+	replaced          Metrics // also told of each start and replacement, when set
 }
 
-// NewOperator returns an Operator over m. Not safe for concurrent use.
-func NewOperator(m *Module, cfg InstanceConfig) *Operator { return &Operator{module: m, cfg: cfg} }
+// NewOperator returns an Operator over m. It starts no instance until the
+// first Process. Not safe for concurrent use.
+func NewOperator(m *Module, cfg InstanceConfig) *Operator {
+	cfg.pool = &memoryPool{}
+	if cfg.metricNames == nil {
+		cfg.metricNames = &metricNames{}
+	}
+	return &Operator{module: m, cfg: cfg}
+}
 
 func (o *Operator) ensure(ctx context.Context) error {
 	if o.inst != nil && !o.inst.Broken() {
 		return nil
 	}
 	if o.inst != nil {
+		// Release the broken instance before its replacement grows.
 		o.inst.Close(ctx)
 		o.inst = nil
 		o.Replaced++
@@ -106,11 +166,17 @@ func (o *Operator) ensure(ctx context.Context) error {
 			o.replaced.Add("wasm.instances_replaced", 1)
 		}
 	}
-	inst, err := o.module.Instantiate(ctx, o.cfg)
+	cfg := o.cfg
+	cfg.discardInitState = o.Started > 0
+	inst, err := o.module.Instantiate(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("starting a new instance: %w", err)
 	}
 	o.inst = inst
+	o.Started++
+	if o.replaced != nil {
+		o.replaced.Add("wasm.instances_started", 1)
+	}
 	return nil
 }
 
@@ -131,6 +197,7 @@ func (o *Operator) Process(ctx context.Context, in, out []abi.Record) ([]abi.Rec
 
 // Close implements runtime.Operator.
 func (o *Operator) Close(ctx context.Context) error {
+	o.cfg.pool.close()
 	if o.inst == nil {
 		return nil
 	}

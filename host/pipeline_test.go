@@ -2,8 +2,12 @@ package host_test
 
 import (
 	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/wasmstream/wasmstream/connectors/collection"
@@ -88,4 +92,90 @@ func headerOf(r runtime.Record, name string) []byte {
 		}
 	}
 	return nil
+}
+
+// TestDeadlineRequired guards issue #8: `deadline: 0s` silently turned the
+// deadline off, so one looping call could hold its batch forever. A
+// deadline must be more than 0; the pipeline file is refused, naming it.
+func TestDeadlineRequired(t *testing.T) {
+	e := newEngine(t)
+	mod := buildWat(t, "echo")
+	reg := runtime.NewRegistry()
+	host.Register(reg, e)
+	collection.Register(reg)
+	runtime.AddSink(reg, "capture", "test sink", func(c *captureConfig) (runtime.Sink, error) { return &connectortest.Collector{}, nil })
+	for _, d := range []string{"0s", "0"} {
+		t.Run(d, func(t *testing.T) {
+			_, err := runtime.Parse([]byte(fmt.Sprintf(`
+pipeline: nodeadline
+source: {collection: {values: [a]}}
+operators:
+  - wasm: {module: %q, deadline: %s}
+sink: {capture: {name: main}}
+`, mod, d)), reg)
+			if err == nil || !strings.Contains(err.Error(), "operators[0].wasm.deadline: must be more than 0") {
+				t.Fatalf("Parse = %v, want the deadline refused", err)
+			}
+		})
+	}
+}
+
+// TestInstancesStartLazily guards issue #8: every instance of an operator
+// was created when the pipeline started (about 5 MB each for a Go guest;
+// parallelism 4096 ran out of memory). Instance 0 starts at once, to
+// refuse a module that cannot start; the others on their first batch.
+func TestInstancesStartLazily(t *testing.T) {
+	e := newEngine(t)
+	mod := filepath.Join(t.TempDir(), "started.wat")
+	if err := os.WriteFile(mod, []byte(`(module
+  (import "wasmstream" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 64)
+  (data (i32.const 0) "\91\dd\00\00\00\00")
+  (data (i32.const 16) "started")`+watAlloc+`
+  (func (export "init") (param $p i32) (param $n i32) (result i32)
+    (call $log (i32.const 1) (i32.const 16) (i32.const 7))
+    (i32.const 0))
+  (func (export "process") (param $p i32) (param $n i32) (result i64) (i64.const 6))
+)`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wasm := strings.TrimSuffix(mod, ".wat") + ".wasm"
+	if b, err := exec.Command("wat2wasm", mod, "-o", wasm).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	reg := runtime.NewRegistry()
+	host.Register(reg, e)
+	collection.Register(reg)
+	runtime.AddSink(reg, "capture", "test sink", func(c *captureConfig) (runtime.Sink, error) { return &connectortest.Collector{}, nil })
+	spec, err := runtime.Parse([]byte(fmt.Sprintf(`
+pipeline: lazy
+data_dir: %q
+source: {collection: {values: [a]}}
+operators:
+  - wasm: {module: %q, parallelism: 32}
+sink: {capture: {name: main}}
+`, t.TempDir(), wasm)), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logCounter{}
+	p, err := runtime.Build(spec, runtime.WithLogger(slog.New(logs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	started := 0
+	for _, m := range logs.all() {
+		if m == "started" {
+			started++
+		}
+	}
+	if started < 1 || started > 2 {
+		t.Fatalf("%d of 32 instances started for one record; want instance 0 and the one the record reached", started)
+	}
+	if n := p.Stats().Operators[0].Metrics["wasm.instances_started"]; n != int64(started) {
+		t.Errorf("wasm.instances_started = %d, want %d", n, started)
+	}
 }

@@ -77,6 +77,10 @@ func (i *Instance) status(err error) int32 {
 	}
 	i.lastError, i.hasError = "state: "+err.Error(), true
 	switch {
+	case errors.Is(err, state.ErrTxnTooLarge):
+		// The call's transaction is the host's budget for state: name it.
+		i.lastError = "state: " + ErrBudget.Error() + ": state bytes written in one call (the pipeline's state.call_writes): " + err.Error()
+		return abi.StatusTooLarge
 	case errors.Is(err, state.ErrTooLarge):
 		return abi.StatusTooLarge
 	case errors.Is(err, state.ErrNotCounter):
@@ -132,8 +136,7 @@ func stateDelete(ctx context.Context, mod api.Module, stack []uint64) {
 	if !ok {
 		return
 	}
-	i.cfg.State.Delete(scope, key, name)
-	stack[0] = api.EncodeI32(abi.StatusOK)
+	stack[0] = api.EncodeI32(i.status(i.cfg.State.Delete(scope, key, name)))
 }
 
 func stateAdd(ctx context.Context, mod api.Module, stack []uint64) {

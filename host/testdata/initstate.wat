@@ -1,0 +1,28 @@
+;; initstate: host test guest (see host/hostile_test.go). init writes the
+;; operator state "k" = "init"; process, by the number of records in its
+;; input frame: 1 writes "k" = "proc", 2 traps, anything else does nothing.
+(module
+  (import "wasmstream" "state_put" (func $put (param i32 i32 i32 i32 i32 i32 i32 i64) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 0) "\91\dd\00\00\00\00")
+  (data (i32.const 16) "k")
+  (data (i32.const 32) "init")
+  (data (i32.const 40) "proc")
+  (func (export "wasmstream_abi_version") (result i32) (i32.const 1))
+  (func $alloc (export "alloc") (param $n i32) (result i32)
+    (local $need i32)
+    (local.set $need (i32.sub (i32.shr_u (i32.add (i32.add (i32.const 65536) (local.get $n)) (i32.const 65535)) (i32.const 16)) (memory.size)))
+    (if (i32.gt_s (local.get $need) (i32.const 0))
+      (then (if (i32.eq (memory.grow (local.get $need)) (i32.const -1)) (then unreachable))))
+    (i32.const 65536))
+  (func (export "init") (param $p i32) (param $n i32) (result i32)
+    (call $put (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 32) (i32.const 4) (i64.const 0)))
+  (func (export "process") (param $p i32) (param $n i32) (result i64)
+    (local $count i32)
+    (local.set $count (i32.load8_u (i32.add (local.get $p) (i32.const 5))))
+    (if (i32.eq (local.get $count) (i32.const 2)) (then unreachable))
+    (if (i32.eq (local.get $count) (i32.const 1))
+      (then (if (call $put (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 40) (i32.const 4) (i64.const 0))
+        (then (return (i64.const -1))))))
+    (i64.const 6))
+)
