@@ -58,6 +58,7 @@ func (c *SourceConfig) Validate() error {
 type SinkConfig struct {
 	Address        string        `yaml:"address" required:"true" doc:"host:port of the TCP server to write to."`
 	Format         string        `yaml:"format" default:"text" oneof:"text|json" doc:"Line format: text writes each value followed by a newline; json writes one JSON object per record with key, value, timestamp, headers and output (key and value as key_base64/value_base64 when not UTF-8)."`
+	Ack            string        `yaml:"ack" default:"tcp" oneof:"tcp|lines" doc:"When a batch counts as written. tcp: once the peer's TCP stack acknowledged every byte of it (Linux; bytes the peer's kernel took but its application never read are lost if it dies). lines: once the peer wrote back one newline per line it took, end to end; the peer must answer so."`
 	ConnectTimeout time.Duration `yaml:"connect_timeout" default:"5s" doc:"How long one connection attempt may take. A Write that cannot connect fails, and the runtime retries it with backoff."`
 	WriteTimeout   time.Duration `yaml:"write_timeout" default:"30s" doc:"How long one Write may wait for the peer to take and acknowledge the bytes before it fails, the connection is dropped and the batch is sent again."`
 }

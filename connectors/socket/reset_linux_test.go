@@ -5,7 +5,6 @@ package socket
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -19,33 +18,6 @@ import (
 	"github.com/wasmstream/wasmstream/connectors/connectortest"
 	"github.com/wasmstream/wasmstream/runtime"
 )
-
-// numbers is a source of the records "0000000" to n-1, then io.EOF.
-type numbers struct {
-	n, next, batch int
-}
-
-type numbersConfig struct {
-	N int `yaml:"n" doc:"How many records."`
-}
-
-func (s *numbers) Open(_ context.Context, env runtime.Env) error {
-	s.batch = max(env.BatchSize, 1)
-	return nil
-}
-
-func (s *numbers) Read(context.Context) ([]runtime.Record, runtime.AckFunc, error) {
-	if s.next == s.n {
-		return nil, nil, io.EOF
-	}
-	var recs []runtime.Record
-	for ; s.next < s.n && len(recs) < s.batch; s.next++ {
-		recs = append(recs, runtime.Record{Value: fmt.Appendf(nil, "%07d", s.next)})
-	}
-	return recs, func(error) {}, nil
-}
-
-func (s *numbers) Close(context.Context) error { return nil }
 
 // inq returns how many bytes wait unread in conn's receive queue.
 func inq(t *testing.T, conn net.Conn) int {

@@ -1,6 +1,7 @@
 package socket
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wasmstream/wasmstream/connectors/internal/lines"
@@ -37,6 +39,10 @@ const (
 // in its receive buffer). On systems other than Linux the receipt is not
 // available and a batch is done once the kernel took it.
 //
+// With ack: lines the receipt is end to end instead: the peer writes back
+// one newline per line it took, and Write returns nil once every line of
+// the batch was answered on the connection it was sent on.
+//
 // Write and Close are not safe for concurrent use with each other.
 type Sink struct {
 	cfg    SinkConfig
@@ -46,9 +52,14 @@ type Sink struct {
 	conn   net.Conn
 	closed chan struct{} // closed when the peer ends the connection
 	reader sync.WaitGroup
-	buf    []byte
-	timer  *time.Timer // paces the polls for the peer's receipt
-	dials  int         // connections made
+	// With ack: lines, the peer's answers on the current connection: acked
+	// counts the newlines it sent back, answered is signalled on each read.
+	acked    *atomic.Int64
+	answered chan struct{}
+	sent     int64 // lines written on the current connection
+	buf      []byte
+	timer    *time.Timer // paces the polls for the peer's receipt
+	dials    int         // connections made
 }
 
 // NewSink returns a sink for a validated config. It does no I/O.
@@ -70,10 +81,14 @@ func (s *Sink) Open(_ context.Context, env runtime.Env) error {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if receipts {
+	switch {
+	case s.cfg.Ack == "lines":
+		s.log.Info("socket sink: at-least-once, end to end: a batch is acknowledged once the peer answered one newline per line of it; after a reconnect the unanswered batch is sent again, so the peer may see duplicates",
+			"address", s.cfg.Address)
+	case receipts:
 		s.log.Info("socket sink: at-least-once: a batch is acknowledged once the peer's TCP stack has acknowledged all its bytes; after a reconnect the unacknowledged batch is sent again, so the peer may see duplicates",
 			"address", s.cfg.Address)
-	} else {
+	default:
 		s.log.Warn("socket sink: no delivery receipts on this system: a batch is acknowledged once the kernel took it, so records in flight when the peer goes away can be lost",
 			"address", s.cfg.Address)
 	}
@@ -89,13 +104,31 @@ func (s *Sink) connect(ctx context.Context) error {
 		return fmt.Errorf("connecting to %s: %w", s.cfg.Address, err)
 	}
 	closed := make(chan struct{})
-	s.conn, s.closed = conn, closed
+	acked, answered := new(atomic.Int64), make(chan struct{}, 1)
+	s.conn, s.closed, s.acked, s.answered, s.sent = conn, closed, acked, answered, 0
 	s.dials++
 	s.reader.Add(1)
 	go func() {
 		defer s.reader.Done()
 		defer close(closed)
-		_, _ = io.Copy(io.Discard, conn) // returns when either side closes; the cause does not matter
+		if s.cfg.Ack != "lines" {
+			_, _ = io.Copy(io.Discard, conn) // returns when either side closes; the cause does not matter
+			return
+		}
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if k := bytes.Count(buf[:n], []byte{'\n'}); k > 0 {
+				acked.Add(int64(k))
+				select {
+				case answered <- struct{}{}:
+				default:
+				}
+			}
+			if err != nil {
+				return // either side closed; the cause does not matter
+			}
+		}
 	}()
 	s.log.Info("connected", "address", s.cfg.Address)
 	return nil
@@ -161,7 +194,10 @@ func (s *Sink) Write(ctx context.Context, recs []runtime.Record) error {
 	if !stop() {
 		<-fired
 	}
-	if err == nil {
+	if err == nil && s.cfg.Ack == "lines" {
+		s.sent += int64(len(recs))
+		err = s.awaitAnswers(ctx, deadline)
+	} else if err == nil {
 		err = s.awaitReceipt(ctx, conn, deadline)
 	}
 	if err != nil {
@@ -172,6 +208,41 @@ func (s *Sink) Write(ctx context.Context, recs []runtime.Record) error {
 	}
 	return nil
 }
+
+// awaitAnswers waits until the peer answered every line sent on the
+// connection (ack: lines), the connection ends, the deadline passes or ctx
+// is done.
+func (s *Sink) awaitAnswers(ctx context.Context, deadline time.Time) error {
+	left := time.Until(deadline)
+	if s.timer == nil {
+		s.timer = time.NewTimer(left)
+	} else {
+		s.timer.Reset(left)
+	}
+	defer s.timer.Stop()
+	for {
+		got := s.acked.Load()
+		if got >= s.sent {
+			return nil
+		}
+		select {
+		case <-s.answered:
+		case <-s.closed:
+			if s.acked.Load() >= s.sent {
+				return nil
+			}
+			return fmt.Errorf("%w (%d of %d lines unanswered)", errNoAnswer, s.sent-s.acked.Load(), s.sent)
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the peer to answer %d lines: %w", s.sent-got, ctx.Err())
+		case <-s.timer.C:
+			return fmt.Errorf("waiting for the peer to answer %d lines: %w", s.sent-s.acked.Load(), os.ErrDeadlineExceeded)
+		}
+	}
+}
+
+// errNoAnswer is the cause of a failed Write (ack: lines) whose lines the
+// peer did not all answer before the connection ended.
+var errNoAnswer = errors.New("the connection ended before the peer answered every line")
 
 // errNoReceipt is the cause of a failed Write whose bytes the peer never
 // acknowledged before the connection ended.
