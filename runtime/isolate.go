@@ -59,7 +59,10 @@ func (w *opWorker) isolate(ctx context.Context, recs []Record, cause error) (out
 	o2, e2 := s.try(ctx, second)
 	if e1 != nil && e2 != nil && !errors.Is(e1, errBudget) && !errors.Is(e2, errBudget) && sameCause(e1, e2) {
 		// Both halves fail alike: a batch-level failure, unless a single
-		// record gets through.
+		// record gets through (a first half of one record was that test).
+		if len(first) == 1 {
+			return s.wholeBatch(recs, e1)
+		}
 		o0, e0 := s.try(ctx, first[:1])
 		if e0 != nil && !errors.Is(e0, errBudget) && sameCause(e0, e1) {
 			return s.wholeBatch(recs, e1)
