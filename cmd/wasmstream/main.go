@@ -7,7 +7,9 @@
 // by a signal but in-flight records could not drain in time; 6 (state and
 // savepoint) the key, value or state store asked for does not exist; 7 the
 // state store could not be opened or checkpointed (a corrupt data directory:
-// see state.on_corrupt); 130 stopped by SIGINT or SIGTERM after draining.
+// see state.on_corrupt); 8 the state store is in use by another process (the
+// pipeline is already running); 130 stopped by SIGINT or SIGTERM after
+// draining.
 package main
 
 import (
@@ -26,6 +28,7 @@ const (
 	exitDrainFailed = 5
 	exitNotFound    = 6
 	exitState       = 7
+	exitLocked      = 8
 	exitInterrupted = 130
 )
 

@@ -215,6 +215,8 @@ func exitCode(err error, interrupted bool, stderr io.Writer) int {
 	switch {
 	case errors.Is(err, runtime.ErrDrainTimeout):
 		return exitDrainFailed
+	case errors.Is(err, state.ErrLocked):
+		return exitLocked
 	case errors.As(err, &se) && se.Kind == runtime.KindOperator:
 		return exitOperator
 	case errors.As(err, &se) && se.Kind == runtime.KindState,

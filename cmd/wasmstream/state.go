@@ -19,9 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
-
 	"github.com/wasmstream/wasmstream/runtime"
 	"github.com/wasmstream/wasmstream/runtime/query"
 	"github.com/wasmstream/wasmstream/runtime/state"
@@ -112,20 +109,46 @@ func connect(spec *runtime.Spec, notes io.Writer) (*target, error) {
 	if _, err := os.Stat(live); err != nil {
 		return nil, fmt.Errorf("%w in %s: pipeline %s has not run with state in this data directory", errNoState, spec.DataDir, spec.Name)
 	}
-	// Pebble locks the store: while the pipeline runs, only its query
-	// server can read it.
-	lock, err := pebble.LockDirectory(live, vfs.Default)
-	if err != nil {
-		return nil, fmt.Errorf("the state store %s is in use by another process and no query server answers for it (is the pipeline running with state.query: off?): %v", live, err)
+	// The store is locked while the pipeline runs: then only its query
+	// server can read it. A pipeline that is starting holds the lock a
+	// moment before its server's address is written: wait for it.
+	st, _, err := state.Open(state.Options{Dir: dir, OnCorrupt: "fail", Holder: "state", LockWait: 5 * time.Second})
+	var le *state.LockedError
+	if errors.As(err, &le) && le.Holder == state.HolderRun && spec.State.Query != "off" {
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if b, rerr := os.ReadFile(file); rerr == nil {
+				t := &target{spec: spec, running: true, addr: strings.TrimSpace(string(b)), client: &http.Client{}, close: func() {}}
+				t.base = "http://" + t.addr
+				if t.verify() == nil {
+					return t, nil
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
-	lock.Close()
-	st, _, err := state.Open(state.Options{Dir: dir, OnCorrupt: "fail"})
+	if errors.As(err, &le) {
+		return nil, fmt.Errorf("%w; no query server answers for it (is the pipeline running with state.query: off?)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", dir, err)
 	}
 	srv := query.New(query.Stopped(spec, st))
 	return &target{spec: spec, client: &http.Client{Transport: handlerTransport{srv}}, base: "http://data-dir",
 		close: func() { srv.Close(); st.Close() }}, nil
+}
+
+// connectExit maps a connect failure to an exit code.
+func connectExit(err error) int {
+	switch {
+	case errors.Is(err, errNoState):
+		return exitNotFound
+	case errors.Is(err, state.ErrLocked):
+		return exitLocked
+	case errors.Is(err, state.ErrCorrupt):
+		return exitState
+	}
+	return exitFailure
 }
 
 // handlerTransport sends requests to a handler in this process.
@@ -215,6 +238,9 @@ func (t *target) call(ctx context.Context, method, path string, body []byte, std
 			}
 		}
 		fmt.Fprintf(stderr, "wasmstream: %v\n", d["error"])
+		if d["corrupt"] == true {
+			return nil, exitState
+		}
 		switch status {
 		case http.StatusNotFound:
 			return nil, exitNotFound
@@ -371,10 +397,7 @@ func (f *stateFlags) prepare(path string, stderr io.Writer) (*target, int) {
 	t, err := connect(spec, notes)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmstream: %v\n", err)
-		if errors.Is(err, errNoState) {
-			return nil, exitNotFound
-		}
-		return nil, exitFailure
+		return nil, connectExit(err)
 	}
 	return t, exitOK
 }

@@ -476,7 +476,8 @@ func TestStateAfterKill(t *testing.T) {
 }
 
 // TestStateLockedStore: with the query server off, the running pipeline's
-// store is locked, and the CLI says so rather than reading it.
+// store is locked, and the CLI says so rather than reading it: exit 8,
+// naming the pipeline's pid.
 func TestStateLockedStore(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	pipe := countPipeline(t, dataDir, 0, 200, `, query: "off"`)
@@ -489,8 +490,9 @@ func TestStateLockedStore(t *testing.T) {
 		t.Fatal("query.addr written with state.query off")
 	}
 	r := runCLI(t, "state", "get", pipe, "--operator", "count", "key-1")
-	if r.code != exitFailure || !strings.Contains(r.stderr, "in use by another process") {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	want := fmt.Sprintf("pipeline already running, pid %d", run.cmd.Process.Pid)
+	if r.code != exitLocked || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "state.query: off") {
+		t.Fatalf("exit %d, want %d saying %q\n%s", r.code, exitLocked, want, r.stderr)
 	}
 	run.cmd.Process.Signal(syscall.SIGTERM)
 	run.wait(t)
@@ -535,6 +537,149 @@ func TestStateExitCodes(t *testing.T) {
 			if !strings.Contains(r.stdout+r.stderr, c.contains) {
 				t.Errorf("output does not contain %q\nstdout: %s\nstderr: %s", c.contains, r.stdout, r.stderr)
 			}
+		})
+	}
+}
+
+// TestSecondRunIsLockedNotCorrupt guards issue #8 item 5: a second run of
+// a running pipeline reported "state store corrupt: lock held", and with
+// on_corrupt: empty moved the live store aside under the first run, which
+// went on writing into the moved directory. The second run exits 8 naming
+// the first's pid, touches nothing, and the first run's state is whole.
+func TestSecondRunIsLockedNotCorrupt(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	pipe := countPipeline(t, dataDir, 0, 400, `, on_corrupt: empty`)
+	first := startRun(t, pipe)
+	eventually(t, "a checkpoint", func() bool {
+		names, _ := filepath.Glob(filepath.Join(dataDir, "state", "checkpoints", "0*"))
+		return len(names) > 0 || !first.running()
+	})
+	if !first.running() {
+		t.Fatalf("the first run stopped: %s", first.stderr)
+	}
+	r := runCLI(t, "run", "--quiet", pipe)
+	want := fmt.Sprintf("pipeline already running, pid %d", first.cmd.Process.Pid)
+	if r.code != exitLocked || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "corrupt") {
+		t.Fatalf("second run: exit %d, want %d saying %q\n%s", r.code, exitLocked, want, r.stderr)
+	}
+	if aside, _ := filepath.Glob(filepath.Join(dataDir, "state", "live.corrupt-*")); len(aside) > 0 {
+		t.Fatalf("the live store was moved aside: %v", aside)
+	}
+	if !first.running() {
+		t.Fatalf("the first run stopped: %s", first.stderr)
+	}
+	first.cmd.Process.Signal(syscall.SIGTERM)
+	if code := first.wait(t); code != exitInterrupted {
+		t.Fatalf("first run: exit %d\n%s", code, first.stderr)
+	}
+	r = runCLI(t, "state", "list", pipe, "--operator", "count", "--all", "--quiet")
+	if r.code != exitOK {
+		t.Fatalf("state list: exit %d\n%s", r.code, r.stderr)
+	}
+	got := parseList(t, r.stdout)
+	var sum int64
+	for _, n := range got {
+		sum += n
+	}
+	if sum == 0 {
+		t.Fatal("no counts")
+	}
+	sameCounts(t, "after the refused second run", got, expected(sum))
+}
+
+// TestDamagedStoreRefused guards issue #8 item 8 at the command line: a
+// truncated live MANIFEST, or one flipped byte in a table, must end run
+// and state list with exit 7 naming the store, never a panic (exit 2) or
+// a run that succeeds on wrong counts; on_corrupt: checkpoint then starts
+// from a checkpoint whose counts match its position.
+func TestDamagedStoreRefused(t *testing.T) {
+	const damagedRecords, damagedKeys = 60_000, 20_000
+	truncate := func(t *testing.T, live string) {
+		ms, _ := filepath.Glob(filepath.Join(live, "MANIFEST-*"))
+		for _, m := range ms {
+			fi, err := os.Stat(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(m, fi.Size()/2); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	flip := func(t *testing.T, live string) {
+		ssts, _ := filepath.Glob(filepath.Join(live, "*.sst"))
+		if len(ssts) == 0 {
+			t.Fatal("no table")
+		}
+		for _, f := range ssts {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)/2] ^= 0x01
+			if err := os.WriteFile(f, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cases := []struct {
+		name   string
+		damage func(*testing.T, string)
+		cmd    []string // before the pipeline file
+		args   []string // after it
+	}{
+		{"truncated MANIFEST, run", truncate, []string{"run", "--quiet"}, nil},
+		{"truncated MANIFEST, state list", truncate, []string{"state", "list"}, []string{"--operator", "count", "--all"}},
+		{"flipped table byte, run", flip, []string{"run", "--quiet"}, nil},
+		{"flipped table byte, state list", flip, []string{"state", "list"}, []string{"--operator", "count", "--all"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dataDir := filepath.Join(t.TempDir(), "data")
+			// Several checkpoints, the store flushed to tables between
+			// them by a small write cache.
+			pipe := filepath.Join(t.TempDir(), "pipeline.yaml")
+			text := fmt.Sprintf(`pipeline: counts
+data_dir: %q
+batch: {size: 500, linger: 10ms}
+source: {generator: {count: %d, keys: %d, value_size: 8}}
+operators:
+  - name: count
+    wasm: {module: %q, params: {stage: count}}
+sink: {stdout: {}}
+state: {checkpoint_interval: 1h, write_cache: 256KiB, query: "off"}
+`, dataDir, damagedRecords, damagedKeys, wordcount(t))
+			if err := os.WriteFile(pipe, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if r := runCLI(t, "run", "--quiet", pipe); r.code != exitOK {
+				t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
+			}
+			live := filepath.Join(dataDir, "state", "live")
+			ckpts, _ := filepath.Glob(filepath.Join(dataDir, "state", "checkpoints", "0*"))
+			ssts, _ := filepath.Glob(filepath.Join(live, "*.sst"))
+			if len(ckpts) < 2 || len(ssts) == 0 {
+				t.Fatalf("the first run left %d checkpoints and %d tables: too few to damage", len(ckpts), len(ssts))
+			}
+			c.damage(t, live)
+			args := append(append(slices.Clone(c.cmd), pipe), c.args...)
+			r := runCLI(t, args...)
+			if r.code != exitState || !strings.Contains(r.stderr, live) || strings.Contains(r.stderr, "panic") {
+				t.Fatalf("%v on a damaged store: exit %d, want %d naming %s\n%s", args, r.code, exitState, live, r.stderr)
+			}
+			os.WriteFile(pipe, []byte(strings.Replace(string(must(os.ReadFile(pipe))), `query: "off"`, `query: "off", on_corrupt: checkpoint`, 1)), 0o644)
+			if r := runCLI(t, "run", "--quiet", pipe); r.code != exitOK {
+				t.Fatalf("with on_corrupt: checkpoint: exit %d\n%s", r.code, r.stderr)
+			}
+			r = runCLI(t, "state", "list", pipe, "--operator", "count", "--all", "--quiet")
+			if r.code != exitOK {
+				t.Fatalf("state list after the restore: exit %d\n%s", r.code, r.stderr)
+			}
+			want := map[string]int64{}
+			for i := int64(0); i < damagedRecords; i++ {
+				want[string(generator.AppendKey(nil, 0, i, damagedKeys))]++
+			}
+			sameCounts(t, "after the restore", parseList(t, r.stdout), want)
 		})
 	}
 }

@@ -156,24 +156,10 @@ func (s *Server) handleSavepoint(w http.ResponseWriter, r *http.Request) {
 	writeDoc(w, r, http.StatusCreated, doc{"savepoint": d})
 }
 
-// allowedSavepoint checks that dir lies strictly under one of the
-// directories savepoints may be written to, after resolving symbolic
-// links in the part of it that exists.
+// allowedSavepoint checks that dir lies under the data directory,
+// state.savepoint_dir or the server's default savepoint directory.
 func (s *Server) allowedSavepoint(dir string) error {
-	target, err := resolveExisting(dir)
-	if err != nil {
-		return fmt.Errorf("savepoint directory %s: %v", dir, err)
-	}
-	for _, root := range s.savepointRoots() {
-		r, err := resolveExisting(root)
-		if err != nil {
-			continue
-		}
-		if rel, err := filepath.Rel(r, target); err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return nil
-		}
-	}
-	return fmt.Errorf("savepoint directory %s is outside the data directory %s and state.savepoint_dir: savepoints are written only under them", dir, s.dataDir)
+	return allowedUnder(dir, s.dataDir, s.savepointRoots())
 }
 
 func (s *Server) savepointRoots() []string {
@@ -182,6 +168,35 @@ func (s *Server) savepointRoots() []string {
 		roots = append(roots, d)
 	}
 	return roots
+}
+
+// SavepointAllowed reports whether a savepoint request may write to dir:
+// only directories strictly under spec's data directory or
+// state.savepoint_dir are accepted (the query server is unauthenticated),
+// after resolving symbolic links in the part of dir that exists.
+func SavepointAllowed(spec *runtime.Spec, dir string) error {
+	roots := []string{spec.DataDir}
+	if spec.State.SavepointDir != "" {
+		roots = append(roots, spec.State.SavepointDir)
+	}
+	return allowedUnder(dir, spec.DataDir, roots)
+}
+
+func allowedUnder(dir, dataDir string, roots []string) error {
+	target, err := resolveExisting(dir)
+	if err != nil {
+		return fmt.Errorf("savepoint directory %s: %v", dir, err)
+	}
+	for _, root := range roots {
+		r, err := resolveExisting(root)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(r, target); err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("savepoint directory %s is outside the data directory %s and state.savepoint_dir: savepoints are written only under them", dir, dataDir)
 }
 
 // resolveExisting makes path absolute and resolves symbolic links in its

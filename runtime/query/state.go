@@ -130,6 +130,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, state.ErrClosed):
 		// The pipeline closed its store before the caller could Detach.
 		writeError(w, r, http.StatusServiceUnavailable, "the pipeline has stopped")
+	case errors.Is(err, state.ErrCorrupt):
+		s.log.Error("query failed: the state store is corrupt", "path", r.URL.Path, "err", err)
+		writeDoc(w, r, http.StatusInternalServerError, doc{"error": err.Error(), "status": http.StatusInternalServerError, "corrupt": true})
 	default:
 		s.log.Error("query failed", "path", r.URL.Path, "err", err)
 		writeError(w, r, http.StatusInternalServerError, "%v", err)

@@ -545,3 +545,45 @@ func TestTxnTooLarge(t *testing.T) {
 	}
 }
 
+// TestFlippedTableFoundWithoutReads guards issue #8 item 8: a damaged
+// table that no read touches was used silently. The tables the newest
+// retained checkpoint shares with the live store are verified after Open;
+// Close reports the corruption and the next Open refuses the store.
+func TestFlippedTableFoundWithoutReads(t *testing.T) {
+	dir := t.TempDir()
+	damagedStore(t, dir)
+	m, _, err := (&Store{opts: Options{Dir: dir}}).newestManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := false
+	for _, f := range m.Files {
+		p := filepath.Join(dir, "live", f.Name)
+		if _, err := os.Stat(p); err != nil || !immutable(f.Name) {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0x01
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		flipped = true
+		break
+	}
+	if !flipped {
+		t.Fatal("no table shared by the live store and the newest checkpoint")
+	}
+	s, _, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	if err := s.Close(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("close: %v, want ErrCorrupt", err)
+	}
+	if _, _, err := Open(Options{Dir: dir}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("reopening: %v, want ErrCorrupt", err)
+	}
+}

@@ -37,6 +37,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,13 +159,18 @@ type Store struct {
 	readMu sync.RWMutex
 	closed bool
 
-	ckptMu  sync.Mutex // one checkpoint at a time
-	meta    Meta       // the last checkpoint's
-	copyWG  sync.WaitGroup
-	copyErr error  // of the last retained copy; under ckptMu after copyWG.Wait
-	sweep   []byte // where the next TTL sweep starts (nil: the start)
-	lock    *storeLock
-	now     func() time.Time
+	ckptMu sync.Mutex // one checkpoint at a time
+	// lastCommitted is the id of the checkpoint the live store holds
+	// (meta.ID may be numbered on past it, see openLive).
+	lastCommitted uint64
+	meta          Meta // the last checkpoint's
+	copyWG        sync.WaitGroup
+	// verifyWG: the check of the live tables after Open (verifyTables).
+	verifyWG sync.WaitGroup
+	copyErr  error  // of the last retained copy; under ckptMu after copyWG.Wait
+	sweep    []byte // where the next TTL sweep starts (nil: the start)
+	lock     *storeLock
+	now      func() time.Time
 
 	failMu sync.Mutex
 	failed error // sticky: see ErrFailed
@@ -266,7 +273,94 @@ func Open(opts Options) (st *Store, pos []byte, err error) {
 		return nil, nil, err
 	}
 	s.loadRetained()
+	s.verifyWG.Add(1)
+	go func() {
+		defer s.verifyWG.Done()
+		s.verifyTables()
+	}()
 	return s, pos, nil
+}
+
+// tablesFile, beside the live store, lists the checksums of its tables
+// as Close left them (see recordTables).
+const tablesFile = "live.tables.json"
+
+// recordTables flushes the store's memory table and records the checksums
+// of its tables in tablesFile, for the next Open to verify; only tables
+// not seen before are read.
+func (s *Store) recordTables() (err error) {
+	defer s.guard("flushing", &err)
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("flushing the state store: %w", err)
+	}
+	// Only the tables Pebble uses: a compaction may be writing another.
+	levels, err := s.db.SSTables()
+	if err != nil {
+		return fmt.Errorf("recording the state store's tables: %w", err)
+	}
+	s.filesMu.Lock()
+	known := s.sums
+	s.filesMu.Unlock()
+	var files []manifestFile
+	for _, level := range levels {
+		for _, t := range level {
+			if t.Virtual || t.BackingType != pebble.BackingTypeLocal {
+				continue
+			}
+			name := fmt.Sprintf("%s.sst", t.BackingSSTNum)
+			if f, ok := known[name]; ok && f.Size == int64(t.Size) {
+				files = append(files, f)
+				continue
+			}
+			size, sum, err := checksum(filepath.Join(s.live, name))
+			if err != nil {
+				return fmt.Errorf("recording the state store's tables: %w", err)
+			}
+			files = append(files, manifestFile{Name: name, Size: size, CRC32: sum})
+		}
+	}
+	b, _ := json.Marshal(files)
+	if err := durable.WriteFile(filepath.Join(s.opts.Dir, tablesFile), b, 0o644); err != nil {
+		return fmt.Errorf("recording the state store's tables: %w", err)
+	}
+	return nil
+}
+
+// verifyTables checks, in the background after Open, the live store's
+// tables against the checksums recorded for them: by the newest retained
+// checkpoint (tables are immutable and shared with it) and by the last
+// Close (tablesFile). A mismatch is corruption: the next checkpoint, and
+// Close, fail with it, and the next Open applies OnCorrupt. Close waits
+// for it.
+func (s *Store) verifyTables() {
+	var files []manifestFile
+	if m, _, err := s.newestManifest(); err == nil {
+		files = m.Files
+	}
+	if b, err := os.ReadFile(filepath.Join(s.opts.Dir, tablesFile)); err == nil {
+		var closed []manifestFile
+		if json.Unmarshal(b, &closed) == nil {
+			files = append(files, closed...)
+		}
+	}
+	for _, f := range files {
+		if !immutable(f.Name) || s.failure() != nil {
+			continue
+		}
+		p := filepath.Join(s.live, filepath.FromSlash(f.Name))
+		size, sum, err := checksum(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // compacted away since
+		}
+		if err != nil {
+			s.fail(fmt.Errorf("%w: verifying %s: %w", ErrFailed, p, err))
+			return
+		}
+		if size != f.Size || sum != f.CRC32 {
+			s.fail(fmt.Errorf("%w: %s: %s does not match its recorded checksum (%d bytes, want %d)", ErrCorrupt, s.live, f.Name, size, f.Size))
+			return
+		}
+	}
 }
 
 func (s *Store) pebbleOptions() *pebble.Options {
@@ -315,7 +409,8 @@ func (s *Store) failure() error {
 // a corruption error in *err, and records it.
 func (s *Store) guard(what string, err *error) {
 	if r := recover(); r != nil {
-		e := fmt.Errorf("%w: %s: %s: %v", ErrCorrupt, s.live, what, r)
+		msg, _, _ := strings.Cut(fmt.Sprint(r), "\n") // Pebble's reports carry stack traces
+		e := fmt.Errorf("%w: %s: %s: %s", ErrCorrupt, s.live, what, msg)
 		s.fail(e)
 		*err = e
 	}
@@ -349,7 +444,7 @@ func (s *Store) openLive() ([]byte, error) {
 	)
 	if b, rerr := os.ReadFile(filepath.Join(s.opts.Dir, corruptFile)); rerr == nil {
 		err = fmt.Errorf("%w: %s: found corrupt while it was in use: %s", ErrCorrupt, s.live, bytes.TrimSpace(b))
-	} else {
+	} else if err = s.checkManifest(); err == nil {
 		db, pos, meta, err = s.openDB()
 	}
 	if err == nil {
@@ -394,7 +489,7 @@ func (s *Store) openLive() ([]byte, error) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, s.live, err)
 		}
 	}
-	s.db, s.meta = db, meta
+	s.db, s.meta, s.lastCommitted = db, meta, meta.ID
 	// Started from a savepoint (or an older checkpoint), the store's
 	// checkpoint id may be below those retained in this directory: number
 	// on after them, so retention keeps the newest.
@@ -411,11 +506,56 @@ func (s *Store) openLive() ([]byte, error) {
 // committed to it: a live store holding an older one lost data.
 const liveFile = "live.checkpoint"
 
-// recordLive writes the id of the checkpoint the live store now holds
-// beside it.
+// recordLive writes beside the live store the id of the checkpoint it now
+// holds and the name and size of its MANIFEST (Pebble's log of the files
+// it uses, which only grows until Pebble starts a new one): a live store
+// holding an older checkpoint, or a shorter MANIFEST, lost data.
 func (s *Store) recordLive(id uint64) error {
-	if err := durable.WriteFile(filepath.Join(s.opts.Dir, liveFile), fmt.Appendf(nil, "%d\n", id), 0o644); err != nil {
+	b := fmt.Appendf(nil, "%d\n", id)
+	if name, size := currentManifest(s.live); name != "" {
+		b = fmt.Appendf(b, "%s %d\n", name, size)
+	}
+	if err := durable.WriteFile(filepath.Join(s.opts.Dir, liveFile), b, 0o644); err != nil {
 		return fmt.Errorf("recording checkpoint %d beside the store: %w", id, err)
+	}
+	return nil
+}
+
+// currentManifest returns the name and size of the newest MANIFEST in dir
+// ("" if none).
+func currentManifest(dir string) (string, int64) {
+	ms, _ := filepath.Glob(filepath.Join(dir, "MANIFEST-*"))
+	if len(ms) == 0 {
+		return "", 0
+	}
+	sort.Strings(ms) // fixed-width numbers
+	fi, err := os.Stat(ms[len(ms)-1])
+	if err != nil {
+		return "", 0
+	}
+	return filepath.Base(ms[len(ms)-1]), fi.Size()
+}
+
+// checkManifest, before Pebble opens the store, compares its MANIFEST
+// with the one recorded beside it: shorter is a truncated MANIFEST, with
+// which Pebble would open an older store.
+func (s *Store) checkManifest() error {
+	b, err := os.ReadFile(filepath.Join(s.opts.Dir, liveFile))
+	if err != nil {
+		return nil
+	}
+	var id uint64
+	var name string
+	var size int64
+	if n, _ := fmt.Sscan(string(b), &id, &name, &size); n < 3 || strings.ContainsAny(name, `/\`) {
+		return nil
+	}
+	fi, err := os.Stat(filepath.Join(s.live, name))
+	if err != nil {
+		return nil // Pebble started a newer one
+	}
+	if fi.Size() < size {
+		return fmt.Errorf("%w: %s: %s has %d bytes, but held %d at checkpoint %d: the store lost data", ErrCorrupt, s.live, name, fi.Size(), size, id)
 	}
 	return nil
 }
@@ -460,13 +600,14 @@ func (s *Store) checkLive(meta Meta) error {
 
 func (s *Store) openDB() (db *pebble.DB, pos []byte, meta Meta, err error) {
 	defer s.guard("opening", &err)
-	db, err = pebble.Open(s.live, s.pebbleOptions())
+	opened, err := pebble.Open(s.live, s.pebbleOptions())
 	if err != nil {
 		return nil, nil, meta, err
 	}
+	db = opened
 	defer func() {
 		if err != nil {
-			s.closeDB(db)
+			s.closeDB(opened)
 		}
 	}()
 	v, c, err := db.Get(metaKey)
@@ -544,18 +685,30 @@ func (s *Store) LastCheckpoint() Meta {
 // checkpoint or of Pebble, since a restart may depend on them.
 func (s *Store) Close() error {
 	s.copyWG.Wait()
+	s.verifyWG.Wait()
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	if s.closed {
 		return nil
 	}
 	s.closed = true
-	err := s.closeDB(s.db)
+	var err error
+	if s.failure() == nil {
+		err = s.recordTables()
+	}
+	err = errors.Join(err, s.closeDB(s.db))
+	if err == nil && s.meta.ID > 0 {
+		// What Close appended to the MANIFEST, for the next Open.
+		err = s.recordLive(s.lastCommitted)
+	}
 	if uerr := s.lock.unlock(); uerr != nil {
 		err = errors.Join(err, fmt.Errorf("unlocking the state store: %w", uerr))
 	}
 	if s.copyErr != nil {
 		err = errors.Join(fmt.Errorf("%w: %w", ErrFailed, s.copyErr), err)
+	}
+	if ferr := s.failure(); ferr != nil && errors.Is(ferr, ErrCorrupt) {
+		err = errors.Join(ferr, err)
 	}
 	return err
 }
@@ -784,6 +937,7 @@ func (s *Store) Checkpoint(pipeline string, position []byte) (meta Meta, err err
 	}
 	s.dirty.Store(0)
 	s.meta = meta
+	s.lastCommitted = meta.ID
 	if err := s.recordLive(meta.ID); err != nil {
 		return Meta{}, err
 	}
