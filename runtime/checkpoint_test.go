@@ -3,8 +3,11 @@ package runtime_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,5 +134,54 @@ state: {checkpoint_interval: 50ms, query: "off"}
 	}
 	if meta.ID == 0 {
 		t.Fatalf("savepoint meta %+v", meta)
+	}
+}
+
+// failingPositionSource is a finite positioned source whose Position
+// fails.
+type failingPositionSource struct{ next int }
+
+func (s *failingPositionSource) Open(ctx context.Context, env runtime.Env) error { return nil }
+func (s *failingPositionSource) Close(ctx context.Context) error                 { return nil }
+func (s *failingPositionSource) Position() ([]byte, error) {
+	return nil, errors.New("position file unreadable")
+}
+func (s *failingPositionSource) Read(ctx context.Context) ([]runtime.Record, runtime.AckFunc, error) {
+	if s.next >= 5 {
+		return nil, nil, io.EOF
+	}
+	s.next++
+	return []runtime.Record{{Key: []byte("k"), Value: []byte("x")}}, func(error) {}, nil
+}
+
+// TestCheckpointFailureIsAStateError guards issue #8 item 6: a checkpoint
+// that failed (here the source's Position) came back as a source failure,
+// exit 4. It wraps ErrCheckpoint, which the command maps to exit 7.
+func TestCheckpointFailureIsAStateError(t *testing.T) {
+	reg := testRegistry(nil)
+	runtime.AddOperator(reg, "count", "keyed counter", func(*struct {
+		runtime.OperatorSettings `yaml:",inline"`
+	}) (runtime.OperatorFactory, error) {
+		return countFactory{}, nil
+	})
+	spec, err := runtime.Parse([]byte(fmt.Sprintf(`
+pipeline: failing
+data_dir: %q
+batch: {size: 1, linger: 1ms}
+source: {test: {}}
+operators: [{name: count, count: {}}]
+sink: {test: {}}
+state: {checkpoint_interval: 10ms, query: "off"}
+`, t.TempDir())), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := runtime.Build(spec, runtime.WithSource(&failingPositionSource{}), runtime.WithSink(&memSink{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(t.Context())
+	if !errors.Is(err, runtime.ErrCheckpoint) || !strings.Contains(err.Error(), "position file unreadable") {
+		t.Fatalf("run: %v, want ErrCheckpoint with the cause", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
+	"github.com/wasmstream/wasmstream/runtime"
+	"github.com/wasmstream/wasmstream/runtime/state"
 )
 
 // The CLI tests run the real binary as a child process, the way users and
@@ -314,4 +317,29 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestStateExitCodeMapping guards issue #8 items 5 and 6: a failed
+// checkpoint reached through the source's reader exited 4 (a source
+// failure), and a held lock exited 7 (corruption). A checkpoint failure
+// exits 7 whichever stage reports it; a held lock exits 8.
+func TestStateExitCodeMapping(t *testing.T) {
+	locked := &state.LockedError{Dir: "/d/state", PID: 42, Holder: state.HolderRun}
+	cases := []struct {
+		name string
+		err  error
+		code int
+	}{
+		{"checkpoint failed in the reader", &runtime.StageError{Kind: runtime.KindSource, Component: "src", Err: fmt.Errorf("checkpoint: %w", fmt.Errorf("%w: reading the source position: boom", runtime.ErrCheckpoint))}, exitState},
+		{"store failed", &runtime.StageError{Kind: runtime.KindState, Component: "state", Err: state.ErrFailed}, exitState},
+		{"locked", &runtime.StageError{Kind: runtime.KindState, Component: "state", Err: fmt.Errorf("opening the state store: %w", locked)}, exitLocked},
+		{"a real source failure", &runtime.StageError{Kind: runtime.KindSource, Component: "src", Err: errors.New("connection refused")}, exitConnector},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := exitCode(c.err, false, io.Discard); got != c.code {
+				t.Fatalf("exit %d, want %d for %v", got, c.code, c.err)
+			}
+		})
+	}
 }
