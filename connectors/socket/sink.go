@@ -56,7 +56,7 @@ type Sink struct {
 	// counts the newlines it sent back, answered is signalled on each read.
 	acked    *atomic.Int64
 	answered chan struct{}
-	sent     int64 // lines written on the current connection
+	sent     int64 // lines (newlines) written on the current connection
 	buf      []byte
 	timer    *time.Timer // paces the polls for the peer's receipt
 	dials    int         // connections made
@@ -195,7 +195,7 @@ func (s *Sink) Write(ctx context.Context, recs []runtime.Record) error {
 		<-fired
 	}
 	if err == nil && s.cfg.Ack == "lines" {
-		s.sent += int64(len(recs))
+		s.sent += int64(bytes.Count(s.buf, []byte{'\n'})) // a text value may hold newlines: the peer answers lines
 		err = s.awaitAnswers(ctx, deadline)
 	} else if err == nil {
 		err = s.awaitReceipt(ctx, conn, deadline)
