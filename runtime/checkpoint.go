@@ -180,3 +180,17 @@ func (p *Pipeline) Stateful() bool { return p.stateful }
 // WithSavepoint starts the pipeline's state (and source position) from a
 // savepoint or retained checkpoint directory.
 func WithSavepoint(dir string) Option { return func(p *Pipeline) { p.fromSavepoint = dir } }
+
+// OwnedKeys returns the state.TxnOption that restricts the keyed-state
+// writes of instance (of parallelism instances, over groups key groups:
+// Spec.KeyGroups) to the record keys the router sends it: those of its key
+// groups, the nil key included where KeyGroup puts it. A write of another
+// key fails with state.ErrNotOwned. With one instance every key is its own.
+func OwnedKeys(groups, parallelism, instance int) state.TxnOption {
+	if parallelism <= 1 || groups < 1 {
+		return state.OwnedKeys(nil)
+	}
+	return state.OwnedKeys(func(key []byte) bool {
+		return InstanceFor(KeyGroup(key, groups), groups, parallelism) == instance
+	})
+}

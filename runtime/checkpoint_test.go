@@ -185,3 +185,38 @@ state: {checkpoint_interval: 10ms, query: "off"}
 		t.Fatalf("run: %v, want ErrCheckpoint with the cause", err)
 	}
 }
+
+// TestOwnedKeysMatchRouting guards issue #8 item 4: with OwnedKeys, each
+// instance may write exactly the keys the router sends it, so no two
+// instances write one key's state.
+func TestOwnedKeysMatchRouting(t *testing.T) {
+	st, _, err := state.Open(state.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const groups, parallelism = 128, 3
+	txns := make([]*state.Txn, parallelism)
+	for i := range txns {
+		txns[i] = st.NewTxn("op", runtime.OwnedKeys(groups, parallelism, i))
+		txns[i].Begin()
+	}
+	keys := [][]byte{nil, []byte("")}
+	for i := range 300 {
+		keys = append(keys, fmt.Appendf(nil, "key-%d", i))
+	}
+	for _, k := range keys {
+		owner := runtime.InstanceFor(runtime.KeyGroup(k, groups), groups, parallelism)
+		for i, tx := range txns {
+			err := tx.Put(state.ScopeKey, k, []byte("v"), []byte("x"), 0)
+			if (i == owner) != (err == nil) || (err != nil && !errors.Is(err, state.ErrNotOwned)) {
+				t.Fatalf("instance %d writing %q (owner %d): %v", i, k, owner, err)
+			}
+		}
+	}
+	one := st.NewTxn("op", runtime.OwnedKeys(groups, 1, 0))
+	one.Begin()
+	if err := one.Put(state.ScopeKey, []byte("any"), []byte("v"), []byte("x"), 0); err != nil {
+		t.Fatalf("a single instance: %v", err)
+	}
+}

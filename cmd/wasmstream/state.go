@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmstream/wasmstream/internal/durable"
 	"github.com/wasmstream/wasmstream/runtime"
 	"github.com/wasmstream/wasmstream/runtime/query"
 	"github.com/wasmstream/wasmstream/runtime/state"
@@ -67,11 +68,7 @@ func writeFileAtomic(path string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return durable.WriteFile(path, b, 0o644)
 }
 
 // target is where the state commands send their requests: the running

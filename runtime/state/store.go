@@ -250,6 +250,10 @@ func Open(opts Options) (st *Store, pos []byte, err error) {
 			s.lock.unlock()
 		}
 	}()
+	// Left by a savepoint whose copy a crash interrupted.
+	if err := os.RemoveAll(filepath.Join(opts.Dir, savepointStage)); err != nil {
+		return nil, nil, fmt.Errorf("removing unfinished savepoints: %w", err)
+	}
 	if opts.FromSavepoint != "" {
 		m, err := validCheckpoint(opts.FromSavepoint)
 		if err != nil {
@@ -1002,6 +1006,10 @@ func (s *Store) sweepExpired(b *pebble.Batch, now int64) ([]byte, error) {
 	return nil, nil
 }
 
+// savepointStage, in Options.Dir, holds Pebble's checkpoints for
+// savepoints being copied.
+const savepointStage = "savepoint.tmp"
+
 // Savepoint copies the store as of the last checkpoint to dir, which must
 // not exist. It takes Pebble's checkpoint (hard links) at once and returns;
 // the copy to dir, its checksums and syncs run in the background, and wait
@@ -1016,7 +1024,7 @@ func (s *Store) Savepoint(dir string) (meta Meta, wait func() error, err error) 
 		return Meta{}, nil, err
 	}
 	meta = s.meta
-	stage := filepath.Join(s.opts.Dir, "savepoint.tmp", fmt.Sprintf("%d-%d", meta.ID, time.Now().UnixNano()))
+	stage := filepath.Join(s.opts.Dir, savepointStage, fmt.Sprintf("%d-%d", meta.ID, time.Now().UnixNano()))
 	if err := s.pebbleCheckpoint(stage, meta); err != nil {
 		return Meta{}, nil, fmt.Errorf("taking savepoint %s: %w", dir, err)
 	}
