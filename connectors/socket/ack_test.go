@@ -3,13 +3,17 @@ package socket
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/wasmstream/wasmstream/connectors/connectortest"
 	"github.com/wasmstream/wasmstream/runtime"
 )
 
@@ -168,5 +172,37 @@ sink: {socket: {address: %q, ack: lines}}
 	}
 	if missing > 0 {
 		t.Errorf("%d of %d records were answered by no peer (the first: %d)", missing, n, first)
+	}
+}
+
+// TestSinkLinesAckCountsLines checks that with ack: lines a text value
+// holding a newline needs two answers: the peer answers lines, not
+// records. A peer that answers only the first line leaves the Write
+// unfinished until write_timeout.
+func TestSinkLinesAckCountsLines(t *testing.T) {
+	srv := listen(t, "127.0.0.1:0")
+	s := newSink(t, fmt.Sprintf("{address: %q, ack: lines, write_timeout: 300ms}", srv.addr()))
+	if err := s.Open(t.Context(), connectortest.Env(t, 10)); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Close(t.Context()); err != nil {
+			t.Error(err)
+		}
+	}()
+	go func() {
+		c := srv.accept()
+		r := bufio.NewReader(c)
+		if _, err := r.ReadString('\n'); err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := c.Write([]byte("\n")); err != nil {
+			t.Error(err)
+		}
+	}()
+	err := s.Write(t.Context(), rec("first\nsecond"))
+	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), "1 of 2 lines unanswered") {
+		t.Errorf("Write = %v, want a timeout waiting for the second line's answer", err)
 	}
 }

@@ -233,9 +233,9 @@ func (s *Sink) awaitAnswers(ctx context.Context, deadline time.Time) error {
 			}
 			return fmt.Errorf("%w (%d of %d lines unanswered)", errNoAnswer, s.sent-s.acked.Load(), s.sent)
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for the peer to answer %d lines: %w", s.sent-got, ctx.Err())
+			return fmt.Errorf("waiting for the peer's answers (%d of %d lines unanswered): %w", s.sent-got, s.sent, ctx.Err())
 		case <-s.timer.C:
-			return fmt.Errorf("waiting for the peer to answer %d lines: %w", s.sent-s.acked.Load(), os.ErrDeadlineExceeded)
+			return fmt.Errorf("waiting for the peer's answers (%d of %d lines unanswered): %w", s.sent-s.acked.Load(), s.sent, os.ErrDeadlineExceeded)
 		}
 	}
 }
