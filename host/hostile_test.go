@@ -548,3 +548,34 @@ func TestReplacementInitKeepsState(t *testing.T) {
 		t.Fatalf("after a replacement k = %q, want proc (the replacement's init must not write it again)", got)
 	}
 }
+
+// TestStdoutEscaped guards issue #8: a guest's stdout and stderr lines went
+// raw to the log, like its error text. Each line is escaped and cut to
+// 1 KiB.
+func TestStdoutEscaped(t *testing.T) {
+	e := newEngine(t)
+	m := loadWatText(t, e, "stdout", `(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 0) "\91\dd\00\00\00\00")
+  (data (i32.const 1024) "\1b[2J\00clear\r\nsecond")
+  (data (i32.const 1100) "\n")
+  ;; iovecs: the 18 bytes at 1024, 2,000 bytes at 8192, the newline at 1100
+  (data (i32.const 512) "\00\04\00\00\12\00\00\00\00\20\00\00\d0\07\00\00\4c\04\00\00\01\00\00\00")`+watAlloc+`
+  (func (export "process") (param $p i32) (param $n i32) (result i64)
+    (memory.fill (i32.const 8192) (i32.const 121) (i32.const 2000))
+    (drop (call $write (i32.const 1) (i32.const 512) (i32.const 3) (i32.const 600)))
+    (i64.const 6))
+)`)
+	logs := &logCounter{}
+	c := cfg()
+	c.Logger = slog.New(logs)
+	inst := instantiate(t, m, c)
+	if _, err := inst.Process(t.Context(), records(1)); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`\x1b[2J\x00clear\r`, "second" + strings.Repeat("y", 1018) + "… (982 bytes truncated)"}
+	if got := logs.all(); !slices.Equal(got, want) {
+		t.Fatalf("logged %q, want %q", got, want)
+	}
+}
