@@ -100,6 +100,10 @@ func (s *Sink) Open(_ context.Context, env runtime.Env) error {
 func (s *Sink) connect(ctx context.Context) error {
 	d := net.Dialer{Timeout: s.cfg.ConnectTimeout}
 	conn, err := d.DialContext(ctx, "tcp", s.cfg.Address)
+	if err != nil && !isRetryable(err) {
+		// The runtime retries sink writes; say that this one cannot succeed.
+		return fmt.Errorf("connecting to %s: %w (the address can never be dialled: fix it)", s.cfg.Address, err)
+	}
 	if err != nil {
 		return fmt.Errorf("connecting to %s: %w", s.cfg.Address, err)
 	}

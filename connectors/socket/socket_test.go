@@ -537,3 +537,22 @@ func TestSourceBadAddressIsFatal(t *testing.T) {
 		t.Errorf("Read = %v, want a fatal error naming the address and the missing port", err)
 	}
 }
+
+// TestSinkBadAddressSaysSo checks that a sink whose address can never be
+// dialled (built without Validate) says so in its error, since the
+// runtime retries sink writes (issue #8: "missing port" retried forever
+// without a word that it could not succeed).
+func TestSinkBadAddressSaysSo(t *testing.T) {
+	s := newSink(t, "{address: 'h:1'}")
+	s.cfg.Address = "localhost"
+	if err := s.Open(t.Context(), connectortest.Env(t, 10)); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Write(t.Context(), rec("x"))
+	if err == nil || !strings.Contains(err.Error(), "missing port") || !strings.Contains(err.Error(), "can never be dialled") {
+		t.Errorf("Write = %v", err)
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Error(err)
+	}
+}
