@@ -63,6 +63,7 @@ mod config;
 mod emit;
 mod error;
 mod host;
+pub mod json;
 mod record;
 mod state;
 
