@@ -208,8 +208,8 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 	if len(wasm) > MaxModuleSize {
 		return nil, &ModuleError{Module: name, Err: fmt.Errorf("reading: %d bytes, more than the %d the host loads", len(wasm), MaxModuleSize)}
 	}
-	if len(wasm) < 4 || string(wasm[:4]) != "\x00asm" {
-		return nil, &ModuleError{Module: name, Err: fmt.Errorf("reading: %w: not a WebAssembly binary", errInstrument)}
+	if _, err := splitSections(wasm); err != nil {
+		return nil, &ModuleError{Module: name, Err: fmt.Errorf("reading: %w", err)}
 	}
 	vm, err := e.validator.CompileModule(ctx, wasm)
 	if err != nil {

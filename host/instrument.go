@@ -121,7 +121,7 @@ type instrumented struct {
 }
 
 // errInstrument wraps every rewriting failure.
-var errInstrument = errors.New("malformed module")
+var errInstrument = errors.New("invalid module")
 
 type section struct {
 	id   byte
@@ -157,20 +157,30 @@ type funcType struct {
 // reads is checked against the module's own index spaces, so that no
 // reference can reach what the rewriter adds even without validation.
 type rewriter struct {
-	types         []funcType
-	funcTypes     []uint32 // type index of every function, imports first
-	importedFuncs uint32   // defined functions start here, before the shift
-	globals       uint32   // imported and defined globals
-	tableTypes    []byte   // element type of every table, imports first
-	fuel, depth   uint32   // global indices of what is appended
-	yield, stack  uint32   // function indices of the imports added
-	blockTypes    map[string]uint32
-	extraTypes    [][]byte // () -> results types, for function-body blocks
-	loops, bulk   int
-	grows         int
-	locals        uint32 // first scratch local of the current body
-	usedScratch   bool
-	weight        uint32
+	types          []funcType
+	funcTypes      []uint32 // type index of every function, imports first
+	importedFuncs  uint32   // defined functions start here, before the shift
+	globals        uint32   // imported and defined globals
+	importedGlobal uint32   // imported globals
+	mutable        []bool   // of every global, imports first
+	tableTypes     []byte   // element type of every table, imports first
+	fuel, depth    uint32   // global indices of what is appended
+	yield, stack   uint32   // function indices of the imports added
+	blockTypes     map[string]uint32
+	extraTypes     [][]byte // () -> results types, for function-body blocks
+	loops, bulk    int
+	grows          int
+
+	// declared holds the functions ref.func may name in function bodies:
+	// those named outside them (exports, element segments, globals).
+	declared map[uint32]bool
+	// initGlobals is set while a global's initializer is read.
+	initGlobals bool
+
+	// The function body being rewritten.
+	locals      uint32 // its locals, parameters included: the first scratch local
+	usedScratch bool
+	weight      uint32
 }
 
 const addedFuncs = 2 // yield and stack
@@ -207,14 +217,11 @@ func (w *rewriter) table(r *reader, idx uint32) byte {
 	return w.tableTypes[idx]
 }
 
-// instrument rewrites a module for deadlines and bounds (see above). It
-// reads every section and every instruction of every function body, so
-// that loop headers, exits and function references are found exactly;
-// anything it cannot read, an out-of-range index and trailing bytes are
-// errors naming the offset. It is meant for modules wazero has validated,
-// but it does not depend on that to keep what it adds out of the guest's
-// reach.
-func instrument(wasm []byte) (*instrumented, error) {
+// splitSections reads a module's header and sections, with no vector
+// longer than its section. Engine.Compile runs it
+// before wazero's validation: wazero's decoder allocates for a vector's
+// declared length before it reads its entries.
+func splitSections(wasm []byte) ([]section, error) {
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
 		return nil, fmt.Errorf("%w: not a WebAssembly binary", errInstrument)
 	}
@@ -223,7 +230,6 @@ func instrument(wasm []byte) (*instrumented, error) {
 	}
 	var sections []section
 	r := reader{b: wasm, off: 8}
-	lastRank := 0
 	for r.off < len(r.b) {
 		id := r.byte()
 		n := r.u32()
@@ -232,13 +238,8 @@ func instrument(wasm []byte) (*instrumented, error) {
 			return nil, r.err
 		}
 		rank := sectionRank(id)
-		switch {
-		case rank == 0 && id != 0:
+		if rank == 0 && id != 0 {
 			return nil, fmt.Errorf("%w: unknown section id %d", errInstrument, id)
-		case rank > 0 && rank <= lastRank:
-			return nil, fmt.Errorf("%w: section %d is repeated or out of order", errInstrument, id)
-		case rank > 0:
-			lastRank = rank
 		}
 		if rank > 0 && id != 8 && id != 12 {
 			// Every vector entry takes at least one byte: a larger count
@@ -250,8 +251,31 @@ func instrument(wasm []byte) (*instrumented, error) {
 		}
 		sections = append(sections, section{id: id, body: body})
 	}
+	return sections, nil
+}
 
-	w := rewriter{blockTypes: map[string]uint32{}}
+// instrument rewrites a module for deadlines and bounds (see above). It
+// reads every section and every instruction of every function body, so
+// that loop headers, exits and function references are found exactly;
+// anything it cannot read, an out-of-range index and trailing bytes are
+// errors naming the offset. It is meant for modules wazero has validated,
+// but it does not depend on that to keep what it adds out of the guest's
+// reach.
+func instrument(wasm []byte) (*instrumented, error) {
+	sections, err := splitSections(wasm)
+	if err != nil {
+		return nil, err
+	}
+	lastRank := 0
+	for _, s := range sections {
+		switch rank := sectionRank(s.id); {
+		case rank > 0 && rank <= lastRank:
+			return nil, fmt.Errorf("%w: section %d is repeated or out of order", errInstrument, s.id)
+		case rank > 0:
+			lastRank = rank
+		}
+	}
+	w := rewriter{blockTypes: map[string]uint32{}, declared: map[uint32]bool{}}
 	var (
 		definedGlobals uint32
 		startFunc      = -1
@@ -300,7 +324,9 @@ func instrument(wasm []byte) (*instrumented, error) {
 			codeCount = int(sr.u32())
 			sr.off = len(sr.b)
 		case 12:
-			sr.u32()
+			if len(sr.b) > 0 { // wazero reads an empty one as none
+				sr.u32()
+			}
 		default:
 			sr.off = len(sr.b)
 		}
@@ -345,7 +371,8 @@ func instrument(wasm []byte) (*instrumented, error) {
 			body = s.body
 		case 0:
 			if name := sr.name(); name == "name" && sr.err == nil {
-				s.body = w.names(s.body, sr.off) // nil when unreadable: dropped
+				body = w.names(&sr)
+				break
 			}
 			continue
 		default:
@@ -355,6 +382,9 @@ func instrument(wasm []byte) (*instrumented, error) {
 			sr.fail("%d trailing bytes", len(sr.b)-sr.off)
 		}
 		if sr.err != nil {
+			if s.id == 0 {
+				return nil, fmt.Errorf("the name section, which the rewriter renumbers, cannot be read exactly: %w", sr.err)
+			}
 			return nil, fmt.Errorf("section %d: %w", s.id, sr.err)
 		}
 		s.body = body
@@ -407,12 +437,17 @@ func instrument(wasm []byte) (*instrumented, error) {
 			}
 		}
 	}
-	for _, s := range sections {
+	for i, s := range sections {
 		rank := sectionRank(s.id)
 		if rank > 0 {
 			flush(rank)
 		}
-		if s.id == 8 || (s.id == 0 && s.body == nil) {
+		if trailingCustom(sections[i:]) {
+			// Custom sections that end a module end the rewritten one
+			// too: wazero refuses an empty one at the end.
+			flush(1 << 30)
+		}
+		if s.id == 8 {
 			continue // the start section is dropped (exported instead)
 		}
 		emit(s.id, s.body)
@@ -424,6 +459,16 @@ func instrument(wasm []byte) (*instrumented, error) {
 
 // appendAddedImports appends the yield import (type typeIdx) and the stack
 // import (type typeIdx+1).
+// trailingCustom reports whether sections are all custom sections.
+func trailingCustom(sections []section) bool {
+	for _, s := range sections {
+		if s.id != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func appendAddedImports(b []byte, typeIdx uint32) []byte {
 	b = appendName(b, yieldModule)
 	b = appendName(b, yieldName)
@@ -489,8 +534,9 @@ func (w *rewriter) readImports(r *reader) {
 			r.limits()
 		case 0x03: // global
 			r.valType()
-			r.mutability()
+			w.mutable = append(w.mutable, r.mutability())
 			w.globals++
+			w.importedGlobal++
 		default:
 			r.fail("unknown import kind 0x%02x", kind)
 		}
@@ -505,9 +551,12 @@ func (w *rewriter) globalSection(r *reader, n uint32) []byte {
 	for ; n > 0 && r.err == nil; n-- {
 		at := r.off
 		r.valType()
-		r.mutability()
+		mut := r.mutability()
 		b = append(b, r.b[at:r.off]...)
+		w.initGlobals = true
 		b = w.expr(r, b)
+		w.initGlobals = false
+		w.mutable = append(w.mutable, mut)
 	}
 	b = append(b, 0x7f, 0x01, 0x41) // mut i32 = i32.const fuelPerYield
 	b = appendS32(b, fuelPerYield)
@@ -533,6 +582,7 @@ func (w *rewriter) exports(r *reader, start int) []byte {
 		idx := r.u32()
 		switch kind {
 		case 0x00:
+			w.declared[idx] = true
 			idx = w.fn(r, idx)
 		case 0x01:
 			w.table(r, idx)
@@ -582,7 +632,9 @@ func (w *rewriter) elements(r *reader) []byte {
 		b = appendU32(b, m)
 		for ; m > 0 && r.err == nil; m-- {
 			if flags&0x04 == 0 {
-				b = appendU32(b, w.fn(r, r.u32()))
+				idx := r.u32()
+				w.declared[idx] = true
+				b = appendU32(b, w.fn(r, idx))
 			} else {
 				b = w.expr(r, b)
 			}
@@ -707,28 +759,40 @@ func (w *rewriter) leave(b []byte) []byte {
 }
 
 // names renumbers the name section's function names and local and label
-// names (subsections 1, 2 and 3). It returns nil when the section cannot be
-// read: it is debugging information, dropped rather than refused.
-func (w *rewriter) names(sec []byte, off int) []byte {
-	r := reader{b: sec, off: off}
-	b := append([]byte(nil), sec[:off]...)
+// names (subsections 1, 2 and 3). A section whose subsections, function
+// names or local names cannot be read is refused, as wazero refuses it;
+// label names that cannot be read are kept as they are, as wazero does
+// not read them. A name of a function the module does not have names
+// none after the rewrite either.
+func (w *rewriter) names(r *reader) []byte {
+	b := append([]byte(nil), r.b[:r.off]...)
+	fn := func(idx uint32) uint32 {
+		if idx >= w.importedFuncs && idx <= 1<<32-1-addedFuncs {
+			return idx + addedFuncs
+		}
+		return idx
+	}
 	for r.off < len(r.b) && r.err == nil {
 		id := r.byte()
-		sub := reader{b: r.bytes(int(r.u32()))}
+		raw := r.bytes(int(r.u32()))
+		if r.err != nil {
+			break
+		}
+		sub := reader{b: raw}
 		var body []byte
 		switch id {
 		case 1: // function names
 			n := sub.u32()
 			body = appendU32(nil, n)
 			for ; n > 0 && sub.err == nil; n-- {
-				body = appendU32(body, w.fn(&sub, sub.u32()))
+				body = appendU32(body, fn(sub.u32()))
 				body = appendName(body, sub.name())
 			}
 		case 2, 3: // local names, label names: by function
 			n := sub.u32()
 			body = appendU32(nil, n)
 			for ; n > 0 && sub.err == nil; n-- {
-				body = appendU32(body, w.fn(&sub, sub.u32()))
+				body = appendU32(body, fn(sub.u32()))
 				start := sub.off
 				for m := sub.u32(); m > 0 && sub.err == nil; m-- {
 					sub.u32()
@@ -737,17 +801,18 @@ func (w *rewriter) names(sec []byte, off int) []byte {
 				body = append(body, sub.b[start:sub.off]...)
 			}
 		default:
-			body = sub.b
+			body = raw
 		}
-		if sub.err != nil || sub.off != len(sub.b) && id <= 3 {
-			return nil
+		if id >= 1 && id <= 3 && (sub.err != nil || sub.off != len(sub.b)) {
+			if id != 3 {
+				r.fail("name subsection %d cannot be read", id)
+				break
+			}
+			body = raw
 		}
 		b = append(b, id)
 		b = appendU32(b, uint32(len(body)))
 		b = append(b, body...)
-	}
-	if r.err != nil {
-		return nil
 	}
 	return b
 }
@@ -797,14 +862,21 @@ func (w *rewriter) instrs(r *reader, b []byte, untilEnd bool) []byte {
 			}
 		case op == 0x00 || op == 0x01 || op == 0x05: // unreachable nop else
 		case op == 0x0c || op == 0x0d: // br, br_if
-			r.u32()
+			label(r, depth)
 		case op == 0x0e: // br_table
 			for n := r.u32(); n > 0 && r.err == nil; n-- {
-				r.u32()
+				label(r, depth)
 			}
-			r.u32()
+			label(r, depth)
 		case op == 0x10 || op == 0xd2: // call, ref.func
-			idx := w.fn(r, r.u32())
+			orig := r.u32()
+			idx := w.fn(r, orig)
+			switch {
+			case op == 0xd2 && untilEnd: // in a global or element segment
+				w.declared[orig] = true
+			case op == 0xd2 && !w.declared[orig] && r.err == nil:
+				r.fail("ref.func %d of a function not declared outside function bodies", orig)
+			}
 			b = append(b, op)
 			b = appendU32(b, idx)
 			continue
@@ -819,15 +891,25 @@ func (w *rewriter) instrs(r *reader, b []byte, untilEnd bool) []byte {
 				r.valType()
 			}
 		case op >= 0x20 && op <= 0x22: // local.get/set/tee
-			r.u32()
+			if idx := r.u32(); idx >= w.locals && r.err == nil {
+				r.fail("local index %d out of range (%d locals)", idx, w.locals)
+			}
 		case op == 0x23 || op == 0x24: // global.get/set
-			w.global(r, r.u32())
+			idx := r.u32()
+			w.global(r, idx)
+			if untilEnd && r.err == nil {
+				// Constant expressions read immutable globals; a
+				// global's initializer only imported ones.
+				if op == 0x24 || w.initGlobals && idx >= w.importedGlobal || idx < uint32(len(w.mutable)) && w.mutable[idx] {
+					r.fail("constant expression reads global %d, which is mutable or not imported", idx)
+				}
+			}
 		case op == 0x25 || op == 0x26: // table.get/set
 			w.table(r, r.u32())
 		case op >= 0x28 && op <= 0x3e: // loads and stores
 			r.memarg()
 		case op == 0x3f || op == 0x40: // memory.size, memory.grow
-			r.byte()
+			r.zero()
 		case op == 0x41: // i32.const
 			r.sleb(32)
 		case op == 0x42: // i64.const
@@ -885,16 +967,16 @@ func (w *rewriter) prefixFC(r *reader, b []byte, at int, constExpr bool) []byte 
 	case op <= 7: // saturating truncations
 	case op == 8: // memory.init data mem
 		r.u32()
-		r.byte()
+		r.zero()
 		shift = memoryFuelShift
 	case op == 9: // data.drop
 		r.u32()
 	case op == 10: // memory.copy
-		r.byte()
-		r.byte()
+		r.zero()
+		r.zero()
 		shift = memoryFuelShift
 	case op == 11: // memory.fill
-		r.byte()
+		r.zero()
 		shift = memoryFuelShift
 	case op == 12: // table.init elem table
 		r.u32()
@@ -1124,17 +1206,37 @@ func (r *reader) refType() byte {
 	return t
 }
 
-func (r *reader) mutability() {
-	if m := r.byte(); m > 1 {
+func (r *reader) mutability() bool {
+	m := r.byte()
+	if m > 1 {
 		r.fail("unknown mutability 0x%02x", m)
+	}
+	return m == 1
+}
+
+// memarg reads an alignment and an offset. No access is aligned to more
+// than 16 bytes (2^4); a larger exponent, or bit 6, which flags a memory
+// index in multi-memory, is refused.
+func (r *reader) memarg() {
+	if align := r.u32(); align > 4 {
+		r.fail("alignment 2^%d", align)
+	}
+	r.u32() // offset
+}
+
+// zero reads the memory index of a memory instruction: 0, the only
+// memory, in one byte.
+func (r *reader) zero() {
+	if c := r.byte(); c != 0 {
+		r.fail("memory index byte 0x%02x, want 0x00", c)
 	}
 }
 
-func (r *reader) memarg() {
-	if align := r.u32(); align&0x40 != 0 { // bit 6 flags a memory index
-		r.u32()
+// label checks a branch's label index against the open blocks.
+func label(r *reader, depth int) {
+	if l := r.u32(); int64(l) > int64(depth) && r.err == nil {
+		r.fail("branch to label %d in %d enclosing blocks", l, depth+1)
 	}
-	r.u32() // offset
 }
 
 func (r *reader) prefixFD() {

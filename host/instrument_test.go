@@ -8,12 +8,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 )
 
 func wat(t testing.TB, name string) []byte {
@@ -201,32 +203,239 @@ func TestRunawayDoesNotStallGC(t *testing.T) {
 	}
 }
 
-// FuzzInstrument: any input is rewritten or refused with an error, never a
-// panic; whatever wazero accepts before instrument it accepts after.
+// sec encodes a section.
+func sec(id byte, body ...byte) []byte {
+	return append(append([]byte{id}, appendU32(nil, uint32(len(body)))...), body...)
+}
+
+// module encodes a module of sections.
+func module(sections ...[]byte) []byte {
+	b := []byte("\x00asm\x01\x00\x00\x00")
+	for _, s := range sections {
+		b = append(b, s...)
+	}
+	return b
+}
+
+// invalidModules are modules the rewriter used to turn into valid ones,
+// and the part of wazero's reason for refusing each.
+var invalidModules = []struct {
+	name, reason string
+	wasm         []byte
+}{
+	// global.get 0 without globals read the appended fuel.
+	{"undeclared global", "global", module(sec(1, 1, 0x60, 0, 1, 0x7f), sec(3, 1, 0), sec(10, 1, 4, 0, 0x23, 0, 0x0b))},
+	// Renumbering wrapped call 4294967295 to the yield import.
+	{"call 4294967295", "function", module(sec(1, 1, 0x60, 0, 0), sec(3, 1, 0), sec(10, 1, 8, 0, 0x10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x0b))},
+	// Type 1 was the appended () -> i32.
+	{"type index out of range", "type", module(sec(1, 1, 0x60, 0, 0), sec(3, 1, 1), sec(10, 1, 2, 0, 0x0b))},
+	// The start section was dropped, its function exported.
+	{"start function of the wrong type", "start", module(sec(1, 1, 0x60, 0, 1, 0x7f), sec(3, 1, 0), sec(8, 0), sec(10, 1, 4, 0, 0x41, 0, 0x0b))},
+	// The export of the start function declared it.
+	{"undeclared ref.func of the start function", "undeclared", module(sec(1, 1, 0x60, 0, 0), sec(3, 2, 0, 0), sec(8, 0),
+		sec(10, 2, 2, 0, 0x0b, 5, 0, 0xd2, 0, 0x1a, 0x0b))},
+	// The unused bits of the last byte of an i32.const are not a sign
+	// extension.
+	{"over-long signed LEB128", "", module(sec(1, 1, 0x60, 0, 1, 0x7f), sec(3, 1, 0), sec(10, 1, 8, 0, 0x41, 0x80, 0x80, 0x80, 0x80, 0x70, 0x0b))},
+	// 2^32 as a function index.
+	{"over-long unsigned LEB128", "", module(sec(1, 1, 0x60, 0, 0), sec(3, 1, 0), sec(10, 1, 8, 0, 0x10, 0x80, 0x80, 0x80, 0x80, 0x10, 0x0b))},
+	{"section with trailing bytes", "", module(sec(1, 1, 0x60, 0, 0), sec(3, 1, 0, 0), sec(10, 1, 2, 0, 0x0b))},
+	{"duplicate start sections", "", module(sec(1, 1, 0x60, 0, 0), sec(3, 1, 0), sec(8, 0), sec(8, 0), sec(10, 1, 2, 0, 0x0b))},
+	// A branch out of the function's own block reached the block the
+	// rewrite wraps the body in.
+	{"branch past the function", "br", module(sec(1, 1, 0x60, 0, 0), sec(3, 1, 0), sec(10, 1, 4, 0, 0x0c, 1, 0x0b))},
+	// A memory.fill got a scratch local at index 0.
+	{"undeclared local", "local", module(sec(1, 1, 0x60, 0, 0), sec(3, 1, 0), sec(5, 1, 0, 1),
+		sec(10, 1, 13, 0, 0x41, 0, 0x41, 0, 0x20, 0, 0xfc, 11, 0, 0x0b))},
+}
+
+// TestCompileRefusesInvalid guards issue #8 (item 2): Engine.Compile
+// validates the original bytes with wazero before the rewrite and refuses
+// an invalid module with wazero's own reason, and the rewriter refuses
+// each of these modules even alone. A module wazero accepts against the
+// specification (a constant expression reading a mutable global) is
+// refused by the rewriter.
+func TestCompileRefusesInvalid(t *testing.T) {
+	e := newTestEngine(t)
+	for _, c := range invalidModules {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.Compile(t.Context(), c.name, c.wasm)
+			var me *ModuleError
+			if !errors.As(err, &me) || !strings.Contains(err.Error(), "validating: ") || !strings.Contains(err.Error(), c.reason) {
+				t.Fatalf("Compile = %v, want wazero's reason, mentioning %q", err, c.reason)
+			}
+			if _, err := instrument(c.wasm); !errors.Is(err, errInstrument) {
+				t.Fatalf("instrument = %v, want an error", err)
+			}
+		})
+	}
+	t.Run("mutable global in a constant expression", func(t *testing.T) {
+		wasm := module(sec(2, 1, 1, 'm', 1, 'g', 3, 0x7f, 1), sec(6, 1, 0x7f, 0, 0x23, 0, 0x0b))
+		_, err := e.Compile(t.Context(), "constexpr", wasm)
+		if err == nil || !strings.Contains(err.Error(), "rewriting: ") || !strings.Contains(err.Error(), "mutable") {
+			t.Fatalf("Compile = %v, want the rewriter's refusal", err)
+		}
+	})
+}
+
+// refusedOnPurpose reports whether instrument refused a module wazero
+// accepts for one of its own rules: the host's limits and reserved names,
+// what the specification forbids (constant expressions reading mutable
+// globals, unknown reference types in imported tables), name sections whose
+// subsections do not hold what their sizes say (wazero reads function
+// and local names past them; the rewriter renumbers only what it reads
+// exactly).
+func refusedOnPurpose(err error) bool {
+	for _, s := range []string{"the host allows at most", "the host reserves", "which is mutable or not imported", "unknown reference type", "the name section"} {
+		if strings.Contains(err.Error(), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzInstrument guards issue #8 (item 2): any input is rewritten or
+// refused with an error, never a panic; wazero accepts the rewritten form
+// exactly when it accepts the original (a module it rejects is rejected
+// after the rewrite, which never makes an invalid module valid); and on a
+// module both accept, instantiation and every exported function, called
+// with zeros, give the same results or the same trap.
 func FuzzInstrument(f *testing.F) {
 	names, _ := filepath.Glob(filepath.Join("testdata", "*.wat"))
 	for _, n := range names {
 		f.Add(wat(f, strings.TrimSuffix(filepath.Base(n), ".wat")))
 	}
+	for _, c := range invalidModules {
+		f.Add(c.wasm)
+	}
 	ctx := context.Background()
-	rt := wazero.NewRuntime(ctx)
-	defer rt.Close(ctx)
+	// 32 MiB of memory at most, so that the fuzzer does not run out of
+	// memory; the same for both runtimes, which therefore agree on what is
+	// valid.
+	config := wazero.NewRuntimeConfig().WithCoreFeatures(coreFeatures).WithCloseOnContextDone(true).WithMemoryLimitPages(512)
+	plain := wazero.NewRuntimeWithConfig(ctx, config)
+	defer plain.Close(ctx)
+	rewritten := bareRuntimeWith(f, config, nil)
 	f.Fuzz(func(t *testing.T, wasm []byte) {
-		ins, err := instrument(wasm)
-		if err != nil {
+		ins, ierr := instrument(wasm)
+		if _, err := splitSections(wasm); err != nil {
+			// Engine.Compile refuses it before wazero sees it.
+			if ierr == nil {
+				t.Fatalf("instrument accepts a module splitSections refuses: %v", err)
+			}
 			return
 		}
-		cm, err := rt.CompileModule(ctx, wasm)
+		cm, err := plain.CompileModule(ctx, wasm)
 		if err != nil {
+			if ierr == nil {
+				if cm, err := rewritten.CompileModule(ctx, ins.wasm); err == nil {
+					cm.Close(ctx)
+					t.Fatal("the rewrite made a module wazero refuses valid")
+				}
+			}
 			return
 		}
-		cm.Close(ctx)
-		cm, err = rt.CompileModule(ctx, ins.wasm)
+		defer cm.Close(ctx)
+		if ierr != nil {
+			if !refusedOnPurpose(ierr) {
+				t.Fatalf("wazero accepts the module, instrument refuses it: %v", ierr)
+			}
+			return
+		}
+		rcm, err := rewritten.CompileModule(ctx, ins.wasm)
 		if err != nil {
 			t.Fatalf("wazero compiles the module but not its instrumented form: %v", err)
 		}
-		cm.Close(ctx)
+		defer rcm.Close(ctx)
+		if ins.grows == 0 { // a bounded table.grow differs on purpose
+			sameBehaviour(t, plain, cm, rewritten, rcm)
+		}
 	})
+}
+
+// sameBehaviour instantiates a module and its rewritten form and calls
+// every exported function of both with zero arguments, comparing what
+// they return. A call that runs for 100 ms ends the comparison.
+func sameBehaviour(t *testing.T, plain wazero.Runtime, cm wazero.CompiledModule, rewritten wazero.Runtime, rcm wazero.CompiledModule) {
+	run := func(rt wazero.Runtime, cm wazero.CompiledModule, mc wazero.ModuleConfig) (api.Module, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		return rt.InstantiateModule(ctx, cm, mc)
+	}
+	mo, eo := run(plain, cm, wazero.NewModuleConfig().WithName(""))
+	mr, er := run(rewritten, rcm, wazero.NewModuleConfig().WithName("").WithStartFunctions("_start", exportStart))
+	if mo != nil {
+		defer mo.Close(context.Background())
+	}
+	if mr != nil {
+		defer mr.Close(context.Background())
+	}
+	if stopped(eo) || stopped(er) {
+		return
+	}
+	// Both fail or neither; the messages name imports and start
+	// functions differently.
+	if (eo == nil) != (er == nil) {
+		t.Fatalf("instantiation: original %v, rewritten %v", eo, er)
+	}
+	if eo != nil {
+		return
+	}
+	exports := cm.ExportedFunctions()
+	names := make([]string, 0, len(exports))
+	for name := range exports {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names[:min(len(names), 16)] {
+		d := exports[name]
+		args := make([]uint64, len(d.ParamTypes())+countV128(d.ParamTypes()))
+		call := func(m api.Module) ([]uint64, error) {
+			if g, ok := m.ExportedGlobal(exportDepth).(api.MutableGlobal); ok {
+				g.Set(0)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			return m.ExportedFunction(name).Call(ctx, args...)
+		}
+		ro, eo := call(mo)
+		rr, er := call(mr)
+		switch {
+		case stopped(eo) || stopped(er):
+			return
+		case (eo == nil) != (er == nil):
+			t.Fatalf("%s: original %v, %v; rewritten %v, %v", name, ro, eo, rr, er)
+		case eo != nil && !sameTrap(eo, er):
+			t.Fatalf("%s: original traps with %q, rewritten with %q", name, firstLine(eo), firstLine(er))
+		case eo == nil && !sameResults(ro, rr, d.ResultTypes()):
+			t.Fatalf("%s: original returns %v, rewritten %v", name, ro, rr)
+		}
+	}
+}
+
+func countV128(ts []api.ValueType) int {
+	n := 0
+	for _, t := range ts {
+		if t == valueTypeV128 {
+			n++
+		}
+	}
+	return n
+}
+
+// stopped reports whether a call was ended by its context.
+func stopped(err error) bool {
+	var exit *sys.ExitError
+	return errors.As(err, &exit)
+}
+
+// sameTrap compares two traps; stack exhaustion is the same trap whether
+// wazero or the host's limit found it.
+func sameTrap(orig, rewritten error) bool {
+	if firstLine(orig) == firstLine(rewritten) {
+		return true
+	}
+	return strings.Contains(orig.Error(), "stack overflow") && errors.Is(rewritten, errStackExhausted)
 }
 
 // startedHandler signals when a guest logs "started".
@@ -335,9 +544,14 @@ func TestStackBounded(t *testing.T) {
 // bareRuntime is a wazero runtime with the host modules instrumented
 // code imports and nothing else; yield counts its calls in ticks.
 func bareRuntime(t testing.TB, ticks *int) wazero.Runtime {
+	return bareRuntimeWith(t, wazero.NewRuntimeConfig().WithCoreFeatures(coreFeatures), ticks)
+}
+
+// bareRuntimeWith is bareRuntime with another configuration.
+func bareRuntimeWith(t testing.TB, config wazero.RuntimeConfig, ticks *int) wazero.Runtime {
 	t.Helper()
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(coreFeatures))
+	rt := wazero.NewRuntimeWithConfig(ctx, config)
 	t.Cleanup(func() { rt.Close(ctx) })
 	y := rt.NewHostModuleBuilder(yieldModule)
 	y.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
