@@ -180,12 +180,15 @@ func readModule(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("reading module: %s is not a regular file (%s)", path, fi.Mode().Type())
 	}
+	if fi.Size() > MaxModuleSize {
+		return nil, fmt.Errorf("reading module: %s has %d bytes, more than the %d the host loads", path, fi.Size(), MaxModuleSize)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxModuleSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading module: %w", err)
 	}
 	if len(b) > MaxModuleSize {
-		return nil, fmt.Errorf("reading module: %s is larger than %d bytes, the most the host loads", path, MaxModuleSize)
+		return nil, fmt.Errorf("reading module: %s has grown past %d bytes, the most the host loads", path, MaxModuleSize)
 	}
 	return b, nil
 }
