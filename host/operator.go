@@ -106,7 +106,8 @@ func (f *operatorFactory) New(ctx context.Context, env runtime.OperatorEnv) (run
 	op.cfg.metricNames = &f.names
 	op.replaced = &f.metrics
 	if env.State != nil {
-		op.cfg.State = env.State.NewTxn(env.Operator)
+		// Keyed writes only for the keys the router sends this instance.
+		op.cfg.State = env.State.NewTxn(env.Operator, runtime.OwnedKeys(env.KeyGroups, env.Parallelism, env.Instance))
 	}
 	if env.Instance == 0 {
 		if err := op.ensure(ctx); err != nil {

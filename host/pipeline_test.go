@@ -179,3 +179,67 @@ sink: {capture: {name: main}}
 		t.Errorf("wasm.instances_started = %d, want %d", n, started)
 	}
 }
+
+// TestKeyedWritesOwned guards issue #8 (item 4): with parallelism 2 an
+// instance could write keyed state for a key another instance owns, and two
+// instances raced on it. A Wasm operator's transaction takes the key groups
+// the router sends its instance (runtime.OwnedKeys): the guest below writes
+// key "x" for every record, which only the instance owning "x" may do; the
+// other's first batch fails, naming the key.
+func TestKeyedWritesOwned(t *testing.T) {
+	e := newEngine(t)
+	mod := filepath.Join(t.TempDir(), "writex.wat")
+	if err := os.WriteFile(mod, []byte(`(module
+  (import "wasmstream" "state_add" (func $add (param i32 i32 i32 i32 i32 i64 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 0) "\91\dd\00\00\00\00")
+  (data (i32.const 16) "xn")`+watAlloc+`
+  (func (export "process") (param $p i32) (param $n i32) (result i64)
+    (if (result i64) (call $add (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 17) (i32.const 1) (i64.const 1) (i32.const 32))
+      (then (i64.const -1)) (else (i64.const 6))))
+)`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wasm := strings.TrimSuffix(mod, ".wat") + ".wasm"
+	if b, err := exec.Command("wat2wasm", mod, "-o", wasm).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	owner := runtime.InstanceFor(runtime.KeyGroup([]byte("x"), 128), 128, 2)
+	var recs strings.Builder
+	routed := map[int]int{}
+	for i := range 20 {
+		k := fmt.Sprintf("k%d", i)
+		fmt.Fprintf(&recs, "{key: %s, value: %s}, ", k, k)
+		routed[runtime.InstanceFor(runtime.KeyGroup([]byte(k), 128), 128, 2)]++
+	}
+	if routed[0] == 0 || routed[1] == 0 {
+		t.Fatalf("the keys all route to one instance (%v); pick others", routed)
+	}
+	reg := runtime.NewRegistry()
+	host.Register(reg, e)
+	collection.Register(reg)
+	runtime.AddSink(reg, "capture", "test sink", func(c *captureConfig) (runtime.Sink, error) { return &connectortest.Collector{}, nil })
+	spec, err := runtime.Parse([]byte(fmt.Sprintf(`
+pipeline: owned
+data_dir: %q
+key_groups: 128
+batch: {size: 4, linger: 1ms}
+source: {collection: {records: [%s]}}
+operators:
+  - wasm: {module: %q, parallelism: 2}
+sink: {capture: {name: main}}
+on_error: {retries: 0}
+`, t.TempDir(), recs.String(), wasm)), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := runtime.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(t.Context())
+	want := fmt.Sprintf(`(instance %d, module`, 1-owner)
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `state key outside this instance's key groups: operator wasm-0 wrote key "x"`) {
+		t.Fatalf("Run = %v, want instance %d's write of key \"x\" refused", err, 1-owner)
+	}
+}

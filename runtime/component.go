@@ -150,6 +150,8 @@ type OperatorEnv struct {
 	Instance int
 	// Parallelism is how many instances the operator runs.
 	Parallelism int
+	// KeyGroups is the pipeline's key_groups (see OwnedKeys).
+	KeyGroups int
 	// Outputs lists the named outputs the pipeline connects.
 	Outputs []string
 	// State is the pipeline's state store when the factory is a

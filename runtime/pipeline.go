@@ -272,7 +272,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		st.inputs = make([]*queue, st.parallelism)
 		for j := 0; j < st.parallelism; j++ {
 			env := OperatorEnv{Env: p.env(st.spec.Label), Operator: st.spec.Label, Instance: j,
-				Parallelism: st.parallelism, Outputs: outputs, State: p.store}
+				Parallelism: st.parallelism, KeyGroups: p.spec.KeyGroups, Outputs: outputs, State: p.store}
 			env.Logger = env.Logger.With("instance", j)
 			op, err := st.factory.New(ctx, env)
 			if err != nil {
