@@ -1,0 +1,37 @@
+/*
+ * A wasmstream operator that parses each record's value as JSON, keeps only
+ * the records whose "event" is "click" and keys each kept record by its
+ * "user.name", with the SDK's JSON reader (wasmstream_json.h): it allocates
+ * nothing; a name with escapes is decoded into a static buffer.
+ *
+ * Records that are not valid JSON are dropped and counted in the metric
+ * invalid_json; a kept record without a string user.name keeps its key.
+ *
+ * Build it with ./build jsonfilter.wasm and run it with
+ * examples/wasm/jsonfilter/pipeline.yaml.
+ */
+#include "wasmstream.h"
+#include "wasmstream_json.h"
+
+static uint8_t name_buf[4096];
+
+static int filter_clicks(wasmstream_record *r, wasmstream_emitter *out) {
+    wasmstream_json_value ev, name;
+    int err = wasmstream_json_get(r->value.ptr, r->value.len, "event", &ev);
+    if (err == WASMSTREAM_JSON_ENOTFOUND) return WASMSTREAM_OK;
+    if (err) {
+        wasmstream_count("invalid_json", 1);
+        return WASMSTREAM_OK;
+    }
+    if (!wasmstream_json_text_eq(&ev, "click", 5)) return WASMSTREAM_OK;
+    wasmstream_record kept = *r;
+    const uint8_t *key;
+    size_t key_len;
+    if (wasmstream_json_get(r->value.ptr, r->value.len, "user.name", &name) == WASMSTREAM_JSON_OK &&
+        wasmstream_json_text(&name, name_buf, sizeof name_buf, &key, &key_len) == WASMSTREAM_JSON_OK)
+        kept.key = (wasmstream_bytes){(uint8_t *)key, key_len};
+    wasmstream_emit(out, &kept); /* copied at once: name_buf may be reused */
+    return WASMSTREAM_OK;
+}
+
+WASMSTREAM_OPERATOR(.flat_map = filter_clicks);
