@@ -40,7 +40,9 @@ import (
 //     the guest calls stackModule.stackName, which ends the call with a
 //     trap, long before wazero's own stack (up to 400 MB) would overflow;
 //   - table.grow returns -1, as the specification allows, when it would
-//     take a table past maxTableElements;
+//     take the module's tables past maxTableElements in all: a third
+//     appended global counts their elements (a module whose tables start
+//     larger is refused);
 //   - a start section is removed and its function exported as exportStart,
 //     so the host calls it under a deadline like any other call; the depth
 //     is exported as exportDepth, so that a caller that keeps an instance
@@ -67,8 +69,8 @@ const (
 	// tableFuelShift: a bulk table instruction takes one unit per 4
 	// elements.
 	tableFuelShift = 2
-	// maxTableElements caps every table: 8 MiB of host memory at 8 bytes
-	// an element.
+	// maxTableElements caps the elements of a module's tables together:
+	// 8 MiB of host memory at 8 bytes an element.
 	maxTableElements = 1 << 20
 	// maxStackUnits bounds the sum of the frame weights of the active
 	// calls: 32,768 calls of small functions. A unit is about 80 bytes of
@@ -165,6 +167,8 @@ type rewriter struct {
 	mutable        []bool   // of every global, imports first
 	tableTypes     []byte   // element type of every table, imports first
 	fuel, depth    uint32   // global indices of what is appended
+	elems          uint32   // global index of the count of table elements
+	tableElems     uint64   // the defined tables' initial elements
 	yield, stack   uint32   // function indices of the imports added
 	blockTypes     map[string]uint32
 	extraTypes     [][]byte // () -> results types, for function-body blocks
@@ -299,8 +303,9 @@ func instrument(wasm []byte) (*instrumented, error) {
 		case 4:
 			for n := sr.u32(); n > 0 && sr.err == nil; n-- {
 				w.tableTypes = append(w.tableTypes, sr.refType())
-				if min := sr.limits(); min > maxTableElements {
-					sr.fail("a table of %d elements; the host allows at most %d", min, maxTableElements)
+				w.tableElems += uint64(sr.limits())
+				if w.tableElems > maxTableElements {
+					sr.fail("tables of %d elements; the host allows at most %d", w.tableElems, maxTableElements)
 				}
 			}
 		case 5:
@@ -342,6 +347,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 	}
 	w.fuel = w.globals
 	w.depth = w.globals + 1
+	w.elems = w.globals + 2
 	w.yield = w.importedFuncs
 	w.stack = w.importedFuncs + 1
 	nTypes := uint32(len(w.types))
@@ -547,7 +553,7 @@ func (w *rewriter) readImports(r *reader) {
 // initializers, and appends the fuel and the depth.
 func (w *rewriter) globalSection(r *reader, n uint32) []byte {
 	r.u32()
-	b := appendU32(nil, n+2)
+	b := appendU32(nil, n+3)
 	for ; n > 0 && r.err == nil; n-- {
 		at := r.off
 		r.valType()
@@ -561,7 +567,10 @@ func (w *rewriter) globalSection(r *reader, n uint32) []byte {
 	b = append(b, 0x7f, 0x01, 0x41) // mut i32 = i32.const fuelPerYield
 	b = appendS32(b, fuelPerYield)
 	b = append(b, 0x0b)
-	return append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b) // mut i32 = i32.const 0
+	b = append(b, 0x7f, 0x01, 0x41, 0x00, 0x0b) // mut i32 = i32.const 0
+	b = append(b, 0x7f, 0x01, 0x41)             // mut i32 = the tables' elements
+	b = appendS33(b, int64(w.tableElems))
+	return append(b, 0x0b)
 }
 
 // exports renumbers function exports, and exports the start function and
@@ -700,7 +709,7 @@ func (w *rewriter) code(r *reader) []byte {
 			groups := lr.u32()
 			body = appendU32(body, groups+3)
 			body = append(body, lr.b[lr.off:]...)
-			body = append(body, 0x01, 0x7f, 0x01, 0x70, 0x01, 0x6f) // i32, funcref, externref
+			body = append(body, 0x02, 0x7f, 0x01, 0x70, 0x01, 0x6f) // 2 i32, funcref, externref
 		} else {
 			body = append(body, br.b[localsStart:localsEnd]...)
 		}
@@ -1061,34 +1070,52 @@ func (w *rewriter) chargeLength(b []byte, shift int) []byte {
 	return append(b, 0x0b)
 }
 
-// boundGrow appends table.grow t, refused past maxTableElements:
+// boundGrow appends table.grow t, refused past maxTableElements in all:
 //
 //	local.set $len; local.set $ref
-//	table.size t; i64.extend_i32_u; local.get $len; i64.extend_i32_u; i64.add
+//	global.get $elems; i64.extend_i32_u; local.get $len; i64.extend_i32_u; i64.add
 //	i64.const maxTableElements; i64.gt_u
-//	if (result i32) i32.const -1 else local.get $ref; local.get $len; table.grow t end
+//	if (result i32)
+//	  i32.const -1
+//	else
+//	  local.get $ref; local.get $len; table.grow t; local.tee $res
+//	  i32.const -1; i32.ne
+//	  if; global.get $elems; local.get $len; i32.add; global.set $elems; end
+//	  local.get $res
+//	end
 func (w *rewriter) boundGrow(b []byte, t uint32, typ byte) []byte {
 	w.usedScratch = true
-	ref := w.locals + 1 // funcref
+	n, res := w.locals, w.locals+1
+	ref := w.locals + 2 // funcref
 	if typ == 0x6f {
-		ref = w.locals + 2 // externref
+		ref = w.locals + 3 // externref
 	}
 	b = append(b, 0x21)
-	b = appendU32(b, w.locals)
+	b = appendU32(b, n)
 	b = append(b, 0x21)
 	b = appendU32(b, ref)
-	b = append(b, 0xfc, 16)
-	b = appendU32(b, t)
+	b = append(b, 0x23)
+	b = appendU32(b, w.elems)
 	b = append(b, 0xad, 0x20) // i64.extend_i32_u, local.get
-	b = appendU32(b, w.locals)
+	b = appendU32(b, n)
 	b = append(b, 0xad, 0x7c, 0x42) // i64.extend_i32_u, i64.add, i64.const
 	b = appendS33(b, maxTableElements)
 	b = append(b, 0x56, 0x04, 0x7f, 0x41, 0x7f, 0x05, 0x20) // i64.gt_u, if i32, i32.const -1, else, local.get
 	b = appendU32(b, ref)
 	b = append(b, 0x20)
-	b = appendU32(b, w.locals)
+	b = appendU32(b, n)
 	b = append(b, 0xfc, 15)
 	b = appendU32(b, t)
+	b = append(b, 0x22)
+	b = appendU32(b, res)
+	b = append(b, 0x41, 0x7f, 0x47, 0x04, 0x40, 0x23) // i32.const -1, i32.ne, if, global.get
+	b = appendU32(b, w.elems)
+	b = append(b, 0x20)
+	b = appendU32(b, n)
+	b = append(b, 0x6a, 0x24) // i32.add, global.set
+	b = appendU32(b, w.elems)
+	b = append(b, 0x0b, 0x20) // end, local.get
+	b = appendU32(b, res)
 	return append(b, 0x0b)
 }
 

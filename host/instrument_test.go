@@ -569,40 +569,51 @@ func bareRuntimeWith(t testing.TB, config wazero.RuntimeConfig, ticks *int) waze
 	return rt
 }
 
-// TestTableGrowBounded guards issue #8 (item 1): table.grow past
-// maxTableElements returns -1, as the specification allows a host to,
-// instead of growing host memory without bound (a loop of table.grow
-// reached 24 GB). The original module, in plain wazero, grows the table to
-// the 4Mi elements (and one) it stops at by itself.
+// TestTableGrowBounded guards issue #8 (item 1): table.grow that would
+// take a module's tables past maxTableElements elements in all returns -1,
+// as the specification allows a host to, instead of growing host memory
+// without bound (a loop of table.grow reached 24 GB). The original module,
+// in plain wazero, grows its tables as far as it asks.
 func TestTableGrowBounded(t *testing.T) {
 	orig := wat(t, "tablegrow")
 	ins, err := instrument(orig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ins.grows != 1 {
-		t.Fatalf("%d table.grow instructions bounded, want 1", ins.grows)
+	if ins.grows != 3 {
+		t.Fatalf("%d table.grow instructions bounded, want 3", ins.grows)
 	}
+	const step = 65536
 	for _, c := range []struct {
-		name string
-		wasm []byte
-		want uint64
+		name, fn string
+		wasm     []byte
+		want     uint64
 	}{
-		{"original", orig, 0x400001},
-		{"instrumented", ins.wasm, 1 + (maxTableElements-1)/65536*65536},
+		{"original", "grow", orig, 1 + 64*step},
+		{"original", "grow_both", orig, 2 * (1 + 32*step)},
+		// The first grow that would pass 2^20 elements fails.
+		{"instrumented", "grow", ins.wasm, 1 + (maxTableElements-1)/step*step},
+		{"instrumented", "grow_both", ins.wasm, 2 + (maxTableElements-2)/step*step},
 	} {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.name+"/"+c.fn, func(t *testing.T) {
 			mod, err := bareRuntime(t, nil).Instantiate(t.Context(), c.wasm)
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := mod.ExportedFunction("grow").Call(t.Context())
+			res, err := mod.ExportedFunction(c.fn).Call(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res[0] != c.want {
-				t.Fatalf("the table grew to %d elements, want %d", res[0], c.want)
+				t.Fatalf("the tables grew to %d elements, want %d", res[0], c.want)
 			}
 		})
 	}
+	t.Run("tables too large at start", func(t *testing.T) {
+		// (table 600000 funcref) (table 600000 funcref)
+		wasm := module(sec(4, 2, 0x70, 0, 0xc0, 0xcf, 0x24, 0x70, 0, 0xc0, 0xcf, 0x24))
+		if _, err := instrument(wasm); err == nil || !strings.Contains(err.Error(), "the host allows at most") {
+			t.Fatalf("instrument = %v, want a refusal of the tables' size", err)
+		}
+	})
 }
