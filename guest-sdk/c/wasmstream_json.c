@@ -283,6 +283,7 @@ static void object(scanner *s, int depth, size_t at, bool match) {
         string(s);
         if (s->err) return;
         bool key_match = match && !s->found && text_eq(s->d + kstart, s->pos - 1 - kstart, seg, seg_len);
+        if (key_match) match = false; /* only the first of duplicate keys is followed */
         ws(s);
         if (peek(s) != ':') return fail(s, WASMSTREAM_JSON_ESYNTAX);
         s->pos++;

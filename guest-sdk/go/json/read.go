@@ -200,164 +200,17 @@ func (v Value) TextEquals(s string) bool {
 type span struct {
 	kind       Kind
 	start, end int
-	found      bool
 }
 
-// scanner validates a document, recording the value at its path.
-type scanner struct {
-	data []byte
-	pos  int
-	err  error
-	res  span
-	// path is the path looked up: the segment at offset at runs to the
-	// next '.'; at == len(path)+1 is past its end.
-	path string
-}
-
-// find validates doc and locates path in it when want is set.
-func find(doc []byte, path string, want bool) (span, error) {
-	s := scanner{data: doc, path: path}
-	at := 0
-	if path == "" {
-		at = 1
-	}
-	s.value(0, at, want)
-	if s.err == nil {
-		s.ws()
-		if s.pos != len(s.data) {
-			s.fail(ErrSyntax)
+// segment returns the segment of path at offset at and the offset of the
+// next one; at == len(path)+1 is past the end.
+func segment(path string, at int) (seg string, next int) {
+	for i := at; i < len(path); i++ {
+		if path[i] == '.' {
+			return path[at:i], i + 1
 		}
 	}
-	if s.err != nil {
-		return span{}, s.err
-	}
-	if want && !s.res.found {
-		return span{}, ErrNotFound
-	}
-	return s.res, nil
-}
-
-func (s *scanner) fail(err error) {
-	if s.err == nil {
-		s.err = &SyntaxError{Offset: s.pos, Err: err}
-	}
-}
-
-func (s *scanner) ws() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
-	}
-}
-
-// value reads one value at s.pos, at nesting depth; match says the path so
-// far leads here and at is where the rest of it begins.
-func (s *scanner) value(depth int, at int, match bool) {
-	s.ws()
-	if s.pos >= len(s.data) {
-		s.fail(ErrSyntax)
-		return
-	}
-	start := s.pos
-	var kind Kind
-	here := match && at > len(s.path)
-	switch c := s.data[s.pos]; {
-	case c == '{':
-		kind = Object
-		s.object(depth+1, at, match && !here)
-	case c == '[':
-		kind = Array
-		s.array(depth+1, at, match && !here)
-	case c == '"':
-		kind = String
-		s.str()
-	case c == '-' || ('0' <= c && c <= '9'):
-		kind = Number
-		s.number()
-	case c == 't':
-		kind = Bool
-		s.literal("true")
-	case c == 'f':
-		kind = Bool
-		s.literal("false")
-	case c == 'n':
-		kind = Null
-		s.literal("null")
-	default:
-		s.fail(ErrSyntax)
-	}
-	if here && s.err == nil && !s.res.found {
-		s.res = span{kind: kind, start: start, end: s.pos, found: true}
-	}
-}
-
-// segment returns the path segment at offset at and the offset of the next.
-func (s *scanner) segment(at int) (seg string, next int) {
-	if at > len(s.path) {
-		return "", at
-	}
-	for i := at; i < len(s.path); i++ {
-		if s.path[i] == '.' {
-			return s.path[at:i], i + 1
-		}
-	}
-	return s.path[at:], len(s.path) + 1
-}
-
-func (s *scanner) object(depth int, at int, match bool) {
-	if depth > MaxDepth {
-		s.fail(ErrDepth)
-		return
-	}
-	s.pos++ // {
-	seg, rest := s.segment(at)
-	s.ws()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		return
-	}
-	for s.err == nil {
-		s.ws()
-		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-			s.fail(ErrSyntax)
-			return
-		}
-		kstart := s.pos + 1
-		s.str()
-		if s.err != nil {
-			return
-		}
-		key := s.data[kstart : s.pos-1]
-		s.ws()
-		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-			s.fail(ErrSyntax)
-			return
-		}
-		s.pos++
-		s.value(depth, rest, match && !s.res.found && textEquals(key, seg))
-		if s.err != nil {
-			return
-		}
-		s.ws()
-		if s.pos >= len(s.data) {
-			s.fail(ErrSyntax)
-			return
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			return
-		default:
-			s.fail(ErrSyntax)
-			return
-		}
-	}
+	return path[at:], len(path) + 1
 }
 
 // index parses an array index segment, or returns -1.
@@ -376,88 +229,225 @@ func index(seg string) int {
 	return n
 }
 
-func (s *scanner) array(depth int, at int, match bool) {
-	if depth > MaxDepth {
-		s.fail(ErrDepth)
-		return
-	}
-	s.pos++ // [
-	want := -1
-	seg, rest := s.segment(at)
-	if match {
-		want = index(seg)
-	}
-	s.ws()
-	if s.pos < len(s.data) && s.data[s.pos] == ']' {
-		s.pos++
-		return
-	}
-	for i := 0; s.err == nil; i++ {
-		s.value(depth, rest, i == want)
-		if s.err != nil {
-			return
-		}
-		s.ws()
-		if s.pos >= len(s.data) {
-			s.fail(ErrSyntax)
-			return
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			return
-		default:
-			s.fail(ErrSyntax)
-			return
-		}
-	}
-}
+func syntaxErr(err error, at int) error { return &SyntaxError{Offset: at, Err: err} }
 
-func (s *scanner) literal(lit string) {
-	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
-		s.fail(ErrSyntax)
-		return
+// find validates doc and, when want is set, locates path in it. It is one
+// loop over the document with an explicit stack, not a recursive descent:
+// Go compiled to Wasm pays dearly for calls.
+//
+// Path matching follows one chain of containers: match says the value
+// about to be read is on the path, at is the offset in path of what is left
+// of it, and the container at depth mdepth is the one whose members are
+// compared with seg. Once a member matched, the container compares no more
+// (the first of duplicate keys wins), and once a matched container closes
+// without the value, nothing else can match.
+func find(doc []byte, path string, want bool) (span, error) {
+	var (
+		d       = doc
+		i       int
+		depth   int
+		stack   [MaxDepth]byte
+		res     span
+		found   bool
+		hereAt  = -1 // the depth at which the found container closes
+		match   = want
+		at      int
+		mdepth  = -1
+		seg     string
+		next    int
+		elem    int
+		wantIdx = -1
+	)
+	if path == "" {
+		at = 1
 	}
-	s.pos += len(lit)
-}
+	const (
+		stValue = iota // a value is due at i
+		stAfter        // a value ended at i
+		stKey          // an object key is due at i
+	)
+	st := stValue
+	for {
+		switch st {
+		case stValue:
+			for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+				i++
+			}
+			if i >= len(d) {
+				return span{}, syntaxErr(ErrSyntax, i)
+			}
+			here := match && !found && at > len(path)
+			start := i
+			var kind Kind
+			switch c := d[i]; c {
+			case '{', '[':
+				if depth == MaxDepth {
+					return span{}, syntaxErr(ErrDepth, i)
+				}
+				stack[depth] = c
+				depth++
+				i++
+				if here {
+					res = span{kind: Object, start: start}
+					if c == '[' {
+						res.kind = Array
+					}
+					hereAt = depth
+				} else if match && !found {
+					mdepth = depth
+					seg, next = segment(path, at)
+					elem, wantIdx = 0, -1
+					if c == '[' {
+						wantIdx = index(seg)
+					}
+				}
+				match = false
+				for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+					i++
+				}
+				if i < len(d) && d[i] == c+2 { // '{'+2 is '}', '['+2 is ']'
+					st = stAfter
+					continue
+				}
+				if c == '{' {
+					st = stKey
+				} else {
+					if mdepth == depth && wantIdx == 0 {
+						match, at, mdepth = true, next, -1
+					}
+				}
+				continue
+			case '"':
+				var err error
+				if i, err = scanString(d, i); err != nil {
+					return span{}, err
+				}
+				kind = String
+			case 't', 'f', 'n':
+				lit, k := "null", Null
+				if c == 't' {
+					lit, k = "true", Bool
+				} else if c == 'f' {
+					lit, k = "false", Bool
+				}
+				if len(d)-i < len(lit) || string(d[i:i+len(lit)]) != lit {
+					return span{}, syntaxErr(ErrSyntax, i)
+				}
+				i += len(lit)
+				kind = k
+			default:
+				if c != '-' && (c < '0' || c > '9') {
+					return span{}, syntaxErr(ErrSyntax, i)
+				}
+				if c == '-' {
+					i++
+				}
+				switch {
+				case i < len(d) && d[i] == '0':
+					i++
+				case i < len(d) && '1' <= d[i] && d[i] <= '9':
+					for i < len(d) && '0' <= d[i] && d[i] <= '9' {
+						i++
+					}
+				default:
+					return span{}, syntaxErr(ErrSyntax, i)
+				}
+				if i < len(d) && d[i] == '.' {
+					i++
+					if i >= len(d) || d[i] < '0' || d[i] > '9' {
+						return span{}, syntaxErr(ErrSyntax, i)
+					}
+					for i < len(d) && '0' <= d[i] && d[i] <= '9' {
+						i++
+					}
+				}
+				if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+					i++
+					if i < len(d) && (d[i] == '+' || d[i] == '-') {
+						i++
+					}
+					if i >= len(d) || d[i] < '0' || d[i] > '9' {
+						return span{}, syntaxErr(ErrSyntax, i)
+					}
+					for i < len(d) && '0' <= d[i] && d[i] <= '9' {
+						i++
+					}
+				}
+				kind = Number
+			}
+			if here {
+				res, found = span{kind: kind, start: start, end: i}, true
+			}
+			match = false
+			st = stAfter
 
-func (s *scanner) digits() int {
-	n := 0
-	for s.pos < len(s.data) && '0' <= s.data[s.pos] && s.data[s.pos] <= '9' {
-		s.pos++
-		n++
-	}
-	return n
-}
+		case stAfter:
+			for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+				i++
+			}
+			if depth == 0 {
+				if i != len(d) {
+					return span{}, syntaxErr(ErrSyntax, i)
+				}
+				if want && !found {
+					return span{}, ErrNotFound
+				}
+				return res, nil
+			}
+			if i >= len(d) {
+				return span{}, syntaxErr(ErrSyntax, i)
+			}
+			top := stack[depth-1]
+			switch d[i] {
+			case ',':
+				i++
+				if top == '{' {
+					st = stKey
+					continue
+				}
+				if mdepth == depth {
+					elem++
+					if elem == wantIdx {
+						match, at, mdepth = true, next, -1
+					}
+				}
+				st = stValue
+			case top + 2:
+				i++
+				if hereAt == depth {
+					res.end, found, hereAt = i, true, -1
+				}
+				if mdepth == depth {
+					mdepth = -1
+				}
+				depth--
+			default:
+				return span{}, syntaxErr(ErrSyntax, i)
+			}
 
-func (s *scanner) number() {
-	if s.data[s.pos] == '-' {
-		s.pos++
-	}
-	switch {
-	case s.pos < len(s.data) && s.data[s.pos] == '0':
-		s.pos++
-	case s.digits() == 0:
-		s.fail(ErrSyntax)
-		return
-	}
-	if s.pos < len(s.data) && s.data[s.pos] == '.' {
-		s.pos++
-		if s.digits() == 0 {
-			s.fail(ErrSyntax)
-			return
-		}
-	}
-	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
-		s.pos++
-		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
-			s.pos++
-		}
-		if s.digits() == 0 {
-			s.fail(ErrSyntax)
-			return
+		case stKey:
+			for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+				i++
+			}
+			if i >= len(d) || d[i] != '"' {
+				return span{}, syntaxErr(ErrSyntax, i)
+			}
+			kstart := i + 1
+			var err error
+			if i, err = scanString(d, i); err != nil {
+				return span{}, err
+			}
+			if mdepth == depth && textEquals(d[kstart:i-1], seg) {
+				match, at, mdepth = true, next, -1
+			}
+			for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+				i++
+			}
+			if i >= len(d) || d[i] != ':' {
+				return span{}, syntaxErr(ErrSyntax, i)
+			}
+			i++
+			st = stValue
 		}
 	}
 }
@@ -466,51 +456,54 @@ func isHex(c byte) bool {
 	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
 }
 
-// str reads a string at s.pos (its opening quote), validating escapes and
-// UTF-8, and leaves s.pos after the closing quote.
-func (s *scanner) str() {
-	s.pos++
-	d := s.data
-	for s.pos < len(d) {
-		c := d[s.pos]
-		switch {
+// plain marks the bytes a string holds as they are: printable ASCII but
+// the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// scanString reads the string whose opening quote is d[i], validating
+// escapes and UTF-8, and returns the offset after its closing quote.
+func scanString(d []byte, i int) (int, error) {
+	i++
+	for {
+		for i < len(d) && plain[d[i]] {
+			i++
+		}
+		if i >= len(d) {
+			return i, syntaxErr(ErrSyntax, i)
+		}
+		switch c := d[i]; {
 		case c == '"':
-			s.pos++
-			return
+			return i + 1, nil
 		case c == '\\':
-			if s.pos+1 >= len(d) {
-				s.pos = len(d)
-				s.fail(ErrSyntax)
-				return
+			if i+1 >= len(d) {
+				return len(d), syntaxErr(ErrSyntax, len(d))
 			}
-			switch d[s.pos+1] {
+			switch d[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.pos += 2
+				i += 2
 			case 'u':
-				if len(d)-s.pos < 6 || !isHex(d[s.pos+2]) || !isHex(d[s.pos+3]) || !isHex(d[s.pos+4]) || !isHex(d[s.pos+5]) {
-					s.fail(ErrSyntax)
-					return
+				if len(d)-i < 6 || !isHex(d[i+2]) || !isHex(d[i+3]) || !isHex(d[i+4]) || !isHex(d[i+5]) {
+					return i, syntaxErr(ErrSyntax, i)
 				}
-				s.pos += 6
+				i += 6
 			default:
-				s.fail(ErrSyntax)
-				return
+				return i, syntaxErr(ErrSyntax, i)
 			}
 		case c < 0x20:
-			s.fail(ErrSyntax)
-			return
-		case c < 0x80:
-			s.pos++
+			return i, syntaxErr(ErrSyntax, i)
 		default:
-			n := utf8Len(d[s.pos:])
+			n := utf8Len(d[i:])
 			if n == 0 {
-				s.fail(ErrUTF8)
-				return
+				return i, syntaxErr(ErrUTF8, i)
 			}
-			s.pos += n
+			i += n
 		}
 	}
-	s.fail(ErrSyntax)
 }
 
 // utf8Len returns the length of the valid UTF-8 sequence b starts with

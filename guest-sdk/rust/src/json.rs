@@ -341,7 +341,7 @@ impl<'d, 'p> Scanner<'d, 'p> {
         }
     }
 
-    fn object(&mut self, depth: usize, at: usize, matched: bool) {
+    fn object(&mut self, depth: usize, at: usize, mut matched: bool) {
         if depth > MAX_DEPTH {
             return self.fail(Error::Depth);
         }
@@ -363,6 +363,8 @@ impl<'d, 'p> Scanner<'d, 'p> {
                 return;
             }
             let key_matches = matched && self.res.is_none() && text_eq(&self.data[kstart..self.pos - 1], seg);
+            // Only the first of duplicate keys is followed.
+            matched &= !key_matches;
             self.ws();
             if self.peek() != Some(b':') {
                 return self.fail(Error::Syntax);
