@@ -117,7 +117,7 @@ func instantiateStackModule(ctx context.Context, rt wazero.Runtime) error {
 type instrumented struct {
 	wasm     []byte
 	hasStart bool // the start function is exported as exportStart
-	loops    int  // loop headers that take fuel
+	checks   int  // loop headers and function entries that take one unit of fuel
 	bulk     int  // bulk instructions that take fuel by length
 	grows    int  // table.grow instructions bounded by maxTableElements
 }
@@ -172,7 +172,7 @@ type rewriter struct {
 	yield, stack   uint32   // function indices of the imports added
 	blockTypes     map[string]uint32
 	extraTypes     [][]byte // () -> results types, for function-body blocks
-	loops, bulk    int
+	checks, bulk   int
 	grows          int
 
 	// declared holds the functions ref.func may name in function bodies:
@@ -425,7 +425,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 	if findSection(sections, 7) == nil {
 		added[7] = w.exports(&reader{b: []byte{0}}, startFunc)
 	}
-	out.loops, out.bulk, out.grows = w.loops, w.bulk, w.grows
+	out.checks, out.bulk, out.grows = w.checks, w.bulk, w.grows
 
 	res := make([]byte, 0, len(wasm)+len(wasm)/4+256)
 	res = append(res, wasm[:8]...)
@@ -1028,7 +1028,7 @@ func (w *rewriter) prefixFC(r *reader, b []byte, at int, constExpr bool) []byte 
 //
 // The fuel is at least 1 after every check, so the decrement reaches 0.
 func (w *rewriter) takeFuel(b []byte) []byte {
-	w.loops++
+	w.checks++
 	b = append(b, 0x23)
 	b = appendU32(b, w.fuel)
 	b = append(b, 0x41, 0x01, 0x6b, 0x24)
