@@ -167,7 +167,7 @@ func readModule(path string) ([]byte, error) {
 		return nil, fmt.Errorf("reading module: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("reading module: %s is not a regular file (%s)", path, fi.Mode().Type())
+		return nil, fmt.Errorf("reading module: it is %s, not a regular file", fileKind(fi.Mode()))
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -178,19 +178,34 @@ func readModule(path string) ([]byte, error) {
 		return nil, fmt.Errorf("reading module: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("reading module: %s is not a regular file (%s)", path, fi.Mode().Type())
+		return nil, fmt.Errorf("reading module: it is %s, not a regular file", fileKind(fi.Mode()))
 	}
 	if fi.Size() > MaxModuleSize {
-		return nil, fmt.Errorf("reading module: %s has %d bytes, more than the %d the host loads", path, fi.Size(), MaxModuleSize)
+		return nil, fmt.Errorf("reading module: %d bytes, more than the %d the host loads", fi.Size(), MaxModuleSize)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxModuleSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading module: %w", err)
 	}
 	if len(b) > MaxModuleSize {
-		return nil, fmt.Errorf("reading module: %s has grown past %d bytes, the most the host loads", path, MaxModuleSize)
+		return nil, fmt.Errorf("reading module: it grew past %d bytes, the most the host loads", MaxModuleSize)
 	}
 	return b, nil
+}
+
+// fileKind names what a non-regular file is.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "a special file"
 }
 
 // Compile compiles wasm, or returns the module already compiled from the

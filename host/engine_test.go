@@ -40,10 +40,10 @@ func TestLoadRefusesNonRegularFiles(t *testing.T) {
 	}
 	e := newTestEngine(t)
 	for _, c := range []struct{ name, path, want string }{
-		{"fifo", fifo, "is not a regular file"},
-		{"device", "/dev/zero", "is not a regular file"},
-		{"link to a device", link, "is not a regular file"},
-		{"directory", dir, "is not a regular file"},
+		{"fifo", fifo, "is a named pipe (FIFO), not a regular file"},
+		{"device", "/dev/zero", "is a device, not a regular file"},
+		{"link to a device", link, "is a device, not a regular file"},
+		{"directory", dir, "is a directory, not a regular file"},
 		{"too large", large, "more than the 268435456 the host loads"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
