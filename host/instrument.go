@@ -329,7 +329,9 @@ func instrument(wasm []byte) (*instrumented, error) {
 			codeCount = int(sr.u32())
 			sr.off = len(sr.b)
 		case 12:
-			if len(sr.b) > 0 { // wazero reads an empty one as none
+			if unterminated(sr.b) {
+				sr.off = len(sr.b) // wazero reads a count cut short as none
+			} else {
 				sr.u32()
 			}
 		default:
@@ -465,6 +467,17 @@ func instrument(wasm []byte) (*instrumented, error) {
 
 // appendAddedImports appends the yield import (type typeIdx) and the stack
 // import (type typeIdx+1).
+// unterminated reports whether b is a LEB128 integer cut short by its
+// end, before the fifth byte.
+func unterminated(b []byte) bool {
+	for _, c := range b {
+		if c&0x80 == 0 {
+			return false
+		}
+	}
+	return len(b) < 5
+}
+
 // trailingCustom reports whether sections are all custom sections.
 func trailingCustom(sections []section) bool {
 	for _, s := range sections {
