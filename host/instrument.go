@@ -23,8 +23,10 @@ import (
 // Instead, the host rewrites each module once, before compiling it, after
 // wazero has validated the original bytes (Engine.Compile):
 //
-//   - two mutable i32 globals are appended, the fuel and the call depth,
-//     and two host functions are imported after the module's own imports:
+//   - three mutable i32 globals are appended (the fuel, the call depth
+//     and the count of table elements), a type for each host function and
+//     one for each multi-value function result (the blocks below), and
+//     two host functions are imported after the module's own imports:
 //     yieldModule.yieldName (() -> i32) and stackModule.stackName
 //     (() -> ()); defined functions move up two indices, and every
 //     reference to them (calls, ref.func, exports, element segments, the
