@@ -30,6 +30,8 @@ pub const Config = config.Config;
 pub const Value = config.Value;
 
 const state_ = @import("state.zig");
+/// Read and write JSON record values without allocating (json.zig).
+pub const json = @import("json.zig");
 pub const State = state_.State;
 pub const StateMap = state_.Map;
 pub const StateList = state_.List;
@@ -443,4 +445,5 @@ pub const testing = struct {
 test {
     _ = @import("tests.zig");
     _ = @import("state_tests.zig");
+    _ = @import("json_tests.zig");
 }

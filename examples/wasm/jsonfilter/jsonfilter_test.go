@@ -80,7 +80,7 @@ func TestSameOutputInEveryLanguage(t *testing.T) {
 		t.Fatalf("only %d expected records", len(want))
 	}
 	guests := guestbuild.Guests(".")
-	if len(guests) < 3 {
+	if len(guests) < 5 {
 		t.Fatalf("found %d jsonfilter guests", len(guests))
 	}
 	ctx := t.Context()
