@@ -193,6 +193,8 @@ func TestNoAllocations(t *testing.T) {
 	buf := make([]byte, 0, 256)
 	escaped := []byte(`{"s":"a\u00e9\n"}`)
 	bob := []byte(`"bob"`)
+	paths := []string{"event", "user.name", "nope"}
+	vals := make([]json.Value, len(paths))
 	var w json.Writer
 	allocs := testing.AllocsPerRun(100, func() {
 		v, err := json.Get(record, "user.country")
@@ -201,6 +203,9 @@ func TestNoAllocations(t *testing.T) {
 		}
 		if _, err := json.Get(record, "missing"); err != json.ErrNotFound {
 			t.Fatal(err)
+		}
+		if err := json.GetAll(record, paths, vals); err != nil || !vals[0].TextEquals("click") || vals[2].Exists() {
+			t.Fatal("GetAll", err)
 		}
 		n, _ := json.Get(record, "id")
 		if i, err := n.Int(); err != nil || i != 12345 {
@@ -244,6 +249,18 @@ func BenchmarkGet(b *testing.B) {
 	}
 }
 
+func BenchmarkGetAll(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(record)))
+	paths := []string{"event", "user.name"}
+	vals := make([]json.Value, 2)
+	for b.Loop() {
+		if err := json.GetAll(record, paths, vals); err != nil || !vals[0].TextEquals("click") {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkSet(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(record)))
@@ -253,5 +270,40 @@ func BenchmarkSet(b *testing.B) {
 		if _, err := json.Set(buf[:0], record, "user.name", bob); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestGetAllMatchesGet guards issue #9 item 3: looking up several paths in
+// one pass finds what one Get per path finds, for every vector's document
+// and path, next to other paths that share its prefix or lead elsewhere.
+func TestGetAllMatchesGet(t *testing.T) {
+	for _, v := range readVectors(t) {
+		switch v.op {
+		case "valid", "quote", "set", "delete":
+			continue
+		}
+		doc := []byte(v.doc)
+		paths := []string{"id", v.path, "", v.path + ".0", "tags.2.deep.1", v.path}
+		vals := make([]json.Value, len(paths))
+		err := json.GetAll(doc, paths, vals)
+		for i, p := range paths {
+			want, werr := json.Get(doc, p)
+			if werr == json.ErrNotFound {
+				werr = nil
+			}
+			if (err == nil) != (werr == nil) || (err != nil && errKind(err) != errKind(werr)) {
+				t.Fatalf("%s %q: GetAll error %v, Get(%q) error %v", v.op, v.name, err, p, werr)
+			}
+			if err == nil && (vals[i].Kind != want.Kind || string(vals[i].Raw) != string(want.Raw)) {
+				t.Errorf("%s %q: GetAll path %q = %v %q, Get = %v %q", v.op, v.name, p, vals[i].Kind, vals[i].Raw, want.Kind, want.Raw)
+			}
+		}
+	}
+	vals := make([]json.Value, json.MaxPaths+1)
+	if err := json.GetAll(record, make([]string, json.MaxPaths+1), vals); err == nil {
+		t.Error("GetAll accepted more than MaxPaths paths")
+	}
+	if err := json.GetAll(record, []string{"a", "b"}, vals[:1]); err == nil {
+		t.Error("GetAll accepted fewer values than paths")
 	}
 }

@@ -231,36 +231,89 @@ func index(seg string) int {
 
 func syntaxErr(err error, at int) error { return &SyntaxError{Offset: at, Err: err} }
 
-// find validates doc and, when want is set, locates path in it. It is one
-// loop over the document with an explicit stack, not a recursive descent:
-// Go compiled to Wasm pays dearly for calls.
-//
-// Path matching follows one chain of containers: match says the value
-// about to be read is on the path, at is the offset in path of what is left
-// of it, and the container at depth mdepth is the one whose members are
-// compared with seg. Once a member matched, the container compares no more
-// (the first of duplicate keys wins), and once a matched container closes
-// without the value, nothing else can match.
-func find(doc []byte, path string, want bool) (span, error) {
-	var (
-		d       = doc
-		i       int
-		depth   int
-		stack   [MaxDepth]byte
-		res     span
-		found   bool
-		hereAt  = -1 // the depth at which the found container closes
-		match   = want
-		at      int
-		mdepth  = -1
-		seg     string
-		next    int
-		elem    int
-		wantIdx = -1
-	)
+// cursor follows one path through a document. match says the value about
+// to be read is on the path, at is the offset in path of what is left of
+// it, and the container at depth mdepth is the one whose members are
+// compared with seg (the next segment; next is the offset after it). Once a
+// member matched, that container compares no more (the first of duplicate
+// keys wins), and once a matched container closes without the value,
+// nothing else can match.
+type cursor struct {
+	path    string
+	match   bool
+	found   bool
+	at      int
+	mdepth  int
+	seg     string
+	next    int
+	elem    int
+	wantIdx int
+	hereAt  int // the depth at which the found container closes, or -1
+	res     span
+}
+
+func newCursor(path string) cursor {
+	c := cursor{path: path, match: true, mdepth: -1, hereAt: -1}
 	if path == "" {
-		at = 1
+		c.at = 1
 	}
+	return c
+}
+
+// find validates doc and, when want is set, locates path in it.
+func find(doc []byte, path string, want bool) (span, error) {
+	if !want {
+		return span{}, scan(doc, nil)
+	}
+	cs := [1]cursor{newCursor(path)}
+	if err := scan(doc, cs[:]); err != nil {
+		return span{}, err
+	}
+	if !cs[0].found {
+		return span{}, ErrNotFound
+	}
+	return cs[0].res, nil
+}
+
+// MaxPaths is the most paths one GetAll call looks up.
+const MaxPaths = 8
+
+// GetAll looks up every path of paths in doc in one pass, as Get does for
+// one, and stores the value at paths[i] in vals[i], or the zero Value
+// (Exists reports false) when doc has none. It validates all of doc and
+// returns its error; vals must be at least as long as paths, which may hold
+// at most MaxPaths paths. It allocates nothing.
+func GetAll(doc []byte, paths []string, vals []Value) error {
+	if len(paths) > MaxPaths || len(vals) < len(paths) {
+		return fmt.Errorf("json.GetAll: %d paths into %d values (at most %d paths): %w", len(paths), len(vals), MaxPaths, ErrType)
+	}
+	var arr [MaxPaths]cursor
+	cs := arr[:len(paths)]
+	for i, p := range paths {
+		cs[i] = newCursor(p)
+	}
+	if err := scan(doc, cs); err != nil {
+		return err
+	}
+	for i := range cs {
+		vals[i] = Value{}
+		if cs[i].found {
+			vals[i] = Value{Kind: cs[i].res.kind, Raw: doc[cs[i].res.start:cs[i].res.end]}
+		}
+	}
+	return nil
+}
+
+// scan validates doc, moving every cursor along it. It is one loop over the
+// document with an explicit stack, not a recursive descent: Go compiled to
+// Wasm pays dearly for calls.
+func scan(doc []byte, cs []cursor) error {
+	var (
+		d     = doc
+		i     int
+		depth int
+		stack [MaxDepth]byte
+	)
 	const (
 		stValue = iota // a value is due at i
 		stAfter        // a value ended at i
@@ -270,40 +323,49 @@ func find(doc []byte, path string, want bool) (span, error) {
 	for {
 		switch st {
 		case stValue:
-			for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
-				i++
+			if i < len(d) && d[i] <= ' ' {
+				for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+					i++
+				}
 			}
 			if i >= len(d) {
-				return span{}, syntaxErr(ErrSyntax, i)
+				return syntaxErr(ErrSyntax, i)
 			}
-			here := match && !found && at > len(path)
 			start := i
 			var kind Kind
 			switch c := d[i]; c {
 			case '{', '[':
 				if depth == MaxDepth {
-					return span{}, syntaxErr(ErrDepth, i)
+					return syntaxErr(ErrDepth, i)
 				}
 				stack[depth] = c
 				depth++
 				i++
-				if here {
-					res = span{kind: Object, start: start}
-					if c == '[' {
-						res.kind = Array
+				for k := range cs {
+					cu := &cs[k]
+					if !cu.match || cu.found {
+						continue
 					}
-					hereAt = depth
-				} else if match && !found {
-					mdepth = depth
-					seg, next = segment(path, at)
-					elem, wantIdx = 0, -1
+					cu.match = false
+					if cu.at > len(cu.path) {
+						cu.res = span{kind: Object, start: start}
+						if c == '[' {
+							cu.res.kind = Array
+						}
+						cu.hereAt = depth
+						continue
+					}
+					cu.mdepth = depth
+					cu.seg, cu.next = segment(cu.path, cu.at)
+					cu.elem, cu.wantIdx = 0, -1
 					if c == '[' {
-						wantIdx = index(seg)
+						cu.wantIdx = index(cu.seg)
 					}
 				}
-				match = false
-				for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
-					i++
+				if i < len(d) && d[i] <= ' ' {
+					for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+						i++
+					}
 				}
 				if i < len(d) && d[i] == c+2 { // '{'+2 is '}', '['+2 is ']'
 					st = stAfter
@@ -311,16 +373,18 @@ func find(doc []byte, path string, want bool) (span, error) {
 				}
 				if c == '{' {
 					st = stKey
-				} else {
-					if mdepth == depth && wantIdx == 0 {
-						match, at, mdepth = true, next, -1
+					continue
+				}
+				for k := range cs {
+					if cu := &cs[k]; cu.mdepth == depth && cu.wantIdx == 0 {
+						cu.match, cu.at, cu.mdepth = true, cu.next, -1
 					}
 				}
 				continue
 			case '"':
 				var err error
 				if i, err = scanString(d, i); err != nil {
-					return span{}, err
+					return err
 				}
 				kind = String
 			case 't', 'f', 'n':
@@ -331,13 +395,13 @@ func find(doc []byte, path string, want bool) (span, error) {
 					lit, k = "false", Bool
 				}
 				if len(d)-i < len(lit) || string(d[i:i+len(lit)]) != lit {
-					return span{}, syntaxErr(ErrSyntax, i)
+					return syntaxErr(ErrSyntax, i)
 				}
 				i += len(lit)
 				kind = k
 			default:
 				if c != '-' && (c < '0' || c > '9') {
-					return span{}, syntaxErr(ErrSyntax, i)
+					return syntaxErr(ErrSyntax, i)
 				}
 				if c == '-' {
 					i++
@@ -350,12 +414,12 @@ func find(doc []byte, path string, want bool) (span, error) {
 						i++
 					}
 				default:
-					return span{}, syntaxErr(ErrSyntax, i)
+					return syntaxErr(ErrSyntax, i)
 				}
 				if i < len(d) && d[i] == '.' {
 					i++
 					if i >= len(d) || d[i] < '0' || d[i] > '9' {
-						return span{}, syntaxErr(ErrSyntax, i)
+						return syntaxErr(ErrSyntax, i)
 					}
 					for i < len(d) && '0' <= d[i] && d[i] <= '9' {
 						i++
@@ -367,7 +431,7 @@ func find(doc []byte, path string, want bool) (span, error) {
 						i++
 					}
 					if i >= len(d) || d[i] < '0' || d[i] > '9' {
-						return span{}, syntaxErr(ErrSyntax, i)
+						return syntaxErr(ErrSyntax, i)
 					}
 					for i < len(d) && '0' <= d[i] && d[i] <= '9' {
 						i++
@@ -375,27 +439,29 @@ func find(doc []byte, path string, want bool) (span, error) {
 				}
 				kind = Number
 			}
-			if here {
-				res, found = span{kind: kind, start: start, end: i}, true
+			for k := range cs {
+				cu := &cs[k]
+				if cu.match && !cu.found && cu.at > len(cu.path) {
+					cu.res, cu.found = span{kind: kind, start: start, end: i}, true
+				}
+				cu.match = false
 			}
-			match = false
 			st = stAfter
 
 		case stAfter:
-			for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
-				i++
+			if i < len(d) && d[i] <= ' ' {
+				for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+					i++
+				}
 			}
 			if depth == 0 {
 				if i != len(d) {
-					return span{}, syntaxErr(ErrSyntax, i)
+					return syntaxErr(ErrSyntax, i)
 				}
-				if want && !found {
-					return span{}, ErrNotFound
-				}
-				return res, nil
+				return nil
 			}
 			if i >= len(d) {
-				return span{}, syntaxErr(ErrSyntax, i)
+				return syntaxErr(ErrSyntax, i)
 			}
 			top := stack[depth-1]
 			switch d[i] {
@@ -405,46 +471,57 @@ func find(doc []byte, path string, want bool) (span, error) {
 					st = stKey
 					continue
 				}
-				if mdepth == depth {
-					elem++
-					if elem == wantIdx {
-						match, at, mdepth = true, next, -1
+				for k := range cs {
+					if cu := &cs[k]; cu.mdepth == depth {
+						cu.elem++
+						if cu.elem == cu.wantIdx {
+							cu.match, cu.at, cu.mdepth = true, cu.next, -1
+						}
 					}
 				}
 				st = stValue
 			case top + 2:
 				i++
-				if hereAt == depth {
-					res.end, found, hereAt = i, true, -1
-				}
-				if mdepth == depth {
-					mdepth = -1
+				for k := range cs {
+					cu := &cs[k]
+					if cu.hereAt == depth {
+						cu.res.end, cu.found, cu.hereAt = i, true, -1
+					}
+					if cu.mdepth == depth {
+						cu.mdepth = -1
+					}
 				}
 				depth--
 			default:
-				return span{}, syntaxErr(ErrSyntax, i)
+				return syntaxErr(ErrSyntax, i)
 			}
 
 		case stKey:
-			for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
-				i++
+			if i < len(d) && d[i] <= ' ' {
+				for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+					i++
+				}
 			}
 			if i >= len(d) || d[i] != '"' {
-				return span{}, syntaxErr(ErrSyntax, i)
+				return syntaxErr(ErrSyntax, i)
 			}
 			kstart := i + 1
 			var err error
 			if i, err = scanString(d, i); err != nil {
-				return span{}, err
+				return err
 			}
-			if mdepth == depth && textEquals(d[kstart:i-1], seg) {
-				match, at, mdepth = true, next, -1
+			for k := range cs {
+				if cu := &cs[k]; cu.mdepth == depth && textEquals(d[kstart:i-1], cu.seg) {
+					cu.match, cu.at, cu.mdepth = true, cu.next, -1
+				}
 			}
-			for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
-				i++
+			if i < len(d) && d[i] <= ' ' {
+				for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+					i++
+				}
 			}
 			if i >= len(d) || d[i] != ':' {
-				return span{}, syntaxErr(ErrSyntax, i)
+				return syntaxErr(ErrSyntax, i)
 			}
 			i++
 			st = stValue
