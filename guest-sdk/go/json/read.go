@@ -7,17 +7,19 @@
 //	v, err := json.Get(r.Value, "user.address.city")
 //	city, err := v.Text(buf[:0]) // the raw bytes when there are no escapes
 //
+// GetAll finds several paths in the same single pass.
+//
 // A path is a list of segments joined by '.': an object key, or an array
 // index in decimal ("items.0.id"); the empty path is the document itself.
-// Keys are compared with their escapes decoded; the first of duplicate keys
-// wins. A key containing '.' cannot be named by a path.
+// Keys are compared with their escapes decoded; only the first of duplicate
+// keys is followed. A key containing '.' cannot be named by a path.
 //
 // Every function that reads a document validates all of it against RFC 8259
 // in one pass (strict grammar, UTF-8 in strings, no leading zeros, nothing
 // after the value) and fails with an error matching ErrSyntax, ErrUTF8 or
 // ErrDepth (nesting deeper than MaxDepth) instead of reading on: an invalid
-// document never yields a value. Nesting is bounded, so no document can
-// exhaust the stack. A lone UTF-16 surrogate in a \u escape is valid and
+// document never yields a value. The reader is one loop with an explicit,
+// bounded stack, so no document can exhaust the goroutine's stack. A lone UTF-16 surrogate in a \u escape is valid and
 // decodes to U+FFFD.
 //
 // The same test vectors (guest-sdk/testdata/json) check this package and the
