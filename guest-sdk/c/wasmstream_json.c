@@ -524,11 +524,27 @@ int wasmstream_json_quote(uint8_t *dst, size_t cap, const void *s, size_t n, siz
     return done(&o, len);
 }
 
+static int set_unchecked(uint8_t *dst, size_t cap, const uint8_t *doc, size_t len, const char *path,
+                         const uint8_t *value, size_t value_len, size_t *out_len);
+
 int wasmstream_json_set(uint8_t *dst, size_t cap, const uint8_t *doc, size_t len, const char *path,
                         const uint8_t *value, size_t value_len, size_t *out_len) {
     scanner s;
     int err = find(&s, value, value_len, "", false);
     if (err) return err;
+    err = set_unchecked(dst, cap, doc, len, path, value, value_len, out_len);
+    if (err) return err;
+    /* A container value may nest the result deeper than the limit. */
+    size_t i = 0;
+    while (is_space(value[i])) i++;
+    if (value[i] == '{' || value[i] == '[') return find(&s, dst, *out_len, "", false);
+    return WASMSTREAM_JSON_OK;
+}
+
+static int set_unchecked(uint8_t *dst, size_t cap, const uint8_t *doc, size_t len, const char *path,
+                         const uint8_t *value, size_t value_len, size_t *out_len) {
+    scanner s;
+    int err;
     err = find(&s, doc, len, path, true);
     out_buf o = {dst, cap, 0};
     if (!err) {

@@ -111,7 +111,8 @@ int wasmstream_json_quote(uint8_t *dst, size_t cap, const void *s, size_t n, siz
  * segment of path is missing and what it names is an object, "key":value
  * is appended to that object before its closing brace. Everything else is
  * copied byte for byte. ENOTFOUND when path has neither a value nor a parent
- * object. *out_len is the length written, or needed with ENOSPACE. */
+ * object, EDEPTH when the result would nest deeper than the limit. *out_len
+ * is the length written, or needed with ENOSPACE. */
 int wasmstream_json_set(uint8_t *dst, size_t cap, const uint8_t *doc, size_t len, const char *path,
                         const uint8_t *value, size_t value_len, size_t *out_len);
 /* Writes to dst the document doc without the object member or array element

@@ -520,9 +520,22 @@ pub fn appendString(out: *std.ArrayList(u8), s: []const u8) !void {
 /// last segment of path is missing and what it names is an object,
 /// "key":value is appended to that object before its closing brace.
 /// Everything else is copied byte for byte. error.NotFound when path has
-/// neither a value nor a parent object.
+/// neither a value nor a parent object, error.Depth when the result would
+/// nest deeper than max_depth.
 pub fn set(out: *std.ArrayList(u8), doc: []const u8, path: []const u8, value: []const u8) !void {
     try valid(value);
+    const start = out.items.len;
+    errdefer out.shrinkRetainingCapacity(start);
+    try setUnchecked(out, doc, path, value);
+    // A container value may nest the result deeper than max_depth.
+    for (value) |c| {
+        if (isSpace(c)) continue;
+        if (c == '{' or c == '[') try valid(out.items[start..]);
+        break;
+    }
+}
+
+fn setUnchecked(out: *std.ArrayList(u8), doc: []const u8, path: []const u8, value: []const u8) !void {
     if (find(doc, path, true)) |sp| {
         try out.appendSlice(doc[0..sp.start]);
         try out.appendSlice(value);

@@ -875,11 +875,33 @@ export class JsonWriter {
  * segment of path is missing and what it names is an object, "key":value
  * is appended to that object before its closing brace. Everything else is
  * copied byte for byte. NOT_FOUND when path has neither a value nor a parent
- * object.
+ * object, DEPTH when the result would nest deeper than JSON_MAX_DEPTH.
  */
 export function jsonSet(dst: JsonBuffer, doc: Uint8Array, path: string, value: Uint8Array): i32 {
-  let e = find(value.dataStart, value.byteLength, 0, 0, false);
+  const e = find(value.dataStart, value.byteLength, 0, 0, false);
   if (e != 0) return e;
+  const start = dst.length;
+  const r = setUnchecked(dst, doc, path, value);
+  if (r != 0) {
+    dst.length = start;
+    return r;
+  }
+  // A container value may nest the result deeper than JSON_MAX_DEPTH.
+  let i = 0;
+  while (isSpace(load<u8>(value.dataStart + <usize>i))) i++;
+  const c = load<u8>(value.dataStart + <usize>i);
+  if (c == 0x7b || c == 0x5b) {
+    const v = find(dst.buf.dataStart + <usize>start, dst.length - start, 0, 0, false);
+    if (v != 0) {
+      dst.length = start;
+      return v;
+    }
+  }
+  return 0;
+}
+
+function setUnchecked(dst: JsonBuffer, doc: Uint8Array, path: string, value: Uint8Array): i32 {
+  let e: i32;
   const pn = utf8Into(path, 0);
   const dp = doc.dataStart, dn = doc.byteLength;
   e = find(dp, dn, scratch.dataStart, pn, true);

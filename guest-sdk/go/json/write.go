@@ -1,6 +1,7 @@
 package json
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"strconv"
@@ -243,12 +244,27 @@ func (w *Writer) Raw(raw []byte) {
 // last segment of path is missing and what it names is an object, the
 // pair "key":value is appended to that object, before its closing brace.
 // Everything else of doc is copied byte for byte. It returns ErrNotFound
-// when path has no value and no parent object, and a document error when
-// doc or value is not valid JSON.
+// when path has no value and no parent object, a document error when doc or
+// value is not valid JSON, and ErrDepth when the result would nest deeper
+// than MaxDepth.
 func Set(dst, doc []byte, path string, value []byte) ([]byte, error) {
 	if err := Valid(value); err != nil {
 		return dst, err
 	}
+	out, err := set(dst, doc, path, value)
+	if err != nil {
+		return dst, err
+	}
+	// A container value may nest the result deeper than MaxDepth.
+	if v := bytes.TrimLeft(value, " \t\n\r"); v[0] == '{' || v[0] == '[' {
+		if err := Valid(out[len(dst):]); err != nil {
+			return dst, err
+		}
+	}
+	return out, nil
+}
+
+func set(dst, doc []byte, path string, value []byte) ([]byte, error) {
 	sp, err := find(doc, path, true)
 	if err == nil {
 		dst = append(dst, doc[:sp.start]...)

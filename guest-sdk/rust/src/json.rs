@@ -861,9 +861,26 @@ impl Writer {
 /// the last segment of `path` is missing and what it names is an object,
 /// `"key":value` is appended to that object before its closing brace.
 /// Everything else is copied byte for byte. [`Error::NotFound`] when `path`
-/// has neither a value nor a parent object.
+/// has neither a value nor a parent object, [`Error::Depth`] when the result
+/// would nest deeper than [`MAX_DEPTH`].
 pub fn set(dst: &mut Vec<u8>, doc: &[u8], path: &str, value: &[u8]) -> Result<(), Error> {
     valid(value)?;
+    let start = dst.len();
+    set_unchecked(dst, doc, path, value).map_err(|e| {
+        dst.truncate(start);
+        e
+    })?;
+    // A container value may nest the result deeper than MAX_DEPTH.
+    if let Some(b'{') | Some(b'[') = value.iter().copied().find(|&c| !is_space(c)) {
+        if let Err(e) = valid(&dst[start..]) {
+            dst.truncate(start);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn set_unchecked(dst: &mut Vec<u8>, doc: &[u8], path: &str, value: &[u8]) -> Result<(), Error> {
     match find(doc, path, true) {
         Ok(sp) => {
             dst.extend_from_slice(&doc[..sp.start]);
