@@ -487,12 +487,26 @@ func TestDeadlineWithoutLoops(t *testing.T) {
 			case err := <-done:
 				t.Fatalf("ProcessFrame returned before the guest started: %v", err)
 			}
-			gc := make(chan time.Duration, 1)
-			go func() { s := time.Now(); runtime.GC(); gc <- time.Since(s) }()
+			// Three collections in a row while the guest runs; the median
+			// must be at most 50 ms. Without a safe point in the guest the
+			// first one alone waits for the whole call (seconds), so one
+			// slow collection on a loaded machine does not decide the test.
+			gc := make(chan []time.Duration, 1)
+			go func() {
+				var ds []time.Duration
+				for range 3 {
+					s := time.Now()
+					runtime.GC()
+					ds = append(ds, time.Since(s))
+				}
+				gc <- ds
+			}()
 			select {
-			case d := <-gc:
-				if d > 50*time.Millisecond {
-					t.Errorf("runtime.GC took %v while the guest ran, want at most 50ms", d)
+			case ds := <-gc:
+				sorted := slices.Clone(ds)
+				slices.Sort(sorted)
+				if sorted[1] > 50*time.Millisecond {
+					t.Errorf("runtime.GC took %v while the guest ran (median of three), want at most 50ms", ds)
 				}
 			case <-time.After(2 * time.Second):
 				t.Fatal("runtime.GC did not complete while the guest ran")
