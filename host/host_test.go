@@ -161,6 +161,9 @@ func TestModuleRejected(t *testing.T) {
 	}{
 		{"noprocess", []string{`missing required export "process" (i32, i32) -> (i64)`}},
 		{"badimports", []string{"wasmstream.async_submit, which ABI version 1 reserves but this host does not implement yet", "imports wasmstream.state_get with type (i32, i32, i32) -> (i64), want (i32, i32, i32, i32, i32, i32, i32) -> (i64)", "imports env.now; the host provides only"}},
+		// guards issue #8 (guest text): import names are escaped, and a
+		// module with many bad imports gets a bounded message.
+		{"hostileimports", []string{`imports env\n\x1b[31m.now\x00; the host provides only`, "and 21 more problems"}},
 		{"abi2", []string{"unsupported ABI version: the module speaks ABI version 2; this host supports [1]"}},
 	}
 	for _, c := range cases {
@@ -174,6 +177,9 @@ func TestModuleRejected(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
+			}
+			if strings.ContainsAny(err.Error(), "\x00\x1b") || strings.Count(err.Error(), "\n") > 25 {
+				t.Errorf("error holds raw control characters or too many lines: %q", err)
 			}
 		})
 	}

@@ -123,6 +123,9 @@ var optionalExports = []Func{
 	{Name: abi.ExportInitialize},
 }
 
+// maxProblems bounds the problems one refused module's error lists.
+const maxProblems = 20
+
 // check validates exports and imports, then runs a probe instance to read the
 // declared ABI version.
 func (m *Module) check(ctx context.Context) error {
@@ -153,29 +156,37 @@ func (m *Module) check(ctx context.Context) error {
 		problems = append(problems, fmt.Sprintf("missing required export %q (the module's linear memory)", abi.ExportMemory))
 	}
 	for _, imp := range m.info.Imports {
+		// Import names are the module author's bytes: escaped and cut
+		// before they reach an error message.
+		impName := guestText([]byte(imp.Module), len(imp.Module)) + "." + guestText([]byte(imp.Name), len(imp.Name))
 		switch imp.Module {
 		case abi.WASIModule:
 		case abi.HostModule:
 			want, ok := hostFuncs[imp.Name]
 			if !ok {
 				if reserved[imp.Name] {
-					problems = append(problems, fmt.Sprintf("imports %s.%s, which ABI version 1 reserves but this host does not implement yet (implemented: %s)",
-						imp.Module, imp.Name, strings.Join(hostFuncNames(), ", ")))
+					problems = append(problems, fmt.Sprintf("imports %s, which ABI version 1 reserves but this host does not implement yet (implemented: %s)",
+						impName, strings.Join(hostFuncNames(), ", ")))
 				} else {
-					problems = append(problems, fmt.Sprintf("imports unknown host function %s.%s (the host provides: %s)",
-						imp.Module, imp.Name, strings.Join(hostFuncNames(), ", ")))
+					problems = append(problems, fmt.Sprintf("imports unknown host function %s (the host provides: %s)",
+						impName, strings.Join(hostFuncNames(), ", ")))
 				}
 				continue
 			}
 			if sig := (Func{Params: want.params, Results: want.results}).Signature(); imp.Signature() != sig {
-				problems = append(problems, fmt.Sprintf("imports %s.%s with type %s, want %s", imp.Module, imp.Name, imp.Signature(), sig))
+				problems = append(problems, fmt.Sprintf("imports %s with type %s, want %s", impName, imp.Signature(), sig))
 			}
 		default:
-			problems = append(problems, fmt.Sprintf("imports %s.%s; the host provides only the %q and %q modules",
-				imp.Module, imp.Name, abi.WASIModule, abi.HostModule))
+			problems = append(problems, fmt.Sprintf("imports %s; the host provides only the %q and %q modules",
+				impName, abi.WASIModule, abi.HostModule))
 		}
 	}
 	if len(problems) > 0 {
+		// A module may declare thousands of bad imports: the message lists
+		// the first maxProblems and counts the rest.
+		if n := len(problems); n > maxProblems {
+			problems = append(problems[:maxProblems], fmt.Sprintf("and %d more problems", n-maxProblems))
+		}
 		return &ModuleError{Module: m.name, Err: fmt.Errorf("not a wasmstream operator module:\n  - %s", strings.Join(problems, "\n  - "))}
 	}
 	inst, err := m.instantiate(ctx, InstanceConfig{Pipeline: "(probe)", Operator: "(probe)", Deadline: m.engine.loadDeadline})
