@@ -1,7 +1,8 @@
 /*
  * The C SDK's JSON tests: wasmstream_json.c against the shared vectors in
  * guest-sdk/testdata/json (guards issue #9 item 3: every SDK reads and writes
- * JSON the same way), and the writer's misuse checks.
+ * JSON the same way), the writer's misuse checks, and random documents
+ * under the sanitizers.
  *
  *     json_test VECTORS.tsv
  */
@@ -235,6 +236,41 @@ static void writer(void) {
     CHECK(wasmstream_json_text(&v, small, sizeof small, &t, &n) == WASMSTREAM_JSON_ENOSPACE, "text into 2 bytes");
 }
 
+/* Random documents from JSON's alphabet and stray bytes, with a fixed seed:
+ * under the sanitizers, no read or write outside the buffers, and what the
+ * reader finds and the patches write is valid. */
+static void stress(void) {
+    static const char alphabet[] = "{}[]\":,0123456789.eE+-truefalsn \\/u\x7f\xc3\xa9\xff\x01";
+    static const char *paths[] = {"", "a", "0", "a.0", "a.b", "0.a", "a."};
+    static uint8_t doc[512], out[4096], text[512];
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+    for (int iter = 0; iter < 200000; iter++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        size_t n = (size_t)(seed >> 33) % sizeof doc;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            doc[i] = (uint8_t)alphabet[(seed >> 33) % (sizeof alphabet - 1)];
+        }
+        const char *path = paths[iter % 7];
+        wasmstream_json_value v;
+        if (wasmstream_json_get(doc, n, path, &v) == WASMSTREAM_JSON_OK) {
+            const uint8_t *t;
+            size_t tl;
+            int64_t i;
+            double f;
+            wasmstream_json_text(&v, text, v.len, &t, &tl);
+            wasmstream_json_int(&v, &i);
+            wasmstream_json_float(&v, &f);
+            CHECK(wasmstream_json_valid(v.ptr, v.len, NULL) == 0, "found an invalid value in %.*s", (int)n, doc);
+        }
+        size_t ol;
+        if (wasmstream_json_set(out, sizeof out, doc, n, path, (const uint8_t *)"[1,{}]", 6, &ol) == 0)
+            CHECK(wasmstream_json_valid(out, ol, NULL) == 0, "set wrote invalid JSON from %.*s", (int)n, doc);
+        if (wasmstream_json_delete(out, sizeof out, doc, n, path, &ol) == 0)
+            CHECK(wasmstream_json_valid(out, ol, NULL) == 0, "delete wrote invalid JSON from %.*s", (int)n, doc);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: json_test VECTORS.tsv\n");
@@ -242,6 +278,7 @@ int main(int argc, char **argv) {
     }
     vectors(argv[1]);
     writer();
+    stress();
     if (failures) {
         fprintf(stderr, "json_test: %d failures\n", failures);
         return 1;
