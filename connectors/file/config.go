@@ -24,7 +24,7 @@ type SourceConfig struct {
 	TimestampField string           `yaml:"timestamp_field" doc:"With format json: a top-level field holding the event time, as an RFC 3339 string or a number of milliseconds since the Unix epoch. Without the field (or when it is null) the file's modification time is used."`
 	FileHeader     bool             `yaml:"file_header" default:"true" doc:"Add a header named \"file\" holding the file's absolute path to every record."`
 	MaxLine        runtime.ByteSize `yaml:"max_line" default:"1MiB" doc:"Longest line accepted (formats lines and json), at most 64MiB; a longer line stops the source with an error naming the file and line."`
-	MaxFileSize    runtime.ByteSize `yaml:"max_file_size" default:"64MiB" doc:"With format raw: largest file accepted; a larger file stops the source with an error naming it."`
+	MaxFileSize    runtime.ByteSize `yaml:"max_file_size" default:"64MiB" doc:"With format raw: largest file accepted (at most 256MiB); a larger file stops the source with an error naming it."`
 }
 
 // Validate reports every problem of the config.
@@ -64,9 +64,15 @@ func (c *SourceConfig) Validate() error {
 	}
 	if c.MaxFileSize < 1 {
 		add("max_file_size", "must be at least 1 byte")
+	} else if c.MaxFileSize > MaxFileSizeLimit {
+		add("max_file_size", "%s is more than the limit of %s (a raw file is read into memory whole)", c.MaxFileSize, runtime.ByteSize(MaxFileSizeLimit))
 	}
 	return errors.Join(errs...)
 }
+
+// MaxFileSizeLimit is the largest max_file_size the source accepts: with
+// format raw a file becomes one record, held in memory whole.
+const MaxFileSizeLimit = 256 << 20
 
 // SinkConfig configures the file sink.
 type SinkConfig struct {

@@ -598,6 +598,9 @@ func TestSourceConfigProblems(t *testing.T) {
 		// Guards issue #8: max_line had no upper bound (3GiB and a 2 GB
 		// line ran the process out of memory).
 		{"{path: a, max_line: 3GiB}", []string{"source.file.max_line: 3GiB is more than the limit of 64MiB (a line is held in memory whole)"}},
+		// Guards issue #8: max_file_size had no upper bound either, and a
+		// raw file is read into memory whole.
+		{"{path: a, format: raw, max_file_size: 10GiB}", []string{"source.file.max_file_size: 10GiB is more than the limit of 256MiB (a raw file is read into memory whole)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.settings, func(t *testing.T) {
