@@ -20,6 +20,8 @@
 //! # Ok::<(), json::Error>(())
 //! ```
 //!
+//! [`get_all`] finds several paths in the same single pass.
+//!
 //! A path is a list of segments joined by `.`: an object key, or an array
 //! index in decimal (`items.0.id`); the empty path is the document itself.
 //! Keys are compared with their escapes decoded; the first of duplicate keys
@@ -29,7 +31,8 @@
 //! in one pass (strict grammar, UTF-8 in strings, no leading zeros, nothing
 //! after the value) and fails with [`Error::Syntax`], [`Error::Utf8`] or
 //! [`Error::Depth`] (nesting deeper than [`MAX_DEPTH`]) instead of reading
-//! on. Nesting is bounded, so no document can exhaust the stack. A lone
+//! on. The reader is one loop with an explicit, bounded stack, so no document
+//! can exhaust the guest's stack. A lone
 //! UTF-16 surrogate in a `\u` escape is valid and decodes to U+FFFD.
 //!
 //! The shared vectors in `guest-sdk/testdata/json` test this module and the
@@ -227,275 +230,353 @@ impl<'a> Value<'a> {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Span {
     kind: Kind,
     start: usize,
     end: usize,
 }
 
-struct Scanner<'d, 'p> {
-    data: &'d [u8],
-    pos: usize,
-    err: Option<Error>,
-    res: Option<Span>,
+/// One path followed through a document: `matched` says the value about to
+/// be read is on the path, `at` is where the rest of the path begins, and
+/// the container at depth `mdepth` is the one whose members are compared
+/// with `seg`. Once a member matched, that container compares no more (only
+/// the first of duplicate keys is followed), and once a matched container
+/// closes without the value, nothing else can match.
+#[derive(Clone, Copy)]
+struct Cursor<'p> {
     path: &'p [u8],
+    matched: bool,
+    at: usize,
+    mdepth: usize, // 0: none
+    seg: &'p [u8],
+    next: usize,
+    elem: usize,
+    want: Option<usize>,
+    here_at: usize, // the depth at which the found container closes; 0: none
+    res: Option<Span>,
+}
+
+impl<'p> Cursor<'p> {
+    fn new(path: &'p str) -> Cursor<'p> {
+        let path = path.as_bytes();
+        Cursor {
+            path,
+            matched: true,
+            at: if path.is_empty() { 1 } else { 0 },
+            mdepth: 0,
+            seg: &path[..0],
+            next: 0,
+            elem: 0,
+            want: None,
+            here_at: 0,
+            res: None,
+        }
+    }
+
+    fn found(&self) -> bool {
+        self.res.is_some() && self.here_at == 0
+    }
 }
 
 fn find(doc: &[u8], path: &str, want: bool) -> Result<Span, Error> {
-    let mut s = Scanner { data: doc, pos: 0, err: None, res: None, path: path.as_bytes() };
-    let at = if path.is_empty() { 1 } else { 0 };
-    s.value(0, at, want);
-    if s.err.is_none() {
-        s.ws();
-        if s.pos != s.data.len() {
-            s.fail(Error::Syntax);
-        }
+    if !want {
+        scan(doc, &mut [])?;
+        return Ok(Span { kind: Kind::Null, start: 0, end: 0 });
     }
-    if let Some(e) = s.err {
-        return Err(e);
+    let mut cs = [Cursor::new(path)];
+    scan(doc, &mut cs)?;
+    match cs[0].res {
+        Some(sp) if cs[0].found() => Ok(sp),
+        _ => Err(Error::NotFound),
     }
-    match s.res {
-        Some(sp) => Ok(sp),
-        None if !want => Ok(Span { kind: Kind::Null, start: 0, end: 0 }),
-        None => Err(Error::NotFound),
+}
+
+/// The most paths one [`get_all`] call looks up.
+pub const MAX_PATHS: usize = 8;
+
+/// Looks up every path of `paths` in `doc` in one pass, as [`get`] does for
+/// one, after validating all of `doc`: `out[i]` is the value at `paths[i]`,
+/// or `None`. At most [`MAX_PATHS`] paths; `out` must be at least as long as
+/// `paths` ([`Error::Type`] otherwise). It allocates nothing.
+pub fn get_all<'a>(doc: &'a [u8], paths: &[&str], out: &mut [Option<Value<'a>>]) -> Result<(), Error> {
+    if paths.len() > MAX_PATHS || out.len() < paths.len() {
+        return Err(Error::Type);
     }
+    let mut arr = [Cursor::new(""); MAX_PATHS];
+    for (c, p) in arr.iter_mut().zip(paths) {
+        *c = Cursor::new(p);
+    }
+    let cs = &mut arr[..paths.len()];
+    scan(doc, cs)?;
+    for (o, c) in out.iter_mut().zip(cs.iter()) {
+        *o = match c.res {
+            Some(sp) if c.found() => Some(Value { kind: sp.kind, raw: &doc[sp.start..sp.end] }),
+            _ => None,
+        };
+    }
+    Ok(())
 }
 
 fn is_space(c: u8) -> bool {
     c == b' ' || c == b'\t' || c == b'\n' || c == b'\r'
 }
 
-impl<'d, 'p> Scanner<'d, 'p> {
-    fn fail(&mut self, e: fn(usize) -> Error) {
-        if self.err.is_none() {
-            self.err = Some(e(self.pos));
-        }
+fn skip_ws(d: &[u8], mut i: usize) -> usize {
+    while i < d.len() && is_space(d[i]) {
+        i += 1;
     }
+    i
+}
 
-    fn peek(&self) -> Option<u8> {
-        self.data.get(self.pos).copied()
+fn segment(path: &[u8], at: usize) -> (&[u8], usize) {
+    if at > path.len() {
+        return (&path[..0], at);
     }
-
-    fn ws(&mut self) {
-        while let Some(c) = self.peek() {
-            if !is_space(c) {
-                return;
-            }
-            self.pos += 1;
-        }
+    match path[at..].iter().position(|&c| c == b'.') {
+        Some(i) => (&path[at..at + i], at + i + 1),
+        None => (&path[at..], path.len() + 1),
     }
+}
 
-    /// The path segment at offset `at` and the offset of the next.
-    fn segment(&self, at: usize) -> (&'p [u8], usize) {
-        let path = self.path;
-        if at > path.len() {
-            return (&path[..0], at);
-        }
-        match path[at..].iter().position(|&c| c == b'.') {
-            Some(i) => (&path[at..at + i], at + i + 1),
-            None => (&path[at..], path.len() + 1),
-        }
-    }
+fn is_digit(d: &[u8], i: usize) -> bool {
+    i < d.len() && d[i].is_ascii_digit()
+}
 
-    fn value(&mut self, depth: usize, at: usize, matched: bool) {
-        self.ws();
-        let c = match self.peek() {
-            Some(c) => c,
-            None => return self.fail(Error::Syntax),
-        };
-        let start = self.pos;
-        let here = matched && at > self.path.len();
-        let kind = match c {
-            b'{' => {
-                self.object(depth + 1, at, matched && !here);
-                Kind::Object
-            }
-            b'[' => {
-                self.array(depth + 1, at, matched && !here);
-                Kind::Array
-            }
-            b'"' => {
-                self.string();
-                Kind::String
-            }
-            b'-' | b'0'..=b'9' => {
-                self.number();
-                Kind::Number
-            }
-            b't' => {
-                self.literal(b"true");
-                Kind::Bool
-            }
-            b'f' => {
-                self.literal(b"false");
-                Kind::Bool
-            }
-            b'n' => {
-                self.literal(b"null");
-                Kind::Null
-            }
-            _ => return self.fail(Error::Syntax),
-        };
-        if here && self.err.is_none() && self.res.is_none() {
-            self.res = Some(Span { kind, start, end: self.pos });
-        }
-    }
+enum St {
+    Value,
+    After,
+    Key,
+}
 
-    fn object(&mut self, depth: usize, at: usize, mut matched: bool) {
-        if depth > MAX_DEPTH {
-            return self.fail(Error::Depth);
-        }
-        self.pos += 1;
-        let (seg, rest) = self.segment(at);
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return;
-        }
-        loop {
-            self.ws();
-            if self.peek() != Some(b'"') {
-                return self.fail(Error::Syntax);
-            }
-            let kstart = self.pos + 1;
-            self.string();
-            if self.err.is_some() {
-                return;
-            }
-            let key_matches = matched && self.res.is_none() && text_eq(&self.data[kstart..self.pos - 1], seg);
-            // Only the first of duplicate keys is followed.
-            matched &= !key_matches;
-            self.ws();
-            if self.peek() != Some(b':') {
-                return self.fail(Error::Syntax);
-            }
-            self.pos += 1;
-            self.value(depth, rest, key_matches);
-            if self.err.is_some() {
-                return;
-            }
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return;
+/// Validates `d`, moving every cursor along it: one loop with an explicit
+/// stack, so no document can exhaust the guest's stack.
+fn scan(d: &[u8], cs: &mut [Cursor]) -> Result<(), Error> {
+    let mut i = 0;
+    let mut depth = 0;
+    let mut stack = [0u8; MAX_DEPTH];
+    let mut st = St::Value;
+    loop {
+        match st {
+            St::Value => {
+                i = skip_ws(d, i);
+                if i >= d.len() {
+                    return Err(Error::Syntax(i));
                 }
-                _ => return self.fail(Error::Syntax),
-            }
-        }
-    }
-
-    fn array(&mut self, depth: usize, at: usize, matched: bool) {
-        if depth > MAX_DEPTH {
-            return self.fail(Error::Depth);
-        }
-        self.pos += 1;
-        let (seg, rest) = self.segment(at);
-        let want = if matched { index(seg) } else { None };
-        self.ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return;
-        }
-        let mut i = 0;
-        loop {
-            self.value(depth, rest, want == Some(i));
-            if self.err.is_some() {
-                return;
-            }
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return;
-                }
-                _ => return self.fail(Error::Syntax),
-            }
-            i += 1;
-        }
-    }
-
-    fn literal(&mut self, lit: &[u8]) {
-        if self.data[self.pos..].starts_with(lit) {
-            self.pos += lit.len();
-        } else {
-            self.fail(Error::Syntax);
-        }
-    }
-
-    fn digits(&mut self) -> usize {
-        let start = self.pos;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
-        }
-        self.pos - start
-    }
-
-    fn number(&mut self) {
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        if self.peek() == Some(b'0') {
-            self.pos += 1;
-        } else if self.digits() == 0 {
-            return self.fail(Error::Syntax);
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            if self.digits() == 0 {
-                return self.fail(Error::Syntax);
-            }
-        }
-        if let Some(b'e') | Some(b'E') = self.peek() {
-            self.pos += 1;
-            if let Some(b'+') | Some(b'-') = self.peek() {
-                self.pos += 1;
-            }
-            if self.digits() == 0 {
-                self.fail(Error::Syntax);
-            }
-        }
-    }
-
-    fn string(&mut self) {
-        self.pos += 1;
-        let d = self.data;
-        while self.pos < d.len() {
-            let c = d[self.pos];
-            if c == b'"' {
-                self.pos += 1;
-                return;
-            } else if c == b'\\' {
-                match d.get(self.pos + 1) {
-                    Some(b'"') | Some(b'\\') | Some(b'/') | Some(b'b') | Some(b'f') | Some(b'n') | Some(b'r')
-                    | Some(b't') => self.pos += 2,
-                    Some(b'u') => {
-                        if d.len() - self.pos < 6 || !d[self.pos + 2..self.pos + 6].iter().all(u8::is_ascii_hexdigit) {
-                            return self.fail(Error::Syntax);
+                let start = i;
+                let c = d[i];
+                let kind = match c {
+                    b'{' | b'[' => {
+                        if depth == MAX_DEPTH {
+                            return Err(Error::Depth(i));
                         }
-                        self.pos += 6;
+                        stack[depth] = c;
+                        depth += 1;
+                        i += 1;
+                        for cu in cs.iter_mut() {
+                            if !cu.matched || cu.res.is_some() {
+                                continue;
+                            }
+                            cu.matched = false;
+                            if cu.at > cu.path.len() {
+                                let kind = if c == b'{' { Kind::Object } else { Kind::Array };
+                                cu.res = Some(Span { kind, start, end: 0 });
+                                cu.here_at = depth;
+                                continue;
+                            }
+                            cu.mdepth = depth;
+                            let (seg, next) = segment(cu.path, cu.at);
+                            cu.seg = seg;
+                            cu.next = next;
+                            cu.elem = 0;
+                            cu.want = if c == b'[' { index(seg) } else { None };
+                        }
+                        i = skip_ws(d, i);
+                        if i < d.len() && d[i] == c + 2 {
+                            // '{' + 2 is '}', '[' + 2 is ']'
+                            st = St::After;
+                            continue;
+                        }
+                        if c == b'{' {
+                            st = St::Key;
+                            continue;
+                        }
+                        for cu in cs.iter_mut() {
+                            if cu.mdepth == depth && cu.want == Some(0) {
+                                cu.matched = true;
+                                cu.at = cu.next;
+                                cu.mdepth = 0;
+                            }
+                        }
+                        continue;
                     }
-                    Some(_) => return self.fail(Error::Syntax),
-                    None => {
-                        self.pos = d.len();
-                        return self.fail(Error::Syntax);
+                    b'"' => {
+                        i = scan_string(d, i)?;
+                        Kind::String
                     }
+                    b't' | b'f' | b'n' => {
+                        let (lit, kind): (&[u8], Kind) = match c {
+                            b't' => (b"true", Kind::Bool),
+                            b'f' => (b"false", Kind::Bool),
+                            _ => (b"null", Kind::Null),
+                        };
+                        if !d[i..].starts_with(lit) {
+                            return Err(Error::Syntax(i));
+                        }
+                        i += lit.len();
+                        kind
+                    }
+                    b'-' | b'0'..=b'9' => {
+                        if c == b'-' {
+                            i += 1;
+                        }
+                        if i < d.len() && d[i] == b'0' {
+                            i += 1;
+                        } else if is_digit(d, i) {
+                            while is_digit(d, i) {
+                                i += 1;
+                            }
+                        } else {
+                            return Err(Error::Syntax(i));
+                        }
+                        if i < d.len() && d[i] == b'.' {
+                            i += 1;
+                            if !is_digit(d, i) {
+                                return Err(Error::Syntax(i));
+                            }
+                            while is_digit(d, i) {
+                                i += 1;
+                            }
+                        }
+                        if i < d.len() && (d[i] == b'e' || d[i] == b'E') {
+                            i += 1;
+                            if i < d.len() && (d[i] == b'+' || d[i] == b'-') {
+                                i += 1;
+                            }
+                            if !is_digit(d, i) {
+                                return Err(Error::Syntax(i));
+                            }
+                            while is_digit(d, i) {
+                                i += 1;
+                            }
+                        }
+                        Kind::Number
+                    }
+                    _ => return Err(Error::Syntax(i)),
+                };
+                for cu in cs.iter_mut() {
+                    if cu.matched && cu.res.is_none() && cu.at > cu.path.len() {
+                        cu.res = Some(Span { kind, start, end: i });
+                    }
+                    cu.matched = false;
                 }
-            } else if c < 0x20 {
-                return self.fail(Error::Syntax);
-            } else if c < 0x80 {
-                self.pos += 1;
-            } else {
-                match utf8_len(&d[self.pos..]) {
-                    0 => return self.fail(Error::Utf8),
-                    n => self.pos += n,
+                st = St::After;
+            }
+            St::After => {
+                i = skip_ws(d, i);
+                if depth == 0 {
+                    if i != d.len() {
+                        return Err(Error::Syntax(i));
+                    }
+                    return Ok(());
+                }
+                if i >= d.len() {
+                    return Err(Error::Syntax(i));
+                }
+                let top = stack[depth - 1];
+                if d[i] == b',' {
+                    i += 1;
+                    if top == b'{' {
+                        st = St::Key;
+                        continue;
+                    }
+                    for cu in cs.iter_mut() {
+                        if cu.mdepth == depth {
+                            cu.elem += 1;
+                            if cu.want == Some(cu.elem) {
+                                cu.matched = true;
+                                cu.at = cu.next;
+                                cu.mdepth = 0;
+                            }
+                        }
+                    }
+                    st = St::Value;
+                } else if d[i] == top + 2 {
+                    i += 1;
+                    for cu in cs.iter_mut() {
+                        if cu.here_at == depth {
+                            if let Some(sp) = cu.res.as_mut() {
+                                sp.end = i;
+                            }
+                            cu.here_at = 0;
+                        }
+                        if cu.mdepth == depth {
+                            cu.mdepth = 0;
+                        }
+                    }
+                    depth -= 1;
+                } else {
+                    return Err(Error::Syntax(i));
                 }
             }
+            St::Key => {
+                i = skip_ws(d, i);
+                if i >= d.len() || d[i] != b'"' {
+                    return Err(Error::Syntax(i));
+                }
+                let kstart = i + 1;
+                i = scan_string(d, i)?;
+                for cu in cs.iter_mut() {
+                    if cu.mdepth == depth && text_eq(&d[kstart..i - 1], cu.seg) {
+                        cu.matched = true;
+                        cu.at = cu.next;
+                        cu.mdepth = 0;
+                    }
+                }
+                i = skip_ws(d, i);
+                if i >= d.len() || d[i] != b':' {
+                    return Err(Error::Syntax(i));
+                }
+                i += 1;
+                st = St::Value;
+            }
         }
-        self.fail(Error::Syntax);
     }
+}
+
+/// Reads the string whose opening quote is `d[i]`, validating escapes and
+/// UTF-8; returns the offset after its closing quote.
+fn scan_string(d: &[u8], mut i: usize) -> Result<usize, Error> {
+    i += 1;
+    while i < d.len() {
+        let c = d[i];
+        if c == b'"' {
+            return Ok(i + 1);
+        } else if c == b'\\' {
+            match d.get(i + 1) {
+                Some(b'"') | Some(b'\\') | Some(b'/') | Some(b'b') | Some(b'f') | Some(b'n') | Some(b'r')
+                | Some(b't') => i += 2,
+                Some(b'u') => {
+                    if d.len() - i < 6 || !d[i + 2..i + 6].iter().all(u8::is_ascii_hexdigit) {
+                        return Err(Error::Syntax(i));
+                    }
+                    i += 6;
+                }
+                Some(_) => return Err(Error::Syntax(i)),
+                None => return Err(Error::Syntax(d.len())),
+            }
+        } else if c < 0x20 {
+            return Err(Error::Syntax(i));
+        } else if c < 0x80 {
+            i += 1;
+        } else {
+            match utf8_len(&d[i..]) {
+                0 => return Err(Error::Utf8(i)),
+                n => i += n,
+            }
+        }
+    }
+    Err(Error::Syntax(i))
 }
 
 /// The array index a path segment names, if it names one.

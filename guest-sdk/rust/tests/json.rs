@@ -207,3 +207,29 @@ fn error_converts() {
     let err = handler(br#"{"n":"x"}"#).unwrap_err();
     assert_eq!(err.message(), "JSON value of another type");
 }
+
+/// get_all finds in one pass what get finds per path, for every vector's
+/// document, next to paths that share a prefix or lead elsewhere.
+#[test]
+fn get_all_matches_get() {
+    for v in vectors() {
+        if ["valid", "quote", "set", "delete"].contains(&v.op.as_str()) {
+            continue;
+        }
+        let deeper = format!("{}.0", v.path);
+        let paths = [v.path.as_str(), "", "id", deeper.as_str(), "tags.2.deep.1", v.path.as_str()];
+        let mut out = [None; 6];
+        let all = json::get_all(&v.doc, &paths, &mut out);
+        for (i, p) in paths.iter().enumerate() {
+            match (json::get(&v.doc, p), &all) {
+                (Err(e), Err(ae)) if e != Error::NotFound => assert_eq!(kind(e), kind(*ae), "line {}", v.line),
+                (Err(Error::NotFound), Ok(())) => assert_eq!(out[i], None, "line {} path {:?}", v.line, p),
+                (Ok(val), Ok(())) => assert_eq!(out[i], Some(val), "line {} path {:?}", v.line, p),
+                (one, all) => panic!("line {} path {:?}: get {:?}, get_all {:?}", v.line, p, one, all),
+            }
+        }
+    }
+    let mut out = [None; 9];
+    assert_eq!(json::get_all(b"{}", &["a"; 9], &mut out), Err(Error::Type));
+    assert_eq!(json::get_all(b"{}", &["a", "b"], &mut out[..1]), Err(Error::Type));
+}
