@@ -41,8 +41,6 @@ typedef struct {
     const uint8_t *d;
     size_t n, pos;
     int err;
-    const char *path;
-    size_t path_len;
     bool found;
     wasmstream_json_kind kind;
     size_t start, end;
@@ -59,26 +57,6 @@ static void ws(scanner *s) {
 }
 
 static int peek(const scanner *s) { return s->pos < s->n ? s->d[s->pos] : -1; }
-
-/* The path segment at offset at (at > path_len: past the end); *next is the
- * offset of the one after it. */
-static void segment(const scanner *s, size_t at, const char **seg, size_t *seg_len, size_t *next) {
-    if (at > s->path_len) {
-        *seg = s->path;
-        *seg_len = 0;
-        *next = at;
-        return;
-    }
-    const char *dot = memchr(s->path + at, '.', s->path_len - at);
-    *seg = s->path + at;
-    if (dot) {
-        *seg_len = (size_t)(dot - (s->path + at));
-        *next = at + *seg_len + 1;
-    } else {
-        *seg_len = s->path_len - at;
-        *next = s->path_len + 1;
-    }
-}
 
 static int hexval(uint8_t c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -263,99 +241,172 @@ static long seg_index(const char *seg, size_t n) {
     return v;
 }
 
-static void value(scanner *s, int depth, size_t at, bool match);
-
-static void object(scanner *s, int depth, size_t at, bool match) {
-    if (depth > WASMSTREAM_JSON_MAX_DEPTH) return fail(s, WASMSTREAM_JSON_EDEPTH);
-    s->pos++;
+/* One path followed through a document: match says the value about to be
+ * read is on the path, at is where the rest of the path begins, and the
+ * container at depth mdepth is the one whose members are compared with seg.
+ * Once a member matched, that container compares no more (only the first of
+ * duplicate keys is followed), and once a matched container closes without
+ * the value, nothing else can match. */
+typedef struct {
+    const char *path;
+    size_t path_len, at, next, seg_len;
     const char *seg;
-    size_t seg_len, rest;
-    segment(s, at, &seg, &seg_len, &rest);
-    ws(s);
-    if (peek(s) == '}') {
-        s->pos++;
-        return;
-    }
-    for (;;) {
-        ws(s);
-        if (peek(s) != '"') return fail(s, WASMSTREAM_JSON_ESYNTAX);
-        size_t kstart = s->pos + 1;
-        string(s);
-        if (s->err) return;
-        bool key_match = match && !s->found && text_eq(s->d + kstart, s->pos - 1 - kstart, seg, seg_len);
-        if (key_match) match = false; /* only the first of duplicate keys is followed */
-        ws(s);
-        if (peek(s) != ':') return fail(s, WASMSTREAM_JSON_ESYNTAX);
-        s->pos++;
-        value(s, depth, rest, key_match);
-        if (s->err) return;
-        ws(s);
-        int c = peek(s);
-        if (c == ',') {
-            s->pos++;
-        } else if (c == '}') {
-            s->pos++;
-            return;
-        } else {
-            return fail(s, WASMSTREAM_JSON_ESYNTAX);
-        }
-    }
-}
-
-static void array(scanner *s, int depth, size_t at, bool match) {
-    if (depth > WASMSTREAM_JSON_MAX_DEPTH) return fail(s, WASMSTREAM_JSON_EDEPTH);
-    s->pos++;
-    const char *seg;
-    size_t seg_len, rest;
-    segment(s, at, &seg, &seg_len, &rest);
-    long want = match ? seg_index(seg, seg_len) : -1;
-    ws(s);
-    if (peek(s) == ']') {
-        s->pos++;
-        return;
-    }
-    for (long i = 0;; i++) {
-        value(s, depth, rest, i == want);
-        if (s->err) return;
-        ws(s);
-        int c = peek(s);
-        if (c == ',') {
-            s->pos++;
-        } else if (c == ']') {
-            s->pos++;
-            return;
-        } else {
-            return fail(s, WASMSTREAM_JSON_ESYNTAX);
-        }
-    }
-}
-
-static void value(scanner *s, int depth, size_t at, bool match) {
-    ws(s);
-    int c = peek(s);
-    size_t start = s->pos;
-    bool here = match && at > s->path_len;
+    bool match, found, open; /* open: the found container has not closed */
+    int mdepth, here_at;     /* 0: none */
+    long elem, want;
     wasmstream_json_kind kind;
-    switch (c) {
-    case '{': kind = WASMSTREAM_JSON_OBJECT; object(s, depth + 1, at, match && !here); break;
-    case '[': kind = WASMSTREAM_JSON_ARRAY; array(s, depth + 1, at, match && !here); break;
-    case '"': kind = WASMSTREAM_JSON_STRING; string(s); break;
-    case 't': kind = WASMSTREAM_JSON_BOOL; literal(s, "true", 4); break;
-    case 'f': kind = WASMSTREAM_JSON_BOOL; literal(s, "false", 5); break;
-    case 'n': kind = WASMSTREAM_JSON_NULL; literal(s, "null", 4); break;
-    default:
-        if (c == '-' || (c >= '0' && c <= '9')) {
-            kind = WASMSTREAM_JSON_NUMBER;
-            number(s);
-            break;
-        }
-        return fail(s, WASMSTREAM_JSON_ESYNTAX);
+    size_t start, end;
+} cursor;
+
+static void cursor_init(cursor *c, const char *path) {
+    memset(c, 0, sizeof *c);
+    c->path = path;
+    c->path_len = strlen(path);
+    c->match = true;
+    c->at = c->path_len == 0 ? 1 : 0;
+    c->want = -1;
+}
+
+static void cursor_segment(cursor *c) {
+    if (c->at > c->path_len) {
+        c->seg = c->path;
+        c->seg_len = 0;
+        c->next = c->at;
+        return;
     }
-    if (here && !s->err && !s->found) {
-        s->found = true;
-        s->kind = kind;
-        s->start = start;
-        s->end = s->pos;
+    const char *dot = memchr(c->path + c->at, '.', c->path_len - c->at);
+    c->seg = c->path + c->at;
+    if (dot) {
+        c->seg_len = (size_t)(dot - c->seg);
+        c->next = c->at + c->seg_len + 1;
+    } else {
+        c->seg_len = c->path_len - c->at;
+        c->next = c->path_len + 1;
+    }
+}
+
+static void cursor_take(cursor *c) {
+    c->match = true;
+    c->at = c->next;
+    c->mdepth = 0;
+}
+
+/* Validates s->d, moving every cursor along it: one loop with an explicit
+ * stack, so no document can exhaust the guest's stack. */
+static void scan(scanner *s, cursor *cs, size_t ncs) {
+    uint8_t stack[WASMSTREAM_JSON_MAX_DEPTH];
+    int depth = 0;
+    enum { VALUE, AFTER, KEY } st = VALUE;
+    for (;;) {
+        if (st == VALUE) {
+            ws(s);
+            int c = peek(s);
+            size_t start = s->pos;
+            wasmstream_json_kind kind;
+            if (c == '{' || c == '[') {
+                if (depth == WASMSTREAM_JSON_MAX_DEPTH) return fail(s, WASMSTREAM_JSON_EDEPTH);
+                stack[depth++] = (uint8_t)c;
+                s->pos++;
+                for (size_t k = 0; k < ncs; k++) {
+                    cursor *cu = &cs[k];
+                    if (!cu->match || cu->found || cu->open) continue;
+                    cu->match = false;
+                    if (cu->at > cu->path_len) {
+                        cu->kind = c == '{' ? WASMSTREAM_JSON_OBJECT : WASMSTREAM_JSON_ARRAY;
+                        cu->start = start;
+                        cu->open = true;
+                        cu->here_at = depth;
+                        continue;
+                    }
+                    cu->mdepth = depth;
+                    cursor_segment(cu);
+                    cu->elem = 0;
+                    cu->want = c == '[' ? seg_index(cu->seg, cu->seg_len) : -1;
+                }
+                ws(s);
+                if (peek(s) == c + 2) { /* '{'+2 is '}', '['+2 is ']' */
+                    st = AFTER;
+                    continue;
+                }
+                if (c == '{') {
+                    st = KEY;
+                    continue;
+                }
+                for (size_t k = 0; k < ncs; k++)
+                    if (cs[k].mdepth == depth && cs[k].want == 0) cursor_take(&cs[k]);
+                continue;
+            }
+            switch (c) {
+            case '"': kind = WASMSTREAM_JSON_STRING; string(s); break;
+            case 't': kind = WASMSTREAM_JSON_BOOL; literal(s, "true", 4); break;
+            case 'f': kind = WASMSTREAM_JSON_BOOL; literal(s, "false", 5); break;
+            case 'n': kind = WASMSTREAM_JSON_NULL; literal(s, "null", 4); break;
+            default:
+                if (c != '-' && (c < '0' || c > '9')) return fail(s, WASMSTREAM_JSON_ESYNTAX);
+                kind = WASMSTREAM_JSON_NUMBER;
+                number(s);
+            }
+            if (s->err) return;
+            for (size_t k = 0; k < ncs; k++) {
+                cursor *cu = &cs[k];
+                if (cu->match && !cu->found && !cu->open && cu->at > cu->path_len) {
+                    cu->found = true;
+                    cu->kind = kind;
+                    cu->start = start;
+                    cu->end = s->pos;
+                }
+                cu->match = false;
+            }
+            st = AFTER;
+        } else if (st == AFTER) {
+            ws(s);
+            if (depth == 0) {
+                if (s->pos != s->n) fail(s, WASMSTREAM_JSON_ESYNTAX);
+                return;
+            }
+            int c = peek(s), top = stack[depth - 1];
+            if (c == ',') {
+                s->pos++;
+                if (top == '{') {
+                    st = KEY;
+                    continue;
+                }
+                for (size_t k = 0; k < ncs; k++) {
+                    cursor *cu = &cs[k];
+                    if (cu->mdepth == depth && ++cu->elem == cu->want) cursor_take(cu);
+                }
+                st = VALUE;
+            } else if (c == top + 2) {
+                s->pos++;
+                for (size_t k = 0; k < ncs; k++) {
+                    cursor *cu = &cs[k];
+                    if (cu->open && cu->here_at == depth) {
+                        cu->open = false;
+                        cu->found = true;
+                        cu->end = s->pos;
+                    }
+                    if (cu->mdepth == depth) cu->mdepth = 0;
+                }
+                depth--;
+            } else {
+                return fail(s, WASMSTREAM_JSON_ESYNTAX);
+            }
+        } else {
+            ws(s);
+            if (peek(s) != '"') return fail(s, WASMSTREAM_JSON_ESYNTAX);
+            size_t kstart = s->pos + 1;
+            string(s);
+            if (s->err) return;
+            for (size_t k = 0; k < ncs; k++) {
+                cursor *cu = &cs[k];
+                if (cu->mdepth == depth && text_eq(s->d + kstart, s->pos - 1 - kstart, cu->seg, cu->seg_len))
+                    cursor_take(cu);
+            }
+            ws(s);
+            if (peek(s) != ':') return fail(s, WASMSTREAM_JSON_ESYNTAX);
+            s->pos++;
+            st = VALUE;
+        }
     }
 }
 
@@ -364,15 +415,35 @@ static int find(scanner *s, const uint8_t *doc, size_t len, const char *path, bo
     memset(s, 0, sizeof *s);
     s->d = doc;
     s->n = len;
-    s->path = path;
-    s->path_len = strlen(path);
-    value(s, 0, s->path_len == 0 ? 1 : 0, want);
-    if (!s->err) {
-        ws(s);
-        if (s->pos != s->n) fail(s, WASMSTREAM_JSON_ESYNTAX);
-    }
+    cursor c;
+    cursor_init(&c, path);
+    scan(s, &c, want ? 1 : 0);
     if (s->err) return s->err;
-    if (want && !s->found) return WASMSTREAM_JSON_ENOTFOUND;
+    if (!want) return WASMSTREAM_JSON_OK;
+    if (!c.found) return WASMSTREAM_JSON_ENOTFOUND;
+    s->found = true;
+    s->kind = c.kind;
+    s->start = c.start;
+    s->end = c.end;
+    return WASMSTREAM_JSON_OK;
+}
+
+int wasmstream_json_get_all(const uint8_t *doc, size_t len, const char *const *paths, size_t n,
+                            wasmstream_json_value *out) {
+    if (n > WASMSTREAM_JSON_MAX_PATHS) return WASMSTREAM_JSON_ETYPE;
+    cursor cs[WASMSTREAM_JSON_MAX_PATHS];
+    for (size_t i = 0; i < n; i++) cursor_init(&cs[i], paths[i]);
+    scanner s;
+    memset(&s, 0, sizeof s);
+    s.d = doc;
+    s.n = len;
+    scan(&s, cs, n);
+    if (s.err) return s.err;
+    for (size_t i = 0; i < n; i++) {
+        out[i].kind = cs[i].found ? cs[i].kind : 0;
+        out[i].ptr = cs[i].found ? doc + cs[i].start : NULL;
+        out[i].len = cs[i].found ? cs[i].end - cs[i].start : 0;
+    }
     return WASMSTREAM_JSON_OK;
 }
 

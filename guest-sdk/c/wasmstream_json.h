@@ -22,9 +22,8 @@
  * in one pass (strict grammar, UTF-8 in strings, no leading zeros, nothing
  * after the value) and fails with WASMSTREAM_JSON_ESYNTAX, _EUTF8 or _EDEPTH
  * (nesting deeper than WASMSTREAM_JSON_MAX_DEPTH) instead of reading on.
- * Recursion is bounded by the depth limit: a document nested 128 deep
- * runs in the 64 KiB stack build-wasm gives a guest (examples/wasm/jsonfilter
- * checks it). A lone UTF-16 surrogate in a \u escape is valid and decodes to
+ * The reader is one loop with an explicit, bounded stack, so no document
+ * can exhaust the guest's stack. A lone UTF-16 surrogate in a \u escape is valid and decodes to
  * U+FFFD. The shared vectors in guest-sdk/testdata/json test this file and
  * the other SDKs' JSON code alike.
  */
@@ -83,6 +82,16 @@ int wasmstream_json_valid(const uint8_t *doc, size_t len, size_t *offset);
 /* Finds the value at path (NUL-terminated) in doc, after validating all of
  * doc. Call it on a value's ptr and len to look inside that value. */
 int wasmstream_json_get(const uint8_t *doc, size_t len, const char *path, wasmstream_json_value *out);
+
+/* The most paths one wasmstream_json_get_all call looks up. */
+#define WASMSTREAM_JSON_MAX_PATHS 8
+
+/* Looks up the n paths (at most WASMSTREAM_JSON_MAX_PATHS, else ETYPE) in
+ * doc in one pass, as wasmstream_json_get does for one, after validating all
+ * of doc: out[i] is the value at paths[i], or {0, NULL, 0} when there is
+ * none. */
+int wasmstream_json_get_all(const uint8_t *doc, size_t len, const char *const *paths, size_t n,
+                            wasmstream_json_value *out);
 
 /* A string's contents with escapes decoded: *out points between its quotes
  * in the document when it has no escapes, or else to the decoded text in

@@ -121,6 +121,26 @@ static size_t run(const char *op, const uint8_t *doc, size_t doc_len, const char
 #undef RESULT
 }
 
+/* get_all finds in one pass what get finds per path. */
+static void get_all_matches_get(const uint8_t *doc, size_t len, const char *path) {
+    char deeper[512];
+    snprintf(deeper, sizeof deeper, "%s.0", path);
+    const char *paths[] = {path, "", "id", deeper, "tags.2.deep.1", path};
+    wasmstream_json_value all[6], one;
+    int err = wasmstream_json_get_all(doc, len, paths, 6, all);
+    for (int i = 0; i < 6; i++) {
+        int e = wasmstream_json_get(doc, len, paths[i], &one);
+        if (e == WASMSTREAM_JSON_ENOTFOUND) {
+            CHECK(!err && all[i].ptr == NULL, "get_all path %s: err %d, ptr %p", paths[i], err, (void *)all[i].ptr);
+        } else if (e) {
+            CHECK(err == e, "get_all path %s: err %d, get %d", paths[i], err, e);
+        } else {
+            CHECK(!err && all[i].ptr == one.ptr && all[i].len == one.len && all[i].kind == one.kind,
+                  "get_all path %s differs from get", paths[i]);
+        }
+    }
+}
+
 static void vectors(const char *file) {
     FILE *f = fopen(file, "rb");
     if (!f) {
@@ -153,6 +173,9 @@ static void vectors(const char *file) {
             continue;
         }
         for (int i = 0; i < 6; i++) fields[i] = field(fields[i], &lens[i]);
+        if (strcmp(fields[0], "valid") && strcmp(fields[0], "quote") && strcmp(fields[0], "set") &&
+            strcmp(fields[0], "delete"))
+            get_all_matches_get((const uint8_t *)fields[2], lens[2], fields[3]);
         size_t n = run(fields[0], (const uint8_t *)fields[2], lens[2], fields[3], (const uint8_t *)fields[4], lens[4],
                        fields[5], got, cap);
         CHECK(n == lens[5] && memcmp(got, fields[5], n) == 0, "line %d: %s \"%s\" path \"%s\": got \"%.*s\", want \"%s\"",
