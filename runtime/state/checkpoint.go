@@ -211,14 +211,18 @@ func readManifest(dir string) (manifest, error) {
 	return m, nil
 }
 
-// newestManifest reads the manifest of the newest retained checkpoint
-// that has a readable one.
+// newestManifest reads the manifest of the newest retained checkpoint of
+// this store (after liveRecord.Since) that has a readable one.
 func (s *Store) newestManifest() (manifest, string, error) {
 	names, err := checkpointNames(s.checkpointsDir())
 	if err != nil {
 		return manifest{}, "", err
 	}
 	for i := len(names) - 1; i >= 0; i-- {
+		var id uint64
+		if _, err := fmt.Sscan(names[i], &id); err != nil || id <= s.since {
+			continue // another store's (see liveRecord.Since)
+		}
 		dir := filepath.Join(s.checkpointsDir(), names[i])
 		if m, err := readManifest(dir); err == nil {
 			return m, dir, nil
@@ -232,6 +236,7 @@ func (s *Store) newestManifest() (manifest, string, error) {
 // files from the newest.
 func (s *Store) loadRetained() {
 	names, _ := checkpointNames(s.checkpointsDir())
+	m, _, merr := s.newestManifest()
 	s.filesMu.Lock()
 	defer s.filesMu.Unlock()
 	s.retained = nil
@@ -240,14 +245,16 @@ func (s *Store) loadRetained() {
 		if err != nil {
 			continue
 		}
-		if len(s.retained) == 0 {
-			for _, f := range m.Files {
-				if immutable(f.Name) {
-					s.sums[f.Name] = f
-				}
+		s.retained = append(s.retained, m.Meta)
+	}
+	// Only this store's tables: another's (see liveRecord.Since) may have
+	// the same names.
+	if merr == nil {
+		for _, f := range m.Files {
+			if immutable(f.Name) {
+				s.sums[f.Name] = f
 			}
 		}
-		s.retained = append(s.retained, m.Meta)
 	}
 }
 

@@ -151,6 +151,7 @@ type Store struct {
 	live   string
 	shards [nShards]shard
 	dirty  atomic.Int64 // bytes in write caches
+	ttl    atomic.Bool  // an entry with a TTL was written (see Meta.NoTTL)
 	clean  atomic.Int64 // bytes in read caches
 
 	// readMu lets Close wait for queries in progress (Lookup, List) and
@@ -163,7 +164,8 @@ type Store struct {
 	// lastCommitted is the id of the checkpoint the live store holds
 	// (meta.ID may be numbered on past it, see openLive).
 	lastCommitted uint64
-	meta          Meta // the last checkpoint's
+	since         uint64 // see liveRecord.Since
+	meta          Meta   // the last checkpoint's
 	copyWG        sync.WaitGroup
 	// verifyWG: the check of the live tables after Open (verifyTables).
 	verifyWG sync.WaitGroup
@@ -194,6 +196,9 @@ type Meta struct {
 	Time     time.Time `json:"time"`
 	Pipeline string    `json:"pipeline,omitempty"`
 	Keys     int64     `json:"keys"` // entries written by this checkpoint
+	// NoTTL: no entry with a TTL was ever written to the store, so
+	// checkpoints need not sweep for expired ones.
+	NoTTL bool `json:"no_ttl,omitempty"`
 }
 
 const nShards = 64
@@ -254,10 +259,18 @@ func Open(opts Options) (st *Store, pos []byte, err error) {
 	if err := os.RemoveAll(filepath.Join(opts.Dir, savepointStage)); err != nil {
 		return nil, nil, fmt.Errorf("removing unfinished savepoints: %w", err)
 	}
+	rec, _, err := s.readLive()
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		return nil, nil, err
+	}
+	s.since = rec.Since
 	if opts.FromSavepoint != "" {
 		m, err := validCheckpoint(opts.FromSavepoint)
 		if err != nil {
 			return nil, nil, fmt.Errorf("starting from savepoint: %w", err)
+		}
+		if err := s.newLineage(); err != nil {
+			return nil, nil, err
 		}
 		if err := s.replaceLive(opts.FromSavepoint, m.ID); err != nil {
 			return nil, nil, err
@@ -289,16 +302,20 @@ func Open(opts Options) (st *Store, pos []byte, err error) {
 // as Close left them (see recordTables).
 const tablesFile = "live.tables.json"
 
-// recordTables flushes the store's memory table and records the checksums
-// of its tables in tablesFile, for the next Open to verify; only tables
-// not seen before are read.
-func (s *Store) recordTables() (err error) {
+// flush writes the store's memory table to a table, for recordTables.
+func (s *Store) flush() (err error) {
 	defer s.guard("flushing", &err)
 	if err := s.db.Flush(); err != nil {
 		return fmt.Errorf("flushing the state store: %w", err)
 	}
-	// Only the tables Pebble uses: a compaction may be writing another.
-	levels, err := s.db.SSTables()
+	return nil
+}
+
+// recordTables records, after the store is closed (no compaction runs),
+// the checksums of its tables in tablesFile, for the next Open to verify;
+// only tables not seen before are read.
+func (s *Store) recordTables() error {
+	ents, err := os.ReadDir(s.live)
 	if err != nil {
 		return fmt.Errorf("recording the state store's tables: %w", err)
 	}
@@ -306,22 +323,23 @@ func (s *Store) recordTables() (err error) {
 	known := s.sums
 	s.filesMu.Unlock()
 	var files []manifestFile
-	for _, level := range levels {
-		for _, t := range level {
-			if t.Virtual || t.BackingType != pebble.BackingTypeLocal {
-				continue
-			}
-			name := fmt.Sprintf("%s.sst", t.BackingSSTNum)
-			if f, ok := known[name]; ok && f.Size == int64(t.Size) {
-				files = append(files, f)
-				continue
-			}
-			size, sum, err := checksum(filepath.Join(s.live, name))
-			if err != nil {
-				return fmt.Errorf("recording the state store's tables: %w", err)
-			}
-			files = append(files, manifestFile{Name: name, Size: size, CRC32: sum})
+	for _, e := range ents {
+		if !immutable(e.Name()) {
+			continue
 		}
+		fi, err := e.Info()
+		if err != nil {
+			return fmt.Errorf("recording the state store's tables: %w", err)
+		}
+		if f, ok := known[e.Name()]; ok && f.Size == fi.Size() {
+			files = append(files, f)
+			continue
+		}
+		size, sum, err := checksum(filepath.Join(s.live, e.Name()))
+		if err != nil {
+			return fmt.Errorf("recording the state store's tables: %w", err)
+		}
+		files = append(files, manifestFile{Name: e.Name(), Size: size, CRC32: sum})
 	}
 	b, _ := json.Marshal(files)
 	if err := durable.WriteFile(filepath.Join(s.opts.Dir, tablesFile), b, 0o644); err != nil {
@@ -372,9 +390,17 @@ func (s *Store) pebbleOptions() *pebble.Options {
 	o.Logger = quietLogger{}
 	// Background work (flushes, compactions) fails outside any call: the
 	// next checkpoint fails with it rather than the error being lost.
-	o.EventListener = &pebble.EventListener{BackgroundError: func(err error) {
-		s.fail(fmt.Errorf("%w: Pebble background error: %w", ErrFailed, err))
-	}}
+	o.EventListener = &pebble.EventListener{
+		BackgroundError: func(err error) {
+			s.fail(fmt.Errorf("%w: Pebble background error: %w", ErrFailed, err))
+		},
+		// Found by a read or in the background (a compaction): recorded,
+		// never a panic of the process (Pebble's default is Fatalf).
+		DataCorruption: func(info pebble.DataCorruptionInfo) {
+			msg, _, _ := strings.Cut(fmt.Sprint(info.Details), "\n")
+			s.fail(fmt.Errorf("%w: %s: %s: %s", ErrCorrupt, s.live, filepath.Base(info.Path), msg))
+		},
+	}
 	return o
 }
 
@@ -390,7 +416,7 @@ func (s *Store) fail(err error) {
 	if s.failed == nil {
 		s.failed = err
 	}
-	if errors.Is(err, ErrCorrupt) && !s.marked && s.db != nil {
+	if errors.Is(err, ErrCorrupt) && !s.marked {
 		s.marked = true
 		if werr := durable.WriteFile(filepath.Join(s.opts.Dir, corruptFile), []byte(err.Error()+"\n"), 0o644); werr != nil {
 			s.opts.Logger.Error("state: recording that the store is corrupt", "err", werr)
@@ -422,8 +448,9 @@ func (s *Store) guard(what string, err *error) {
 
 // corruption records a read error Pebble reports as corruption.
 func (s *Store) corruption(err error) error {
-	if errors.Is(err, pebble.ErrCorruption) {
-		err = fmt.Errorf("%w: %s: %w", ErrCorrupt, s.live, err)
+	if !errors.Is(err, ErrCorrupt) && (errors.Is(err, pebble.ErrCorruption) || pebble.IsCorruptionError(err)) {
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		err = fmt.Errorf("%w: %s: %s", ErrCorrupt, s.live, msg)
 		s.fail(err)
 	}
 	return err
@@ -452,7 +479,14 @@ func (s *Store) openLive() ([]byte, error) {
 		db, pos, meta, err = s.openDB()
 	}
 	if err == nil {
-		if err = s.checkLive(meta); err != nil {
+		if err = s.checkLive(meta); err == nil {
+			// Pebble may have found corruption while opening (its
+			// compactions start at once).
+			if ferr := s.failure(); errors.Is(ferr, ErrCorrupt) {
+				err = ferr
+			}
+		}
+		if err != nil {
 			s.closeDB(db)
 		}
 	}
@@ -479,13 +513,18 @@ func (s *Store) openLive() ([]byte, error) {
 			if err := s.moveAside(); err != nil {
 				return nil, err
 			}
+			if err := s.newLineage(); err != nil {
+				return nil, err
+			}
 			if err := s.recordLive(0); err != nil {
 				return nil, err
 			}
 		default:
 			return nil, fmt.Errorf("%w (set state.on_corrupt to \"checkpoint\" to restore the newest valid checkpoint, or \"empty\" to start without state)", corrupt)
 		}
-		s.failed = nil
+		s.failMu.Lock()
+		s.failed, s.marked = nil, false
+		s.failMu.Unlock()
 		if err := os.Remove(filepath.Join(s.opts.Dir, corruptFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("clearing the record of the corrupt store: %w", err)
 		}
@@ -494,6 +533,8 @@ func (s *Store) openLive() ([]byte, error) {
 		}
 	}
 	s.db, s.meta, s.lastCommitted = db, meta, meta.ID
+	// A new store has no TTL; one written before NoTTL existed may.
+	s.ttl.Store(meta.ID > 0 && !meta.NoTTL)
 	// Started from a savepoint (or an older checkpoint), the store's
 	// checkpoint id may be below those retained in this directory: number
 	// on after them, so retention keeps the newest.
@@ -506,21 +547,62 @@ func (s *Store) openLive() ([]byte, error) {
 	return pos, nil
 }
 
-// liveFile, beside the live store, holds the id of the last checkpoint
-// committed to it: a live store holding an older one lost data.
+// liveFile, beside the live store, records what it holds (liveRecord):
+// a live store holding an older checkpoint, or a shorter MANIFEST, lost
+// data.
 const liveFile = "live.checkpoint"
 
-// recordLive writes beside the live store the id of the checkpoint it now
-// holds and the name and size of its MANIFEST (Pebble's log of the files
-// it uses, which only grows until Pebble starts a new one): a live store
-// holding an older checkpoint, or a shorter MANIFEST, lost data.
-func (s *Store) recordLive(id uint64) error {
-	b := fmt.Appendf(nil, "%d\n", id)
-	if name, size := currentManifest(s.live); name != "" {
-		b = fmt.Appendf(b, "%s %d\n", name, size)
+// liveRecord is liveFile's content.
+type liveRecord struct {
+	// Checkpoint is the id of the last checkpoint committed to the store.
+	Checkpoint uint64 `json:"checkpoint"`
+	// Manifest and ManifestSize are Pebble's MANIFEST (its log of the
+	// files it uses, which only grows until Pebble starts a new one) as it
+	// was then.
+	Manifest     string `json:"manifest,omitempty"`
+	ManifestSize int64  `json:"manifest_size,omitempty"`
+	// Since: retained checkpoints up to this id belong to the store this
+	// one replaced (a savepoint was restored, or it started empty), so
+	// its files are not compared with theirs.
+	Since uint64 `json:"since,omitempty"`
+}
+
+// readLive reads liveFile (ok false when there is none).
+func (s *Store) readLive() (rec liveRecord, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(s.opts.Dir, liveFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return rec, false, nil
 	}
+	if err != nil {
+		return rec, false, fmt.Errorf("reading %s: %w", liveFile, err)
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, false, fmt.Errorf("%w: %s: %s is unreadable: %q", ErrCorrupt, s.live, liveFile, b)
+	}
+	return rec, true, nil
+}
+
+// recordLive writes liveFile for checkpoint id, now committed.
+func (s *Store) recordLive(id uint64) error {
+	rec := liveRecord{Checkpoint: id, Since: s.since}
+	rec.Manifest, rec.ManifestSize = currentManifest(s.live)
+	b, _ := json.Marshal(rec)
 	if err := durable.WriteFile(filepath.Join(s.opts.Dir, liveFile), b, 0o644); err != nil {
 		return fmt.Errorf("recording checkpoint %d beside the store: %w", id, err)
+	}
+	return nil
+}
+
+// newLineage marks the live store as not derived from the retained
+// checkpoints now in the directory: it forgets the tables recorded at the
+// last Close and compares only with checkpoints retained from now on.
+func (s *Store) newLineage() error {
+	names, _ := checkpointNames(s.checkpointsDir())
+	if len(names) > 0 {
+		fmt.Sscan(names[len(names)-1], &s.since)
+	}
+	if err := os.Remove(filepath.Join(s.opts.Dir, tablesFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", tablesFile, err)
 	}
 	return nil
 }
@@ -544,22 +626,16 @@ func currentManifest(dir string) (string, int64) {
 // with the one recorded beside it: shorter is a truncated MANIFEST, with
 // which Pebble would open an older store.
 func (s *Store) checkManifest() error {
-	b, err := os.ReadFile(filepath.Join(s.opts.Dir, liveFile))
-	if err != nil {
-		return nil
+	rec, ok, err := s.readLive()
+	if err != nil || !ok || rec.Manifest == "" || strings.ContainsAny(rec.Manifest, `/\`) {
+		return err
 	}
-	var id uint64
-	var name string
-	var size int64
-	if n, _ := fmt.Sscan(string(b), &id, &name, &size); n < 3 || strings.ContainsAny(name, `/\`) {
-		return nil
-	}
-	fi, err := os.Stat(filepath.Join(s.live, name))
+	fi, err := os.Stat(filepath.Join(s.live, rec.Manifest))
 	if err != nil {
 		return nil // Pebble started a newer one
 	}
-	if fi.Size() < size {
-		return fmt.Errorf("%w: %s: %s has %d bytes, but held %d at checkpoint %d: the store lost data", ErrCorrupt, s.live, name, fi.Size(), size, id)
+	if fi.Size() < rec.ManifestSize {
+		return fmt.Errorf("%w: %s: %s has %d bytes, but held %d at checkpoint %d: the store lost data", ErrCorrupt, s.live, rec.Manifest, fi.Size(), rec.ManifestSize, rec.Checkpoint)
 	}
 	return nil
 }
@@ -571,11 +647,12 @@ func (s *Store) checkManifest() error {
 // sizes its manifest recorded.
 func (s *Store) checkLive(meta Meta) error {
 	want, from := uint64(0), ""
-	if b, err := os.ReadFile(filepath.Join(s.opts.Dir, liveFile)); err == nil {
-		if _, err := fmt.Sscan(string(b), &want); err != nil {
-			return fmt.Errorf("%w: %s: %s is unreadable: %q", ErrCorrupt, s.live, liveFile, b)
-		}
-		from = filepath.Join(s.opts.Dir, liveFile)
+	rec, ok, err := s.readLive()
+	if err != nil {
+		return err
+	}
+	if ok {
+		want, from = rec.Checkpoint, filepath.Join(s.opts.Dir, liveFile)
 	}
 	m, dir, err := s.newestManifest()
 	if err != nil {
@@ -672,6 +749,10 @@ func (s *Store) replaceLive(from string, id uint64) error {
 	if err := durable.Rename(tmp, s.live); err != nil {
 		return fmt.Errorf("restoring %s: %w", from, err)
 	}
+	// The tables recorded at the last Close were the replaced store's.
+	if err := os.Remove(filepath.Join(s.opts.Dir, tablesFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("restoring %s: %w", from, err)
+	}
 	return s.recordLive(id)
 }
 
@@ -698,9 +779,12 @@ func (s *Store) Close() error {
 	s.closed = true
 	var err error
 	if s.failure() == nil {
-		err = s.recordTables()
+		err = s.flush()
 	}
 	err = errors.Join(err, s.closeDB(s.db))
+	if err == nil && s.failure() == nil {
+		err = s.recordTables()
+	}
 	if err == nil && s.meta.ID > 0 {
 		// What Close appended to the MANIFEST, for the next Open.
 		err = s.recordLive(s.lastCommitted)
@@ -830,6 +914,9 @@ func (s *Store) setDirty(sh *shard, k string, e entry) {
 	}
 	sh.dirty[k] = e
 	s.dirty.Add(e.size(k))
+	if e.expiry != 0 && !s.ttl.Load() {
+		s.ttl.Store(true)
+	}
 }
 
 // addDelta adds delta to the counter at k as it is in the store now (see
@@ -908,10 +995,13 @@ func (s *Store) Checkpoint(pipeline string, position []byte) (meta Meta, err err
 		}
 		sh.mu.RUnlock()
 	}
-	next, err := s.sweepExpired(b, now)
-	if err != nil {
-		return Meta{}, fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
+	var next []byte
+	if s.ttl.Load() {
+		if next, err = s.sweepExpired(b, now); err != nil {
+			return Meta{}, fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
+		}
 	}
+	meta.NoTTL = !s.ttl.Load()
 	mb, _ := json.Marshal(meta)
 	if err := b.Set(metaKey, mb, nil); err != nil {
 		return Meta{}, fmt.Errorf("writing checkpoint %d: %w", meta.ID, err)
@@ -942,12 +1032,17 @@ func (s *Store) Checkpoint(pipeline string, position []byte) (meta Meta, err err
 	s.dirty.Store(0)
 	s.meta = meta
 	s.lastCommitted = meta.ID
-	if err := s.recordLive(meta.ID); err != nil {
-		return Meta{}, err
-	}
+	// Off the pipeline's pause, like the retained copy: the next
+	// checkpoint waits for both. A crash before the record leaves an older
+	// id beside the store, which Open accepts (only a store behind its
+	// record lost data).
 	s.copyWG.Add(1)
 	go func() {
 		defer s.copyWG.Done()
+		if err := s.recordLive(meta.ID); err != nil {
+			s.copyErr = err
+			return
+		}
 		s.copyErr = s.retain(meta)
 	}()
 	return meta, nil
