@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -137,8 +136,8 @@ state: {checkpoint_interval: 50ms, query: "off"}
 	}
 }
 
-// failingPositionSource is a finite positioned source whose Position
-// fails.
+// failingPositionSource is an endless positioned source whose Position
+// fails, so the failing checkpoint is the reader's, between two reads.
 type failingPositionSource struct{ next int }
 
 func (s *failingPositionSource) Open(ctx context.Context, env runtime.Env) error { return nil }
@@ -147,9 +146,6 @@ func (s *failingPositionSource) Position() ([]byte, error) {
 	return nil, errors.New("position file unreadable")
 }
 func (s *failingPositionSource) Read(ctx context.Context) ([]runtime.Record, runtime.AckFunc, error) {
-	if s.next >= 5 {
-		return nil, nil, io.EOF
-	}
 	s.next++
 	return []runtime.Record{{Key: []byte("k"), Value: []byte("x")}}, func(error) {}, nil
 }
@@ -181,8 +177,9 @@ state: {checkpoint_interval: 10ms, query: "off"}
 		t.Fatal(err)
 	}
 	err = p.Run(t.Context())
-	if !errors.Is(err, runtime.ErrCheckpoint) || !strings.Contains(err.Error(), "position file unreadable") {
-		t.Fatalf("run: %v, want ErrCheckpoint with the cause", err)
+	var se *runtime.StageError
+	if !errors.Is(err, runtime.ErrCheckpoint) || !strings.Contains(err.Error(), "position file unreadable") || !errors.As(err, &se) || se.Kind != runtime.KindState {
+		t.Fatalf("run: %v, want a state StageError wrapping ErrCheckpoint with the cause", err)
 	}
 }
 

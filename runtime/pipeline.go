@@ -414,6 +414,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		}
 		return failErr
 	}
+	if srcErr != nil && errors.Is(srcErr, ErrCheckpoint) { // the reader's checkpoint, not the source
+		return &StageError{Kind: KindState, Component: "state", Err: srcErr}
+	}
 	if srcErr != nil {
 		return &StageError{Kind: KindSource, Component: p.spec.Source.Path, Err: srcErr}
 	}
