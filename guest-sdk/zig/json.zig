@@ -203,26 +203,67 @@ fn isDigit(d: []const u8, i: usize) bool {
     return i < d.len and d[i] >= '0' and d[i] <= '9';
 }
 
-/// Validates doc and, when want is set, locates path in it: one loop with
-/// an explicit stack. match says the value about to be read is on the path
-/// and at is where the rest of the path begins; the container at depth
-/// mdepth is the one whose members are compared with seg. Once a member
-/// matched the container compares no more, and once a matched container
-/// closes without the value nothing else can match.
+/// One path followed through a document: match says the value about to be
+/// read is on the path, at is where the rest of the path begins, and the
+/// container at depth mdepth is the one whose members are compared with seg.
+/// Once a member matched, that container compares no more (only the first of
+/// duplicate keys is followed), and once a matched container closes without
+/// the value, nothing else can match.
+const Cursor = struct {
+    path: []const u8,
+    match: bool = true,
+    found: bool = false,
+    open: bool = false, // the found container has not closed
+    at: usize,
+    mdepth: usize = 0, // 0: none
+    seg: []const u8 = "",
+    next: usize = 0,
+    elem: usize = 0,
+    want_idx: ?usize = null,
+    here_at: usize = 0,
+    res: Span = .{ .kind = .null_value, .start = 0, .end = 0 },
+
+    fn init(path: []const u8) Cursor {
+        return .{ .path = path, .at = if (path.len == 0) 1 else 0 };
+    }
+
+    fn take(c: *Cursor) void {
+        c.match = true;
+        c.at = c.next;
+        c.mdepth = 0;
+    }
+};
+
+/// Validates doc and, when want is set, locates path in it.
 fn find(d: []const u8, path: []const u8, want: bool) Error!Span {
+    var cs = [1]Cursor{Cursor.init(path)};
+    try scan(d, if (want) cs[0..] else cs[0..0]);
+    if (want and !cs[0].found) return error.NotFound;
+    return cs[0].res;
+}
+
+/// The most paths one getAll call looks up.
+pub const max_paths = 8;
+
+/// Looks up every path of paths in doc in one pass, as get does for one,
+/// after validating all of doc: out[i] is the value at paths[i], or null. At
+/// most max_paths paths, and out at least as long as paths (error.Type
+/// otherwise). It allocates nothing.
+pub fn getAll(doc: []const u8, paths: []const []const u8, out: []?Value) Error!void {
+    if (paths.len > max_paths or out.len < paths.len) return error.Type;
+    var arr: [max_paths]Cursor = undefined;
+    for (paths, 0..) |p, i| arr[i] = Cursor.init(p);
+    const cs = arr[0..paths.len];
+    try scan(doc, cs);
+    for (cs, 0..) |c, i| out[i] = if (c.found) Value{ .kind = c.res.kind, .raw = doc[c.res.start..c.res.end] } else null;
+}
+
+/// Validates d, moving every cursor along it: one loop with an explicit
+/// stack, so no document can exhaust the guest's stack.
+fn scan(d: []const u8, cs: []Cursor) Error!void {
     var i: usize = 0;
     var depth: usize = 0;
     var stack: [max_depth]u8 = undefined;
-    var res = Span{ .kind = .null_value, .start = 0, .end = 0 };
-    var found = false;
-    var here_at: usize = 0; // the depth at which the found container closes (0: none)
-    var match = want;
-    var at: usize = if (path.len == 0) 1 else 0;
-    var mdepth: usize = 0; // 0: none
-    var seg: []const u8 = path[0..0];
-    var next: usize = 0;
-    var elem: usize = 0;
-    var want_idx: ?usize = null;
     const State = enum { value, after, key };
     var st = State.value;
     while (true) {
@@ -230,7 +271,6 @@ fn find(d: []const u8, path: []const u8, want: bool) Error!Span {
             .value => {
                 i = skipWs(d, i);
                 if (i >= d.len) return error.Syntax;
-                const here = match and !found and at > path.len;
                 const start = i;
                 const c = d[i];
                 var kind: Kind = undefined;
@@ -240,18 +280,22 @@ fn find(d: []const u8, path: []const u8, want: bool) Error!Span {
                         stack[depth] = c;
                         depth += 1;
                         i += 1;
-                        if (here) {
-                            res = .{ .kind = if (c == '{') .object else .array, .start = start, .end = 0 };
-                            here_at = depth;
-                        } else if (match and !found) {
-                            mdepth = depth;
-                            const s = segment(path, at);
-                            seg = s.seg;
-                            next = s.next;
-                            elem = 0;
-                            want_idx = if (c == '[') index(seg) else null;
+                        for (cs) |*cu| {
+                            if (!cu.match or cu.found or cu.open) continue;
+                            cu.match = false;
+                            if (cu.at > cu.path.len) {
+                                cu.res = .{ .kind = if (c == '{') .object else .array, .start = start, .end = 0 };
+                                cu.open = true;
+                                cu.here_at = depth;
+                                continue;
+                            }
+                            cu.mdepth = depth;
+                            const sg = segment(cu.path, cu.at);
+                            cu.seg = sg.seg;
+                            cu.next = sg.next;
+                            cu.elem = 0;
+                            cu.want_idx = if (c == '[') index(sg.seg) else null;
                         }
-                        match = false;
                         i = skipWs(d, i);
                         if (i < d.len and d[i] == c + 2) { // '{'+2 is '}', '['+2 is ']'
                             st = .after;
@@ -259,10 +303,10 @@ fn find(d: []const u8, path: []const u8, want: bool) Error!Span {
                         }
                         if (c == '{') {
                             st = .key;
-                        } else if (mdepth == depth and want_idx != null and want_idx.? == 0) {
-                            match = true;
-                            at = next;
-                            mdepth = 0;
+                            continue;
+                        }
+                        for (cs) |*cu| {
+                            if (cu.mdepth == depth and cu.want_idx != null and cu.want_idx.? == 0) cu.take();
                         }
                         continue;
                     },
@@ -298,19 +342,20 @@ fn find(d: []const u8, path: []const u8, want: bool) Error!Span {
                         kind = .number;
                     },
                 }
-                if (here) {
-                    res = .{ .kind = kind, .start = start, .end = i };
-                    found = true;
+                for (cs) |*cu| {
+                    if (cu.match and !cu.found and !cu.open and cu.at > cu.path.len) {
+                        cu.res = .{ .kind = kind, .start = start, .end = i };
+                        cu.found = true;
+                    }
+                    cu.match = false;
                 }
-                match = false;
                 st = .after;
             },
             .after => {
                 i = skipWs(d, i);
                 if (depth == 0) {
                     if (i != d.len) return error.Syntax;
-                    if (want and !found) return error.NotFound;
-                    return res;
+                    return;
                 }
                 if (i >= d.len) return error.Syntax;
                 const top = stack[depth - 1];
@@ -320,23 +365,23 @@ fn find(d: []const u8, path: []const u8, want: bool) Error!Span {
                         st = .key;
                         continue;
                     }
-                    if (mdepth == depth) {
-                        elem += 1;
-                        if (want_idx != null and elem == want_idx.?) {
-                            match = true;
-                            at = next;
-                            mdepth = 0;
+                    for (cs) |*cu| {
+                        if (cu.mdepth == depth) {
+                            cu.elem += 1;
+                            if (cu.want_idx != null and cu.elem == cu.want_idx.?) cu.take();
                         }
                     }
                     st = .value;
                 } else if (d[i] == top + 2) {
                     i += 1;
-                    if (here_at == depth) {
-                        res.end = i;
-                        found = true;
-                        here_at = 0;
+                    for (cs) |*cu| {
+                        if (cu.open and cu.here_at == depth) {
+                            cu.res.end = i;
+                            cu.open = false;
+                            cu.found = true;
+                        }
+                        if (cu.mdepth == depth) cu.mdepth = 0;
                     }
-                    if (mdepth == depth) mdepth = 0;
                     depth -= 1;
                 } else return error.Syntax;
             },
@@ -345,10 +390,8 @@ fn find(d: []const u8, path: []const u8, want: bool) Error!Span {
                 if (i >= d.len or d[i] != '"') return error.Syntax;
                 const kstart = i + 1;
                 i = try scanString(d, i);
-                if (mdepth == depth and textEq(d[kstart .. i - 1], seg)) {
-                    match = true;
-                    at = next;
-                    mdepth = 0;
+                for (cs) |*cu| {
+                    if (cu.mdepth == depth and textEq(d[kstart .. i - 1], cu.seg)) cu.take();
                 }
                 i = skipWs(d, i);
                 if (i >= d.len or d[i] != ':') return error.Syntax;

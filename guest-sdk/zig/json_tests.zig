@@ -77,6 +77,27 @@ fn run(a: std.mem.Allocator, op: []const u8, doc: []const u8, path: []const u8, 
     return std.fmt.allocPrint(a, "unknown op {s}", .{op});
 }
 
+/// getAll finds in one pass what get finds per path.
+fn getAllMatchesGet(a: std.mem.Allocator, doc: []const u8, path: []const u8) !void {
+    const deeper = try std.fmt.allocPrint(a, "{s}.0", .{path});
+    const paths = [_][]const u8{ path, "", "id", deeper, "tags.2.deep.1", path };
+    var out: [6]?json.Value = undefined;
+    const all = json.getAll(doc, &paths, &out);
+    for (paths, 0..) |p, i| {
+        if (json.get(doc, p)) |v| {
+            try all;
+            try testing.expect(out[i] != null);
+            try testing.expectEqual(v.kind, out[i].?.kind);
+            try testing.expectEqualSlices(u8, v.raw, out[i].?.raw);
+        } else |e| {
+            if (e == error.NotFound) {
+                try all;
+                try testing.expect(out[i] == null);
+            } else try testing.expectError(e, all);
+        }
+    }
+}
+
 test "JSON vectors" {
     var arena = std.heap.ArenaAllocator.init(testing.allocator);
     defer arena.deinit();
@@ -97,6 +118,9 @@ test "JSON vectors" {
             f[k] = try field(a, part);
         }
         try testing.expectEqual(@as(usize, 6), k);
+        if (!std.mem.eql(u8, f[0], "valid") and !std.mem.eql(u8, f[0], "quote") and
+            !std.mem.eql(u8, f[0], "set") and !std.mem.eql(u8, f[0], "delete"))
+            try getAllMatchesGet(a, f[2], f[3]);
         const got = try run(a, f[0], f[2], f[3], f[4], f[5]);
         cases += 1;
         if (!std.mem.eql(u8, got, f[5])) {
