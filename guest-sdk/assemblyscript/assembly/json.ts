@@ -18,9 +18,10 @@
 // Every function that reads a document validates all of it against RFC 8259
 // in one pass (strict grammar, UTF-8 in strings, no leading zeros, nothing
 // after the value) and fails with SYNTAX, UTF8 or DEPTH (nesting deeper than
-// JSON_MAX_DEPTH) instead of reading on; recursion is bounded by the depth
-// limit. A lone UTF-16 surrogate in a \u escape is valid and decodes to
-// U+FFFD. The shared vectors in guest-sdk/testdata/json test this file and
+// JSON_MAX_DEPTH) instead of reading on; the reader is one loop with an
+// explicit, bounded stack. jsonGetAll finds several paths in one pass. A
+// lone UTF-16 surrogate in a \u escape is valid and decodes to U+FFFD. The
+// shared vectors in guest-sdk/testdata/json test this file and
 // the other SDKs' JSON code alike. Not reentrant: a module instance is
 // single-threaded.
 
@@ -95,8 +96,6 @@ let d: usize = 0; // the document
 let n: i32 = 0;
 let pos: i32 = 0;
 let err: i32 = 0;
-let pathP: usize = 0; // the path, UTF-8
-let pathN: i32 = 0;
 let found = false;
 let fKind: i32 = 0;
 let fStart: i32 = 0;
@@ -309,147 +308,226 @@ function literal(lit: string): void {
   pos += k;
 }
 
-// The segment at a path offset: segment() sets segStart, segLen, segNext.
-let segStart: i32 = 0;
-let segLen: i32 = 0;
-let segNext: i32 = 0;
+/** One path followed through a document: match says the value about to be
+ * read is on the path, at is where the rest of the path begins, and the
+ * container at depth mdepth is the one whose members are compared with the
+ * segment at segStart. Once a member matched, that container compares no
+ * more (only the first of duplicate keys is followed), and once a matched
+ * container closes without the value, nothing else can match. */
+class Cursor {
+  buf: Uint8Array = new Uint8Array(64); // the path as UTF-8, for jsonGetAll
+  pp: usize = 0;
+  pn: i32 = 0;
+  match: bool = true;
+  found: bool = false;
+  open: bool = false; // the found container has not closed
+  at: i32 = 0;
+  mdepth: i32 = 0; // 0: none
+  segStart: i32 = 0;
+  segLen: i32 = 0;
+  next: i32 = 0;
+  elem: i32 = 0;
+  want: i32 = -1;
+  hereAt: i32 = 0;
+  kind: i32 = 0;
+  start: i32 = 0;
+  end: i32 = 0;
 
-function segment(off: i32): void {
-  if (off > pathN) {
-    segStart = 0;
-    segLen = 0;
-    segNext = off;
-    return;
+  reset(pp: usize, pn: i32): void {
+    this.pp = pp;
+    this.pn = pn;
+    this.match = true;
+    this.found = false;
+    this.open = false;
+    this.at = pn == 0 ? 1 : 0;
+    this.mdepth = 0;
+    this.want = -1;
+    this.hereAt = 0;
   }
-  let i = off;
-  while (i < pathN && load<u8>(pathP + <usize>i) != 0x2e) i++;
-  segStart = off;
-  segLen = i - off;
-  segNext = i < pathN ? i + 1 : pathN + 1;
+
+  segment(): void {
+    if (this.at > this.pn) {
+      this.segStart = 0;
+      this.segLen = 0;
+      this.next = this.at;
+      return;
+    }
+    let i = this.at;
+    while (i < this.pn && load<u8>(this.pp + <usize>i) != 0x2e) i++;
+    this.segStart = this.at;
+    this.segLen = i - this.at;
+    this.next = i < this.pn ? i + 1 : this.pn + 1;
+  }
+
+  index(): i32 {
+    const s = this.segStart, len = this.segLen;
+    if (len == 0 || len > 9 || (load<u8>(this.pp + <usize>s) == 0x30 && len > 1)) return -1;
+    let v = 0;
+    for (let i = 0; i < len; i++) {
+      const c = <i32>load<u8>(this.pp + <usize>(s + i));
+      if (c < 0x30 || c > 0x39) return -1;
+      v = v * 10 + (c - 0x30);
+    }
+    return v;
+  }
+
+  take(): void {
+    this.match = true;
+    this.at = this.next;
+    this.mdepth = 0;
+  }
 }
 
-function segIndex(s: i32, len: i32): i32 {
-  if (len == 0 || len > 9 || (load<u8>(pathP + <usize>s) == 0x30 && len > 1)) return -1;
-  let v = 0;
-  for (let i = 0; i < len; i++) {
-    const c = <i32>load<u8>(pathP + <usize>(s + i));
-    if (c < 0x30 || c > 0x39) return -1;
-    v = v * 10 + (c - 0x30);
-  }
-  return v;
-}
+/** The most paths one jsonGetAll call looks up. */
+export const JSON_MAX_PATHS: i32 = 8;
 
-function object(depth: i32, off: i32, match: bool): void {
-  if (depth > JSON_MAX_DEPTH) {
-    fail(JsonError.DEPTH);
-    return;
-  }
-  pos++;
-  segment(off);
-  const sStart = segStart, sLen = segLen, rest = segNext;
-  ws();
-  if (peek() == 0x7d) {
-    pos++;
-    return;
-  }
+const cursors = new StaticArray<Cursor>(8);
+for (let i = 0; i < 8; i++) cursors[i] = new Cursor();
+const stack = new Uint8Array(JSON_MAX_DEPTH);
+
+/** Validates the document (d, n), moving cursors [0, ncs) along it: one
+ * loop with an explicit stack, so no document can exhaust the stack. */
+function scan(ncs: i32): void {
+  let depth = 0;
+  let st = 0; // 0: a value is due, 1: a value ended, 2: a key is due
+  const sp = stack.dataStart;
   for (;;) {
-    ws();
-    if (peek() != 0x22) {
-      fail(JsonError.SYNTAX);
-      return;
-    }
-    const kstart = pos + 1;
-    str();
-    if (err != 0) return;
-    const keyMatch = match && !found && textEq(d + <usize>kstart, pos - 1 - kstart, pathP + <usize>sStart, sLen);
-    if (keyMatch) match = false; // only the first of duplicate keys is followed
-    ws();
-    if (peek() != 0x3a) {
-      fail(JsonError.SYNTAX);
-      return;
-    }
-    pos++;
-    value(depth, rest, keyMatch);
-    if (err != 0) return;
-    ws();
-    const c = peek();
-    if (c == 0x2c) pos++;
-    else if (c == 0x7d) {
-      pos++;
-      return;
+    if (st == 0) {
+      ws();
+      const c = peek();
+      const start = pos;
+      if (c == 0x7b || c == 0x5b) {
+        if (depth == JSON_MAX_DEPTH) {
+          fail(JsonError.DEPTH);
+          return;
+        }
+        store<u8>(sp + <usize>depth, <u8>c);
+        depth++;
+        pos++;
+        for (let k = 0; k < ncs; k++) {
+          const cu = unchecked(cursors[k]);
+          if (!cu.match || cu.found || cu.open) continue;
+          cu.match = false;
+          if (cu.at > cu.pn) {
+            cu.kind = c == 0x7b ? JsonKind.OBJECT : JsonKind.ARRAY;
+            cu.start = start;
+            cu.open = true;
+            cu.hereAt = depth;
+            continue;
+          }
+          cu.mdepth = depth;
+          cu.segment();
+          cu.elem = 0;
+          cu.want = c == 0x5b ? cu.index() : -1;
+        }
+        ws();
+        if (peek() == c + 2) { // '{'+2 is '}', '['+2 is ']'
+          st = 1;
+          continue;
+        }
+        if (c == 0x7b) {
+          st = 2;
+          continue;
+        }
+        for (let k = 0; k < ncs; k++) {
+          const cu = unchecked(cursors[k]);
+          if (cu.mdepth == depth && cu.want == 0) cu.take();
+        }
+        continue;
+      }
+      let kind = 0;
+      if (c == 0x22) {
+        kind = JsonKind.STRING;
+        str();
+      } else if (c == 0x74) {
+        kind = JsonKind.BOOL;
+        literal("true");
+      } else if (c == 0x66) {
+        kind = JsonKind.BOOL;
+        literal("false");
+      } else if (c == 0x6e) {
+        kind = JsonKind.NULL;
+        literal("null");
+      } else if (c == 0x2d || (c >= 0x30 && c <= 0x39)) {
+        kind = JsonKind.NUMBER;
+        number();
+      } else {
+        fail(JsonError.SYNTAX);
+        return;
+      }
+      if (err != 0) return;
+      for (let k = 0; k < ncs; k++) {
+        const cu = unchecked(cursors[k]);
+        if (cu.match && !cu.found && !cu.open && cu.at > cu.pn) {
+          cu.found = true;
+          cu.kind = kind;
+          cu.start = start;
+          cu.end = pos;
+        }
+        cu.match = false;
+      }
+      st = 1;
+    } else if (st == 1) {
+      ws();
+      if (depth == 0) {
+        if (pos != n) fail(JsonError.SYNTAX);
+        return;
+      }
+      const c = peek();
+      const top = <i32>load<u8>(sp + <usize>(depth - 1));
+      if (c == 0x2c) {
+        pos++;
+        if (top == 0x7b) {
+          st = 2;
+          continue;
+        }
+        for (let k = 0; k < ncs; k++) {
+          const cu = unchecked(cursors[k]);
+          if (cu.mdepth == depth) {
+            cu.elem++;
+            if (cu.elem == cu.want) cu.take();
+          }
+        }
+        st = 0;
+      } else if (c == top + 2) {
+        pos++;
+        for (let k = 0; k < ncs; k++) {
+          const cu = unchecked(cursors[k]);
+          if (cu.open && cu.hereAt == depth) {
+            cu.open = false;
+            cu.found = true;
+            cu.end = pos;
+          }
+          if (cu.mdepth == depth) cu.mdepth = 0;
+        }
+        depth--;
+      } else {
+        fail(JsonError.SYNTAX);
+        return;
+      }
     } else {
-      fail(JsonError.SYNTAX);
-      return;
-    }
-  }
-}
-
-function array(depth: i32, off: i32, match: bool): void {
-  if (depth > JSON_MAX_DEPTH) {
-    fail(JsonError.DEPTH);
-    return;
-  }
-  pos++;
-  segment(off);
-  const want = match ? segIndex(segStart, segLen) : -1;
-  const rest = segNext;
-  ws();
-  if (peek() == 0x5d) {
-    pos++;
-    return;
-  }
-  for (let i = 0; ; i++) {
-    value(depth, rest, i == want);
-    if (err != 0) return;
-    ws();
-    const c = peek();
-    if (c == 0x2c) pos++;
-    else if (c == 0x5d) {
+      ws();
+      if (peek() != 0x22) {
+        fail(JsonError.SYNTAX);
+        return;
+      }
+      const kstart = pos + 1;
+      str();
+      if (err != 0) return;
+      for (let k = 0; k < ncs; k++) {
+        const cu = unchecked(cursors[k]);
+        if (cu.mdepth == depth && textEq(d + <usize>kstart, pos - 1 - kstart, cu.pp + <usize>cu.segStart, cu.segLen)) {
+          cu.take();
+        }
+      }
+      ws();
+      if (peek() != 0x3a) {
+        fail(JsonError.SYNTAX);
+        return;
+      }
       pos++;
-      return;
-    } else {
-      fail(JsonError.SYNTAX);
-      return;
+      st = 0;
     }
-  }
-}
-
-function value(depth: i32, off: i32, match: bool): void {
-  ws();
-  const c = peek();
-  const start = pos;
-  const here = match && off > pathN;
-  let kind = 0;
-  if (c == 0x7b) {
-    kind = JsonKind.OBJECT;
-    object(depth + 1, off, match && !here);
-  } else if (c == 0x5b) {
-    kind = JsonKind.ARRAY;
-    array(depth + 1, off, match && !here);
-  } else if (c == 0x22) {
-    kind = JsonKind.STRING;
-    str();
-  } else if (c == 0x74) {
-    kind = JsonKind.BOOL;
-    literal("true");
-  } else if (c == 0x66) {
-    kind = JsonKind.BOOL;
-    literal("false");
-  } else if (c == 0x6e) {
-    kind = JsonKind.NULL;
-    literal("null");
-  } else if (c == 0x2d || (c >= 0x30 && c <= 0x39)) {
-    kind = JsonKind.NUMBER;
-    number();
-  } else {
-    fail(JsonError.SYNTAX);
-    return;
-  }
-  if (here && err == 0 && !found) {
-    found = true;
-    fKind = kind;
-    fStart = start;
-    fEnd = pos;
   }
 }
 
@@ -460,16 +538,49 @@ function find(p: usize, len: i32, pp: usize, pn: i32, want: bool): i32 {
   n = len;
   pos = 0;
   err = 0;
-  pathP = pp;
-  pathN = pn;
   found = false;
-  value(0, pn == 0 ? 1 : 0, want);
-  if (err == 0) {
-    ws();
-    if (pos != n) fail(JsonError.SYNTAX);
-  }
+  const c = unchecked(cursors[0]);
+  c.reset(pp, pn);
+  scan(want ? 1 : 0);
   if (err != 0) return err;
-  if (want && !found) return JsonError.NOT_FOUND;
+  if (!want) return JsonError.OK;
+  if (!c.found) return JsonError.NOT_FOUND;
+  found = true;
+  fKind = c.kind;
+  fStart = c.start;
+  fEnd = c.end;
+  return JsonError.OK;
+}
+
+/** Looks up every path of paths (at most JSON_MAX_PATHS, else TYPE) in doc
+ * in one pass, as jsonGet does for one, after validating all of doc: out[i]
+ * gets the value at paths[i], or kind 0 when there is none. out must be at
+ * least as long as paths. */
+export function jsonGetAll(doc: Uint8Array, paths: Array<string>, out: Array<JsonValue>): i32 {
+  const np = paths.length;
+  if (np > JSON_MAX_PATHS || out.length < np) return JsonError.TYPE;
+  for (let i = 0; i < np; i++) {
+    const cu = unchecked(cursors[i]);
+    const s = unchecked(paths[i]);
+    const k = String.UTF8.byteLength(s);
+    if (cu.buf.length < k) cu.buf = new Uint8Array(k * 2);
+    String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, cu.buf.dataStart);
+    cu.reset(cu.buf.dataStart, k);
+  }
+  d = doc.dataStart;
+  n = doc.byteLength;
+  pos = 0;
+  err = 0;
+  scan(np);
+  if (err != 0) return err;
+  for (let i = 0; i < np; i++) {
+    const cu = unchecked(cursors[i]);
+    const v = unchecked(out[i]);
+    v.doc = doc;
+    v.kind = cu.found ? cu.kind : 0;
+    v.start = cu.start;
+    v.end = cu.end;
+  }
   return JsonError.OK;
 }
 

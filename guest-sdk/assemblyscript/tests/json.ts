@@ -2,7 +2,8 @@
 // module (guards issue #9 item 3). json.test.mjs writes the file into memory
 // with alloc, calls runVectors and reads the failures from report.
 import {
-  JsonBuffer, JsonError, JsonValue, JsonWriter, JSON_MAX_DEPTH, jsonDelete, jsonGet, jsonKindName, jsonSet, jsonValid,
+  JsonBuffer, JsonError, JsonValue, JsonWriter, JSON_MAX_DEPTH, jsonDelete, jsonGet, jsonGetAll, jsonKindName, jsonSet,
+  jsonValid,
 } from "../assembly/json";
 export * from "../assembly/exports";
 
@@ -96,6 +97,26 @@ function run(op: string, doc: Uint8Array, path: string, arg: Uint8Array, want: U
   return bytes("unknown op " + op);
 }
 
+/** Whether jsonGetAll finds in one pass what jsonGet finds per path. */
+function getAllMatchesGet(doc: Uint8Array, path: string): bool {
+  const paths = [path, "", "id", path + ".0", "tags.2.deep.1", path];
+  const out = new Array<JsonValue>(0);
+  for (let i = 0; i < paths.length; i++) out.push(new JsonValue());
+  const all = jsonGetAll(doc, paths, out);
+  for (let i = 0; i < paths.length; i++) {
+    const one = new JsonValue();
+    const e = jsonGet(doc, paths[i], one);
+    if (e == JsonError.NOT_FOUND) {
+      if (all != 0 || out[i].kind != 0) return false;
+    } else if (e != 0) {
+      if (all != e) return false;
+    } else if (all != 0 || out[i].kind != one.kind || out[i].start != one.start || out[i].end != one.end) {
+      return false;
+    }
+  }
+  return true;
+}
+
 function equal(a: Uint8Array, b: Uint8Array): bool {
   return a.byteLength == b.byteLength && memory.compare(a.dataStart, b.dataStart, a.byteLength) == 0;
 }
@@ -123,6 +144,10 @@ export function runVectors(p: usize, n: i32): i32 {
         report.putAscii("line " + line.toString() + ": not 6 fields\n");
       } else {
         const op = str(f[0]);
+        if (op != "valid" && op != "quote" && op != "set" && op != "delete" && !getAllMatchesGet(f[2], str(f[3]))) {
+          failures++;
+          report.putAscii("line " + line.toString() + ": jsonGetAll differs from jsonGet\n");
+        }
         const got = run(op, f[2], str(f[3]), f[4], f[5]);
         cases++;
         if (!equal(got, f[5])) {
