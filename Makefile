@@ -18,8 +18,8 @@ build:
 wasm:
 	$(GO) run ./internal/guestbuild/buildall
 
-# Everything CI runs: installs what is missing, then vet, tests (race on the
-# engine), a short fuzz pass and the example end to end.
+# Everything CI runs: installs what is missing, then vet, tests (all of them
+# again under the race detector), a short fuzz pass and the example end to end.
 test:
 	./scripts/test.sh
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole wasmstream test suite, from a fresh clone: installs what it needs
 # (Debian packages), builds every guest from source, then runs vet, the unit
-# and integration tests (-race on runtime and host), a short fuzz pass over
+# and integration tests (then all again under -race), a short fuzz pass over
 # the ABI decoders and the example pipeline end to end.
 #
 #   scripts/test.sh          everything
@@ -58,9 +58,8 @@ for t in guest-sdk/*/test; do
   (cd "$(dirname "$t")" && ./test)
 done
 
-step "race detector on the engine"
-go test -count=1 -race ./runtime/... ./host/...
-go test -count=1 -race -run Parallelism ./examples/wasm/wordcount
+step "race detector on the whole suite"
+go test -count=1 -race ./...
 
 step "fuzzing the ABI decoders (short pass; the seed corpus also runs in every go test)"
 go test -run '^$' -fuzz '^FuzzFrameReader$' -fuzztime 15s ./abi
