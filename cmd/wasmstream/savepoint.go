@@ -38,7 +38,7 @@ func moveSavepoint(from, to string) error {
 		if e.IsDir() {
 			return fmt.Errorf("%s: unexpected directory %s in a savepoint", from, e.Name())
 		}
-		if err := copySynced(filepath.Join(from, e.Name()), filepath.Join(tmp, e.Name())); err != nil {
+		if err := durable.CopyFile(filepath.Join(from, e.Name()), filepath.Join(tmp, e.Name())); err != nil {
 			return err
 		}
 	}
@@ -120,25 +120,4 @@ func cmdSavepoint(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "savepoint of checkpoint %v (%v), %s: %v\n", sp["id"], sp["time"], how, sp["dir"])
 	return exitOK
-}
-
-func copySynced(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(to)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

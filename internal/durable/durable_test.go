@@ -56,3 +56,23 @@ func TestRenameAcrossDirectories(t *testing.T) {
 		t.Fatal("syncing a missing directory succeeded")
 	}
 }
+
+func TestCopyFile(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if err := os.WriteFile(src, []byte("table bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, []byte("an older, longer content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CopyFile(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(dst); err != nil || string(got) != "table bytes" {
+		t.Fatalf("copy = %q, %v", got, err)
+	}
+	if err := CopyFile(filepath.Join(dir, "missing"), dst); err == nil {
+		t.Fatal("copying a missing file succeeded")
+	}
+}

@@ -360,7 +360,7 @@ func linkDir(from, to string) error {
 		if os.Link(p, dst) == nil {
 			return nil
 		}
-		return copyFile(p, dst)
+		return durable.CopyFile(p, dst)
 	})
 }
 
@@ -378,7 +378,7 @@ func copyDir(from, to string) error {
 			dirs = append(dirs, dst)
 			return os.MkdirAll(dst, 0o755)
 		}
-		return copyFile(p, dst)
+		return durable.CopyFile(p, dst)
 	})
 	if err != nil {
 		return err
@@ -389,26 +389,4 @@ func copyDir(from, to string) error {
 		}
 	}
 	return nil
-}
-
-// copyFile copies a regular file and syncs the copy.
-func copyFile(p, dst string) error {
-	in, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
