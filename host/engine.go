@@ -14,14 +14,17 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -190,7 +193,21 @@ func readModule(path string) ([]byte, error) {
 	if len(b) > MaxModuleSize {
 		return nil, fmt.Errorf("reading module: it grew past %d bytes, the most the host loads", MaxModuleSize)
 	}
+	if isWAT(path, b) {
+		return nil, errors.New("reading module: this is WebAssembly text: assemble it with wat2wasm (wat2wasm in.wat -o out.wasm) and give the .wasm file")
+	}
 	return b, nil
+}
+
+// isWAT reports whether b, which the host was given as a module, is
+// WebAssembly text rather than binary: it lacks the binary magic and is
+// named .wat or starts (after blanks) with "(" or a ";;" comment.
+func isWAT(path string, b []byte) bool {
+	if bytes.HasPrefix(b, []byte("\x00asm")) {
+		return false
+	}
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return strings.HasSuffix(path, ".wat") || bytes.HasPrefix(t, []byte("(")) || bytes.HasPrefix(t, []byte(";;"))
 }
 
 // fileKind names what a non-regular file is.

@@ -189,3 +189,19 @@ func (e *BatchError) Unwrap() []error { return e.Errs }
 // ErrInvalidBatchError is the cause when a sink's BatchError names a record
 // index outside the batch or indexes out of order.
 var ErrInvalidBatchError = errors.New("sink reported an invalid partial failure")
+
+// ResumingSource is a Source that skips input an earlier run of the
+// pipeline already read (by its own saved progress or by Env.Position)
+// and can say so. After a run that read nothing, wasmstream uses it to tell
+// the user why, rather than printing only "0 records in".
+type ResumingSource interface {
+	Source
+	// Resumed reports whether the source skipped input because of saved
+	// progress since Open, and what, for a person: "2 files (1.2 KiB)
+	// already read". It is called after Close.
+	Resumed() (what string, ok bool)
+}
+
+// Source returns the pipeline's source, for callers that check the
+// optional interfaces it implements (ResumingSource) after Run.
+func (p *Pipeline) Source() Source { return p.source }

@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/runtime"
@@ -86,8 +90,15 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdComponents(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("components", "", "Lists every source, operator and sink with its settings, as Markdown.", stderr)
+	fs := newFlagSet("components", "[NAME]", "Lists every source, operator and sink with its settings, as Markdown; with NAME, only the components of that name (a source and a sink may share one).", stderr)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitConfig
+	}
+	if fs.NArg() > 1 {
+		fs.Usage()
 		return exitConfig
 	}
 	ctx := context.Background()
@@ -97,6 +108,53 @@ func cmdComponents(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer engine.Close(ctx)
-	fmt.Fprint(stdout, runtime.ReferenceMarkdown(reg))
+	if fs.NArg() == 0 {
+		fmt.Fprint(stdout, runtime.ReferenceMarkdown(reg))
+		return exitOK
+	}
+	name := fs.Arg(0)
+	var all []string
+	found := false
+	for _, k := range []runtime.Kind{runtime.KindSource, runtime.KindOperator, runtime.KindSink} {
+		for _, c := range reg.Components(k) {
+			all = append(all, c.Name)
+			if c.Name == name {
+				found = true
+				writeComponent(stdout, c)
+			}
+		}
+	}
+	if !found {
+		slices.Sort(all)
+		fmt.Fprintf(stderr, "wasmstream: no component named %q; there are: %s\n", name, strings.Join(slices.Compact(all), ", "))
+		return exitConfig
+	}
 	return exitOK
+}
+
+// writeComponent prints one component's summary and settings as Markdown,
+// as in the full reference.
+func writeComponent(w io.Writer, c *runtime.Component) {
+	fmt.Fprintf(w, "### %s `%s`\n\n%s\n\n", c.Kind, c.Name, c.Summary)
+	fields := c.Fields()
+	if len(fields) == 0 {
+		fmt.Fprint(w, "No settings.\n\n")
+		return
+	}
+	fmt.Fprint(w, "| setting | type | default | description |\n|---|---|---|---|\n")
+	for _, f := range fields {
+		def := "`" + f.Default + "`"
+		switch {
+		case f.Required:
+			def = "required"
+		case f.Default == "":
+			def = ""
+		}
+		doc := f.Doc
+		if f.OneOf != "" {
+			doc += " One of: `" + strings.ReplaceAll(f.OneOf, "|", "`, `") + "`."
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s |\n", f.Name, f.Type, def, strings.ReplaceAll(doc, "|", "\\|"))
+	}
+	fmt.Fprintln(w)
 }

@@ -9,13 +9,14 @@
 // state store could not be opened or checkpointed (a corrupt data directory:
 // see state.on_corrupt); 8 the state store is in use by another process (the
 // pipeline is already running); 130 stopped by SIGINT or SIGTERM after
-// draining.
+// draining; 131 a second SIGINT or SIGTERM exited without draining.
 package main
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 )
 
 // Exit codes.
@@ -30,6 +31,7 @@ const (
 	exitState       = 7
 	exitLocked      = 8
 	exitInterrupted = 130
+	exitAborted     = 131
 )
 
 const usage = `wasmstream runs stream pipelines whose operators are WebAssembly modules.
@@ -38,10 +40,12 @@ Usage:
   wasmstream run [flags] PIPELINE.yaml       run a pipeline until its source ends or it is stopped
   wasmstream validate [flags] PIPELINE.yaml  check a pipeline file and its modules without running it
   wasmstream inspect [flags] MODULE.wasm     show a module's ABI version, language, exports, imports and memory
-  wasmstream components [flags]              list the sources, operators and sinks, with their settings
+  wasmstream components [flags] [NAME]       list the sources, operators and sinks, with their settings (or only NAME's)
   wasmstream state get|list [flags] PIPELINE.yaml --operator OP ...
                                              read a pipeline's keyed state, running or not
   wasmstream savepoint [flags] PIPELINE.yaml take a savepoint to start a run from (run --from-savepoint)
+
+  wasmstream --version                       print the version
 
 Run 'wasmstream COMMAND --help' for a command's flags.
 `
@@ -68,10 +72,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdState(args[1:], stdout, stderr)
 	case "savepoint":
 		return cmdSavepoint(args[1:], stdout, stderr)
+	case "-version", "--version", "version":
+		fmt.Fprintf(stdout, "wasmstream %s\n", version())
+		return exitOK
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "wasmstream: unknown command %q\n\n%s", args[0], usage)
 	return exitConfig
+}
+
+// version is the main module's version as the build recorded it ("v1.2.3",
+// or a pseudo-version), with the VCS revision when the build has one, or
+// "devel".
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " (" + s.Value[:12] + ")"
+		}
+	}
+	return v + " " + bi.GoVersion
 }

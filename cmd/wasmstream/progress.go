@@ -20,8 +20,10 @@ func isTerminal(w io.Writer) bool {
 }
 
 // startProgress redraws a one-line status on w twice a second until the
-// returned func is called.
-func startProgress(p *runtime.Pipeline, w io.Writer, show bool, start time.Time) func() {
+// returned func is called. With dumb (TERM=dumb), it uses no escape codes:
+// the line is redrawn after a carriage return and padded with spaces over
+// what the previous one left.
+func startProgress(p *runtime.Pipeline, w io.Writer, show, dumb bool, start time.Time) func() {
 	if !show {
 		return func() {}
 	}
@@ -33,17 +35,28 @@ func startProgress(p *runtime.Pipeline, w io.Writer, show bool, start time.Time)
 		defer t.Stop()
 		var lastIn int64
 		last := start
+		width := 0 // of the line drawn last
 		for {
 			select {
 			case <-done:
-				fmt.Fprint(w, "\r\033[K")
+				if dumb {
+					fmt.Fprintf(w, "\r%*s\r", width, "")
+				} else {
+					fmt.Fprint(w, "\r\033[K")
+				}
 				return
 			case now := <-t.C:
 				s := p.Stats()
 				rate := float64(s.RecordsIn-lastIn) / now.Sub(last).Seconds()
 				lastIn, last = s.RecordsIn, now
-				fmt.Fprintf(w, "\r\033[K%s  in %s  out %s  dead %s  %s rec/s in", formatElapsed(now.Sub(start)),
+				line := fmt.Sprintf("%s  in %s  out %s  dead %s  %s rec/s in", formatElapsed(now.Sub(start)),
 					count(s.RecordsIn), count(s.RecordsOut), count(s.DeadLettered), count(int64(rate)))
+				if dumb {
+					fmt.Fprintf(w, "\r%-*s", width, line)
+				} else {
+					fmt.Fprint(w, "\r\033[K"+line)
+				}
+				width = max(width, len(line))
 			}
 		}
 	}()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wasmstream/wasmstream/host"
+	"github.com/wasmstream/wasmstream/internal/durable"
 	"github.com/wasmstream/wasmstream/runtime"
 	"github.com/wasmstream/wasmstream/runtime/state"
 )
@@ -99,7 +100,7 @@ func loadPipeline(ctx context.Context, path string, c *commonFlags, logger *slog
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
-	fs := newFlagSet("validate", "PIPELINE.yaml", "Checks a pipeline file, every setting and every module it names, and reports every problem at once.", stderr)
+	fs := newFlagSet("validate", "PIPELINE.yaml", "Checks a pipeline file, every setting and every module it names, and reports every problem at once. With --quiet it prints nothing when the pipeline is valid: the exit code says it.", stderr)
 	c.register(fs)
 	path, code, ok := parseArgs(fs, args, stdout)
 	if !ok {
@@ -117,6 +118,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	defer engine.Close(ctx)
+	if c.quiet {
+		return exitOK
+	}
 	s := p.Spec()
 	fmt.Fprintf(stdout, "%s: pipeline %q is valid: source %s, %d operator(s), sink %s, %d named output(s)\n",
 		path, s.Name, s.Source.Name, len(s.Operators), s.Sink.Name, len(s.Outputs))
@@ -129,11 +133,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		"A pipeline with keyed state serves queries and savepoint requests over HTTP while it runs (state.query; the address is written to <data_dir>/query.addr).", stderr)
 	c.register(fs)
 	var progress, fromSavepoint string
+	var fromBeginning bool
 	fs.StringVar(&progress, "progress", "auto", "live progress line on stderr: auto (when stderr is a terminal), always or never")
 	fs.StringVar(&fromSavepoint, "from-savepoint", "", "start the pipeline's state and source position from this savepoint (or retained checkpoint) directory, replacing the state in the data directory")
+	fs.BoolVar(&fromBeginning, "from-beginning", false, "discard the source progress and the keyed state (with its checkpoints) saved in the data directory, saying what it removes, and read from the beginning; refused while the pipeline runs")
 	path, code, ok := parseArgs(fs, args, stdout)
 	if !ok {
 		return code
+	}
+	if fromBeginning && fromSavepoint != "" {
+		fmt.Fprintln(stderr, "wasmstream: --from-beginning and --from-savepoint exclude each other: a savepoint says where to start")
+		return exitConfig
 	}
 	var opts []runtime.Option
 	if fromSavepoint != "" {
@@ -160,6 +170,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasmstream: --from-savepoint: pipeline %s keeps no state\n", p.Spec().Name)
 		return exitConfig
 	}
+	if fromBeginning {
+		if err := discardProgress(p.Spec().DataDir, stderr); err != nil {
+			fmt.Fprintf(stderr, "wasmstream: --from-beginning: %v\n", err)
+			if errors.Is(err, state.ErrLocked) {
+				return exitLocked
+			}
+			return exitFailure
+		}
+	}
 	stopQuery, err := startQuery(p, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmstream: %v\n", err)
@@ -180,13 +199,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		cancel()
 		if s, ok := <-sigs; ok {
 			fmt.Fprintf(stderr, "\nwasmstream: second %s: exiting without draining\n", s)
-			os.Exit(exitInterrupted)
+			os.Exit(exitAborted)
 		}
 	}()
 
 	start := time.Now()
 	show := !c.quiet && (progress == "always" || (progress == "auto" && isTerminal(stderr)))
-	stopProgress := startProgress(p, stderr, show, start)
+	stopProgress := startProgress(p, stderr, show, os.Getenv("TERM") == "dumb", start)
 	runErr := p.Run(ctx)
 	stopQuery()
 	stopProgress()
@@ -199,6 +218,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	case <-interrupted:
 		wasInterrupted = true
 	default:
+	}
+	if runErr == nil && !wasInterrupted && !c.quiet {
+		noteResumed(stderr, p)
 	}
 	return exitCode(runErr, wasInterrupted, stderr)
 }
@@ -226,4 +248,75 @@ func exitCode(err error, interrupted bool, stderr io.Writer) int {
 		return exitConnector
 	}
 	return exitFailure
+}
+
+// noteResumed says, once, why a run that read nothing did so when the
+// source skipped input because of progress saved by an earlier run.
+func noteResumed(stderr io.Writer, p *runtime.Pipeline) {
+	if p.Stats().RecordsIn > 0 {
+		return
+	}
+	rs, ok := p.Source().(runtime.ResumingSource)
+	if !ok {
+		return
+	}
+	what, ok := rs.Resumed()
+	if !ok {
+		return
+	}
+	s := p.Spec()
+	dir := s.DataDir
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	fmt.Fprintf(stderr, "wasmstream: nothing new to read: the %s source skipped %s; its progress is saved in %s. "+
+		"Run with --from-beginning to read everything again (it discards the saved progress and keyed state), or with another --data-dir.\n",
+		s.Source.Name, what, dir)
+}
+
+// discardProgress removes what a pipeline saved in dataDir about where its
+// source stands: the source's progress directory and the state store with
+// its checkpoints (savepoints are kept). It says what it removes before
+// removing it, and refuses while the pipeline runs (the state lock is
+// held). Each directory is first renamed aside, so a crash leaves either
+// the whole directory or none of it in place.
+func discardProgress(dataDir string, w io.Writer) error {
+	stateDir := filepath.Join(dataDir, "state")
+	targets := []struct{ what, dir string }{
+		{"saved source progress", filepath.Join(dataDir, "source")},
+		{"keyed state and its checkpoints", stateDir},
+	}
+	var found []int
+	for i, t := range targets {
+		if _, err := os.Stat(t.dir); err == nil {
+			found = append(found, i)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("checking %s: %w", t.dir, err)
+		}
+	}
+	if len(found) == 0 {
+		fmt.Fprintf(w, "wasmstream: --from-beginning: nothing saved in %s to remove\n", dataDir)
+		return nil
+	}
+	if _, err := os.Stat(stateDir); err == nil {
+		unlock, err := state.LockDir(stateDir, state.HolderRun)
+		if err != nil {
+			return fmt.Errorf("not removing anything: %w", err)
+		}
+		defer unlock()
+	}
+	for _, i := range found {
+		fmt.Fprintf(w, "wasmstream: --from-beginning: removing %s: %s\n", targets[i].what, targets[i].dir)
+	}
+	for _, i := range found {
+		dir := targets[i].dir
+		aside := fmt.Sprintf("%s.removing-%d", dir, os.Getpid())
+		if err := durable.Rename(dir, aside); err != nil {
+			return fmt.Errorf("removing %s: %w", dir, err)
+		}
+		if err := os.RemoveAll(aside); err != nil {
+			return fmt.Errorf("removing %s: %w", dir, err)
+		}
+	}
+	return nil
 }

@@ -40,6 +40,8 @@ type Source struct {
 	batch int
 	pos   int // next item
 	round int // completed rounds
+
+	resumedAt int // records skipped because of the checkpointed position
 }
 
 // NewSource returns a source for a validated config.
@@ -92,8 +94,18 @@ func (s *Source) Open(_ context.Context, env runtime.Env) error {
 		if s.pos > len(s.items) {
 			return fmt.Errorf("opening collection: checkpointed position %d is past the collection's %d items (was it edited?)", s.pos, len(s.items))
 		}
+		s.resumedAt = s.round*len(s.items) + s.pos
 	}
 	return nil
+}
+
+// Resumed implements runtime.ResumingSource: the records skipped because
+// the pipeline's last checkpoint had read them.
+func (s *Source) Resumed() (string, bool) {
+	if s.resumedAt == 0 {
+		return "", false
+	}
+	return fmt.Sprintf("%d record(s) of the collection already read by an earlier run", s.resumedAt), true
 }
 
 // Position implements runtime.PositionedSource: the round and the item.

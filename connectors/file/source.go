@@ -89,6 +89,9 @@ type Source struct {
 	err     error // reported once the records read before it are returned
 	skipped int64
 	timer   *time.Timer
+
+	resumed      map[string]bool // files skipped or begun past their start because of saved progress
+	resumedBytes int64
 }
 
 // openFile is the file being read.
@@ -115,7 +118,7 @@ func NewSource(cfg *SourceConfig) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: *cfg, seen: map[fileID]bool{}}
+	s := &Source{cfg: *cfg, seen: map[fileID]bool{}, resumed: map[string]bool{}}
 	switch cfg.Format {
 	case "json":
 		s.format = formatJSON
@@ -247,6 +250,9 @@ func (s *Source) openAt(id fileID, mtime time.Time, offset, line, skip int64) er
 	c := &openFile{f: f, id: id, skip: skip, start: offset, startLine: line, mtimeMS: mtime.UnixMilli()}
 	if s.format != formatRaw {
 		c.sc = lines.NewScanner(f, "\n", int(s.cfg.MaxLine))
+	}
+	if offset > 0 {
+		s.noteResumed(id.path, offset)
 	}
 	c.fp = s.progress.begin(id, n, offset, line, skip)
 	s.cur = c
@@ -382,6 +388,7 @@ func (s *Source) list() (time.Duration, error) {
 			continue
 		}
 		if fp, ok := s.progress.lookup(p); ok && fp.id == id && fp.done {
+			s.noteResumed(p, id.size)
 			continue
 		}
 		if age := now.Sub(fi.ModTime()); age < s.cfg.MinAge {
@@ -607,6 +614,32 @@ func (s *Source) endFile() {
 	if s.dir == "" {
 		s.ended = true
 	}
+}
+
+// noteResumed records that the file at path was skipped up to offset
+// because an earlier run had read it.
+func (s *Source) noteResumed(path string, offset int64) {
+	if !s.resumed[path] {
+		s.resumed[path] = true
+		s.resumedBytes += offset
+	}
+}
+
+// Resumed implements runtime.ResumingSource: the files this run skipped,
+// whole or up to their committed offset, because of saved progress.
+func (s *Source) Resumed() (string, bool) {
+	if len(s.resumed) == 0 {
+		return "", false
+	}
+	files := "1 file"
+	if len(s.resumed) > 1 {
+		files = fmt.Sprintf("%d files", len(s.resumed))
+	}
+	size := fmt.Sprintf("%d bytes", s.resumedBytes)
+	if s.resumedBytes >= 1024 {
+		size = runtime.ByteSize(s.resumedBytes).String()
+	}
+	return fmt.Sprintf("%s (%s) already read by an earlier run", files, size), true
 }
 
 // Position implements runtime.PositionedSource: the committed progress of
