@@ -286,11 +286,27 @@ func (i *Instance) write(b []byte) (uint32, error) {
 		return 0, err
 	}
 	ptr := api.DecodeU32(i.stack[0])
+	if ptr == 0 && len(b) > 0 {
+		// alloc's null: the guest has no buffer (abi/SPEC.md, section 3).
+		// Writing the input at address 0 would overwrite its data.
+		return 0, i.fail(abi.ExportAlloc, i.allocFailed(len(b)))
+	}
 	if !i.mem.Write(ptr, b) {
 		return 0, i.fail(abi.ExportAlloc, &kindError{ErrBadOutput,
 			fmt.Sprintf("alloc(%d) returned %d, which lies outside guest memory (%d bytes)", len(b), ptr, i.mem.Size())})
 	}
 	return ptr, nil
+}
+
+// allocFailed describes an alloc that returned 0: a memory limit hit when
+// the allocator refused to grow the guest's memory during the call, bad
+// output otherwise.
+func (i *Instance) allocFailed(n int) error {
+	if i.alloc.refused > 0 {
+		return &kindError{ErrMemoryLimit, fmt.Sprintf("alloc(%d) returned 0 after growing memory to %d bytes was refused; the limit is %d",
+			n, i.alloc.refused, i.alloc.limit)}
+	}
+	return &kindError{ErrBadOutput, fmt.Sprintf("alloc(%d) returned 0: the guest has no buffer for the input", n)}
 }
 
 func (i *Instance) callInit(ctx context.Context, payload []byte) error {
