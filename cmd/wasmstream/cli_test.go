@@ -343,3 +343,281 @@ func TestStateExitCodeMapping(t *testing.T) {
 		})
 	}
 }
+
+// runCLIEnv is runCLI with extra environment variables.
+func runCLIEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return result{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
+}
+
+// TestSecondRunSaysWhy guards issue #9 item 1: a second run of a pipeline
+// whose source resumes from saved progress printed only "0 records in, 0
+// out". It now says once that the source had nothing new, naming the data
+// directory and --from-beginning; --from-beginning names what it removes,
+// then reads everything again (and, with keyed state, starts the counts
+// afresh).
+func TestSecondRunSaysWhy(t *testing.T) {
+	cases := []struct {
+		name    string
+		source  func(t *testing.T, dir string) string // the source: line
+		op      func(t *testing.T) string             // the operators: line
+		removes []string                              // data_dir subdirectories --from-beginning names
+		records int
+	}{
+		{"file path", func(t *testing.T, dir string) string {
+			os.WriteFile(filepath.Join(dir, "in.txt"), []byte("a\nb\nc\n"), 0o644)
+			return fmt.Sprintf("{file: {path: %q}}", filepath.Join(dir, "in.txt"))
+		}, func(t *testing.T) string { return fmt.Sprintf("[{wasm: {module: %q}}]", upperWasm) }, []string{"source"}, 3},
+		{"file dir", func(t *testing.T, dir string) string {
+			in := filepath.Join(dir, "in")
+			os.Mkdir(in, 0o755)
+			os.WriteFile(filepath.Join(in, "1.txt"), []byte("a\nb\n"), 0o644)
+			os.WriteFile(filepath.Join(in, "2.txt"), []byte("c\nd\n"), 0o644)
+			return fmt.Sprintf("{file: {dir: %q, watch: false, min_age: 0s}}", in)
+		}, func(t *testing.T) string { return fmt.Sprintf("[{wasm: {module: %q}}]", upperWasm) }, []string{"source"}, 4},
+		{"collection with keyed state", func(t *testing.T, dir string) string {
+			return "{collection: {records: [{key: a, value: a}, {key: b, value: b}, {key: a, value: a}]}}"
+		}, func(t *testing.T) string {
+			return fmt.Sprintf("[{name: count, wasm: {module: %q, params: {stage: count}}}]", wordcount(t))
+		}, []string{"state"}, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := pipeline(t, fmt.Sprintf("source: %s\noperators: %s\nsink: {stdout: {}}\nstate: {query: \"off\"}\n", c.source(t, dir), c.op(t)))
+			data := filepath.Join(filepath.Dir(p), "data")
+			first := runCLI(t, "run", p)
+			if first.code != exitOK || !strings.Contains(first.stderr, fmt.Sprintf("%d records in", c.records)) {
+				t.Fatalf("first run: exit %d\n%s", first.code, first.stderr)
+			}
+			if strings.Contains(first.stderr, "nothing new") {
+				t.Fatalf("the first run says nothing was new:\n%s", first.stderr)
+			}
+			second := runCLI(t, "run", p)
+			if second.code != exitOK || second.stdout != "" || !strings.Contains(second.stderr, "0 records in") {
+				t.Fatalf("second run: exit %d, stdout %q\n%s", second.code, second.stdout, second.stderr)
+			}
+			if n := strings.Count(second.stderr, "nothing new to read"); n != 1 {
+				t.Fatalf("second run says %d times that nothing was new, want once:\n%s", n, second.stderr)
+			}
+			for _, want := range []string{data, "--from-beginning", "already read by an earlier run"} {
+				if !strings.Contains(second.stderr, want) {
+					t.Errorf("second run does not say %q:\n%s", want, second.stderr)
+				}
+			}
+			if q := runCLI(t, "run", "--quiet", p); q.code != exitOK || q.stderr != "" {
+				t.Errorf("--quiet: exit %d, stderr %q", q.code, q.stderr)
+			}
+			again := runCLI(t, "run", "--from-beginning", p)
+			if again.code != exitOK || !strings.Contains(again.stderr, fmt.Sprintf("%d records in", c.records)) || strings.Contains(again.stderr, "nothing new") {
+				t.Fatalf("--from-beginning: exit %d\n%s", again.code, again.stderr)
+			}
+			if again.stdout != first.stdout {
+				t.Errorf("--from-beginning wrote %q, the first run %q", again.stdout, first.stdout)
+			}
+			for _, sub := range c.removes {
+				want := "removing "
+				line := ""
+				for _, l := range strings.Split(again.stderr, "\n") {
+					if strings.Contains(l, want) && strings.HasSuffix(l, filepath.Join(data, sub)) {
+						line = l
+					}
+				}
+				if line == "" {
+					t.Errorf("--from-beginning does not name %s before removing it:\n%s", filepath.Join(data, sub), again.stderr)
+				}
+			}
+			if strings.Contains(c.name, "state") {
+				g := runCLI(t, "state", "get", "--quiet", p, "--operator", "count", "a", "count", "--as", "counter")
+				if g.code != exitOK || strings.TrimSpace(g.stdout) != "2" {
+					t.Fatalf("after --from-beginning the count of a is %q (exit %d, %s), want 2: the state was not discarded", g.stdout, g.code, g.stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestFromBeginningRefusedWhileRunning guards issue #9 item 1: run
+// --from-beginning must not remove the state of a pipeline that is running
+// (it holds the state lock): it exits 8, removes nothing, and the running
+// pipeline goes on.
+func TestFromBeginningRefusedWhileRunning(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	pipe := countPipeline(t, dataDir, 0, 400, `, query: "off"`)
+	first := startRun(t, pipe)
+	eventually(t, "a checkpoint", func() bool {
+		names, _ := filepath.Glob(filepath.Join(dataDir, "state", "checkpoints", "0*"))
+		return len(names) > 0 || !first.running()
+	})
+	if !first.running() {
+		t.Fatalf("the first run stopped: %s", first.stderr)
+	}
+	r := runCLI(t, "run", "--from-beginning", "--quiet", pipe)
+	if r.code != exitLocked || !strings.Contains(r.stderr, "not removing anything") || !strings.Contains(r.stderr, "already running") {
+		t.Fatalf("--from-beginning while running: exit %d, want %d\n%s", r.code, exitLocked, r.stderr)
+	}
+	if strings.Contains(r.stderr, "removing keyed state") {
+		t.Fatalf("it announced a removal it must not do:\n%s", r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "state", "live")); err != nil {
+		t.Fatalf("the running pipeline's store is gone: %v", err)
+	}
+	if !first.running() {
+		t.Fatalf("the first run stopped: %s", first.stderr)
+	}
+	first.cmd.Process.Signal(syscall.SIGTERM)
+	if code := first.wait(t); code != exitInterrupted {
+		t.Fatalf("first run: exit %d\n%s", code, first.stderr)
+	}
+	if r := runCLI(t, "run", "--from-beginning", "--from-savepoint", dataDir, pipe); r.code != exitConfig || !strings.Contains(r.stderr, "exclude each other") {
+		t.Fatalf("--from-beginning with --from-savepoint: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestSecondSignalExitsAborted guards issue #9 item 9: a second SIGINT
+// exited 130, the code the README gives a run that drained. It exits 131.
+// The run's stdout is never read, so the drain cannot finish before the
+// second signal.
+func TestSecondSignalExitsAborted(t *testing.T) {
+	p := pipeline(t, `
+batch: {size: 10, linger: 1ms}
+source: {generator: {value_size: 1KiB}}
+sink: {stdout: {}}
+`)
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	cmd := exec.Command(binary, "run", "--progress", "always", p)
+	var errb bytes.Buffer
+	stderr := &lockedWriter{w: &errb}
+	cmd.Stdout, cmd.Stderr = wr, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wr.Close()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	text := func() string {
+		stderr.mu.Lock()
+		defer stderr.mu.Unlock()
+		return errb.String()
+	}
+	// More than a pipe's 64KiB read: the sink is blocked on stdout.
+	read := regexp.MustCompile(`  in (\d{3,}|\d{1,3},[\d,]+)  `)
+	eventually(t, "the sink blocked on a full stdout", func() bool { return read.MatchString(text()) })
+	cmd.Process.Signal(syscall.SIGINT)
+	eventually(t, "the drain to start", func() bool { return strings.Contains(text(), "draining in-flight records") })
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("no exit after the second SIGINT\n%s", text())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitAborted {
+		t.Fatalf("exit %d after a second SIGINT, want %d\n%s", code, exitAborted, text())
+	}
+	if !strings.Contains(text(), "second interrupt: exiting without draining") {
+		t.Errorf("stderr does not say it exits without draining:\n%s", text())
+	}
+}
+
+// TestDumbTerminalProgress guards issue #9 item 9: with TERM=dumb the
+// progress line used ANSI escape codes, which such a terminal prints as
+// garbage. It is redrawn with carriage returns and spaces only.
+func TestDumbTerminalProgress(t *testing.T) {
+	p := pipeline(t, fmt.Sprintf(`
+source: {generator: {count: 3000, rate: 2000, value_size: 10}}
+operators: [{wasm: {module: %q}}]
+sink: {stdout: {}}
+`, upperWasm))
+	r := runCLIEnv(t, []string{"TERM=dumb"}, "run", "--progress", "always", p)
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "\x1b") {
+		t.Fatalf("escape codes on a dumb terminal: %q", r.stderr)
+	}
+	line := regexp.MustCompile(`\r00:00:0\d  in [\d,]+  out [\d,]+  dead 0  [\d,]+ rec/s in`)
+	if !line.MatchString(r.stderr) {
+		t.Fatalf("no progress line in stderr: %q", r.stderr)
+	}
+	if !regexp.MustCompile(`\r +\rtest: 3,000 records in, 3,000 out`).MatchString(r.stderr) {
+		t.Fatalf("the progress line is not blanked before the summary: %q", r.stderr)
+	}
+}
+
+// TestSmallCommands guards issue #9 item 9: --version did not exist,
+// components NAME listed everything, components --help exited 2, validate
+// --quiet still printed the summary, and a .wat module got "not a
+// WebAssembly binary" without saying what to do.
+func TestSmallCommands(t *testing.T) {
+	wat := filepath.Join(t.TempDir(), "op.wat")
+	os.WriteFile(wat, []byte("(module\n  (func (export \"process\")))\n"), 0o644)
+	watNoExt := filepath.Join(t.TempDir(), "op.wasm")
+	os.WriteFile(watNoExt, []byte(";; an operator\n(module)\n"), 0o644)
+	valid := func(t *testing.T) string {
+		return pipeline(t, fmt.Sprintf("source: {collection: {values: [a]}}\noperators: [{wasm: {module: %q}}]\nsink: {stdout: {}}\n", upperWasm))
+	}
+	cases := []struct {
+		name     string
+		args     func(t *testing.T) []string
+		code     int
+		stdout   *regexp.Regexp // nil: must be empty
+		contains string         // in stdout or stderr
+		absent   string
+	}{
+		{"--version", func(*testing.T) []string { return []string{"--version"} }, exitOK, regexp.MustCompile(`^wasmstream (devel|v\S+)( \([0-9a-f]{12}\))? go\S+\n$`), "wasmstream", ""},
+		{"components NAME", func(*testing.T) []string { return []string{"components", "generator"} }, exitOK, regexp.MustCompile("^### source `generator`"), "value_size", "### sink"},
+		{"components NAME of a source and a sink", func(*testing.T) []string { return []string{"components", "file"} }, exitOK, regexp.MustCompile("(?s)^### source `file`.*### sink `file`"), "max_line", "generator"},
+		{"components unknown NAME", func(*testing.T) []string { return []string{"components", "kafka"} }, exitConfig, nil, `no component named "kafka"; there are: collection, file`, ""},
+		{"components --help", func(*testing.T) []string { return []string{"components", "--help"} }, exitOK, nil, "Usage: wasmstream components", ""},
+		{"validate --quiet valid", func(t *testing.T) []string { return []string{"validate", "--quiet", valid(t)} }, exitOK, nil, "", "valid"},
+		{"validate --quiet invalid", func(t *testing.T) []string {
+			return []string{"validate", "--quiet", pipeline(t, "source: {collection: {valuez: [a]}}\nsink: {stdout: {}}\n")}
+		}, exitConfig, nil, `did you mean "values"`, ""},
+		{"inspect .wat", func(*testing.T) []string { return []string{"inspect", wat} }, exitConfig, nil, "this is WebAssembly text: assemble it with wat2wasm", ""},
+		{"text named .wasm", func(*testing.T) []string { return []string{"inspect", watNoExt} }, exitConfig, nil, "this is WebAssembly text: assemble it with wat2wasm", ""},
+		{"run with a .wat operator", func(t *testing.T) []string {
+			return []string{"run", pipeline(t, fmt.Sprintf("source: {collection: {values: [a]}}\noperators: [{wasm: {module: %q}}]\nsink: {stdout: {}}\n", wat))}
+		}, exitConfig, nil, "this is WebAssembly text: assemble it with wat2wasm", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := runCLI(t, c.args(t)...)
+			if r.code != c.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, c.code, r.stdout, r.stderr)
+			}
+			if c.stdout == nil && r.stdout != "" {
+				t.Errorf("stdout %q, want none", r.stdout)
+			}
+			if c.stdout != nil && !c.stdout.MatchString(r.stdout) {
+				t.Errorf("stdout %q does not match %s", r.stdout, c.stdout)
+			}
+			if !strings.Contains(r.stdout+r.stderr, c.contains) {
+				t.Errorf("output does not contain %q\nstdout: %s\nstderr: %s", c.contains, r.stdout, r.stderr)
+			}
+			if c.absent != "" && strings.Contains(r.stdout, c.absent) {
+				t.Errorf("stdout contains %q:\n%s", c.absent, r.stdout)
+			}
+		})
+	}
+}
