@@ -2,6 +2,9 @@ package host_test
 
 import (
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -151,5 +154,77 @@ func TestSpecNoReentrantAlloc(t *testing.T) {
 	}
 	if got := metrics.v["abcd"]; got != 3 {
 		t.Errorf("metric abcd = %d, want 3 (one per call)", got)
+	}
+}
+
+// TestSpecFeatures guards issue #9 (item 10): the WebAssembly features
+// abi/SPEC.md lists are the ones the host runs: a module using a feature
+// of WebAssembly 2.0 loads and runs; one using a later proposal is refused
+// at load with the reason.
+func TestSpecFeatures(t *testing.T) {
+	e := newEngine(t)
+	for _, tc := range []struct {
+		name, flag, mod, body string
+		memory                string // the memory declaration, when not the usual one
+		refused               bool
+	}{
+		{"SIMD", "", "", `(drop (i32x4.extract_lane 0 (i32x4.add (i32x4.splat (i32.const 1)) (v128.const i32x4 1 2 3 4))))`, "", false},
+		{"bulk memory", "", "", `(memory.fill (i32.const 0) (i32.const 0) (i32.const 16))`, "", false},
+		{"multi-value", "", `(func $two (result i32 i32) (i32.const 1) (i32.const 2))`, `(drop (i32.add (call $two)))`, "", false},
+		{"reference types", "", `(table 1 funcref)`, `(drop (ref.is_null (table.get 0 (i32.const 0))))`, "", false},
+		{"sign extension", "", "", `(drop (i32.extend8_s (i32.const 255)))`, "", false},
+		{"non-trapping conversions", "", "", `(drop (i32.trunc_sat_f32_s (f32.const 1e30)))`, "", false},
+		{"mutable global export", "", `(global (export "g") (mut i32) (i32.const 0))`, `(global.set 0 (i32.const 1))`, "", false},
+		{"threads", "--enable-threads", "", `(drop (i32.atomic.load (i32.const 0)))`, `(memory (export "memory") 2 2 shared)`, true},
+		{"tail calls", "--enable-tail-call", `(func $f (result i64) (return_call $f))`, ``, "", true},
+		{"multiple memories", "--enable-multi-memory", `(memory 1)`, ``, "", true},
+		{"64-bit memory", "--enable-memory64", "", "", `(memory (export "memory") i64 2)`, true},
+		{"exception handling", "--enable-exceptions", `(tag $e)`, `(try (do (throw $e)) (catch $e))`, "", true},
+		{"extended constants", "--enable-extended-const", `(global i32 (i32.add (i32.const 1) (i32.const 2)))`, ``, "", true},
+		{"relaxed SIMD", "--enable-relaxed-simd", "", `(drop (i32x4.relaxed_trunc_f32x4_s (v128.const f32x4 1 2 3 4)))`, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := `(memory (export "memory") 2)`
+			if tc.memory != "" {
+				mem = tc.memory
+			}
+			alloc := watAlloc
+			if strings.Contains(mem, " i64 ") {
+				// watAlloc grows an i32 memory.
+				alloc = `
+  (func (export "wasmstream_abi_version") (result i32) (i32.const 1))
+  (func (export "alloc") (param i32) (result i32) (i32.const 65536))`
+			}
+			src := "(module " + mem + alloc + tc.mod + `
+  (func (export "process") (param i32 i32) (result i64) ` + tc.body + ` (i64.const 0)))`
+			dir := t.TempDir()
+			wat, wasm := filepath.Join(dir, "m.wat"), filepath.Join(dir, "m.wasm")
+			if err := os.WriteFile(wat, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{wat, "-o", wasm}
+			if tc.flag != "" {
+				args = append(args, tc.flag)
+			}
+			if b, err := exec.Command("wat2wasm", args...).CombinedOutput(); err != nil {
+				t.Fatalf("wat2wasm: %v\n%s\n%s", err, b, src)
+			}
+			m, err := e.Load(t.Context(), wasm)
+			if tc.refused {
+				var me *host.ModuleError
+				if !errors.As(err, &me) {
+					t.Fatalf("Load = %v, want a *ModuleError refusing the module", err)
+				}
+				t.Logf("refused: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			inst := instantiate(t, m, cfg())
+			if _, err := inst.ProcessFrame(abi.AppendFrame(nil, nil)); err != nil {
+				t.Fatalf("ProcessFrame: %v", err)
+			}
+		})
 	}
 }
