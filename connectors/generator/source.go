@@ -96,6 +96,7 @@ type Source struct {
 	next    int64 // index of the next record
 	limiter *bucket
 	timer   *time.Timer
+	resumed int64 // records skipped because of the checkpointed position
 }
 
 // NewSource returns a source for a validated config.
@@ -118,6 +119,7 @@ func (s *Source) Open(_ context.Context, env runtime.Env) error {
 			return fmt.Errorf("opening generator: checkpointed position of %d bytes, want 8", len(env.Position))
 		}
 		s.next = int64(binary.BigEndian.Uint64(env.Position))
+		s.resumed = s.next
 	}
 	if s.cfg.Rate > 0 {
 		s.limiter = newBucket(s.cfg.Rate, s.batch, time.Now())
@@ -126,6 +128,15 @@ func (s *Source) Open(_ context.Context, env runtime.Env) error {
 }
 
 func noAck(error) {}
+
+// Resumed implements runtime.ResumingSource: the records skipped because
+// the pipeline's last checkpoint had generated them.
+func (s *Source) Resumed() (string, bool) {
+	if s.resumed == 0 {
+		return "", false
+	}
+	return fmt.Sprintf("%d record(s) already read by an earlier run", s.resumed), true
+}
 
 // Position implements runtime.PositionedSource: the index of the next
 // record. Records are a function of their index and the seed, so a restart
