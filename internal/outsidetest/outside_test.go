@@ -5,12 +5,14 @@
 // The README marks what the test runs with an HTML comment before a fenced
 // block:
 //
-//	<!-- outside-test: LANG FILE -->   the block is FILE's contents
-//	<!-- outside-test: LANG -->        the block is a shell script to run
+//	<!-- outside-test: LANG FILE -->         the block is FILE's contents
+//	<!-- outside-test: LANG -->              the block is a shell script to run
+//	<!-- outside-test: LANG no-checkout -->  a script run with the checkout gone
 //
 // The test writes and runs the blocks in order in a fresh directory outside
-// the repository, with WASMSTREAM set to the repository root, and then runs
-// the clicks.wasm they build through the host.
+// the repository, with WASMSTREAM set to the path of a link to the
+// repository root (removed before a no-checkout script), and then runs the
+// clicks.wasm they build through the host.
 package outsidetest
 
 import (
@@ -33,9 +35,10 @@ import (
 
 // block is one marked fenced block of a README.
 type block struct {
-	file string // "" for a shell script
-	text string
-	line int // of the marker
+	file       string // "" for a shell script
+	noCheckout bool   // a script to run with the checkout gone
+	text       string
+	line       int // of the marker
 }
 
 var marker = regexp.MustCompile(`^<!-- outside-test: ([a-z]+)(?: (\S+))? -->$`)
@@ -81,7 +84,11 @@ func blocks(readme []byte, lang string) ([]block, error) {
 			text.WriteString(l + "\n")
 		}
 		if m[1] == lang {
-			out = append(out, block{file: m[2], text: text.String(), line: at})
+			b := block{file: m[2], text: text.String(), line: at}
+			if b.file == "no-checkout" {
+				b.file, b.noCheckout = "", true
+			}
+			out = append(out, b)
 		}
 	}
 }
@@ -125,7 +132,7 @@ func haveToolchain(lang string) string {
 // environ is the test's environment without the settings that would make
 // the build differ from a user's, with the checkout, an empty Go module
 // cache and an empty cargo home, and no network for Go.
-func environ(root, scratch string) []string {
+func environ(checkout, scratch string) []string {
 	drop := []string{"RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_TARGET_DIR",
 		"CARGO_HOME", "GOFLAGS", "GOWORK", "GOOS", "GOARCH", "GOMODCACHE", "GOPROXY", "CFLAGS", "WASMSTREAM"}
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
@@ -133,7 +140,7 @@ func environ(root, scratch string) []string {
 		return slices.Contains(drop, name)
 	})
 	return append(env,
-		"WASMSTREAM="+root,
+		"WASMSTREAM="+checkout,
 		"GOPROXY=off",
 		"GOMODCACHE="+filepath.Join(scratch, "gomodcache"),
 		"GOFLAGS=-modcacherw", // so t.TempDir can remove the cache
@@ -226,7 +233,12 @@ func TestOutsideRepository(t *testing.T) {
 				t.Fatal(err)
 			}
 			outside(t, root, dir)
-			env := environ(root, scratch)
+			// The checkout as a user's: a path the test can take away.
+			checkout := filepath.Join(scratch, "wasmstream")
+			if err := os.Symlink(root, checkout); err != nil {
+				t.Fatal(err)
+			}
+			env := environ(checkout, scratch)
 			for _, b := range bs {
 				if b.file != "" {
 					path := filepath.Join(dir, b.file)
@@ -237,6 +249,14 @@ func TestOutsideRepository(t *testing.T) {
 						t.Fatal(err)
 					}
 					continue
+				}
+				if b.noCheckout {
+					// What it builds must not be what an earlier block built.
+					for _, p := range []string{checkout, filepath.Join(dir, "clicks.wasm")} {
+						if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+							t.Fatal(err)
+						}
+					}
 				}
 				// A stuck build must not stall the test run.
 				sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
