@@ -136,7 +136,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var fromBeginning bool
 	fs.StringVar(&progress, "progress", "auto", "live progress line on stderr: auto (when stderr is a terminal), always or never")
 	fs.StringVar(&fromSavepoint, "from-savepoint", "", "start the pipeline's state and source position from this savepoint (or retained checkpoint) directory, replacing the state in the data directory")
-	fs.BoolVar(&fromBeginning, "from-beginning", false, "discard the source progress and the keyed state (with its checkpoints) saved in the data directory, saying what it removes, and read from the beginning; refused while the pipeline runs")
+	fs.BoolVar(&fromBeginning, "from-beginning", false, "discard the source progress and the keyed state (with its checkpoints) saved in the data directory, saying what it removes, and read from the beginning; refused while the pipeline runs with keyed state")
 	path, code, ok := parseArgs(fs, args, stdout)
 	if !ok {
 		return code
