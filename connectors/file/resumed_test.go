@@ -59,6 +59,10 @@ func TestResumed(t *testing.T) {
 			f.WriteString("c\n")
 			f.Close()
 		}, 1, true, "1 file (4 bytes) already read by an earlier run"},
+		{"path of KiB", func(t *testing.T, dir string) string {
+			content, _ := numbered("line-", 300)
+			return fmt.Sprintf("{path: %q}", writeFile(t, dir, "in.txt", content))
+		}, func(*testing.T, string) {}, 0, true, "1 file (2.5 KiB) already read by an earlier run"},
 		{"dir of done files", func(t *testing.T, dir string) string {
 			in := filepath.Join(dir, "in")
 			os.Mkdir(in, 0o755)

@@ -636,8 +636,10 @@ func (s *Source) Resumed() (string, bool) {
 		files = fmt.Sprintf("%d files", len(s.resumed))
 	}
 	size := fmt.Sprintf("%d bytes", s.resumedBytes)
-	if s.resumedBytes >= 1024 {
-		size = runtime.ByteSize(s.resumedBytes).String()
+	for i, unit := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if s.resumedBytes >= 1<<(10*(i+1)) {
+			size = fmt.Sprintf("%.1f %s", float64(s.resumedBytes)/float64(int64(1)<<(10*(i+1))), unit)
+		}
 	}
 	return fmt.Sprintf("%s (%s) already read by an earlier run", files, size), true
 }
