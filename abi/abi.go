@@ -20,9 +20,9 @@ const (
 	// ExportABIVersion is `() -> i32`: the ABI version the module speaks.
 	// Required.
 	ExportABIVersion = "wasmstream_abi_version"
-	// ExportAlloc is `(len i32) -> i32`: a guest buffer of at least len bytes
-	// that the host may write into until its next call into the guest.
-	// Required.
+	// ExportAlloc is `(len i32) -> i32`: a guest buffer of at least len bytes,
+	// at any alignment but not at address 0, that the host writes the next
+	// call's input into (SPEC.md, section 3). Required.
 	ExportAlloc = "alloc"
 	// ExportDealloc is `(ptr i32, len i32)`: returns a buffer obtained from
 	// alloc that the host did not pass on. Optional.
