@@ -181,6 +181,8 @@ func TestSpecFeatures(t *testing.T) {
 		{"64-bit memory", "--enable-memory64", "", "", `(memory (export "memory") i64 2)`, true},
 		{"exception handling", "--enable-exceptions", `(tag $e)`, `(try (do (throw $e)) (catch $e))`, "", true},
 		{"extended constants", "--enable-extended-const", `(global i32 (i32.add (i32.const 1) (i32.const 2)))`, ``, "", true},
+		{"an imported memory", "", "", "", `(import "wasi_snapshot_preview1" "memory" (memory 2)) (export "memory" (memory 0))`, true},
+		{"an imported global", "", "", "", `(import "wasmstream" "g" (global i32)) (memory (export "memory") 2)`, true},
 		{"relaxed SIMD", "--enable-relaxed-simd", "", `(drop (i32x4.relaxed_trunc_f32x4_s (v128.const f32x4 1 2 3 4)))`, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
