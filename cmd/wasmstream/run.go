@@ -129,7 +129,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
-	fs := newFlagSet("run", "PIPELINE.yaml", "Runs a pipeline until its source ends. SIGINT or SIGTERM stops reading and drains in-flight records; a second signal exits at once.\n"+
+	fs := newFlagSet("run", "PIPELINE.yaml", "Runs a pipeline until its source ends. SIGINT or SIGTERM stops reading and drains in-flight records (exit 130); a second signal exits at once (exit 131).\n"+
 		"A pipeline with keyed state serves queries and savepoint requests over HTTP while it runs (state.query; the address is written to <data_dir>/query.addr).", stderr)
 	c.register(fs)
 	var progress, fromSavepoint string
