@@ -627,3 +627,29 @@ func TestSmallCommands(t *testing.T) {
 		})
 	}
 }
+
+// TestFromBeginningRemovesWhatACrashLeft guards issue #9 item 1: run
+// --from-beginning renames each directory aside before removing it, so a
+// crash in between leaves a "*.removing-PID" directory; the next
+// --from-beginning names it and removes it too, and reads everything.
+func TestFromBeginningRemovesWhatACrashLeft(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	os.WriteFile(in, []byte("a\nb\n"), 0o644)
+	p := pipeline(t, fmt.Sprintf("source: {file: {path: %q}}\nsink: {stdout: {}}\n", in))
+	data := filepath.Join(filepath.Dir(p), "data")
+	left := filepath.Join(data, "source.removing-12345")
+	if err := os.MkdirAll(filepath.Join(left, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "run", "--from-beginning", p)
+	if r.code != exitOK || r.stdout != "a\nb\n" {
+		t.Fatalf("exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "removing what an interrupted --from-beginning left: "+left+"\n") {
+		t.Errorf("the leftover is not named:\n%s", r.stderr)
+	}
+	if _, err := os.Stat(left); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the leftover is still there: %v", err)
+	}
+}

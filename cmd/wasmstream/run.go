@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -279,19 +280,24 @@ func noteResumed(stderr io.Writer, p *runtime.Pipeline) {
 // its checkpoints (savepoints are kept). It says what it removes before
 // removing it, and refuses while the pipeline runs (the state lock is
 // held). Each directory is first renamed aside, so a crash leaves either
-// the whole directory or none of it in place.
+// the whole directory or none of it in place; what a crash left aside is
+// removed too.
 func discardProgress(dataDir string, w io.Writer) error {
 	stateDir := filepath.Join(dataDir, "state")
-	targets := []struct{ what, dir string }{
+	type target struct{ what, dir string }
+	var found []target
+	for _, t := range []target{
 		{"saved source progress", filepath.Join(dataDir, "source")},
 		{"keyed state and its checkpoints", stateDir},
-	}
-	var found []int
-	for i, t := range targets {
+	} {
 		if _, err := os.Stat(t.dir); err == nil {
-			found = append(found, i)
+			found = append(found, t)
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("checking %s: %w", t.dir, err)
+		}
+		left, _ := filepath.Glob(t.dir + ".removing-*")
+		for _, dir := range left {
+			found = append(found, target{"what an interrupted --from-beginning left", dir})
 		}
 	}
 	if len(found) == 0 {
@@ -305,17 +311,19 @@ func discardProgress(dataDir string, w io.Writer) error {
 		}
 		defer unlock()
 	}
-	for _, i := range found {
-		fmt.Fprintf(w, "wasmstream: --from-beginning: removing %s: %s\n", targets[i].what, targets[i].dir)
+	for _, t := range found {
+		fmt.Fprintf(w, "wasmstream: --from-beginning: removing %s: %s\n", t.what, t.dir)
 	}
-	for _, i := range found {
-		dir := targets[i].dir
-		aside := fmt.Sprintf("%s.removing-%d", dir, os.Getpid())
-		if err := durable.Rename(dir, aside); err != nil {
-			return fmt.Errorf("removing %s: %w", dir, err)
+	for _, t := range found {
+		aside := t.dir
+		if !strings.Contains(filepath.Base(t.dir), ".removing-") {
+			aside = fmt.Sprintf("%s.removing-%d", t.dir, os.Getpid())
+			if err := durable.Rename(t.dir, aside); err != nil {
+				return fmt.Errorf("removing %s: %w", t.dir, err)
+			}
 		}
 		if err := os.RemoveAll(aside); err != nil {
-			return fmt.Errorf("removing %s: %w", dir, err)
+			return fmt.Errorf("removing %s: %w", t.dir, err)
 		}
 	}
 	return nil
