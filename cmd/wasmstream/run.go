@@ -131,16 +131,24 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
 	fs := newFlagSet("run", "PIPELINE.yaml", "Runs a pipeline until its source ends. SIGINT or SIGTERM stops reading and drains in-flight records (exit 130); a second signal exits at once (exit 131).\n"+
-		"A pipeline with keyed state serves queries and savepoint requests over HTTP while it runs (state.query; the address is written to <data_dir>/query.addr).", stderr)
+		"A pipeline with keyed state serves queries and savepoint requests over HTTP while it runs (state.query; the address is written to <data_dir>/query.addr).\n"+
+		"With --http ADDR, every pipeline serves GET /v1/status and Prometheus metrics (GET /metrics) on ADDR (written to <data_dir>/http.addr), and a pipeline with keyed state its queries there too.", stderr)
 	c.register(fs)
-	var progress, fromSavepoint string
+	var progress, fromSavepoint, httpAddr string
 	var fromBeginning bool
-	fs.StringVar(&progress, "progress", "auto", "live progress line on stderr: auto (when stderr is a terminal), always or never")
+	fs.StringVar(&progress, "progress", "auto", "live progress line on stderr: auto (when stderr is a terminal), always, detail (always, with each operator's rate) or never")
+	fs.StringVar(&httpAddr, "http", "", "serve status (GET /v1/status) and Prometheus metrics (GET /metrics) on this HOST:PORT (:PORT binds to loopback; port 0 picks a free one), and a stateful pipeline's queries instead of on state.query")
 	fs.StringVar(&fromSavepoint, "from-savepoint", "", "start the pipeline's state and source position from this savepoint (or retained checkpoint) directory, replacing the state in the data directory")
 	fs.BoolVar(&fromBeginning, "from-beginning", false, "discard the source progress and the keyed state (with its checkpoints) saved in the data directory, saying what it removes, and read from the beginning; refused while the pipeline runs with keyed state")
 	path, code, ok := parseArgs(fs, args, stdout)
 	if !ok {
 		return code
+	}
+	switch progress {
+	case "auto", "always", "detail", "never":
+	default:
+		fmt.Fprintf(stderr, "wasmstream: --progress %q: want auto, always, detail or never\n", progress)
+		return exitConfig
 	}
 	if fromBeginning && fromSavepoint != "" {
 		fmt.Fprintln(stderr, "wasmstream: --from-beginning and --from-savepoint exclude each other: a savepoint says where to start")
@@ -154,6 +162,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		opts = append(opts, runtime.WithSavepoint(fromSavepoint))
 	}
+	// Log lines and notes go through the progress line's writer, which
+	// clears the line before them.
+	stderr = newProgressWriter(stderr, os.Getenv("TERM") == "dumb")
 	logger, err := c.logger(stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -180,7 +191,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			return exitFailure
 		}
 	}
-	stopQuery, err := startQuery(p, logger)
+	var stopQuery func()
+	if httpAddr != "" {
+		stopQuery, err = startHTTP(p, httpAddr, logger)
+	} else {
+		stopQuery, err = startQuery(p, logger)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmstream: %v\n", err)
 		return exitConfig
@@ -205,8 +221,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}()
 
 	start := time.Now()
-	show := !c.quiet && (progress == "always" || (progress == "auto" && isTerminal(stderr)))
-	stopProgress := startProgress(p, stderr, show, os.Getenv("TERM") == "dumb", start)
+	show := !c.quiet && (progress == "always" || progress == "detail" || (progress == "auto" && isTerminal(stderr)))
+	stopProgress := startProgress(p, stderr, show, progress == "detail", os.Getenv("TERM") == "dumb", start)
 	runErr := p.Run(ctx)
 	stopQuery()
 	stopProgress()
