@@ -30,6 +30,10 @@ func init() {
 	}
 }
 
+// UsesState reports whether the module imports a state function, and so
+// keeps keyed state.
+func (i Info) UsesState() bool { return usesState(i) }
+
 // usesState reports whether a module imports a state function.
 func usesState(info Info) bool {
 	for _, imp := range info.Imports {

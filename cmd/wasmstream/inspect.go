@@ -34,6 +34,11 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	info := m.Info()
+	// A module may import a function twice (Go's wasip1 port imports
+	// fd_write twice); it is one import to the reader.
+	imports := slices.CompactFunc(slices.SortedStableFunc(slices.Values(info.Imports), func(a, b host.Func) int {
+		return strings.Compare(a.Module+"."+a.Name, b.Module+"."+b.Name)
+	}), func(a, b host.Func) bool { return a.Module == b.Module && a.Name == b.Name })
 	if *asJSON {
 		type fn struct {
 			Module    string `json:"module,omitempty"`
@@ -49,18 +54,20 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 			LangFrom   string `json:"language_from,omitempty"`
 			MemoryMin  uint32 `json:"memory_min_pages"`
 			MemoryMax  uint32 `json:"memory_max_pages,omitempty"`
+			UsesState  bool   `json:"uses_state"`
 			Exports    []fn   `json:"exports"`
 			Imports    []fn   `json:"imports"`
 		}{Path: path, SHA256: m.Digest(), Size: info.Size, ABIVersion: info.ABIVersion, Language: info.Language.String(),
-			LangFrom: info.LanguageFrom, MemoryMin: info.MemoryMin, MemoryMax: info.MemoryMax}
+			LangFrom: info.LanguageFrom, MemoryMin: info.MemoryMin, MemoryMax: info.MemoryMax, UsesState: info.UsesState()}
 		for _, f := range info.Exports {
 			out.Exports = append(out.Exports, fn{Name: f.Name, Signature: f.Signature()})
 		}
-		for _, f := range info.Imports {
+		for _, f := range imports {
 			out.Imports = append(out.Imports, fn{Module: f.Module, Name: f.Name, Signature: f.Signature()})
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // signatures read "(i32) -> (i32)"
 		if err := enc.Encode(out); err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFailure
@@ -78,12 +85,17 @@ func cmdInspect(args []string, stdout, stderr io.Writer) int {
 		max = fmt.Sprintf("%d pages (%s)", info.MemoryMax, runtime.ByteSize(int64(info.MemoryMax)*65536))
 	}
 	fmt.Fprintf(stdout, "memory       initial %d pages (%s), maximum %s\n", info.MemoryMin, runtime.ByteSize(int64(info.MemoryMin)*65536), max)
+	if info.UsesState() {
+		fmt.Fprintln(stdout, "state        uses keyed state (imports state functions)")
+	} else {
+		fmt.Fprintln(stdout, "state        none (imports no state function)")
+	}
 	fmt.Fprintf(stdout, "exports      %d functions\n", len(info.Exports))
 	for _, f := range info.Exports {
 		fmt.Fprintf(stdout, "  %-28s %s\n", f.Name, f.Signature())
 	}
-	fmt.Fprintf(stdout, "imports      %d functions\n", len(info.Imports))
-	for _, f := range info.Imports {
+	fmt.Fprintf(stdout, "imports      %d functions\n", len(imports))
+	for _, f := range imports {
 		fmt.Fprintf(stdout, "  %-28s %s\n", f.Module+"."+f.Name, f.Signature())
 	}
 	return exitOK

@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wasmstream/wasmstream/internal/guestbuild"
 )
 
 // TestLogLinesClearTheProgressLine guards issue #9 item 9: a log line
@@ -70,6 +74,62 @@ sink: {stdout: {}}
 			}
 			if !strings.Contains(out[i:], "\n") || strings.Contains(out[i:strings.Index(out[i:], "\n")+i], "rec/s") {
 				t.Fatalf("the log line is not a line of its own: %q", out)
+			}
+		})
+	}
+}
+
+// TestInspectStateAndImports guards issue #9 item 9: inspect did not say
+// whether a module keeps keyed state, listed fd_write twice for a Go module
+// (which imports it twice) and printed "->" as "-\u003e" in JSON.
+func TestInspectStateAndImports(t *testing.T) {
+	wordcount := filepath.Join(t.TempDir(), "wordcount.wasm")
+	if err := guestbuild.Build(filepath.Join("..", "..", "examples", "wasm", "wordcount", "go"), wordcount); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		module    string
+		usesState bool
+		text      string
+	}{
+		{upperWasm, false, "state        none (imports no state function)"},
+		{wordcount, true, "state        uses keyed state (imports state functions)"},
+	} {
+		t.Run(filepath.Base(tc.module), func(t *testing.T) {
+			r := runCLI(t, "inspect", "--json", tc.module)
+			if r.code != exitOK {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			if strings.Contains(r.stdout, `\u003e`) || !strings.Contains(r.stdout, ") -> (") {
+				t.Errorf("signatures are not printed as written:\n%s", r.stdout)
+			}
+			var info struct {
+				UsesState *bool `json:"uses_state"`
+				Imports   []struct{ Module, Name string }
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &info); err != nil {
+				t.Fatal(err)
+			}
+			if info.UsesState == nil || *info.UsesState != tc.usesState {
+				t.Errorf("uses_state = %v, want %v", info.UsesState, tc.usesState)
+			}
+			seen := map[string]bool{}
+			for _, imp := range info.Imports {
+				name := imp.Module + "." + imp.Name
+				if seen[name] {
+					t.Errorf("import %s listed twice", name)
+				}
+				seen[name] = true
+			}
+			if !seen["wasi_snapshot_preview1.fd_write"] {
+				t.Errorf("fd_write not listed: %v", info.Imports)
+			}
+			text := runCLI(t, "inspect", tc.module).stdout
+			if !strings.Contains(text, tc.text) {
+				t.Errorf("inspect does not say %q:\n%s", tc.text, text)
+			}
+			if n := strings.Count(text, "wasi_snapshot_preview1.fd_write "); n != 1 {
+				t.Errorf("fd_write listed %d times:\n%s", n, text)
 			}
 		})
 	}
