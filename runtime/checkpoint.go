@@ -97,10 +97,14 @@ func (p *Pipeline) checkpointOnce() error {
 				"source", p.spec.Source.Name)
 		})
 	}
+	began := time.Now()
 	meta, err := p.store.Checkpoint(p.spec.Name, pos)
 	if err != nil {
 		return err
 	}
+	took := int64(time.Since(began))
+	p.stats.checkpointNs.Add(took)
+	p.stats.lastCheckpointNs.Store(took)
 	p.stats.checkpoints.Add(1)
 	p.log.Debug("checkpoint", "id", meta.ID, "entries", meta.Keys)
 	return nil

@@ -23,10 +23,14 @@ var ErrDrainTimeout = errors.New("in-flight records did not drain before the shu
 type StageError struct {
 	Kind      Kind   // the failing component's kind
 	Component string // its path in the pipeline file
+	Name      string // an operator's name (its name: or a generated one)
 	Err       error
 }
 
 func (e *StageError) Error() string {
+	if e.Name != "" {
+		return fmt.Sprintf("%s %s (%s): %v", e.Kind, e.Name, e.Component, e.Err)
+	}
 	return fmt.Sprintf("%s %s: %v", e.Kind, e.Component, e.Err)
 }
 
@@ -164,7 +168,9 @@ func (p *Pipeline) Stats() Stats {
 	for i, op := range p.ops {
 		factories[i] = op.factory
 	}
-	return p.stats.snapshot(p.names, factories)
+	s := p.stats.snapshot(p.names, factories)
+	s.StateCacheBytes = p.stateCacheBytes()
+	return s
 }
 
 // Spec returns the pipeline's spec.
@@ -190,6 +196,13 @@ func sanitizePath(s string) string {
 
 // fail records the first fatal error and stops the pipeline hard.
 func (p *Pipeline) fail(err error) {
+	if se, ok := err.(*StageError); ok && se.Kind == KindOperator && se.Name == "" {
+		for _, st := range p.ops {
+			if st.spec.Path == se.Component {
+				se.Name = st.spec.Label
+			}
+		}
+	}
 	p.failOnce.Do(func() {
 		p.failMu.Lock()
 		p.failErr = err
@@ -276,7 +289,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			env.Logger = env.Logger.With("instance", j)
 			op, err := st.factory.New(ctx, env)
 			if err != nil {
-				return &StageError{Kind: KindOperator, Component: st.spec.Path, Err: fmt.Errorf("starting instance %d: %w", j, err)}
+				return &StageError{Kind: KindOperator, Component: st.spec.Path, Name: st.spec.Label, Err: fmt.Errorf("starting instance %d: %w", j, err)}
 			}
 			instances[i] = append(instances[i], op)
 			st.inputs[j] = newQueue(p.spec.QueueDepth, int64(p.spec.QueueMaxBytes))
@@ -528,6 +541,7 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 		if len(recs) > 0 {
 			read = true
 			p.stats.in.Add(int64(len(recs)))
+			p.stats.bytesIn.Add(recordBytes(recs))
 			p.inflight.Add(1)
 			g := newAckGroup(p.countedAck(ack))
 			select {

@@ -3,6 +3,7 @@ package runtime
 import (
 	"maps"
 	"sync/atomic"
+	"time"
 )
 
 // Stats is a snapshot of a running pipeline's counters.
@@ -11,6 +12,9 @@ type Stats struct {
 	RecordsIn int64
 	// RecordsOut counts records written by the sink and the named outputs.
 	RecordsOut int64
+	// BytesIn and BytesOut are the sizes (keys and values) of the records
+	// RecordsIn and RecordsOut count.
+	BytesIn, BytesOut int64
 	// DeadLettered counts records written to the dead-letter sink.
 	DeadLettered int64
 	// Acked counts source batches acknowledged as processed.
@@ -23,6 +27,12 @@ type Stats struct {
 	SinkRetries int64
 	// Checkpoints counts checkpoints taken.
 	Checkpoints int64
+	// CheckpointSeconds is the time the checkpoints took, in total and
+	// for the last one.
+	CheckpointSeconds, LastCheckpointSeconds float64
+	// StateCacheBytes is what the state store holds in memory: written
+	// since the last checkpoint and cached for reading (0 without state).
+	StateCacheBytes int64
 	// Operators holds per-operator counters, in pipeline order.
 	Operators []OperatorStats
 }
@@ -34,6 +44,11 @@ type OperatorStats struct {
 	RecordsOut int64
 	Batches    int64
 	Failures   int64
+	// BytesIn and BytesOut are the sizes (keys and values) of the records
+	// the operator was given and returned.
+	BytesIn, BytesOut int64
+	// Latency is the time each batch took to process, retries included.
+	Latency Histogram
 	// Metrics holds the operator's own counters (for Wasm operators, what
 	// the guest adds through metric_add, and the instances replaced), when
 	// its factory implements MetricsReporter.
@@ -47,11 +62,14 @@ type MetricsReporter interface {
 }
 
 type opCounters struct {
-	in, out, batches, failures atomic.Int64
+	in, out, batches, failures, bytesIn, bytesOut atomic.Int64
+	latency                                       latency
 }
 
 type counters struct {
 	in, out, dead, acked, nacked, opRetries, sinkRetries, checkpoints atomic.Int64
+	bytesIn, bytesOut                                                 atomic.Int64
+	checkpointNs, lastCheckpointNs                                    atomic.Int64
 	ops                                                               []opCounters
 }
 
@@ -60,11 +78,15 @@ func (c *counters) snapshot(names []string, factories []OperatorFactory) Stats {
 		RecordsIn: c.in.Load(), RecordsOut: c.out.Load(), DeadLettered: c.dead.Load(),
 		Acked: c.acked.Load(), Nacked: c.nacked.Load(),
 		OperatorRetries: c.opRetries.Load(), SinkRetries: c.sinkRetries.Load(), Checkpoints: c.checkpoints.Load(),
+		BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
+		CheckpointSeconds:     time.Duration(c.checkpointNs.Load()).Seconds(),
+		LastCheckpointSeconds: time.Duration(c.lastCheckpointNs.Load()).Seconds(),
 	}
 	for i := range c.ops {
 		o := &c.ops[i]
 		s.Operators = append(s.Operators, OperatorStats{Name: names[i], RecordsIn: o.in.Load(),
-			RecordsOut: o.out.Load(), Batches: o.batches.Load(), Failures: o.failures.Load()})
+			RecordsOut: o.out.Load(), Batches: o.batches.Load(), Failures: o.failures.Load(),
+			BytesIn: o.bytesIn.Load(), BytesOut: o.bytesOut.Load(), Latency: o.latency.snapshot()})
 		if r, ok := factories[i].(MetricsReporter); ok {
 			if m := r.Metrics(); len(m) > 0 {
 				s.Operators[i].Metrics = maps.Clone(m)

@@ -41,8 +41,11 @@ func (w *opWorker) run(ctx context.Context) {
 			return
 		}
 		c.in.Add(int64(len(b.recs)))
+		c.bytesIn.Add(recordBytes(b.recs))
 		c.batches.Add(1)
+		began := time.Now()
 		out, err := w.processWithRetry(ctx, b.recs)
+		c.latency.observe(time.Since(began))
 		if err != nil {
 			c.failures.Add(1)
 			if ctx.Err() != nil {
@@ -73,6 +76,7 @@ func (w *opWorker) run(ctx context.Context) {
 			}
 		}
 		c.out.Add(int64(len(out)))
+		c.bytesOut.Add(recordBytes(out))
 		if !w.p.route(ctx, b, out, w.next, w.st.spec.Path) {
 			b.done(context.Cause(ctx))
 			return
@@ -279,6 +283,9 @@ func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
 		w.s.mu.Unlock()
 		if err == nil {
 			w.count(unsent(sent, len(recs)))
+			if !w.s.dead {
+				w.p.stats.bytesOut.Add(unsentBytes(recs, sent))
+			}
 			return nil
 		}
 		var be *BatchError

@@ -54,12 +54,12 @@ func startProgress(p *runtime.Pipeline, w io.Writer, show, detail, dumb bool, st
 				return
 			case now := <-t.C:
 				s := p.Stats()
-				rate := float64(s.RecordsIn-lastIn) / now.Sub(last).Seconds()
+				secs := now.Sub(last).Seconds()
+				rate := float64(s.RecordsIn-lastIn) / secs
 				lastIn, last = s.RecordsIn, now
 				line := fmt.Sprintf("%s  in %s  out %s  dead %s  %s rec/s in", formatElapsed(now.Sub(start)),
 					count(s.RecordsIn), count(s.RecordsOut), count(s.DeadLettered), count(int64(rate)))
 				if detail {
-					secs := now.Sub(last).Seconds()
 					if lastOps == nil {
 						lastOps = make([]int64, len(s.Operators))
 					}

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wasmstream/wasmstream/runtime"
+	"github.com/wasmstream/wasmstream/runtime/query"
+)
+
+// httpAddrFile is where run --http writes the address it serves on, in the
+// pipeline's data directory.
+const httpAddrFile = "http.addr"
+
+// Host metric names a Wasm operator reports beside its guests' counters;
+// they get metrics of their own rather than the guest metric's label.
+const (
+	metricInstancesStarted  = "wasm.instances_started"
+	metricInstancesReplaced = "wasm.instances_replaced"
+)
+
+// startHTTP serves the pipeline's status (GET /v1/status) and Prometheus
+// metrics (GET /metrics) on addr, and, for a pipeline with keyed state
+// whose state.query is not "off", its state queries and savepoints on the
+// same address (which is then written to query.addr as well). An address
+// without a host binds to loopback; another than loopback is warned about.
+// The bound address is logged and written to <data_dir>/http.addr. The
+// returned stop detaches the query server from the store, removes the
+// address files and closes the server; call it when Run returns.
+func startHTTP(p *runtime.Pipeline, addr string, logger *slog.Logger) (stop func(), err error) {
+	addr, err = httpListenAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	spec := p.Spec()
+	withQuery := p.Stateful() && spec.State.Query != "off"
+	qs := query.New(p, query.WithLogger(logger.With("component", "query")))
+	mux := http.NewServeMux()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(newPipelineCollector(p), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn), ErrorHandling: promhttp.ContinueOnError}))
+	if withQuery {
+		mux.Handle("/", qs)
+	} else {
+		mux.Handle("GET /v1/status", qs)
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, fmt.Sprintf("no endpoint %s %s: this server has GET /metrics and GET /v1/status", r.Method, r.URL.Path), http.StatusNotFound)
+		})
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		qs.Close()
+		return nil, fmt.Errorf("--http %s: starting the HTTP server: %w", addr, err)
+	}
+	if host, _, _ := net.SplitHostPort(l.Addr().String()); !isLoopback(host) {
+		logger.Warn("the HTTP server listens beyond this machine: its status, metrics and state queries are unauthenticated", "addr", l.Addr().String())
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("the HTTP server stopped", "addr", l.Addr().String(), "err", err)
+		}
+	}()
+	content := []byte(l.Addr().String() + "\n")
+	files := []string{filepath.Join(spec.DataDir, httpAddrFile)}
+	if withQuery {
+		files = append(files, filepath.Join(spec.DataDir, queryAddrFile))
+	}
+	closeAll := func() {
+		qs.Detach()
+		for _, f := range files {
+			// Another run of the pipeline may have written its own address
+			// meanwhile: remove only ours.
+			if b, err := os.ReadFile(f); err == nil && bytes.Equal(b, content) {
+				os.Remove(f)
+			}
+		}
+		hs.Close()
+		<-served
+		qs.Close()
+	}
+	for _, f := range files {
+		if err := writeFileAtomic(f, content); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("writing %s: %w", f, err)
+		}
+	}
+	logger.Info("HTTP server listening: GET /metrics, GET /v1/status", "addr", l.Addr().String(), "addr_file", files[0], "state_queries", withQuery)
+	return closeAll, nil
+}
+
+// httpListenAddr returns addr to listen on, with loopback as the host when
+// addr names none (":9090").
+func httpListenAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("--http %q: want HOST:PORT or :PORT: %w", addr, err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// pipelineCollector turns runtime.Stats into Prometheus metrics at each
+// scrape: the pipeline's hot path only updates its atomic counters.
+type pipelineCollector struct {
+	p     *runtime.Pipeline
+	descs map[string]*prometheus.Desc
+}
+
+type metricDef struct {
+	name, help string
+	labels     []string
+}
+
+var pipelineMetrics = []metricDef{
+	{"wasmstream_source_records_total", "Records read from the source.", nil},
+	{"wasmstream_source_bytes_total", "Bytes (keys and values) of the records read from the source.", nil},
+	{"wasmstream_sink_records_total", "Records written by the sink and the named outputs.", nil},
+	{"wasmstream_sink_bytes_total", "Bytes (keys and values) of the records written by the sink and the named outputs.", nil},
+	{"wasmstream_dead_lettered_records_total", "Records written to the dead-letter sink.", nil},
+	{"wasmstream_source_batches_acked_total", "Source batches acknowledged as processed.", nil},
+	{"wasmstream_source_batches_nacked_total", "Source batches the pipeline gave up on.", nil},
+	{"wasmstream_retries_total", "Batch retries, by stage (operator or sink).", []string{"stage"}},
+	{"wasmstream_checkpoints_total", "Checkpoints taken.", nil},
+	{"wasmstream_checkpoint_duration_seconds_total", "Time spent taking checkpoints.", nil},
+	{"wasmstream_last_checkpoint_duration_seconds", "Time the last checkpoint took.", nil},
+	{"wasmstream_state_cache_bytes", "Bytes the state store holds in memory: written since the last checkpoint and cached for reading.", nil},
+	{"wasmstream_operator_records_in_total", "Records given to the operator.", []string{"operator"}},
+	{"wasmstream_operator_records_out_total", "Records the operator returned.", []string{"operator"}},
+	{"wasmstream_operator_bytes_in_total", "Bytes (keys and values) of the records given to the operator.", []string{"operator"}},
+	{"wasmstream_operator_bytes_out_total", "Bytes (keys and values) of the records the operator returned.", []string{"operator"}},
+	{"wasmstream_operator_batches_total", "Batches given to the operator.", []string{"operator"}},
+	{"wasmstream_operator_failures_total", "Batches the operator failed, after retries.", []string{"operator"}},
+	{"wasmstream_operator_batch_duration_seconds", "Time the operator took per batch, retries included.", []string{"operator"}},
+	{"wasmstream_operator_instances_started_total", "Wasm instances started (the first ones and replacements).", []string{"operator"}},
+	{"wasmstream_operator_instances_replaced_total", "Wasm instances discarded after a failure and replaced.", []string{"operator"}},
+	{"wasmstream_guest_metric_total", "Counters a Wasm operator's guests add with metric_add, by name (the host bounds the names per operator).", []string{"operator", "name"}},
+}
+
+func newPipelineCollector(p *runtime.Pipeline) *pipelineCollector {
+	c := &pipelineCollector{p: p, descs: map[string]*prometheus.Desc{}}
+	constLabels := prometheus.Labels{"pipeline": labelValue(p.Spec().Name)}
+	for _, m := range pipelineMetrics {
+		c.descs[m.name] = prometheus.NewDesc(m.name, m.help, m.labels, constLabels)
+	}
+	return c
+}
+
+// Describe implements prometheus.Collector.
+func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range pipelineMetrics {
+		ch <- c.descs[m.name]
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.p.Stats()
+	counter := func(name string, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v), labels...)
+	}
+	counter("wasmstream_source_records_total", s.RecordsIn)
+	counter("wasmstream_source_bytes_total", s.BytesIn)
+	counter("wasmstream_sink_records_total", s.RecordsOut)
+	counter("wasmstream_sink_bytes_total", s.BytesOut)
+	counter("wasmstream_dead_lettered_records_total", s.DeadLettered)
+	counter("wasmstream_source_batches_acked_total", s.Acked)
+	counter("wasmstream_source_batches_nacked_total", s.Nacked)
+	counter("wasmstream_retries_total", s.OperatorRetries, "operator")
+	counter("wasmstream_retries_total", s.SinkRetries, "sink")
+	counter("wasmstream_checkpoints_total", s.Checkpoints)
+	ch <- prometheus.MustNewConstMetric(c.descs["wasmstream_checkpoint_duration_seconds_total"], prometheus.CounterValue, s.CheckpointSeconds)
+	ch <- prometheus.MustNewConstMetric(c.descs["wasmstream_last_checkpoint_duration_seconds"], prometheus.GaugeValue, s.LastCheckpointSeconds)
+	ch <- prometheus.MustNewConstMetric(c.descs["wasmstream_state_cache_bytes"], prometheus.GaugeValue, float64(s.StateCacheBytes))
+	for _, o := range s.Operators {
+		op := labelValue(o.Name)
+		counter("wasmstream_operator_records_in_total", o.RecordsIn, op)
+		counter("wasmstream_operator_records_out_total", o.RecordsOut, op)
+		counter("wasmstream_operator_bytes_in_total", o.BytesIn, op)
+		counter("wasmstream_operator_bytes_out_total", o.BytesOut, op)
+		counter("wasmstream_operator_batches_total", o.Batches, op)
+		counter("wasmstream_operator_failures_total", o.Failures, op)
+		buckets := make(map[float64]uint64, len(runtime.LatencyBuckets))
+		var cum uint64
+		for i, le := range runtime.LatencyBuckets {
+			cum += o.Latency.Counts[i]
+			buckets[le] = cum
+		}
+		ch <- prometheus.MustNewConstHistogram(c.descs["wasmstream_operator_batch_duration_seconds"], o.Latency.Count, o.Latency.Sum, buckets, op)
+		if v, ok := o.Metrics[metricInstancesStarted]; ok {
+			// A Wasm operator: replacements are 0 until the first.
+			counter("wasmstream_operator_instances_started_total", v, op)
+			counter("wasmstream_operator_instances_replaced_total", o.Metrics[metricInstancesReplaced], op)
+		}
+		// Two names that escape alike would make a duplicate series: the
+		// first (in sorted order) is kept.
+		seen := map[string]bool{}
+		for _, name := range slices.Sorted(maps.Keys(o.Metrics)) {
+			if name == metricInstancesStarted || name == metricInstancesReplaced {
+				continue
+			}
+			lv := labelValue(name)
+			if seen[lv] {
+				continue
+			}
+			seen[lv] = true
+			counter("wasmstream_guest_metric_total", o.Metrics[name], op, lv)
+		}
+	}
+}
+
+// maxLabelValue bounds a label value's length in bytes: the host's default
+// bound on a guest metric name (host.Budget.MetricNameBytes).
+const maxLabelValue = 256
+
+// labelValue makes s a valid Prometheus label value: valid UTF-8 (invalid
+// bytes become U+FFFD) and at most maxLabelValue bytes. Quotes,
+// backslashes and newlines are escaped by the text format's encoder.
+func labelValue(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if len(s) > maxLabelValue {
+		cut := maxLabelValue
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
+}

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// lineServer is a TCP server for the socket source: it sends lines to the
+// first connection and keeps it open until the test ends, so the pipeline
+// runs, with nothing more to read, until it is stopped.
+func lineServer(t *testing.T, lines []string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		t.Cleanup(func() { c.Close() })
+		w := bufio.NewWriter(c)
+		for _, s := range lines {
+			w.WriteString(s + "\n")
+		}
+		w.Flush()
+	}()
+	return l.Addr().String()
+}
+
+// scrape reads /metrics at base and parses the text format.
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s", resp.Status)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("GET /metrics: Content-Type %q, want the text format", ct)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mf, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	return mf
+}
+
+// value is the counter, gauge or histogram count of the series of name
+// with the given labels (name=value pairs), or -1 when there is none.
+func value(mf map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	f, ok := mf[name]
+	if !ok {
+		return -1
+	}
+next:
+	for _, m := range f.Metric {
+		have := map[string]string{}
+		for _, l := range m.Label {
+			have[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i+1 < len(labels); i += 2 {
+			if have[labels[i]] != labels[i+1] {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return -1
+}
+
+// httpBase waits for run --http to write <dataDir>/http.addr and returns
+// the server's base URL.
+func httpBase(t *testing.T, p *proc, dataDir string) string {
+	t.Helper()
+	var addr string
+	eventually(t, "http.addr", func() bool {
+		if !p.running() {
+			t.Fatalf("the pipeline stopped: %s", p.stderr)
+		}
+		b, err := os.ReadFile(filepath.Join(dataDir, httpAddrFile))
+		addr = strings.TrimSpace(string(b))
+		return err == nil && addr != ""
+	})
+	return "http://" + addr
+}
+
+// TestMetricsEndpoint guards issue #9 item 8 (monitoring only existed for
+// stateful pipelines): a stateless run with --http serves Prometheus
+// metrics whose records and bytes in and out, per component, match what
+// went through, and a status endpoint; the bound address is logged and
+// written to <data_dir>/http.addr, and removed when the run ends.
+func TestMetricsEndpoint(t *testing.T) {
+	const n = 500
+	lines := make([]string, n)
+	var bytes int
+	for i := range lines {
+		lines[i] = fmt.Sprintf("record-%d", i)
+		bytes += len(lines[i])
+	}
+	src := lineServer(t, lines)
+	path := pipeline(t, fmt.Sprintf(`
+batch: {size: 64, linger: 5ms}
+source: {socket: {address: %q}}
+operators: [{name: upper, wasm: {module: %q}}]
+sink: {stdout: {}}
+`, src, upperWasm))
+	dataDir := filepath.Join(filepath.Dir(path), "data")
+	p := startRun(t, "--http", "127.0.0.1:0", path)
+	base := httpBase(t, p, dataDir)
+
+	var mf map[string]*dto.MetricFamily
+	eventually(t, "every record counted out", func() bool {
+		mf = scrape(t, base)
+		return value(mf, "wasmstream_sink_records_total") == n
+	})
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"wasmstream_source_records_total", nil, n},
+		{"wasmstream_source_bytes_total", nil, float64(bytes)},
+		{"wasmstream_sink_records_total", []string{"pipeline", "test"}, n},
+		{"wasmstream_sink_bytes_total", nil, float64(bytes)},
+		{"wasmstream_operator_records_in_total", []string{"operator", "upper"}, n},
+		{"wasmstream_operator_records_out_total", []string{"operator", "upper"}, n},
+		{"wasmstream_operator_bytes_in_total", []string{"operator", "upper"}, float64(bytes)},
+		{"wasmstream_operator_bytes_out_total", []string{"operator", "upper"}, float64(bytes)},
+		{"wasmstream_operator_failures_total", []string{"operator", "upper"}, 0},
+		{"wasmstream_dead_lettered_records_total", nil, 0},
+		{"wasmstream_retries_total", []string{"stage", "operator"}, 0},
+		{"wasmstream_operator_instances_started_total", []string{"operator", "upper"}, 1},
+		{"wasmstream_operator_instances_replaced_total", []string{"operator", "upper"}, 0},
+		{"wasmstream_checkpoints_total", nil, 0},
+	} {
+		if got := value(mf, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	batches := value(mf, "wasmstream_operator_batches_total", "operator", "upper")
+	if got := value(mf, "wasmstream_operator_batch_duration_seconds", "operator", "upper"); got != batches || batches < 1 {
+		t.Errorf("batch latency histogram has %v observations, want one per batch (%v)", got, batches)
+	}
+	if f := mf["wasmstream_operator_batch_duration_seconds"]; f == nil || f.GetType() != dto.MetricType_HISTOGRAM {
+		t.Errorf("wasmstream_operator_batch_duration_seconds is not a histogram: %v", f)
+	}
+
+	code, st := getJSON(t, base+"/v1/status")
+	if code != http.StatusOK || st["pipeline"] != "test" || st["stateful"] != false ||
+		st["records_in"] != float64(n) || st["records_out"] != float64(n) {
+		t.Errorf("GET /v1/status: %d %v", code, st)
+	}
+	if resp, err := http.Get(base + "/v1/state/upper/keys"); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a stateless pipeline answered a state query: %s", resp.Status)
+	}
+
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if code := p.wait(t); code != exitInterrupted {
+		t.Fatalf("exit %d\n%s", code, p.stderr)
+	}
+	if !regexp.MustCompile(`HTTP server listening.* addr=127\.0\.0\.1:\d+`).MatchString(p.stderr.String()) {
+		t.Errorf("no log line with the bound address: %s", p.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, httpAddrFile)); !os.IsNotExist(err) {
+		t.Errorf("http.addr left behind: %v", err)
+	}
+}
+
+// TestMetricsJoinQueryServer guards issue #9 item 8: a stateful pipeline
+// run with --http serves its state queries, status and metrics on the one
+// address, written to both http.addr and query.addr, and reports its
+// checkpoints and state size.
+func TestMetricsJoinQueryServer(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	path := countPipeline(t, dataDir, 0, 2000, "")
+	p := startRun(t, "--http", "127.0.0.1:0", path)
+	base := httpBase(t, p, dataDir)
+	q, err := os.ReadFile(filepath.Join(dataDir, queryAddrFile))
+	if err != nil || "http://"+strings.TrimSpace(string(q)) != base {
+		t.Fatalf("query.addr %q (%v), want the --http address %s", q, err, base)
+	}
+	var mf map[string]*dto.MetricFamily
+	eventually(t, "a checkpoint in the metrics", func() bool {
+		mf = scrape(t, base)
+		return value(mf, "wasmstream_checkpoints_total") >= 1
+	})
+	if v := value(mf, "wasmstream_checkpoint_duration_seconds_total"); v <= 0 {
+		t.Errorf("checkpoint duration %v, want > 0", v)
+	}
+	if v := value(mf, "wasmstream_state_cache_bytes"); v <= 0 {
+		t.Errorf("state cache bytes %v, want > 0", v)
+	}
+	if code, st := getJSON(t, base+"/v1/status"); code != http.StatusOK || st["stateful"] != true || st["store"] != "open" {
+		t.Errorf("GET /v1/status: %d %v", code, st)
+	}
+	if code, _ := getJSON(t, base+"/v1/state/count/keys"); code != http.StatusOK {
+		t.Errorf("state query on the --http address: %d", code)
+	}
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if code := p.wait(t); code != exitInterrupted {
+		t.Fatalf("exit %d\n%s", code, p.stderr)
+	}
+}
+
+// TestHTTPAddress guards issue #9 item 8: --http binds to loopback when no
+// host is given and warns when it listens beyond loopback.
+func TestHTTPAddress(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{":9090", "127.0.0.1:9090"},
+		{"127.0.0.1:0", "127.0.0.1:0"},
+		{"0.0.0.0:80", "0.0.0.0:80"},
+		{"[::1]:0", "[::1]:0"},
+	} {
+		if got, err := httpListenAddr(c.in); err != nil || got != c.want {
+			t.Errorf("httpListenAddr(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	if _, err := httpListenAddr("9090"); err == nil {
+		t.Error("httpListenAddr(\"9090\") took an address without a port")
+	}
+	for host, want := range map[string]bool{"127.0.0.1": true, "::1": true, "localhost": true, "0.0.0.0": false, "::": false, "10.1.2.3": false} {
+		if isLoopback(host) != want {
+			t.Errorf("isLoopback(%q) = %v", host, !want)
+		}
+	}
+}
+
+// TestLabelValue guards issue #9 item 8: guest metric names become valid
+// label values however they are spelt (quotes, newlines and invalid UTF-8
+// must neither break the text format nor fail the scrape).
+func TestLabelValue(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"records.seen", "records.seen"},
+		{"a\"b\\c\nd", "a\"b\\c\nd"},
+		{"bad\xffutf8", "bad\uFFFDutf8"},
+		{strings.Repeat("é", 200), strings.Repeat("é", 128)},
+	} {
+		if got := labelValue(c.in); got != c.want {
+			t.Errorf("labelValue(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestProgressDetail guards issue #9 item 8: --progress detail ends the
+// progress line with each operator's rate, by its name.
+func TestProgressDetail(t *testing.T) {
+	p := pipeline(t, fmt.Sprintf(`
+source: {generator: {count: 3000, rate: 2000, value_size: 10}}
+operators: [{name: upper, wasm: {module: %q}}, {name: again, wasm: {module: %q}}]
+sink: {stdout: {}}
+`, upperWasm, upperWasm))
+	r := runCLI(t, "run", "--progress", "detail", p)
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	line := regexp.MustCompile(`00:00:0\d  in [\d,]+  out [\d,]+  dead 0  [\d,]+ rec/s in  upper [\d,]+/s  again [\d,]+/s`)
+	if !line.MatchString(r.stderr) {
+		t.Fatalf("no detailed progress line in stderr: %q", r.stderr)
+	}
+	if b := runCLI(t, "run", "--progress", "sometimes", p); b.code != exitConfig || !strings.Contains(b.stderr, "detail") {
+		t.Errorf("--progress sometimes: exit %d, %q", b.code, b.stderr)
+	}
+}
+
