@@ -289,4 +289,3 @@ sink: {stdout: {}}
 		t.Errorf("--progress sometimes: exit %d, %q", b.code, b.stderr)
 	}
 }
-
