@@ -14,7 +14,7 @@ import (
 // OperatorConfig is the "wasm" operator's configuration in pipeline files.
 type OperatorConfig struct {
 	runtime.OperatorSettings `yaml:",inline"`
-	Module                   string           `yaml:"module" required:"true" doc:"Path of the operator's .wasm module, relative to the working directory."`
+	Module                   string           `yaml:"module" required:"true" path:"file" doc:"Path of the operator's .wasm module; a relative path is relative to the pipeline file's directory."`
 	MemoryLimit              runtime.ByteSize `yaml:"memory_limit" default:"256MiB" doc:"Most linear memory one instance may grow to. A guest that asks for more fails its batch with a memory-limit error and is replaced."`
 	Deadline                 time.Duration    `yaml:"deadline" default:"10s" doc:"Longest one call into the guest may run (one batch); more than 0. A guest past it is stopped, its batch fails, and the instance is replaced."`
 	MaxOutput                runtime.ByteSize `yaml:"max_output" default:"64MiB" doc:"Largest output frame one batch may produce."`
@@ -77,7 +77,7 @@ func Register(r *runtime.Registry, e *Engine) {
 		func(c *OperatorConfig) (runtime.OperatorFactory, error) {
 			m, err := e.Load(context.Background(), c.Module)
 			if err != nil {
-				return nil, err
+				return nil, &runtime.FieldError{Field: "module", Msg: err.Error(), Err: err}
 			}
 			return &operatorFactory{m: m, cfg: *c}, nil
 		})
@@ -118,6 +118,27 @@ func (f *operatorFactory) New(ctx context.Context, env runtime.OperatorEnv) (run
 }
 
 func (f *operatorFactory) Close(ctx context.Context) error { return nil }
+
+// Probe implements runtime.Prober: it runs the module's init with the
+// operator's params in a throwaway instance, without a state store (a
+// state call in init fails it), and closes the instance.
+func (f *operatorFactory) Probe(ctx context.Context, env runtime.OperatorEnv) error {
+	inst, err := f.m.Instantiate(ctx, InstanceConfig{
+		Pipeline: env.Pipeline, Operator: env.Operator, Instance: env.Instance,
+		MemoryLimit: uint64(f.cfg.MemoryLimit), Deadline: f.cfg.Deadline, MaxOutput: uint32(f.cfg.MaxOutput),
+		Budget: f.cfg.budget(),
+		Init:   &abi.InitConfig{Pipeline: env.Pipeline, Operator: env.Operator, Instance: env.Instance, Outputs: env.Outputs, Params: f.cfg.Params},
+		Logger: env.Logger,
+	})
+	var me *ModuleError
+	if errors.As(err, &me) {
+		return err // the module did not start: not the params' fault
+	}
+	if err != nil {
+		return &runtime.FieldError{Field: "params", Msg: fmt.Sprintf("init failed with these params: %v", err), Err: err}
+	}
+	return inst.Close(ctx)
+}
 
 // Stateful implements runtime.StatefulFactory: the module imports a state
 // function.

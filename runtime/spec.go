@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,7 +38,7 @@ type StateSettings struct {
 	MaxValue           ByteSize      `yaml:"max_value" default:"1MiB" doc:"Largest state value (or list). A larger write fails that call with a too-large status, not the pipeline."`
 	OnCorrupt          string        `yaml:"on_corrupt" default:"fail" oneof:"fail|checkpoint|empty" doc:"When the state store cannot be read: fail refuses to start and names the path; checkpoint restores the newest valid retained checkpoint; empty starts without state."`
 	Query              string        `yaml:"query" default:"127.0.0.1:0" doc:"Address of the HTTP server answering state queries and savepoint requests while the pipeline runs (port 0: any free port); its address is written to <data_dir>/query.addr. \"off\" disables it."`
-	SavepointDir       string        `yaml:"savepoint_dir" doc:"Another directory under which savepoint requests to the query server may write (relative paths: to the working directory). Without it, savepoints go only under <data_dir>."`
+	SavepointDir       string        `yaml:"savepoint_dir" path:"any" doc:"Another directory under which savepoint requests to the query server may write (a relative path is relative to the pipeline file's directory). Without it, savepoints go only under <data_dir>."`
 	CallWrites         ByteSize      `yaml:"call_writes" default:"64MiB" doc:"Most state one operator call may write (its transaction, before it commits); a write over it fails that call's state operation with a too-large status."`
 }
 
@@ -60,7 +59,7 @@ type FailurePolicy struct {
 // pipelineFile is the top level of a pipeline file.
 type pipelineFile struct {
 	Pipeline   string               `yaml:"pipeline" required:"true" doc:"The pipeline's name: letters, digits, '-', '_' and '.'."`
-	DataDir    string               `yaml:"data_dir" doc:"Where the pipeline keeps state that survives restarts (source progress, checkpoints). Default: .wasmstream/<pipeline> in the working directory."`
+	DataDir    string               `yaml:"data_dir" path:"any" doc:"Where the pipeline keeps state that survives restarts (source progress, checkpoints); a relative path is relative to the pipeline file's directory. Default: .wasmstream/<pipeline> in the working directory."`
 	Batch      BatchSettings        `yaml:"batch"`
 	QueueDepth int                  `yaml:"queue_depth" default:"4" doc:"Batches that may wait between two stages. With the batch size it bounds memory; a full queue slows the stage before it (backpressure)."`
 	QueueBytes ByteSize             `yaml:"queue_max_bytes" default:"64MiB" doc:"Bytes of records (keys, values and headers) that may wait between two stages, summed over the queued batches: it bounds memory when an operator's output batches are large. A batch larger than this still passes alone, when its queue is empty."`
@@ -85,7 +84,10 @@ type ComponentSpec struct {
 	// Config is a pointer to the decoded config struct.
 	Config any
 
-	comp *Component
+	comp  *Component
+	node  *yaml.Node           // the settings, or the component's key when it has none
+	paths []confyaml.PathField // its path-tagged settings, resolved
+	bad   bool                 // its settings have problems
 }
 
 // Spec is a parsed and validated pipeline file.
@@ -106,24 +108,42 @@ type Spec struct {
 	State         StateSettings
 	DeadLetter    *ComponentSpec
 	Shutdown      time.Duration
+
+	// rejected are the components whose settings have problems: Check
+	// still checks the files they name.
+	rejected []*ComponentSpec
 }
 
-// Load reads and parses the pipeline file at path. Relative data_dir
-// defaults are resolved against the working directory.
+// Load reads and parses the pipeline file at path. Relative paths in the
+// file (settings tagged path:"..." in a config struct, such as a module or
+// a source file) are resolved against the file's directory, as
+// docker-compose does, so the pipeline runs the same from any working
+// directory; the default data_dir is under the working directory.
 func Load(path string, reg *Registry) (*Spec, error) {
+	s, probs, err := load(path, reg)
+	if err != nil {
+		return nil, err
+	}
+	if err := probs.Err(); err != nil {
+		err.(*ConfigError).File = path
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads and parses the pipeline file at path, returning the spec (as
+// far as it could be decoded) with its problems; err is set only when the
+// file cannot be read.
+func load(path string, reg *Registry) (*Spec, *confyaml.Problems, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading pipeline file: %w", err)
+		return nil, nil, fmt.Errorf("reading pipeline file: %w", err)
 	}
-	s, err := Parse(b, reg)
-	var ce *ConfigError
-	if errors.As(err, &ce) {
-		ce.File = path
-	}
+	s, probs := parse(b, reg, filepath.Dir(path))
 	if s != nil {
 		s.File = path
 	}
-	return s, err
+	return s, probs, nil
 }
 
 // MaxInstances is the most operator instances one pipeline may run, its
@@ -135,19 +155,35 @@ const MaxInstances = 1024
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // Parse parses a pipeline file's bytes. On problems it returns a
-// *ConfigError listing all of them.
+// *ConfigError listing all of them. Relative paths in it stay relative to
+// the working directory.
 func Parse(b []byte, reg *Registry) (*Spec, error) {
+	s, probs := parse(b, reg, "")
+	if err := probs.Err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// parse decodes a pipeline file's bytes as far as it can, resolving
+// relative paths against dir ("" leaves them as they are). The spec is nil
+// only when the bytes are not a YAML document; a component with problems
+// is left out of it.
+func parse(b []byte, reg *Registry, dir string) (*Spec, *confyaml.Problems) {
+	probs := &confyaml.Problems{}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, &ConfigError{Problems: []ConfigProblem{{Path: "(file)", Msg: "not valid YAML: " + err.Error()}}}
+		probs.List = append(probs.List, ConfigProblem{Path: "(file)", Msg: "not valid YAML: " + err.Error()})
+		return nil, probs
 	}
 	if len(doc.Content) == 0 {
-		return nil, &ConfigError{Problems: []ConfigProblem{{Path: "(file)", Msg: "empty pipeline file"}}}
+		probs.List = append(probs.List, ConfigProblem{Path: "(file)", Msg: "empty pipeline file"})
+		return nil, probs
 	}
 	root := doc.Content[0]
-	var probs confyaml.Problems
 	var f pipelineFile
-	confyaml.Decode(root, &f, "", &probs)
+	confyaml.Decode(root, &f, "", probs)
+	resolvePaths(confyaml.Paths(&f, root, ""), dir)
 
 	s := &Spec{Name: f.Pipeline, DataDir: f.DataDir, Batch: f.Batch, QueueDepth: f.QueueDepth, QueueMaxBytes: f.QueueBytes,
 		KeyGroups: f.KeyGroups, OnError: f.OnError, State: f.State, Shutdown: f.Shutdown, Outputs: map[string]*ComponentSpec{}}
@@ -194,16 +230,16 @@ func Parse(b []byte, reg *Registry) (*Spec, error) {
 		probs.Add("on_error.sink_retries", find(root, "on_error.sink_retries"), "must not be negative")
 	}
 	if f.Source.Kind != 0 {
-		s.Source = decodeComponent(&f.Source, "source", KindSource, reg, false, &probs)
+		s.Source = s.good(decodeComponent(&f.Source, "source", KindSource, reg, false, dir, probs))
 	}
 	if f.Sink.Kind != 0 {
-		s.Sink = decodeComponent(&f.Sink, "sink", KindSink, reg, false, &probs)
+		s.Sink = s.good(decodeComponent(&f.Sink, "sink", KindSink, reg, false, dir, probs))
 	}
 	labels := map[string]string{}
 	instances := 0
 	for i := range f.Operators {
 		path := fmt.Sprintf("operators[%d]", i)
-		c := decodeComponent(&f.Operators[i], path, KindOperator, reg, true, &probs)
+		c := decodeComponent(&f.Operators[i], path, KindOperator, reg, true, dir, probs)
 		if c == nil {
 			continue
 		}
@@ -214,6 +250,9 @@ func Parse(b []byte, reg *Registry) (*Spec, error) {
 			probs.Add(path+".name", find(&f.Operators[i], "name"), "%q is already the name of %s", c.Label, prev)
 		}
 		labels[c.Label] = path
+		if s.good(c) == nil {
+			continue
+		}
 		if oc, ok := c.Config.(operatorConfig); ok {
 			if p := oc.operatorSettings().Parallelism; p < 1 || p > f.KeyGroups {
 				probs.Add(c.Path+".parallelism", find(&f.Operators[i], c.Name+".parallelism"), "must be between 1 and key_groups (%d)", f.KeyGroups)
@@ -232,25 +271,47 @@ func Parse(b []byte, reg *Registry) (*Spec, error) {
 		if !nameRE.MatchString(name) {
 			probs.Add(path, &n, "%q is not a valid output name", name)
 		}
-		if c := decodeComponent(&n, path, KindSink, reg, false, &probs); c != nil {
+		if c := s.good(decodeComponent(&n, path, KindSink, reg, false, dir, probs)); c != nil {
 			s.Outputs[name] = c
 		}
 	}
 	if f.OnError.DeadLetter.Kind != 0 {
-		s.DeadLetter = decodeComponent(&f.OnError.DeadLetter, "on_error.dead_letter", KindSink, reg, false, &probs)
+		s.DeadLetter = s.good(decodeComponent(&f.OnError.DeadLetter, "on_error.dead_letter", KindSink, reg, false, dir, probs))
 	}
 	if f.OnError.Action == "dead_letter" && f.OnError.DeadLetter.Kind == 0 {
 		probs.Add("on_error.dead_letter", find(root, "on_error.action"), "required when on_error.action is dead_letter")
 	}
-	if err := probs.Err(); err != nil {
-		return nil, err
+	return s, probs
+}
+
+// good returns c unless its settings have problems; a rejected c is kept
+// in s for Check.
+func (s *Spec) good(c *ComponentSpec) *ComponentSpec {
+	if c == nil || c.bad {
+		if c != nil {
+			s.rejected = append(s.rejected, c)
+		}
+		return nil
 	}
-	return s, nil
+	return c
+}
+
+// resolvePaths makes the relative paths among ps relative to dir.
+func resolvePaths(ps []confyaml.PathField, dir string) []confyaml.PathField {
+	if dir == "" || dir == "." {
+		return ps
+	}
+	for _, p := range ps {
+		if *p.Value != "" && !filepath.IsAbs(*p.Value) {
+			*p.Value = filepath.Join(dir, *p.Value)
+		}
+	}
+	return ps
 }
 
 // decodeComponent decodes a "name: {settings}" node (with an optional
 // "name:" label beside it for operators).
-func decodeComponent(n *yaml.Node, path string, kind Kind, reg *Registry, labelled bool, probs *confyaml.Problems) *ComponentSpec {
+func decodeComponent(n *yaml.Node, path string, kind Kind, reg *Registry, labelled bool, dir string, probs *confyaml.Problems) *ComponentSpec {
 	if n.Kind != yaml.MappingNode {
 		probs.Add(path, n, "want '%s-name: {settings}', found %s", kind, nodeKind(n))
 		return nil
@@ -292,9 +353,16 @@ func decodeComponent(n *yaml.Node, path string, kind Kind, reg *Registry, labell
 	before := len(probs.List)
 	confyaml.Decode(val, cfg, cpath, probs)
 	if len(probs.List) > before {
-		return nil
+		// Kept for its name (duplicate operator names are still found)
+		// and the files it names, left out of the spec.
+		return &ComponentSpec{Path: cpath, Name: key.Value, Label: label, bad: true, paths: resolvePaths(confyaml.Paths(cfg, val, cpath), dir)}
 	}
-	return &ComponentSpec{Path: cpath, Name: key.Value, Label: label, Config: cfg, comp: comp}
+	loc := val
+	if loc == nil {
+		loc = key
+	}
+	paths := resolvePaths(confyaml.Paths(cfg, val, cpath), dir)
+	return &ComponentSpec{Path: cpath, Name: key.Value, Label: label, Config: cfg, comp: comp, node: loc, paths: paths}
 }
 
 func find(n *yaml.Node, dotted string) *yaml.Node { return confyaml.Find(n, dotted) }

@@ -63,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
 	case "validate":
-		return cmdValidate(args[1:], stdout, stderr)
+		return cmdValidatePipeline(args[1:], stdout, stderr)
 	case "inspect":
 		return cmdInspect(args[1:], stdout, stderr)
 	case "components":

@@ -12,8 +12,8 @@ import (
 
 // SourceConfig configures the file source. Give path or dir.
 type SourceConfig struct {
-	Path           string           `yaml:"path" doc:"A file to read to its end; the source then ends. On restart it resumes after the last acknowledged record, so data appended meanwhile is read too. A file replaced under the path (another inode, as after a rotation) or shorter than the committed offset is read from the start, with a warning; a file truncated while being read stops the source with an error. A last line without a newline is emitted but committed only up to its start, so once the writer finishes it the next run emits the whole line again. Give path or dir."`
-	Dir            string           `yaml:"dir" doc:"A directory whose files are each read once, in order of modification time then name. Names starting with '.' or '_' are skipped, as are subdirectories. Files must not change once they are older than min_age."`
+	Path           string           `yaml:"path" path:"file" doc:"A file to read to its end; the source then ends. On restart it resumes after the last acknowledged record, so data appended meanwhile is read too. A file replaced under the path (another inode, as after a rotation) or shorter than the committed offset is read from the start, with a warning; a file truncated while being read stops the source with an error. A last line without a newline is emitted but committed only up to its start, so once the writer finishes it the next run emits the whole line again. Give path or dir."`
+	Dir            string           `yaml:"dir" path:"dir" doc:"A directory whose files are each read once, in order of modification time then name. Names starting with '.' or '_' are skipped, as are subdirectories. Files must not change once they are older than min_age."`
 	Pattern        string           `yaml:"pattern" default:"*" doc:"Glob (path.Match syntax) that file names in dir must match, such as *.jsonl."`
 	Watch          bool             `yaml:"watch" default:"true" doc:"With dir: keep polling for new files forever. false reads the files present (waiting for those younger than min_age) and then ends."`
 	PollInterval   time.Duration    `yaml:"poll_interval" default:"1s" doc:"With dir: how often the directory is listed for new files."`
@@ -76,7 +76,7 @@ const MaxFileSizeLimit = 256 << 20
 
 // SinkConfig configures the file sink.
 type SinkConfig struct {
-	Path    string           `yaml:"path" required:"true" doc:"Directory the files are written to; created if missing. Several sinks may share it: in-progress files are marked with the pipeline and the sink's place in it, and on open a sink finalises only its own (left by a crash)."`
+	Path    string           `yaml:"path" required:"true" path:"any" doc:"Directory the files are written to; created if missing. Several sinks may share it: in-progress files are marked with the pipeline and the sink's place in it, and on open a sink finalises only its own (left by a crash)."`
 	Prefix  string           `yaml:"prefix" default:"part" doc:"Start of file names. Files are named <prefix>-<UTC time>-<sequence><suffix>, such as part-20240501T120000.123Z-000000.jsonl, so they sort in the order they were written."`
 	Suffix  string           `yaml:"suffix" doc:"End of file names, such as .txt or .jsonl."`
 	Format  string           `yaml:"format" default:"text" oneof:"text|json" doc:"Line format: text writes each value followed by a newline; json writes one JSON object per record with key, value, timestamp, headers and output (key and value as key_base64/value_base64 when not UTF-8)."`

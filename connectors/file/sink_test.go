@@ -371,8 +371,13 @@ func TestSinkConfigProblems(t *testing.T) {
 		want     []string
 	}{
 		{"{}", []string{"sink.file.path: required"}},
+		// Validate runs although format did not decode: every problem in
+		// one pass (guards issue #9: validate found mistakes in several passes).
 		{"{path: d, prefix: '.x', suffix: a/b, max_size: 0, format: csv}", []string{
 			`sink.file.format: "csv" is not one of text, json`,
+			"sink.file.max_size: must be at least 1 byte",
+			`sink.file.prefix: ".x" must be a non-empty file name start`,
+			`sink.file.suffix: "a/b" must not contain /`,
 		}},
 		{"{path: d, prefix: '.x', suffix: a/b, max_size: 0}", []string{
 			"sink.file.max_size: must be at least 1 byte",

@@ -1,6 +1,9 @@
 package stdio
 
-import "github.com/wasmstream/wasmstream/connectors/internal/lines"
+import (
+	"github.com/wasmstream/wasmstream/connectors/internal/lines"
+	"github.com/wasmstream/wasmstream/runtime"
+)
 
 // SinkConfig configures the stdout and stderr sinks.
 type SinkConfig struct {
@@ -9,6 +12,8 @@ type SinkConfig struct {
 
 // Validate reports every problem of the config.
 func (c *SinkConfig) Validate() error {
-	_, err := lines.ParseFormat(c.Format)
-	return err
+	if _, err := lines.ParseFormat(c.Format); err != nil {
+		return runtime.FieldErr("format", "%v", err)
+	}
+	return nil
 }

@@ -9,6 +9,9 @@
 //	required:"true"      the key must be present
 //	oneof:"a|b|c"        allowed values of a string
 //	doc:"text"           documentation (read by the reference generator)
+//	path:"file|dir|any"  a string that is a file system path: relative paths
+//	                     are resolved against the pipeline file's directory
+//	                     (see Paths); file and dir must exist when checked
 package confyaml
 
 import (
@@ -30,6 +33,9 @@ type Problem struct {
 	Line int    // 1-based line in the file, 0 if unknown
 	Col  int
 	Msg  string
+	// Err is the cause, when the problem came from an error (a module
+	// that cannot be loaded); errors.As on the Error reaches it.
+	Err error
 }
 
 func (p Problem) String() string {
@@ -91,14 +97,30 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the causes of the problems that have one.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	for _, p := range e.Problems {
+		if p.Err != nil {
+			errs = append(errs, p.Err)
+		}
+	}
+	return errs
+}
+
 // FieldError is returned (possibly several, joined with errors.Join) by a
 // config's Validate method; Field is relative to the config.
 type FieldError struct {
 	Field string
 	Msg   string
+	// Err is the cause, if any.
+	Err error
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Unwrap returns the cause.
+func (e *FieldError) Unwrap() error { return e.Err }
 
 // Validator is implemented by configs that check themselves after decoding.
 type Validator interface {
@@ -123,27 +145,51 @@ func Decode(n *yaml.Node, dst any, path string, probs *Problems) {
 		decodeValue(n, v, path, probs)
 	}
 	checkRequired(n, v, path, probs)
-	if val, ok := dst.(Validator); ok && len(probs.List) == 0 {
-		addValidation(val.Validate(), n, path, probs)
+	if val, ok := dst.(Validator); ok {
+		// Validate runs even when other fields have problems, so one pass
+		// reports everything; a field that already has a problem (a value
+		// that did not decode is left at its default) is not reported twice.
+		var own []Problem
+		for _, p := range probs.List {
+			if p.Path == path || strings.HasPrefix(p.Path, path+".") || strings.HasPrefix(p.Path, path+"[") {
+				own = append(own, p)
+			}
+		}
+		addValidation(val.Validate(), n, path, own, probs)
 	}
 }
 
-func addValidation(err error, n *yaml.Node, path string, probs *Problems) {
+// AddError records err, located at node n under path: a *FieldError (or
+// several, joined with errors.Join) points at its field below path, others
+// at path itself. It skips a field that has a problem in had.
+func AddError(err error, n *yaml.Node, path string, probs *Problems) {
+	addValidation(err, n, path, nil, probs)
+}
+
+func addValidation(err error, n *yaml.Node, path string, had []Problem, probs *Problems) {
 	if err == nil {
 		return
 	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range j.Unwrap() {
-			addValidation(e, n, path, probs)
+			addValidation(e, n, path, had, probs)
 		}
 		return
 	}
 	var fe *FieldError
 	if errors.As(err, &fe) {
-		probs.Add(join(path, fe.Field), Find(n, fe.Field), "%s", fe.Msg)
+		p := join(path, fe.Field)
+		for _, h := range had {
+			if h.Path == p || strings.HasPrefix(h.Path, p+".") || strings.HasPrefix(h.Path, p+"[") {
+				return
+			}
+		}
+		probs.Add(p, Find(n, fe.Field), "%s", fe.Msg)
+		probs.List[len(probs.List)-1].Err = fe.Err
 		return
 	}
 	probs.Add(path, n, "%s", err.Error())
+	probs.List[len(probs.List)-1].Err = err
 }
 
 // Find returns the node of a dotted sub-field of n, or the deepest node on
@@ -178,6 +224,64 @@ func join(path, field string) string {
 		return path + field
 	}
 	return path + "." + field
+}
+
+// PathField is a string field tagged path:"..." in a decoded config.
+type PathField struct {
+	// Path is the field's dotted path, e.g. operators[0].wasm.module.
+	Path string
+	// Node is where the field is in the file (or the nearest node to it).
+	Node *yaml.Node
+	// Kind is the tag's value: file or dir (must exist as such), or any.
+	Kind string
+	// Value points at the field: the resolver may rewrite it.
+	Value *string
+}
+
+// Paths lists the path-tagged string fields of the decoded struct dst (a
+// pointer), following nested structs, pointers, slices and maps, with n the
+// node dst was decoded from and path its dotted path.
+func Paths(dst any, n *yaml.Node, path string) []PathField {
+	var out []PathField
+	collectPaths(reflect.ValueOf(dst), n, path, &out)
+	return out
+}
+
+func collectPaths(v reflect.Value, n *yaml.Node, path string, out *[]PathField) {
+	switch v.Kind() {
+	case reflect.Ptr, reflect.Interface:
+		if !v.IsNil() {
+			collectPaths(v.Elem(), n, path, out)
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			var c *yaml.Node
+			if n != nil && n.Kind == yaml.SequenceNode && i < len(n.Content) {
+				c = n.Content[i]
+			}
+			collectPaths(v.Index(i), c, fmt.Sprintf("%s[%d]", path, i), out)
+		}
+	case reflect.Struct:
+		if v.Type() == nodeType || v.Type() == durationType {
+			return
+		}
+		for _, f := range Fields(v.Type()) {
+			fv := v.FieldByIndex(f.index)
+			sub := Find(n, f.name)
+			if sub == n {
+				sub = nil
+			}
+			if kind, ok := f.tag.Lookup("path"); ok && fv.Kind() == reflect.String {
+				loc := sub
+				if loc == nil {
+					loc = n
+				}
+				*out = append(*out, PathField{Path: join(path, f.name), Node: loc, Kind: kind, Value: fv.Addr().Interface().(*string)})
+				continue
+			}
+			collectPaths(fv, sub, join(path, f.name), out)
+		}
+	}
 }
 
 // fieldInfo describes one yaml key of a struct.
