@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,5 +133,31 @@ func TestInspectStateAndImports(t *testing.T) {
 				t.Errorf("fd_write listed %d times:\n%s", n, text)
 			}
 		})
+	}
+}
+
+// TestRunErrorNamesTheOperator guards issue #9 item 9: the error a run
+// ended with named a failing operator by its place in the file only
+// ("operator operators[0].wasm: ..."), not by the name: the user gave it.
+func TestRunErrorNamesTheOperator(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	if err := os.WriteFile(in, []byte("hello\nerror:boom\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := pipeline(t, fmt.Sprintf(`
+on_error: {retries: 0}
+source: {file: {path: %q}}
+operators:
+  - {name: checker, wasm: {module: %q}}
+  - {name: upper, wasm: {module: %q}}
+sink: {stdout: {}}
+`, in, conformWasm, upperWasm))
+	r := runCLI(t, "run", "--progress", "never", p)
+	if r.code != exitOperator {
+		t.Fatalf("exit %d, want %d\n%s", r.code, exitOperator, r.stderr)
+	}
+	if want := "wasmstream: operator checker (operators[0].wasm): "; !strings.Contains(r.stderr, want) {
+		t.Fatalf("the error does not name the operator as %q:\n%s", want, r.stderr)
 	}
 }
