@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/wasmstream/wasmstream/internal/guestbuild"
 )
 
 // lineServer is a TCP server for the socket source: it sends lines to the
@@ -191,6 +192,49 @@ sink: {stdout: {}}
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, httpAddrFile)); !os.IsNotExist(err) {
 		t.Errorf("http.addr left behind: %v", err)
+	}
+}
+
+// TestGuestMetrics guards issue #9 item 8: the counters a guest adds with
+// metric_add are one labelled counter, by operator and name, and a name
+// the text format must escape (quotes, backslashes) reads back as the host
+// reported it.
+func TestGuestMetrics(t *testing.T) {
+	wasm := filepath.Join(t.TempDir(), "guestmetrics.wasm")
+	if err := guestbuild.Build(filepath.Join("testdata", "guestmetrics"), wasm); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	lines := make([]string, n)
+	for i := range lines {
+		lines[i] = fmt.Sprint(i)
+	}
+	path := pipeline(t, fmt.Sprintf(`
+batch: {size: 8, linger: 5ms}
+source: {socket: {address: %q}}
+operators: [{name: counted, wasm: {module: %q}}]
+sink: {stdout: {}}
+`, lineServer(t, lines), wasm))
+	p := startRun(t, "--http", "127.0.0.1:0", path)
+	base := httpBase(t, p, filepath.Join(filepath.Dir(path), "data"))
+	var mf map[string]*dto.MetricFamily
+	eventually(t, "every record counted out", func() bool {
+		mf = scrape(t, base)
+		return value(mf, "wasmstream_sink_records_total") == n
+	})
+	// The host writes a control character of a guest's text as an escape
+	// (the newline as \n); the quotes and the backslash are the guest's.
+	for name, want := range map[string]float64{"records.seen": n, `odd "name" \\n`: 2 * n} {
+		if got := value(mf, "wasmstream_guest_metric_total", "operator", "counted", "name", name); got != want {
+			t.Errorf("guest metric %q = %v, want %v; have %v", name, got, want, mf["wasmstream_guest_metric_total"])
+		}
+	}
+	if f := mf["wasmstream_guest_metric_total"]; f == nil || len(f.Metric) != 2 {
+		t.Errorf("guest metrics: %v, want the two names only (no wasm.instances_*)", f)
+	}
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if code := p.wait(t); code != exitInterrupted {
+		t.Fatalf("exit %d\n%s", code, p.stderr)
 	}
 }
 
