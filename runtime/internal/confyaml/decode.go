@@ -334,8 +334,17 @@ func Describe(t reflect.Type) []FieldDoc {
 	var out []FieldDoc
 	for _, f := range Fields(t) {
 		ft := t.FieldByIndex(f.index).Type
+		typ := typeName(ft)
+		switch f.tag.Get("path") {
+		case "file":
+			typ = "file path"
+		case "dir":
+			typ = "directory path"
+		case "any":
+			typ = "path"
+		}
 		out = append(out, FieldDoc{
-			Name: f.name, Type: typeName(ft), Default: f.tag.Get("default"),
+			Name: f.name, Type: typ, Default: f.tag.Get("default"),
 			Required: f.tag.Get("required") == "true", OneOf: f.tag.Get("oneof"), Doc: f.tag.Get("doc"),
 		})
 	}
