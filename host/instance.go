@@ -43,7 +43,10 @@ type InstanceConfig struct {
 	Budget Budget
 	// Init is passed to the guest's init export, if it has one.
 	Init *abi.InitConfig
-	// Logger receives guest log calls and stdout/stderr lines.
+	// Logger receives guest log calls and stdout/stderr lines. It is used
+	// as given: it names the operator and the instance already (as the
+	// runtime's does), and the host adds neither again. Nil takes the
+	// engine's logger with "operator" and "instance" attributes.
 	Logger *slog.Logger
 	// Metrics receives metric_add calls; nil drops them.
 	Metrics Metrics
@@ -115,13 +118,13 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 }
 
 func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = m.engine.logger
+	logger := cfg.Logger
+	if logger == nil {
+		logger = m.engine.logger.With("operator", cfg.Operator, "instance", cfg.Instance)
 	}
 	if cfg.MaxOutput == 0 {
 		cfg.MaxOutput = 64 << 20
 	}
-	logger := cfg.Logger.With("operator", cfg.Operator, "instance", cfg.Instance)
 	limit := cfg.MemoryLimit
 	if limit == 0 || limit > 1<<32 {
 		limit = 1 << 32

@@ -161,3 +161,73 @@ sink: {stdout: {}}
 		t.Fatalf("the error does not name the operator as %q:\n%s", want, r.stderr)
 	}
 }
+
+// TestLogAttributesOnce guards issue #9 item 9: a guest's log line carried
+// its instance twice ("component=greet instance=0 operator=greet
+// instance=0"): the runtime's logger for the operator named it, and the
+// host added the same attributes again.
+func TestLogAttributesOnce(t *testing.T) {
+	dir := t.TempDir()
+	wat, module := filepath.Join(dir, "greet.wat"), filepath.Join(dir, "greet.wasm")
+	// init logs a line; process is never called (the input is empty).
+	if err := os.WriteFile(wat, []byte(`(module
+  (import "wasmstream" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello from init")
+  (func (export "wasmstream_abi_version") (result i32) (i32.const 1))
+  (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "init") (param i32 i32) (result i32)
+    (call $log (i32.const 1) (i32.const 16) (i32.const 15))
+    (i32.const 0))
+  (func (export "process") (param i32 i32) (result i64) (i64.const -1)))
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("wat2wasm", wat, "-o", module).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, out)
+	}
+	in := filepath.Join(dir, "empty.txt")
+	if err := os.WriteFile(in, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := pipeline(t, fmt.Sprintf(`
+source: {file: {path: %q}}
+operators: [{name: greet, wasm: {module: %q, parallelism: 2}}]
+sink: {stdout: {}}
+`, in, module))
+	r := runCLI(t, "run", "--progress", "never", p)
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var line string
+	for l := range strings.Lines(r.stderr) {
+		if strings.Contains(l, `msg="hello from init"`) {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no log line from the guest:\n%s", r.stderr)
+	}
+	for _, want := range []string{"pipeline=test", "instance=0"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the log line lacks %s: %s", want, line)
+		}
+	}
+	if !strings.Contains(line, "=greet") {
+		t.Errorf("the log line does not name the operator: %s", line)
+	}
+	seen := map[string]bool{}
+	for _, f := range strings.Fields(line) {
+		k, _, ok := strings.Cut(f, "=")
+		if !ok || strings.Contains(k, `"`) {
+			continue
+		}
+		if seen[k] {
+			t.Errorf("attribute %s repeated: %s", k, line)
+		}
+		seen[k] = true
+	}
+	if strings.Count(line, "=greet") != 1 {
+		t.Errorf("the operator is named more than once: %s", line)
+	}
+}
