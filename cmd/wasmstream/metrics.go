@@ -70,7 +70,7 @@ func startHTTP(p *runtime.Pipeline, addr string, logger *slog.Logger) (stop func
 		return nil, fmt.Errorf("--http %s: starting the HTTP server: %w", addr, err)
 	}
 	if host, _, _ := net.SplitHostPort(l.Addr().String()); !isLoopback(host) {
-		logger.Warn("the HTTP server listens beyond this machine: its status, metrics and state queries are unauthenticated", "addr", l.Addr().String())
+		logger.Warn("the HTTP server listens beyond this machine, and anyone who reaches it may read its status, metrics and any state: it is unauthenticated", "addr", l.Addr().String())
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
