@@ -77,7 +77,13 @@ func Register(r *runtime.Registry, e *Engine) {
 		func(c *OperatorConfig) (runtime.OperatorFactory, error) {
 			m, err := e.Load(context.Background(), c.Module)
 			if err != nil {
-				return nil, &runtime.FieldError{Field: "module", Msg: err.Error(), Err: err}
+				// "module: PATH: cause" rather than "module: module PATH: cause".
+				msg := err.Error()
+				var me *ModuleError
+				if errors.As(err, &me) && me.Module == c.Module {
+					msg = fmt.Sprintf("%s: %v", c.Module, me.Err)
+				}
+				return nil, &runtime.FieldError{Field: "module", Msg: msg, Err: err}
 			}
 			return &operatorFactory{m: m, cfg: *c}, nil
 		})
