@@ -60,8 +60,10 @@
 // platform too. Run, RunFrame and Init drive the registered handler through
 // the very decode and encode code the Wasm exports use; on the host platform
 // Log writes to the writer set by SetLogOutput (standard error by default)
-// and Count adds to counters that Metrics returns. Reset clears the
-// registration between tests.
+// and Count adds to counters that Metrics returns. Native state has the
+// host's semantics, a failed call's writes dropped included. Reset clears
+// state, counters and what a test registered between tests, and keeps what
+// an init function registered.
 //
 // # Concurrency
 //

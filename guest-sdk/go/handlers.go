@@ -3,7 +3,9 @@ package wasmstream
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // ErrNoHandler is returned by every init and process call of a module that
@@ -40,6 +42,7 @@ func Map(fn func(Record) (Record, error)) {
 	if op.register(kindMap, fn == nil) {
 		op.mapFn = fn
 	}
+	op.registered()
 }
 
 // Filter registers fn as the operator's handler: each input record is kept,
@@ -49,6 +52,7 @@ func Filter(fn func(Record) (bool, error)) {
 	if op.register(kindFilter, fn == nil) {
 		op.filterFn = fn
 	}
+	op.registered()
 }
 
 // FlatMap registers fn as the operator's handler: fn is called once per
@@ -58,6 +62,7 @@ func FlatMap(fn func(Record, *Emitter) error) {
 	if op.register(kindFlatMap, fn == nil) {
 		op.flatMapFn = fn
 	}
+	op.registered()
 }
 
 // ProcessBatch registers fn as the operator's handler: fn is called once per
@@ -67,6 +72,7 @@ func ProcessBatch(fn func(*Batch, *Emitter) error) {
 	if op.register(kindBatch, fn == nil) {
 		op.batchFn = fn
 	}
+	op.registered()
 }
 
 // OnInit registers fn to run once when the host initialises the operator
@@ -83,6 +89,7 @@ func OnInit(fn func(cfg *Config) error) {
 	default:
 		op.onInit = fn
 	}
+	op.registered()
 }
 
 type handlerKind uint8
@@ -112,13 +119,10 @@ func (k handlerKind) String() string {
 // operator is the module's one operator: its registration and the buffers
 // that are reused by every call.
 type operator struct {
-	kind      handlerKind
-	mapFn     func(Record) (Record, error)
-	filterFn  func(Record) (bool, error)
-	flatMapFn func(Record, *Emitter) error
-	batchFn   func(*Batch, *Emitter) error
-	onInit    func(*Config) error
-	regErr    error // first registration mistake; fails every call
+	registration
+	// atInit is the registration as package initialisation (the init
+	// functions) left it, which Reset restores.
+	atInit registration
 
 	busy bool // inside init or process: alloc must not hand out in
 
@@ -130,6 +134,35 @@ type operator struct {
 	emit    Emitter
 
 	runIn []byte // the native test path's input frame (local.go)
+}
+
+// registration is what the registration functions set.
+type registration struct {
+	kind      handlerKind
+	mapFn     func(Record) (Record, error)
+	filterFn  func(Record) (bool, error)
+	flatMapFn func(Record, *Emitter) error
+	batchFn   func(*Batch, *Emitter) error
+	onInit    func(*Config) error
+	regErr    error // first registration mistake; fails every call
+}
+
+// registered keeps the registration made so far as the one Reset restores
+// when it was made during package initialisation, in an init function (the
+// runtime runs those inside its doInit functions).
+func (o *operator) registered() {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	for {
+		f, more := frames.Next()
+		if strings.HasPrefix(f.Function, "runtime.doInit") {
+			o.atInit = o.registration
+			return
+		}
+		if !more {
+			return
+		}
+	}
 }
 
 // op is the module's operator. A Wasm module has one set of exports, so it

@@ -47,7 +47,8 @@ func levelName(l LogLevel) string {
 
 // Native state: a map, shared by all Run calls until Reset, with the host's
 // semantics (counters as 8 little-endian bytes, lists as msgpack bin items,
-// TTLs by wall clock). Writes are not rolled back when a batch fails.
+// TTLs by wall clock). As on the host, the writes of an Init, Run or
+// RunFrame call that fails are dropped (local.go).
 func localStateKey(scope int32, key []byte, name string) string {
 	return fmt.Sprintf("%d\x00%s\x00%s", scope, key, name)
 }
@@ -80,14 +81,18 @@ func hostStatePut(scope int32, key []byte, name string, val []byte, ttlMS int64)
 	if ttlMS > 0 {
 		e.expiry = time.Now().Add(time.Duration(ttlMS) * time.Millisecond)
 	}
-	local.state[localStateKey(scope, key, name)] = e
+	k := localStateKey(scope, key, name)
+	local.saveUndo(k)
+	local.state[k] = e
 	return stOK
 }
 
 func hostStateDelete(scope int32, key []byte, name string) int32 {
 	local.mu.Lock()
 	defer local.mu.Unlock()
-	delete(local.state, localStateKey(scope, key, name))
+	k := localStateKey(scope, key, name)
+	local.saveUndo(k)
+	delete(local.state, k)
 	return stOK
 }
 
@@ -107,6 +112,7 @@ func hostStateAdd(scope int32, key []byte, name string, delta int64) (int64, int
 	}
 	n += delta
 	e.val = binary.LittleEndian.AppendUint64(nil, uint64(n))
+	local.saveUndo(k)
 	local.state[k] = e
 	return n, stOK
 }
@@ -122,7 +128,9 @@ func hostStateAppend(scope int32, key []byte, name string, val []byte) int32 {
 	if len(e.val)+5+len(val) > localMaxValue {
 		return stTooLarge
 	}
-	e.val = abi.AppendListItem(e.val, val)
+	// A copy: the value saved for undo keeps its bytes.
+	e.val = abi.AppendListItem(bytes.Clone(e.val), val)
+	local.saveUndo(k)
 	local.state[k] = e
 	return stOK
 }

@@ -30,7 +30,10 @@ func Init(cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("encoding init config: %w", err)
 	}
-	return op.init(payload)
+	local.begin()
+	err = op.init(payload)
+	local.end(err == nil)
+	return err
 }
 
 // Run runs the registered handler over in as one batch, through the same
@@ -42,7 +45,9 @@ func Init(cfg *Config) error {
 // safe for concurrent use.
 func Run(in []Record) ([]Record, error) {
 	op.runIn = abi.AppendFrame(op.runIn[:0], in)
+	local.begin()
 	out, err := op.process(op.runIn)
+	local.end(err == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -70,19 +75,23 @@ func Run(in []Record) ([]Record, error) {
 // caller. Not safe for concurrent use.
 func RunFrame(frame []byte) ([]byte, error) {
 	op.runIn = append(op.runIn[:0], frame...)
+	local.begin()
 	out, err := op.process(op.runIn)
+	local.end(err == nil)
 	if err != nil {
 		return nil, err
 	}
 	return bytes.Clone(out), nil
 }
 
-// Reset forgets the registered handler and OnInit hook, the configuration,
-// the native counters and the native state, so that tests in one package can register
-// different handlers. It keeps the log output and the SDK's buffers. Not
-// safe for concurrent use.
+// Reset forgets the handler and OnInit hook a test registered, the
+// configuration, the native counters and the native state, so that tests in
+// one package can register different handlers. What an init function
+// registered, as in an operator's own package, stays registered: the
+// package's tests run it after Reset as the module would. Reset keeps the
+// log output and the SDK's buffers too. Not safe for concurrent use.
 func Reset() {
-	op = operator{in: op.in, scratch: op.scratch, out: op.out, runIn: op.runIn}
+	op = operator{registration: op.atInit, atInit: op.atInit, in: op.in, scratch: op.scratch, out: op.out, runIn: op.runIn}
 	local.reset()
 }
 
@@ -116,6 +125,11 @@ type localHost struct {
 	out     io.Writer
 	metrics map[string]int64
 	state   map[string]localEntry // imports_other.go
+	// undo holds, during an Init, Run or RunFrame call, each state value
+	// the call changed as it was before (nil: absent), so that a failed
+	// call's writes are dropped as the host drops them. Nil outside a call:
+	// State used directly by a test writes at once.
+	undo map[string]*localEntry
 }
 
 func (l *localHost) reset() {
@@ -123,6 +137,47 @@ func (l *localHost) reset() {
 	defer l.mu.Unlock()
 	clear(l.metrics)
 	clear(l.state)
+	l.undo = nil
+}
+
+// begin starts a call whose state writes end keeps or drops.
+func (l *localHost) begin() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.undo = map[string]*localEntry{}
+}
+
+// end keeps the call's state writes when it succeeded and restores what
+// they changed when it failed.
+func (l *localHost) end(ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !ok {
+		for k, e := range l.undo {
+			if e == nil {
+				delete(l.state, k)
+			} else {
+				l.state[k] = *e
+			}
+		}
+	}
+	l.undo = nil
+}
+
+// saveUndo records state value k as it is before a call's first write to
+// it. l.mu must be held.
+func (l *localHost) saveUndo(k string) {
+	if l.undo == nil {
+		return
+	}
+	if _, saved := l.undo[k]; saved {
+		return
+	}
+	var prev *localEntry
+	if e, ok := l.state[k]; ok {
+		prev = &e
+	}
+	l.undo[k] = prev
 }
 
 // localEntry is a native state value (imports_other.go).

@@ -34,8 +34,7 @@ func TestConformanceVectors(t *testing.T) {
 func TestStateConformanceVectors(t *testing.T) {
 	for _, v := range vectors.Load(t, vectors.State) {
 		t.Run(v.Name, func(t *testing.T) {
-			wasmstream.Reset()
-			wasmstream.FlatMap(process)
+			wasmstream.Reset() // keeps the handler init registered
 			got, err := wasmstream.RunFrame(v.In)
 			v.Check(t, got, err, nativeErrors)
 		})
