@@ -99,7 +99,8 @@ func startHTTP(p *runtime.Pipeline, addr string, logger *slog.Logger) (stop func
 		<-served
 		qs.Close()
 	}
-	for _, f := range files {
+	// http.addr last: once it is there, so is query.addr.
+	for _, f := range slices.Backward(files) {
 		if err := writeFileAtomic(f, content); err != nil {
 			closeAll()
 			return nil, fmt.Errorf("writing %s: %w", f, err)
