@@ -238,6 +238,42 @@ sink: {stdout: {}}
 	}
 }
 
+// TestFailureMetrics guards issue #9 item 8: a record that traps its
+// instance shows in the metrics as retries, a failed batch, instances
+// replaced and a dead-lettered record, while the others go out.
+func TestFailureMetrics(t *testing.T) {
+	lines := []string{"a", "b", "trap", "c"}
+	path := pipeline(t, fmt.Sprintf(`
+batch: {size: 4, linger: 50ms}
+source: {socket: {address: %q}}
+operators: [{name: conform, wasm: {module: %q}}]
+sink: {stdout: {}}
+on_error: {retries: 2, backoff: 1ms, action: dead_letter, dead_letter: {stderr: {}}}
+`, lineServer(t, lines), conformWasm))
+	p := startRun(t, "--http", "127.0.0.1:0", path)
+	base := httpBase(t, p, filepath.Join(filepath.Dir(path), "data"))
+	var mf map[string]*dto.MetricFamily
+	eventually(t, "the trapping record dead-lettered and the others out", func() bool {
+		mf = scrape(t, base)
+		return value(mf, "wasmstream_dead_lettered_records_total") == 1 && value(mf, "wasmstream_sink_records_total") == 3
+	})
+	if v := value(mf, "wasmstream_retries_total", "stage", "operator"); v < 2 {
+		t.Errorf("operator retries %v, want at least 2", v)
+	}
+	if v := value(mf, "wasmstream_operator_failures_total", "operator", "conform"); v < 1 {
+		t.Errorf("operator failures %v, want at least 1", v)
+	}
+	started := value(mf, "wasmstream_operator_instances_started_total", "operator", "conform")
+	replaced := value(mf, "wasmstream_operator_instances_replaced_total", "operator", "conform")
+	if replaced < 3 || started < replaced {
+		t.Errorf("instances started %v, replaced %v; want a replacement for each failed call (3 or more)", started, replaced)
+	}
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if code := p.wait(t); code != exitInterrupted {
+		t.Fatalf("exit %d\n%s", code, p.stderr)
+	}
+}
+
 // TestMetricsJoinQueryServer guards issue #9 item 8: a stateful pipeline
 // run with --http serves its state queries, status and metrics on the one
 // address, written to both http.addr and query.addr, and reports its
