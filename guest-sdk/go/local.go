@@ -125,11 +125,12 @@ type localHost struct {
 	out     io.Writer
 	metrics map[string]int64
 	state   map[string]localEntry // imports_other.go
-	// undo holds, during an Init, Run or RunFrame call, each state value
-	// the call changed as it was before (nil: absent), so that a failed
-	// call's writes are dropped as the host drops them. Nil outside a call:
-	// State used directly by a test writes at once.
-	undo map[string]*localEntry
+	// undo holds, during an Init, Run or RunFrame call (inCall), each
+	// state value the call changed as it was before (nil: absent), so that
+	// a failed call's writes are dropped as the host drops them. Outside a
+	// call, State used directly by a test writes at once.
+	undo   map[string]*localEntry
+	inCall bool
 }
 
 func (l *localHost) reset() {
@@ -137,14 +138,19 @@ func (l *localHost) reset() {
 	defer l.mu.Unlock()
 	clear(l.metrics)
 	clear(l.state)
-	l.undo = nil
+	clear(l.undo)
+	l.inCall = false
 }
 
 // begin starts a call whose state writes end keeps or drops.
 func (l *localHost) begin() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.undo = map[string]*localEntry{}
+	if l.undo == nil {
+		l.undo = map[string]*localEntry{}
+	}
+	clear(l.undo)
+	l.inCall = true
 }
 
 // end keeps the call's state writes when it succeeded and restores what
@@ -161,13 +167,14 @@ func (l *localHost) end(ok bool) {
 			}
 		}
 	}
-	l.undo = nil
+	clear(l.undo)
+	l.inCall = false
 }
 
 // saveUndo records state value k as it is before a call's first write to
 // it. l.mu must be held.
 func (l *localHost) saveUndo(k string) {
-	if l.undo == nil {
+	if !l.inCall {
 		return
 	}
 	if _, saved := l.undo[k]; saved {
