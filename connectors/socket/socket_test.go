@@ -462,9 +462,11 @@ func TestConfigProblems(t *testing.T) {
 	}
 	_, err = connectortest.DecodeSink[SinkConfig](t, Register, "socket", "{format: xml, write_timeout: 0s}")
 	got = connectortest.ConfigProblems(t, err)
+	// Validate runs beside the other problems: all in one pass (issue #9).
 	want = []string{
 		"sink.socket.address: required",
 		`sink.socket.format: "xml" is not one of text, json`,
+		"sink.socket.write_timeout: must be positive",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("sink problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
