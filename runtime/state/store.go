@@ -169,6 +169,9 @@ type Store struct {
 	copyWG        sync.WaitGroup
 	// verifyWG: the check of the live tables after Open (verifyTables).
 	verifyWG sync.WaitGroup
+	// pinned: the recorded tables hard-linked into pinnedDir before
+	// Pebble opened the store (pinTables), which verifyTables checks.
+	pinned []manifestFile
 	copyErr  error  // of the last retained copy; under ckptMu after copyWG.Wait
 	sweep    []byte // where the next TTL sweep starts (nil: the start)
 	lock     *storeLock
@@ -354,28 +357,22 @@ func (s *Store) recordTables() error {
 // Close (tablesFile). A mismatch is corruption: the next checkpoint, and
 // Close, fail with it, and the next Open applies OnCorrupt. Close waits
 // for it.
+//
+// It reads the hard links pinTables made, not the live directory: a
+// compaction Pebble starts at once may read a damaged table without noticing
+// (a flipped byte where no block checksum covers it) and delete it, and the
+// damage would then go unseen.
 func (s *Store) verifyTables() {
-	var files []manifestFile
-	if m, _, err := s.newestManifest(); err == nil {
-		files = m.Files
-	}
-	if b, err := os.ReadFile(filepath.Join(s.opts.Dir, tablesFile)); err == nil {
-		var closed []manifestFile
-		if json.Unmarshal(b, &closed) == nil {
-			files = append(files, closed...)
+	pinned := filepath.Join(s.opts.Dir, pinnedDir)
+	defer os.RemoveAll(pinned)
+	for _, f := range s.pinned {
+		if s.failure() != nil {
+			return
 		}
-	}
-	for _, f := range files {
-		if !immutable(f.Name) || s.failure() != nil {
-			continue
-		}
-		p := filepath.Join(s.live, filepath.FromSlash(f.Name))
+		p := filepath.Join(pinned, pinnedName(f.Name))
 		size, sum, err := checksum(p)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // compacted away since
-		}
 		if err != nil {
-			s.fail(fmt.Errorf("%w: verifying %s: %w", ErrFailed, p, err))
+			s.fail(fmt.Errorf("%w: verifying %s: %w", ErrFailed, filepath.Join(s.live, filepath.FromSlash(f.Name)), err))
 			return
 		}
 		if size != f.Size || sum != f.CRC32 {
@@ -679,8 +676,61 @@ func (s *Store) checkLive(meta Meta) error {
 	return nil
 }
 
+// pinnedDir holds hard links to the live tables while verifyTables checks
+// them after Open.
+const pinnedDir = "verifying"
+
+// pinnedName is the name of a table's hard link in pinnedDir.
+func pinnedName(name string) string { return strings.ReplaceAll(name, "/", "_") }
+
+// pinTables hard-links every table the records name (the newest retained
+// checkpoint's manifest, and the list the last Close wrote) that the live
+// store still holds into pinnedDir, before Pebble opens it and may compact
+// them away. Links cost no copy; verifyTables removes them when done.
+func (s *Store) pinTables() error {
+	pinned := filepath.Join(s.opts.Dir, pinnedDir)
+	if err := os.RemoveAll(pinned); err != nil {
+		return fmt.Errorf("removing %s: %w", pinned, err)
+	}
+	var files []manifestFile
+	if m, _, err := s.newestManifest(); err == nil {
+		files = m.Files
+	}
+	if b, err := os.ReadFile(filepath.Join(s.opts.Dir, tablesFile)); err == nil {
+		var closed []manifestFile
+		if json.Unmarshal(b, &closed) == nil {
+			files = append(files, closed...)
+		}
+	}
+	s.pinned = s.pinned[:0]
+	seen := map[string]bool{}
+	for _, f := range files {
+		if !immutable(f.Name) || seen[f.Name] {
+			continue
+		}
+		seen[f.Name] = true
+		if len(s.pinned) == 0 {
+			if err := os.MkdirAll(pinned, 0o755); err != nil {
+				return fmt.Errorf("creating %s: %w", pinned, err)
+			}
+		}
+		err := os.Link(filepath.Join(s.live, filepath.FromSlash(f.Name)), filepath.Join(pinned, pinnedName(f.Name)))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // compacted away before this open
+		}
+		if err != nil {
+			return fmt.Errorf("linking %s for verification: %w", f.Name, err)
+		}
+		s.pinned = append(s.pinned, f)
+	}
+	return nil
+}
+
 func (s *Store) openDB() (db *pebble.DB, pos []byte, meta Meta, err error) {
 	defer s.guard("opening", &err)
+	if err := s.pinTables(); err != nil {
+		return nil, nil, meta, err
+	}
 	opened, err := pebble.Open(s.live, s.pebbleOptions())
 	if err != nil {
 		return nil, nil, meta, err
