@@ -215,7 +215,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		close(interrupted)
 		cancel()
 		if s, ok := <-sigs; ok {
-			fmt.Fprintf(stderr, "\nwasmstream: second %s: exiting without draining\n", s)
+			fmt.Fprintf(stderr, "wasmstream: second %s: exiting without draining\n", s)
 			os.Exit(exitAborted)
 		}
 	}()
