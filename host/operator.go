@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/wasmstream/wasmstream/abi"
 	"github.com/wasmstream/wasmstream/runtime"
+	"github.com/wasmstream/wasmstream/runtime/state"
 )
 
 // OperatorConfig is the "wasm" operator's configuration in pipeline files.
@@ -126,10 +128,27 @@ func (f *operatorFactory) New(ctx context.Context, env runtime.OperatorEnv) (run
 func (f *operatorFactory) Close(ctx context.Context) error { return nil }
 
 // Probe implements runtime.Prober: it runs the module's init with the
-// operator's params in a throwaway instance, without a state store (a
-// state call in init fails it), and closes the instance.
+// operator's params in a throwaway instance and closes it. A module that
+// uses state gets an empty throwaway store, removed afterwards, so init
+// sees what it sees on a pipeline's first run and writes nothing the
+// pipeline keeps.
 func (f *operatorFactory) Probe(ctx context.Context, env runtime.OperatorEnv) error {
+	var txn *state.Txn
+	if f.Stateful() {
+		dir, err := os.MkdirTemp("", "wasmstream-probe-")
+		if err != nil {
+			return fmt.Errorf("creating a throwaway state store: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		st, _, err := state.Open(state.Options{Dir: dir, Holder: "validate"})
+		if err != nil {
+			return fmt.Errorf("opening a throwaway state store: %w", err)
+		}
+		defer st.Close()
+		txn = st.NewTxn(env.Operator, runtime.OwnedKeys(env.KeyGroups, env.Parallelism, env.Instance))
+	}
 	inst, err := f.m.Instantiate(ctx, InstanceConfig{
+		State:    txn,
 		Pipeline: env.Pipeline, Operator: env.Operator, Instance: env.Instance,
 		MemoryLimit: uint64(f.cfg.MemoryLimit), Deadline: f.cfg.Deadline, MaxOutput: uint32(f.cfg.MaxOutput),
 		Budget: f.cfg.budget(),
