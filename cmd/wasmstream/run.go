@@ -99,35 +99,6 @@ func loadPipeline(ctx context.Context, path string, c *commonFlags, logger *slog
 	return p, engine, nil
 }
 
-func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	var c commonFlags
-	fs := newFlagSet("validate", "PIPELINE.yaml", "Checks a pipeline file, every setting and every module it names, and reports every problem at once. With --quiet it prints nothing when the pipeline is valid: the exit code says it.", stderr)
-	c.register(fs)
-	path, code, ok := parseArgs(fs, args, stdout)
-	if !ok {
-		return code
-	}
-	logger, err := c.logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitConfig
-	}
-	ctx := context.Background()
-	p, engine, err := loadPipeline(ctx, path, &c, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
-		return exitConfig
-	}
-	defer engine.Close(ctx)
-	if c.quiet {
-		return exitOK
-	}
-	s := p.Spec()
-	fmt.Fprintf(stdout, "%s: pipeline %q is valid: source %s, %d operator(s), sink %s, %d named output(s)\n",
-		path, s.Name, s.Source.Name, len(s.Operators), s.Sink.Name, len(s.Outputs))
-	return exitOK
-}
-
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
 	fs := newFlagSet("run", "PIPELINE.yaml", "Runs a pipeline until its source ends. SIGINT or SIGTERM stops reading and drains in-flight records (exit 130); a second signal exits at once (exit 131).\n"+
