@@ -22,13 +22,23 @@ type Entry struct {
 	Name   []byte
 	Value  []byte
 	Expiry time.Time // zero: none
+	// Float marks a float64 counter (Txn.AddFloat): Value is 8 bytes of
+	// IEEE 754, little-endian. An int counter (Txn.Add) is 8 bytes
+	// without it, as any 8-byte value is.
+	Float bool
 }
 
 // Lookup reads one value for a query.
 func (s *Store) Lookup(operator string, scope int, key, name []byte, live bool) ([]byte, time.Time, bool, error) {
+	e, ok, err := s.LookupEntry(operator, scope, key, name, live)
+	return e.Value, e.Expiry, ok, err
+}
+
+// LookupEntry reads one entry for a query: Lookup with the entry's kind.
+func (s *Store) LookupEntry(operator string, scope int, key, name []byte, live bool) (Entry, bool, error) {
 	done, err := s.reading()
 	if err != nil {
-		return nil, time.Time{}, false, err
+		return Entry{}, false, err
 	}
 	defer done()
 	k := AppendKey(nil, operator, scope, key, name)
@@ -39,9 +49,13 @@ func (s *Store) Lookup(operator string, scope int, key, name []byte, live bool) 
 		e, err = s.load(k)
 	}
 	if err != nil || !e.live(s.now().UnixMilli()) {
-		return nil, time.Time{}, false, err
+		return Entry{}, false, err
 	}
-	return bytes.Clone(e.val), expiryTime(e.expiry), true, nil
+	en := Entry{Scope: scope, Name: bytes.Clone(name), Value: bytes.Clone(e.val), Expiry: expiryTime(e.expiry), Float: e.float}
+	if scope == ScopeKey {
+		en.Key = bytes.Clone(key)
+	}
+	return en, true, nil
 }
 
 func expiryTime(ms int64) time.Time {
@@ -174,7 +188,7 @@ func (s *Store) list(operator string, scope int, prefix, cursor []byte, limit in
 
 // decodeEntry splits a store key back into record key and name.
 func decodeEntry(operator string, scope int, k []byte, e entry) (Entry, error) {
-	en := Entry{Scope: scope, Value: bytes.Clone(e.val), Expiry: expiryTime(e.expiry)}
+	en := Entry{Scope: scope, Value: bytes.Clone(e.val), Expiry: expiryTime(e.expiry), Float: e.float}
 	_, rest, ok := unescape(k[1:])
 	if !ok {
 		return Entry{}, fmt.Errorf("%w: malformed state key %q", ErrCorrupt, k)

@@ -35,6 +35,7 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -62,6 +63,11 @@ var (
 	ErrCorrupt = errors.New("state store corrupt")
 	// ErrNotCounter: state_add on a value that is not an 8-byte counter.
 	ErrNotCounter = errors.New("state value is not a counter")
+	// ErrCounterKind: an int add (state_add) on a float64 counter, or a
+	// float add (state_add_f64) on an int counter.
+	ErrCounterKind = errors.New("state counter is of the other kind")
+	// ErrNotFinite: a float add whose delta, or result, is NaN or infinite.
+	ErrNotFinite = errors.New("state float counter would not be finite")
 	// ErrTxnTooLarge: one call's transaction would hold more than
 	// Options.MaxTxnBytes (the host answers status -3 for the write).
 	ErrTxnTooLarge = errors.New("state written by one call too large")
@@ -219,7 +225,13 @@ type entry struct {
 	val    []byte
 	expiry int64
 	absent bool
+	float  bool // a float64 counter (Txn.AddFloat): val is 8 bytes of IEEE 754, little-endian
 }
+
+// floatFlag marks a float64 counter in a stored value's expiry header.
+// Expiries are milliseconds since the epoch, never negative, so the sign
+// bit is free; stores written before float counters never set it.
+const floatFlag = uint64(1) << 63
 
 func (e entry) size(k string) int64 { return int64(len(k) + len(e.val) + 48) }
 
@@ -984,15 +996,41 @@ func (s *Store) addDelta(k string, delta, expiry int64, stored entry) {
 		e = stored
 	}
 	var n int64
-	if e.live(s.now().UnixMilli()) && len(e.val) == 8 {
+	if e.live(s.now().UnixMilli()) && len(e.val) == 8 && !e.float {
 		n = int64(binary.LittleEndian.Uint64(e.val))
 		expiry = e.expiry
 	}
 	s.setDirty(sh, k, entry{val: binary.LittleEndian.AppendUint64(make([]byte, 0, 8), uint64(n+delta)), expiry: expiry})
 }
 
+// addFloatDelta is addDelta for a float64 counter: a value there that is
+// not one is replaced, as addDelta replaces a value that is not an int
+// counter (the call that added saw a float counter or none).
+func (s *Store) addFloatDelta(k string, delta float64, expiry int64, stored entry) {
+	sh := s.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.dirty[k]
+	if !ok {
+		e, ok = sh.clean[k]
+	}
+	if !ok {
+		e = stored
+	}
+	var n float64
+	if e.live(s.now().UnixMilli()) && e.float {
+		n = math.Float64frombits(binary.LittleEndian.Uint64(e.val))
+		expiry = e.expiry
+	}
+	s.setDirty(sh, k, entry{val: binary.LittleEndian.AppendUint64(make([]byte, 0, 8), math.Float64bits(n+delta)), expiry: expiry, float: true})
+}
+
 func encodeValue(dst []byte, e entry) []byte {
-	dst = binary.BigEndian.AppendUint64(dst, uint64(e.expiry))
+	h := uint64(e.expiry)
+	if e.float {
+		h |= floatFlag
+	}
+	dst = binary.BigEndian.AppendUint64(dst, h)
 	return append(dst, e.val...)
 }
 
@@ -1000,7 +1038,12 @@ func decodeValue(v []byte) (entry, error) {
 	if len(v) < 8 {
 		return entry{}, fmt.Errorf("%w: a value of %d bytes has no expiry header", ErrCorrupt, len(v))
 	}
-	return entry{expiry: int64(binary.BigEndian.Uint64(v)), val: bytes.Clone(v[8:])}, nil
+	h := binary.BigEndian.Uint64(v)
+	e := entry{expiry: int64(h &^ floatFlag), val: bytes.Clone(v[8:]), float: h&floatFlag != 0}
+	if e.float && len(e.val) != 8 {
+		return entry{}, fmt.Errorf("%w: a float counter of %d bytes", ErrCorrupt, len(e.val))
+	}
+	return e, nil
 }
 
 // Checkpoint commits the write cache and the source position atomically,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/wasmstream/wasmstream/abi"
@@ -84,6 +85,8 @@ type Txn struct {
 	// value at commit rather than overwriting it: instances of an operator
 	// share its operator state, and their additions must all count.
 	deltas map[string]int64
+	// fdeltas are deltas' float64 counterparts (AddFloat).
+	fdeltas map[string]float64
 	kb     []byte
 	now    int64
 	size   int64 // bytes the call's writes hold (see entry.size)
@@ -106,7 +109,7 @@ func MaxTxnBytes(n int64) TxnOption { return func(t *Txn) { t.max = n } }
 
 // NewTxn returns a transaction over operator's state.
 func (s *Store) NewTxn(operator string, opts ...TxnOption) *Txn {
-	t := &Txn{s: s, operator: operator, w: map[string]entry{}, deltas: map[string]int64{}, max: s.opts.MaxTxnBytes}
+	t := &Txn{s: s, operator: operator, w: map[string]entry{}, deltas: map[string]int64{}, fdeltas: map[string]float64{}, max: s.opts.MaxTxnBytes}
 	for _, o := range opts {
 		o(t)
 	}
@@ -122,7 +125,7 @@ func (t *Txn) Begin() { t.now = t.s.now().UnixMilli() }
 // (ErrFailed), since the call's effect is lost.
 func (t *Txn) Commit() error {
 	var stored map[string]entry
-	for k := range t.deltas {
+	for k := range t.allDeltas() {
 		e, err := t.s.get([]byte(k))
 		if err != nil {
 			err = fmt.Errorf("%w: committing operator %s's counter: %w", ErrFailed, t.operator, err)
@@ -139,7 +142,12 @@ func (t *Txn) Commit() error {
 		t.s.addDelta(k, d, t.w[k].expiry, stored[k])
 		delete(t.w, k)
 	}
+	for k, d := range t.fdeltas {
+		t.s.addFloatDelta(k, d, t.w[k].expiry, stored[k])
+		delete(t.w, k)
+	}
 	clear(t.deltas)
+	clear(t.fdeltas)
 	if len(t.w) > 0 {
 		t.s.apply(t.w)
 		clear(t.w)
@@ -148,10 +156,28 @@ func (t *Txn) Commit() error {
 	return nil
 }
 
+// allDeltas yields the keys of the call's operator counter additions,
+// int and float.
+func (t *Txn) allDeltas() func(yield func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range t.deltas {
+			if !yield(k) {
+				return
+			}
+		}
+		for k := range t.fdeltas {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
 // Reset drops the call's writes.
 func (t *Txn) Reset() {
 	clear(t.w)
 	clear(t.deltas)
+	clear(t.fdeltas)
 	t.size = 0
 }
 
@@ -212,6 +238,7 @@ func (t *Txn) Put(scope int, key, name, val []byte, ttl time.Duration) error {
 	e.val = append([]byte(nil), val...)
 	t.w[k] = e
 	delete(t.deltas, k)
+	delete(t.fdeltas, k)
 	return nil
 }
 
@@ -223,6 +250,7 @@ func (t *Txn) Delete(scope int, key, name []byte) error {
 		return err
 	}
 	delete(t.deltas, k)
+	delete(t.fdeltas, k)
 	return nil
 }
 
@@ -239,6 +267,9 @@ func (t *Txn) Add(scope int, key, name []byte, delta int64) (int64, error) {
 		if len(e.val) != 8 {
 			return 0, fmt.Errorf("%w: %q holds %d bytes", ErrNotCounter, name, len(e.val))
 		}
+		if e.float {
+			return 0, fmt.Errorf("%w: %q is a float counter; add to it with a float delta", ErrCounterKind, name)
+		}
 		n = int64(binary.LittleEndian.Uint64(e.val))
 	} else {
 		e = entry{}
@@ -253,6 +284,51 @@ func (t *Txn) Add(scope int, key, name []byte, delta int64) (int64, error) {
 	if scope == ScopeOperator {
 		if d, pure := t.deltas[ks]; pure || !written {
 			t.deltas[ks] = d + delta
+		}
+	}
+	return n, nil
+}
+
+// AddFloat adds delta to a float64 counter (8 bytes of IEEE 754,
+// little-endian; absent is 0) and returns the new value. The counter keeps
+// its expiry. A counter is finite: a delta that is NaN or infinite, or a
+// sum that overflows, fails with ErrNotFinite and writes nothing. A value
+// that is not a float counter (an int counter of Add, or bytes) fails
+// with ErrCounterKind or ErrNotCounter.
+func (t *Txn) AddFloat(scope int, key, name []byte, delta float64) (float64, error) {
+	if math.IsNaN(delta) || math.IsInf(delta, 0) {
+		return 0, fmt.Errorf("%w: adding %v to %q", ErrNotFinite, delta, name)
+	}
+	k := t.key(scope, key, name)
+	e, err := t.lookup(k)
+	if err != nil {
+		return 0, err
+	}
+	var n float64
+	if e.live(t.now) {
+		switch {
+		case len(e.val) != 8:
+			return 0, fmt.Errorf("%w: %q holds %d bytes", ErrNotCounter, name, len(e.val))
+		case !e.float:
+			return 0, fmt.Errorf("%w: %q is an int counter; add to it with an int delta", ErrCounterKind, name)
+		}
+		n = math.Float64frombits(binary.LittleEndian.Uint64(e.val))
+	} else {
+		e = entry{}
+	}
+	if math.IsInf(n+delta, 0) {
+		return 0, fmt.Errorf("%w: adding %v to %q (%v) overflows", ErrNotFinite, delta, name, n)
+	}
+	n += delta
+	ne := entry{val: binary.LittleEndian.AppendUint64(make([]byte, 0, 8), math.Float64bits(n)), expiry: e.expiry, float: true}
+	ks := string(k)
+	_, written := t.w[ks]
+	if err := t.write(scope, key, ks, ne); err != nil {
+		return 0, err
+	}
+	if scope == ScopeOperator {
+		if d, pure := t.fdeltas[ks]; pure || !written {
+			t.fdeltas[ks] = d + delta
 		}
 	}
 	return n, nil
@@ -280,6 +356,7 @@ func (t *Txn) Append(scope int, key, name, elem []byte) error {
 		return err
 	}
 	delete(t.deltas, string(k))
+	delete(t.fdeltas, string(k))
 	return nil
 }
 
