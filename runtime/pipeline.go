@@ -48,6 +48,12 @@ func WithSource(s Source) Option { return func(p *Pipeline) { p.source = s } }
 // WithSink replaces the spec's default sink, for embedding and tests.
 func WithSink(s Sink) Option { return func(p *Pipeline) { p.sink.sink = s } }
 
+// WithOutput connects named output name to s, replacing the spec's sink
+// for it if it has one, for embedding and tests.
+func WithOutput(name string, s Sink) Option {
+	return func(p *Pipeline) { p.outs[name] = &sinkStage{path: "outputs." + name, sink: s} }
+}
+
 // Pipeline is a built pipeline, ready to Run once.
 type Pipeline struct {
 	spec   *Spec
@@ -129,6 +135,9 @@ func Build(spec *Spec, opts ...Option) (*Pipeline, error) {
 		}
 	}
 	for name, c := range spec.Outputs {
+		if p.outs[name] != nil {
+			continue
+		}
 		p.outs[name] = buildSink(c)
 	}
 	if spec.DeadLetter != nil {

@@ -44,6 +44,8 @@ Usage:
   wasmstream state get|list [flags] PIPELINE.yaml --operator OP ...
                                              read a pipeline's keyed state, running or not
   wasmstream savepoint [flags] PIPELINE.yaml take a savepoint to start a run from (run --from-savepoint)
+  wasmstream test [flags] MODULE.wasm|PIPELINE_TEST.yaml
+                                             run a module over input records, or a pipeline's test cases
 
   wasmstream --version                       print the version
 
@@ -72,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdState(args[1:], stdout, stderr)
 	case "savepoint":
 		return cmdSavepoint(args[1:], stdout, stderr)
+	case "test":
+		return cmdTest(args[1:], stdout, stderr)
 	case "-version", "--version", "version":
 		fmt.Fprintf(stdout, "wasmstream %s\n", version())
 		return exitOK
