@@ -71,14 +71,15 @@ const (
 // implement one refuses, at load time, a module that imports it, naming the
 // import.
 const (
-	ImportStateGet    = "state_get"    // (scope, key_ptr, key_len, name_ptr, name_len, buf_ptr, buf_cap i32) -> i64
-	ImportStatePut    = "state_put"    // (scope, key_ptr, key_len, name_ptr, name_len, val_ptr, val_len i32, ttl_ms i64) -> i32
-	ImportStateDelete = "state_delete" // (scope, key_ptr, key_len, name_ptr, name_len i32) -> i32
-	ImportStateAdd    = "state_add"    // (scope, key_ptr, key_len, name_ptr, name_len i32, delta i64, out_ptr i32) -> i32
-	ImportStateAppend = "state_append" // (scope, key_ptr, key_len, name_ptr, name_len, val_ptr, val_len i32) -> i32
-	ImportAsyncSubmit = "async_submit" // (req_ptr i32, req_len i32) -> i64
-	ImportTimerSet    = "timer_set"    // (key_ptr i32, key_len i32, at_ms i64) -> i32
-	ImportTimerDelete = "timer_delete" // (key_ptr i32, key_len i32, at_ms i64) -> i32
+	ImportStateGet    = "state_get"     // (scope, key_ptr, key_len, name_ptr, name_len, buf_ptr, buf_cap i32) -> i64
+	ImportStatePut    = "state_put"     // (scope, key_ptr, key_len, name_ptr, name_len, val_ptr, val_len i32, ttl_ms i64) -> i32
+	ImportStateDelete = "state_delete"  // (scope, key_ptr, key_len, name_ptr, name_len i32) -> i32
+	ImportStateAdd    = "state_add"     // (scope, key_ptr, key_len, name_ptr, name_len i32, delta i64, out_ptr i32) -> i32
+	ImportStateAppend = "state_append"  // (scope, key_ptr, key_len, name_ptr, name_len, val_ptr, val_len i32) -> i32
+	ImportStateAddF64 = "state_add_f64" // (scope, key_ptr, key_len, name_ptr, name_len i32, delta f64, out_ptr i32) -> i32
+	ImportAsyncSubmit = "async_submit"  // (req_ptr i32, req_len i32) -> i64
+	ImportTimerSet    = "timer_set"     // (key_ptr i32, key_len i32, at_ms i64) -> i32
+	ImportTimerDelete = "timer_delete"  // (key_ptr i32, key_len i32, at_ms i64) -> i32
 )
 
 // Status values returned by init and by the state imports.
@@ -87,7 +88,7 @@ const (
 	StatusError      int32 = -1 // the call failed; see set_error
 	StatusNotFound   int32 = -2 // a state lookup found nothing
 	StatusTooLarge   int32 = -3 // a value or frame over a configured limit
-	StatusNotCounter int32 = -4 // state_add on a value that is not an 8-byte counter
+	StatusNotCounter int32 = -4 // state_add or state_add_f64 on a value that is not a counter of its kind
 	StatusBadScope   int32 = -5 // a state scope other than 0 (key) or 1 (operator)
 )
 

@@ -22,6 +22,7 @@ var stateFuncs = map[string]hostFunc{
 	abi.ImportStateDelete: {params: []api.ValueType{i32, i32, i32, i32, i32}, results: []api.ValueType{i32}, fn: api.GoModuleFunc(stateDelete)},
 	abi.ImportStateAdd:    {params: []api.ValueType{i32, i32, i32, i32, i32, i64, i32}, results: []api.ValueType{i32}, fn: api.GoModuleFunc(stateAdd)},
 	abi.ImportStateAppend: {params: []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, results: []api.ValueType{i32}, fn: api.GoModuleFunc(stateAppend)},
+	abi.ImportStateAddF64: {params: []api.ValueType{i32, i32, i32, i32, i32, api.ValueTypeF64, i32}, results: []api.ValueType{i32}, fn: api.GoModuleFunc(stateAddF64)},
 }
 
 func init() {
@@ -87,7 +88,7 @@ func (i *Instance) status(err error) int32 {
 		return abi.StatusTooLarge
 	case errors.Is(err, state.ErrTooLarge):
 		return abi.StatusTooLarge
-	case errors.Is(err, state.ErrNotCounter):
+	case errors.Is(err, state.ErrNotCounter), errors.Is(err, state.ErrCounterKind):
 		return abi.StatusNotCounter
 	}
 	return abi.StatusError
@@ -157,4 +158,26 @@ func stateAdd(ctx context.Context, mod api.Module, stack []uint64) {
 
 func stateAppend(ctx context.Context, mod api.Module, stack []uint64) {
 	stateWrite(ctx, mod, stack, (*state.Txn).Append)
+}
+
+// stateAddF64 is state_add for a float64 counter. A NaN or infinite delta,
+// or a sum that overflows, is refused with -1 and writes nothing, so a
+// float counter is always a finite number a query can show; an int
+// counter (or a value that is no counter) answers -4. A result address
+// outside guest memory answers -1 before anything is added.
+func stateAddF64(ctx context.Context, mod api.Module, stack []uint64) {
+	i, scope, key, name, ok := stateArgs(ctx, mod, stack)
+	if !ok {
+		return
+	}
+	out := api.DecodeU32(stack[6])
+	if uint64(out)+8 > uint64(mod.Memory().Size()) {
+		stack[0] = api.EncodeI32(i.status(errors.New("the result address lies outside guest memory")))
+		return
+	}
+	n, err := i.cfg.State.AddFloat(scope, key, name, api.DecodeF64(stack[5]))
+	if err == nil {
+		mod.Memory().WriteFloat64Le(out, n)
+	}
+	stack[0] = api.EncodeI32(i.status(err))
 }
