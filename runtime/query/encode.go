@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -74,7 +75,18 @@ func (e *decodeError) Error() string { return e.msg }
 //	base64   value as base64 (bin in msgpack)
 //	counter  counter: an 8-byte little-endian integer
 //	list     list: the elements of a state list
-func putValue(d doc, v []byte, as string) error {
+//
+// A float64 counter (float, see state.Entry) is shown as a number in
+// "float", never as "counter": in auto beside its value as base64, and
+// alone for counter.
+func putValue(d doc, v []byte, float bool, as string) error {
+	if float && (as == asAuto || as == asCounter) {
+		if as == asAuto {
+			d["value"] = bytesB64(v)
+		}
+		d["float"] = math.Float64frombits(binary.LittleEndian.Uint64(v))
+		return nil
+	}
 	switch as {
 	case asText:
 		if !utf8.Valid(v) {
@@ -111,7 +123,7 @@ func putValue(d doc, v []byte, as string) error {
 // asked is shown as base64 with an "error".
 func entryDoc(e state.Entry, as string) doc {
 	d := doc{"name": bytesAuto(e.Name)}
-	if err := putValue(d, e.Value, as); err != nil {
+	if err := putValue(d, e.Value, e.Float, as); err != nil {
 		d["error"] = err.Error()
 		d["value"] = bytesB64(e.Value)
 	}

@@ -277,11 +277,10 @@ func (s *Server) value(w http.ResponseWriter, r *http.Request, scope int, key []
 		return
 	}
 	defer s.mu.RUnlock()
-	var val []byte
-	var expiry time.Time
+	var e state.Entry
 	m, err := read(st, p.live, func() error {
 		var err error
-		val, expiry, ok, err = st.Lookup(op, scope, key, name, p.live)
+		e, ok, err = st.LookupEntry(op, scope, key, name, p.live)
 		return err
 	})
 	if err != nil {
@@ -303,12 +302,12 @@ func (s *Server) value(w http.ResponseWriter, r *http.Request, scope int, key []
 		d["scope"] = "operator"
 	}
 	d["name"] = bytesAuto(name)
-	if err := putValue(d, val, p.as); err != nil {
+	if err := putValue(d, e.Value, e.Float, p.as); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if !expiry.IsZero() {
-		d["expiry"] = expiry.UTC().Format(time.RFC3339Nano)
+	if !e.Expiry.IsZero() {
+		d["expiry"] = e.Expiry.UTC().Format(time.RFC3339Nano)
 	}
 	writeDoc(w, r, http.StatusOK, d)
 }
