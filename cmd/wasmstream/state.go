@@ -284,7 +284,7 @@ func (f *stateFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.operator, "operator", "", "the operator whose state to read (its name in the pipeline file; required)")
 	fs.StringVar(&f.scope, "scope", "key", "key: keyed state; operator: the operator's own state (no KEY)")
 	fs.StringVar(&f.consistency, "consistency", "live", "live: include writes since the last checkpoint; checkpoint: the last checkpoint only (what a restart after a crash starts from)")
-	fs.StringVar(&f.as, "as", "auto", "decode values as auto, text, base64, counter (8-byte little-endian integer) or list")
+	fs.StringVar(&f.as, "as", "auto", "decode values as auto, text, base64, counter (8-byte little-endian integer, or a float counter) or list")
 	fs.BoolVar(&f.asJSON, "json", false, "print the query server's JSON answer")
 	fs.BoolVar(&f.quiet, "quiet", false, "do not say on stderr where the state was read from")
 	fs.DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for a starting pipeline to open its state store")
@@ -629,12 +629,15 @@ func field(d map[string]any, name string) string {
 	return ""
 }
 
-// valueText shows a value as the answer decoded it: text (the server sends
-// text only when it is printable), else a counter, else the list, else
-// base64.
+// valueText shows a value as the answer decoded it: a float counter, else
+// text (the server sends text only when it is printable), else a counter,
+// else the list, else base64.
 func valueText(d map[string]any) string {
 	if e, ok := d["error"].(string); ok {
 		return field(d, "value") + " (" + e + ")"
+	}
+	if n, ok := d["float"].(json.Number); ok {
+		return floatText(n)
 	}
 	if _, ok := d["value"].(string); ok { // printable text, even if 8 bytes long
 		return field(d, "value")
@@ -650,6 +653,16 @@ func valueText(d map[string]any) string {
 		return "[" + strings.Join(items, ", ") + "]"
 	}
 	return field(d, "value")
+}
+
+// floatText shows a float counter as a float even when it is whole
+// ("3.0", not "3"), so it reads apart from an int counter.
+func floatText(n json.Number) string {
+	s := n.String()
+	if strings.ContainsAny(s, ".eE") {
+		return s
+	}
+	return s + ".0"
 }
 
 func expiryText(d map[string]any) string {
