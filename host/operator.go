@@ -31,7 +31,7 @@ type OperatorConfig struct {
 
 // Validate checks the config.
 func (c *OperatorConfig) Validate() error {
-	var errs []error
+	errs := []error{c.OperatorSettings.Validate()}
 	if c.MemoryLimit < 64<<10 || c.MemoryLimit > 4<<30 {
 		errs = append(errs, runtime.FieldErr("memory_limit", "must be between 64KiB and 4GiB"))
 	}

@@ -242,4 +242,8 @@ on_error: {retries: 0}
 	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `state key outside this instance's key groups: operator wasm-0 wrote key "x"`) {
 		t.Fatalf("Run = %v, want instance %d's write of key \"x\" refused", err, 1-owner)
 	}
+	// Issue #9 item 4: the refusal says how to key records instead.
+	if !strings.Contains(err.Error(), "set key_by on the operator in the pipeline file") {
+		t.Errorf("Run = %v, want the refusal to point at key_by", err)
+	}
 }

@@ -90,6 +90,11 @@ func (i *Instance) status(err error) int32 {
 		return abi.StatusTooLarge
 	case errors.Is(err, state.ErrNotCounter), errors.Is(err, state.ErrCounterKind):
 		return abi.StatusNotCounter
+	case errors.Is(err, state.ErrNotOwned):
+		// The guest set a record's key itself: with parallelism above 1 the
+		// record was routed by the key it arrived with, to an instance that
+		// does not hold the new key's state.
+		i.lastError += " (the record was routed to this instance by the key it arrived with; to key records by a JSON field or a header, set key_by on the operator in the pipeline file instead of changing the key in the operator)"
 	}
 	return abi.StatusError
 }

@@ -89,6 +89,7 @@ type opStage struct {
 	parallelism int
 	inputs      []*queue
 	unkeyedOnce sync.Once // the warning that unkeyed records meet one stateful instance
+	keyBy       *keyer    // the operator's key_by, or nil
 }
 
 type sinkStage struct {
@@ -154,7 +155,17 @@ func Build(spec *Spec, opts ...Option) (*Pipeline, error) {
 		if oc, ok := c.Config.(operatorConfig); ok {
 			par = oc.operatorSettings().Parallelism
 		}
-		p.ops = append(p.ops, &opStage{spec: c, factory: f.(OperatorFactory), parallelism: par})
+		st := &opStage{spec: c, factory: f.(OperatorFactory), parallelism: par}
+		if oc, ok := c.Config.(operatorConfig); ok {
+			if k := newKeyer(oc.operatorSettings().KeyBy); k != nil {
+				k.warn = func() {
+					p.log.Warn("a record routed to the operator has no key where its key_by looks: it is unkeyed (later ones are counted, not logged)",
+						"operator", c.Label, "key_by", k.String())
+				}
+				st.keyBy = k
+			}
+		}
+		p.ops = append(p.ops, st)
 		if sf, ok := f.(StatefulFactory); ok && sf.Stateful() {
 			p.stateful = true
 		}
@@ -647,6 +658,7 @@ func (p *Pipeline) countedAck(ack AckFunc) AckFunc {
 // targets is where a stage sends its default output: the inputs of the next
 // operator's instances, or the default sink.
 type targets struct {
+	keyBy *keyer // the next operator's key_by, or nil
 	part  partitioner
 	chans []*queue
 	sink  *sinkStage // set when the next hop is the default sink
@@ -668,9 +680,18 @@ func (p *Pipeline) targetsAfter(stage int) *targets {
 				})
 			}
 		}
-		return &targets{part: part, chans: next.inputs}
+		return &targets{keyBy: next.keyBy, part: part, chans: next.inputs}
 	}
 	return &targets{part: partitioner{groups: p.spec.KeyGroups, parallelism: 1}, chans: []*queue{p.sink.in}, sink: p.sink}
+}
+
+// route applies the next operator's key_by to r and returns the instance r
+// goes to.
+func (t *targets) route(r *Record) int {
+	if t.keyBy != nil {
+		t.keyBy.apply(r)
+	}
+	return t.part.pick(r.Key)
 }
 
 // batchRecords groups source records into batches per target instance and
@@ -729,7 +750,7 @@ func (p *Pipeline) batchRecords(ctx context.Context, in <-chan readResult, t *ta
 				continue
 			}
 			for _, rec := range r.recs {
-				i := t.part.pick(rec.Key)
+				i := t.route(&rec)
 				b := bufs[i]
 				b.add(rec, r.g)
 				if len(b.recs) >= size || b.bytes >= maxBytes {

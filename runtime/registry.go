@@ -47,7 +47,8 @@ type OperatorFactory interface {
 // OperatorSettings are the settings every operator accepts. Embed it in an
 // operator's config struct with `yaml:",inline"`.
 type OperatorSettings struct {
-	Parallelism int `yaml:"parallelism" default:"1" doc:"How many instances run this operator. Records are routed to an instance by a hash of their key, so records with one key always meet the same instance, in order; unkeyed records are spread round robin, except into an operator that keeps state, where they share the nil key's state and all go to one instance."`
+	Parallelism int    `yaml:"parallelism" default:"1" doc:"How many instances run this operator. Records are routed to an instance by a hash of their key, so records with one key always meet the same instance, in order; unkeyed records are spread round robin, except into an operator that keeps state, where they share the nil key's state and all go to one instance."`
+	KeyBy       *KeyBy `yaml:"key_by" doc:"What the engine keys each record by before routing it to an instance: {json: PATH} (a field of the JSON value) or {header: NAME}. Without it records keep the key they have. An operator that keeps keyed state and runs with parallelism above 1 must not change a record's key itself and then use state in the same call (that write is refused at run time): key the records here instead."`
 }
 
 func (s *OperatorSettings) operatorSettings() *OperatorSettings { return s }

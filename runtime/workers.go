@@ -183,7 +183,7 @@ func (p *Pipeline) route(ctx context.Context, b *batch, out []Record, next *targ
 		if parts == nil {
 			parts = make([][]Record, len(next.chans))
 		}
-		i := next.part.pick(r.Key)
+		i := next.route(&r)
 		parts[i] = append(parts[i], r)
 	}
 	if len(unconnected) > 0 {
