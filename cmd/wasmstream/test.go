@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wasmstream/wasmstream/connectors/collection"
+	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/runtime"
 )
 
@@ -376,6 +377,9 @@ func testFile(ctx context.Context, path string, logger *slog.Logger, stdout, std
 	for _, tc := range tf.Cases {
 		// Each case gets its own spec: Build takes it over.
 		spec, err := load()
+		if err == nil {
+			err = modulesExist(spec)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "wasmstream: %s: loading the pipeline: %v\n", path, err)
 			return exitConfig
@@ -412,6 +416,20 @@ func testFile(ctx context.Context, path string, logger *slog.Logger, stdout, std
 	}
 	fmt.Fprintf(stdout, "%d case(s) passed\n", len(tf.Cases))
 	return exitOK
+}
+
+// modulesExist checks that the module files of spec's wasm operators
+// exist, so a missing one is a usage error rather than a failing case.
+func modulesExist(spec *runtime.Spec) error {
+	var errs []error
+	for _, c := range spec.Operators {
+		if oc, ok := c.Config.(*host.OperatorConfig); ok {
+			if _, err := os.Stat(oc.Module); err != nil {
+				errs = append(errs, fmt.Errorf("%s (%s): reading module: %w", c.Path, c.Label, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // resolveModule makes a relative wasm module path in an operator node
