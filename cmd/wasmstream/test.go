@@ -30,7 +30,7 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("test", "MODULE.wasm | PIPELINE_TEST.yaml",
 		"With a module, runs it over the input records (--input, one record a line) and prints what comes out on each output, with any error; exit 3 when the module fails.\n"+
 			"With a test file (YAML: a pipeline file or operators, and cases of input records with the records expected on each output), runs every case on a fresh, empty state store and prints pass or fail per case with a diff; exit 1 when a case fails.", stderr)
-	c.register(fs)
+	fs.StringVar(&c.logLevel, "log-level", "warn", "log level of the pipeline's and the modules' logs on stderr: debug, info, warn or error")
 	var params, input, format string
 	var outputs stringList
 	fs.StringVar(&params, "params", "", "module mode: the params passed to the module's init, as a JSON object")
@@ -41,7 +41,6 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	c.quiet = true
 	logger, err := c.logger(stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
