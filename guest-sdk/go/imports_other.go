@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/wasmstream/wasmstream/abi"
@@ -77,7 +78,7 @@ func hostStatePut(scope int32, key []byte, name string, val []byte, ttlMS int64)
 	if len(val) > localMaxValue {
 		return stTooLarge
 	}
-	e := localEntry{val: bytes.Clone(val)}
+	e := localEntry{val: bytes.Clone(val)} // a put makes bytes, even of a counter
 	if ttlMS > 0 {
 		e.expiry = time.Now().Add(time.Duration(ttlMS) * time.Millisecond)
 	}
@@ -103,7 +104,7 @@ func hostStateAdd(scope int32, key []byte, name string, delta int64) (int64, int
 	var n int64
 	e := local.state[k]
 	if v, ok := local.lookup(k); ok {
-		if len(v) != 8 {
+		if len(v) != 8 || e.float {
 			return 0, stNotCounter
 		}
 		n = int64(binary.LittleEndian.Uint64(v))
@@ -112,6 +113,35 @@ func hostStateAdd(scope int32, key []byte, name string, delta int64) (int64, int
 	}
 	n += delta
 	e.val = binary.LittleEndian.AppendUint64(nil, uint64(n))
+	local.saveUndo(k)
+	local.state[k] = e
+	return n, stOK
+}
+
+// hostStateAddF64 stands in for state_add_f64 as the host answers it: a
+// NaN or infinite delta or sum is an error, an int counter -4.
+func hostStateAddF64(scope int32, key []byte, name string, delta float64) (float64, int32) {
+	local.mu.Lock()
+	defer local.mu.Unlock()
+	if math.IsNaN(delta) || math.IsInf(delta, 0) {
+		return 0, -1 // the host's status for an error
+	}
+	k := localStateKey(scope, key, name)
+	var n float64
+	e := local.state[k]
+	if v, ok := local.lookup(k); ok {
+		if len(v) != 8 || !e.float {
+			return 0, stNotCounter
+		}
+		n = math.Float64frombits(binary.LittleEndian.Uint64(v))
+	} else {
+		e = localEntry{}
+	}
+	if math.IsInf(n+delta, 0) {
+		return 0, -1 // the host's status for an error
+	}
+	n += delta
+	e.val, e.float = binary.LittleEndian.AppendUint64(nil, math.Float64bits(n)), true
 	local.saveUndo(k)
 	local.state[k] = e
 	return n, stOK
@@ -129,7 +159,7 @@ func hostStateAppend(scope int32, key []byte, name string, val []byte) int32 {
 		return stTooLarge
 	}
 	// A copy: the value saved for undo keeps its bytes.
-	e.val = abi.AppendListItem(bytes.Clone(e.val), val)
+	e.val, e.float = abi.AppendListItem(bytes.Clone(e.val), val), false
 	local.saveUndo(k)
 	local.state[k] = e
 	return stOK

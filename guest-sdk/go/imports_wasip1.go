@@ -46,6 +46,9 @@ func importStateDelete(scope int32, keyPtr unsafe.Pointer, keyLen uint32, namePt
 //go:wasmimport wasmstream state_add
 func importStateAdd(scope int32, keyPtr unsafe.Pointer, keyLen uint32, namePtr unsafe.Pointer, nameLen uint32, delta int64, out unsafe.Pointer) int32
 
+//go:wasmimport wasmstream state_add_f64
+func importStateAddF64(scope int32, keyPtr unsafe.Pointer, keyLen uint32, namePtr unsafe.Pointer, nameLen uint32, delta float64, out unsafe.Pointer) int32
+
 //go:wasmimport wasmstream state_append
 func importStateAppend(scope int32, keyPtr unsafe.Pointer, keyLen uint32, namePtr unsafe.Pointer, nameLen uint32, valPtr unsafe.Pointer, valLen uint32) int32
 
@@ -83,6 +86,13 @@ var addOut int64
 func hostStateAdd(scope int32, key []byte, name string, delta int64) (int64, int32) {
 	st := importStateAdd(scope, bptr(key), uint32(len(key)), sptr(name), uint32(len(name)), delta, unsafe.Pointer(&addOut))
 	return addOut, st
+}
+
+var addF64Out float64
+
+func hostStateAddF64(scope int32, key []byte, name string, delta float64) (float64, int32) {
+	st := importStateAddF64(scope, bptr(key), uint32(len(key)), sptr(name), uint32(len(name)), delta, unsafe.Pointer(&addF64Out))
+	return addF64Out, st
 }
 
 func hostStateAppend(scope int32, key []byte, name string, val []byte) int32 {

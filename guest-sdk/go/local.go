@@ -191,4 +191,5 @@ func (l *localHost) saveUndo(k string) {
 type localEntry struct {
 	val    []byte
 	expiry time.Time
+	float  bool // a float64 counter (State.AddFloat)
 }

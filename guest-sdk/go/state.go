@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/wasmstream/wasmstream/abi"
@@ -39,8 +40,12 @@ func OperatorState() State { return State{scope: 1} }
 var (
 	// ErrStateTooLarge: the value is over the pipeline's state.max_value.
 	ErrStateTooLarge = errors.New("wasmstream: state value too large")
-	// ErrNotCounter: Add or Counter on a value that is not a counter.
+	// ErrNotCounter: Add or Counter on a value that is not a counter, or
+	// a counter of the other kind: Add on a float counter, AddFloat on an
+	// int counter.
 	ErrNotCounter = errors.New("wasmstream: state value is not a counter")
+	// ErrNotFinite: AddFloat of NaN or an infinity; nothing is added.
+	ErrNotFinite = errors.New("wasmstream: state float counter would not be finite")
 )
 
 // Status codes of the state imports (abi/SPEC.md).
@@ -92,6 +97,34 @@ func (s State) Delete(name string) error {
 func (s State) Add(name string, delta int64) (int64, error) {
 	n, st := hostStateAdd(s.scope, s.key, name, delta)
 	return n, stateErr("add", name, st)
+}
+
+// AddFloat adds delta to the float64 counter name (0 when absent) and
+// returns the new value: money, sums for averages. Float and int counters
+// are apart: AddFloat on an int counter (Add's) fails with ErrNotCounter,
+// as Add on a float counter does. A NaN or infinite delta fails with
+// ErrNotFinite, a sum that overflows with the host's error (status -1);
+// either adds nothing.
+func (s State) AddFloat(name string, delta float64) (float64, error) {
+	if math.IsNaN(delta) || math.IsInf(delta, 0) {
+		return 0, fmt.Errorf("%w: add %v to %q", ErrNotFinite, delta, name)
+	}
+	n, st := hostStateAddF64(s.scope, s.key, name, delta)
+	return n, stateErr("add", name, st)
+}
+
+// Float returns the float64 counter name, 0 when absent. It only reads;
+// it cannot tell a float counter from an int counter's 8 bytes (the host
+// can: see AddFloat).
+func (s State) Float(name string) (float64, error) {
+	v, ok, err := s.Get(name)
+	if err != nil || !ok {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: %q holds %d bytes", ErrNotCounter, name, len(v))
+	}
+	return math.Float64frombits(binary.LittleEndian.Uint64(v)), nil
 }
 
 // Counter returns the counter name, 0 when absent. It only reads.
@@ -147,3 +180,8 @@ func (m StateMap) Delete(k string) error { return m.s.Delete(m.prefix + k) }
 
 // Add adds delta to the counter at k.
 func (m StateMap) Add(k string, delta int64) (int64, error) { return m.s.Add(m.prefix+k, delta) }
+
+// AddFloat adds delta to the float64 counter at k.
+func (m StateMap) AddFloat(k string, delta float64) (float64, error) {
+	return m.s.AddFloat(m.prefix+k, delta)
+}
