@@ -54,6 +54,12 @@ func WithOutput(name string, s Sink) Option {
 	return func(p *Pipeline) { p.outs[name] = &sinkStage{path: "outputs." + name, sink: s} }
 }
 
+// WithDeadLetter replaces the spec's dead-letter sink, for embedding and
+// tests; without on_error.dead_letter in the spec it has no effect.
+func WithDeadLetter(s Sink) Option {
+	return func(p *Pipeline) { p.dlq = &sinkStage{path: "on_error.dead_letter", sink: s} }
+}
+
 // Pipeline is a built pipeline, ready to Run once.
 type Pipeline struct {
 	spec   *Spec
@@ -141,8 +147,13 @@ func Build(spec *Spec, opts ...Option) (*Pipeline, error) {
 		}
 		p.outs[name] = buildSink(c)
 	}
-	if spec.DeadLetter != nil {
+	switch {
+	case spec.DeadLetter == nil:
+		p.dlq = nil
+	case p.dlq == nil:
 		p.dlq = buildSink(spec.DeadLetter)
+	}
+	if p.dlq != nil {
 		p.dlq.dead = true
 	}
 	for _, c := range spec.Operators {

@@ -119,6 +119,10 @@ func runSpec(ctx context.Context, spec *runtime.Spec, in []testRecord, outputs [
 		caps[name] = &capture{}
 		opts = append(opts, runtime.WithOutput(name, caps[name]))
 	}
+	if spec.DeadLetter != nil {
+		caps[deadLetter] = &capture{}
+		opts = append(opts, runtime.WithDeadLetter(caps[deadLetter]))
+	}
 	if len(in) > 0 {
 		src, err := collection.NewSource(cfg)
 		if err != nil {
@@ -139,6 +143,10 @@ func runSpec(ctx context.Context, spec *runtime.Spec, in []testRecord, outputs [
 	}
 	return got, runErr
 }
+
+// deadLetter is the name under which a test sees the records the
+// pipeline's failure policy dead-letters (on_error.dead_letter).
+const deadLetter = "dead_letter"
 
 // emptySource ends at once.
 type emptySource struct{}
@@ -385,7 +393,7 @@ func testFile(ctx context.Context, path string, logger *slog.Logger, stdout, std
 		}
 		var outputs []string
 		for name := range tc.Expect {
-			if name != "default" {
+			if name != "default" && (name != deadLetter || spec.DeadLetter == nil) {
 				outputs = append(outputs, name)
 			}
 		}

@@ -243,6 +243,60 @@ cases:
 	}
 }
 
+// TestTestDeadLetter guards issue #9 item 6: with a pipeline file whose
+// failure policy dead-letters, a test sees the dead-lettered records as the
+// output dead_letter, and the pipeline's dead-letter sink writes nothing.
+func TestTestDeadLetter(t *testing.T) {
+	dir := t.TempDir()
+	pipe := `pipeline: dl
+source:
+  collection: {values: [x]}
+operators:
+  - name: conf
+    wasm: {module: ` + conformWasm + `}
+sink:
+  stdout: {}
+on_error:
+  action: dead_letter
+  retries: 0
+  dead_letter:
+    file: {path: dlq}
+`
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(pipe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		expect string
+		code   int
+		want   []string
+	}{
+		{"expected", "default: [{value: ABC}]\n      dead_letter: [{value: trap}]", exitOK, []string{"PASS c"}},
+		{"not expected", "default: [{value: ABC}]", exitFailure, []string{"FAIL c", "output dead_letter: want 0 record(s), got 1", `+ {"value":"trap","headers":{`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tf := filepath.Join(dir, "t.test.yaml")
+			body := "pipeline: p.yaml\ncases:\n  - name: c\n    input: [{value: abc}, {value: trap}]\n    expect:\n      " + tt.expect + "\n"
+			if err := os.WriteFile(tf, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := runCLI(t, "test", tf)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("stdout lacks %q\nstdout:\n%s", w, r.stdout)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, "dlq")); !os.IsNotExist(err) {
+				t.Errorf("the pipeline's dead-letter sink was written: %v", err)
+			}
+		})
+	}
+}
+
 // TestTestBadInput guards issue #9 item 6: a missing module, a malformed
 // or incomplete test file and bad flags are refused with exit 2 and a
 // message naming the file and line.
