@@ -86,7 +86,7 @@ state: {query: "off"}
 
 // TestKeyByForms guards issue #9 item 4: what key_by keys a record by, for
 // each form and value kind; a record without the field or header is
-// unkeyed, never failed.
+// unkeyed, never failed, and counted in Stats.
 func TestKeyByForms(t *testing.T) {
 	tests := []struct {
 		name, keyBy string
@@ -135,6 +135,9 @@ sink: {test: {}}
 			}
 			if got != tt.want {
 				t.Errorf("key %q, want %q", got, tt.want)
+			}
+			if n, unkeyed := p.Stats().Operators[0].Unkeyed, tt.want == "<nil>"; (n == 1) != unkeyed || n > 1 {
+				t.Errorf("Stats counts %d unkeyed records, want %d", n, map[bool]int{true: 1}[unkeyed])
 			}
 		})
 	}

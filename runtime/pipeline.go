@@ -200,6 +200,11 @@ func (p *Pipeline) Stats() Stats {
 		factories[i] = op.factory
 	}
 	s := p.stats.snapshot(p.names, factories)
+	for i, op := range p.ops {
+		if op.keyBy != nil {
+			s.Operators[i].Unkeyed = op.keyBy.unkeyed.Load()
+		}
+	}
 	s.StateCacheBytes = p.stateCacheBytes()
 	return s
 }

@@ -49,6 +49,8 @@ type OperatorStats struct {
 	BytesIn, BytesOut int64
 	// Latency is the time each batch took to process, retries included.
 	Latency Histogram
+	// Unkeyed counts the records the operator's key_by found no key in.
+	Unkeyed int64
 	// Metrics holds the operator's own counters (for Wasm operators, what
 	// the guest adds through metric_add, and the instances replaced), when
 	// its factory implements MetricsReporter.

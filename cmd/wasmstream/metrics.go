@@ -162,6 +162,7 @@ var pipelineMetrics = []metricDef{
 	{"wasmstream_operator_bytes_out_total", "Bytes (keys and values) of the records the operator returned.", []string{"operator"}},
 	{"wasmstream_operator_batches_total", "Batches given to the operator.", []string{"operator"}},
 	{"wasmstream_operator_failures_total", "Batches the operator failed, after retries.", []string{"operator"}},
+	{"wasmstream_operator_unkeyed_total", "Records the operator's key_by found no key in (not JSON, or no such field or header).", []string{"operator"}},
 	{"wasmstream_operator_batch_duration_seconds", "Time the operator took per batch, retries included.", []string{"operator"}},
 	{"wasmstream_operator_instances_started_total", "Wasm instances started (the first ones and replacements).", []string{"operator"}},
 	{"wasmstream_operator_instances_replaced_total", "Wasm instances discarded after a failure and replaced.", []string{"operator"}},
@@ -211,6 +212,7 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter("wasmstream_operator_bytes_out_total", o.BytesOut, op)
 		counter("wasmstream_operator_batches_total", o.Batches, op)
 		counter("wasmstream_operator_failures_total", o.Failures, op)
+		counter("wasmstream_operator_unkeyed_total", o.Unkeyed, op)
 		buckets := make(map[float64]uint64, len(runtime.LatencyBuckets))
 		var cum uint64
 		for i, le := range runtime.LatencyBuckets {
