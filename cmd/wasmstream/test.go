@@ -378,7 +378,8 @@ func testFile(ctx context.Context, path string, logger *slog.Logger, stdout, std
 		if err != nil {
 			return nil, err
 		}
-		return runtime.Parse(b, reg)
+		spec, err := runtime.Parse(b, reg)
+		return spec, problemLines(err, tf.Operators)
 	}
 	failed := 0
 	for _, tc := range tf.Cases {
@@ -437,6 +438,43 @@ func modulesExist(spec *runtime.Spec) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// problemLines points the problems of a pipeline generated from a test
+// file's operators at the lines of the test file.
+func problemLines(err error, ops []yaml.Node) error {
+	var ce *runtime.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	ce.File = "operators"
+	for i := range ce.Problems {
+		p := &ce.Problems[i]
+		p.Line, p.Col = 0, 0
+		var idx int
+		if n, _ := fmt.Sscanf(p.Path, "operators[%d]", &idx); n != 1 || idx < 0 || idx >= len(ops) {
+			continue
+		}
+		n := &ops[idx]
+		p.Line = n.Line
+		_, rest, _ := strings.Cut(p.Path, "]")
+		for _, part := range strings.Split(strings.TrimPrefix(rest, "."), ".") {
+			if part == "" || n.Kind != yaml.MappingNode {
+				break
+			}
+			found := false
+			for j := 0; j+1 < len(n.Content); j += 2 {
+				if n.Content[j].Value == part {
+					p.Line, n, found = n.Content[j].Line, n.Content[j+1], true
+					break
+				}
+			}
+			if !found {
+				break
+			}
+		}
+	}
+	return ce
 }
 
 // resolveModule makes a relative wasm module path in an operator node

@@ -319,6 +319,7 @@ func TestTestBadInput(t *testing.T) {
 		{"no expect", []string{"test", writeFile(t, "e.test.yaml", "pipeline: p.yaml\ncases:\n  - name: a\n    input: [{value: x}]\n")}, []string{"e.test.yaml:3", "no expect"}},
 		{"neither pipeline nor operators", []string{"test", writeFile(t, "n.test.yaml", "cases:\n  - {name: a, expect: {default: []}}\n")}, []string{"give pipeline (a pipeline file) or operators"}},
 		{"pipeline file missing", []string{"test", writeFile(t, "m.test.yaml", "pipeline: gone.yaml\ncases:\n  - {name: a, expect: {default: []}}\n")}, []string{"loading the pipeline", "gone.yaml"}},
+		{"operator setting unknown", []string{"test", writeFile(t, "u.test.yaml", "# c\n\ncases:\n  - {name: a, expect: {default: []}}\noperators:\n  - wasm:\n      module: x.wasm\n      bogus: 1\n")}, []string{"u.test.yaml: loading the pipeline", "line 8: operators[0].wasm.bogus: unknown field"}},
 		{"module in test file missing", []string{"test", writeFile(t, "o.test.yaml", "operators:\n  - wasm: {module: gone.wasm}\ncases:\n  - {name: a, expect: {default: []}}\n")}, []string{"loading the pipeline", "gone.wasm"}},
 	}
 	for _, tt := range tests {
