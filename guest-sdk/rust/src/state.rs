@@ -150,6 +150,22 @@ impl<'k> State<'k> {
         add(self.scope, self.key, name.as_bytes(), delta)
     }
 
+    /// Adds `delta` to the float counter `name` (an 8-byte little-endian
+    /// IEEE 754 `f64`, absent counting as 0; it keeps its expiry) and
+    /// returns the new value: money, sums behind averages. Float and int
+    /// counters are apart: `add_f64` on an int counter, or [`State::add`]
+    /// on a float counter, is an error of kind [`ErrorKind::NotCounter`].
+    /// A NaN or infinite `delta`, or a sum that overflows, is an error and
+    /// adds nothing.
+    pub fn add_f64(&self, name: &str, delta: f64) -> Result<f64> {
+        add_f64(self.scope, self.key, name.as_bytes(), delta)
+    }
+
+    /// The float counter `name`, 0 when absent. It only reads.
+    pub fn counter_f64(&self, name: &str) -> Result<f64> {
+        counter(self.scope, self.key, name.as_bytes()).map(|n| f64::from_bits(n as u64))
+    }
+
     /// The counter `name`, 0 when absent. It only reads: nothing is written.
     pub fn counter(&self, name: &str) -> Result<i64> {
         counter(self.scope, self.key, name.as_bytes())
@@ -242,6 +258,12 @@ impl StateMap<'_, '_> {
     pub fn add(&mut self, k: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
         let (scope, key, name, _) = self.entry(k.as_ref());
         add(scope, key, name, delta)
+    }
+
+    /// Adds `delta` to the float counter at `k` and returns the new value.
+    pub fn add_f64(&mut self, k: impl AsRef<[u8]>, delta: f64) -> Result<f64> {
+        let (scope, key, name, _) = self.entry(k.as_ref());
+        add_f64(scope, key, name, delta)
     }
 
     /// The counter at `k`, 0 when absent.
@@ -371,6 +393,19 @@ fn add(scope: i32, key: &[u8], name: &[u8], delta: i64) -> Result<i64> {
     Ok(out)
 }
 
+fn add_f64(scope: i32, key: &[u8], name: &[u8], delta: f64) -> Result<f64> {
+    if !delta.is_finite() {
+        return Err(Error::new(format!(
+            "wasmstream: state float counter would not be finite: add {} to {}",
+            delta,
+            quote(name)
+        )));
+    }
+    let mut out = 0f64;
+    status("add", name, imp::add_f64(scope, key, name, delta, &mut out))?;
+    Ok(out)
+}
+
 fn counter(scope: i32, key: &[u8], name: &[u8]) -> Result<i64> {
     let mut b = [0u8; 8];
     match imp::get(scope, key, name, b.as_mut_ptr(), 8) {
@@ -482,6 +517,15 @@ mod imp {
             delta: i64,
             out: *mut i64,
         ) -> i32;
+        fn state_add_f64(
+            scope: i32,
+            key: *const u8,
+            key_len: usize,
+            name: *const u8,
+            name_len: usize,
+            delta: f64,
+            out: *mut f64,
+        ) -> i32;
         fn state_append(
             scope: i32,
             key: *const u8,
@@ -514,6 +558,11 @@ mod imp {
     }
 
     #[inline(always)]
+    pub fn add_f64(scope: i32, key: &[u8], name: &[u8], delta: f64, out: &mut f64) -> i32 {
+        unsafe { state_add_f64(scope, key.as_ptr(), key.len(), name.as_ptr(), name.len(), delta, out) }
+    }
+
+    #[inline(always)]
     pub fn append(scope: i32, key: &[u8], name: &[u8], val: &[u8]) -> i32 {
         unsafe { state_append(scope, key.as_ptr(), key.len(), name.as_ptr(), name.len(), val.as_ptr(), val.len()) }
     }
@@ -540,6 +589,7 @@ pub(crate) mod imp {
     struct Entry {
         val: Vec<u8>,
         expiry: i64, // Unix ms; 0: none
+        float: bool, // a float counter (add_f64)
     }
 
     struct Store {
@@ -622,7 +672,7 @@ pub(crate) mod imp {
                 return ST_TOO_LARGE;
             }
             let expiry = if ttl_ms > 0 { s.now() + ttl_ms } else { 0 };
-            s.set(k, Some(Entry { val: val.to_vec(), expiry }));
+            s.set(k, Some(Entry { val: val.to_vec(), expiry, float: false }));
             ST_OK
         })
         .unwrap_or_else(|st| st)
@@ -640,11 +690,34 @@ pub(crate) mod imp {
         with(scope, key, name, |s, k| {
             let (old, expiry) = match s.live(&k) {
                 None => (0, 0),
-                Some(e) if e.val.len() != 8 => return ST_NOT_COUNTER,
+                Some(e) if e.val.len() != 8 || e.float => return ST_NOT_COUNTER,
                 Some(e) => (i64::from_le_bytes(e.val[..].try_into().unwrap()), e.expiry),
             };
             let n = old.wrapping_add(delta);
-            s.set(k, Some(Entry { val: n.to_le_bytes().to_vec(), expiry }));
+            s.set(k, Some(Entry { val: n.to_le_bytes().to_vec(), expiry, float: false }));
+            *out = n;
+            ST_OK
+        })
+        .unwrap_or_else(|st| st)
+    }
+
+    /// As the host answers state_add_f64: -1 for a NaN or infinite delta
+    /// or sum, -4 for an int counter or bytes.
+    pub fn add_f64(scope: i32, key: &[u8], name: &[u8], delta: f64, out: &mut f64) -> i32 {
+        with(scope, key, name, |s, k| {
+            if !delta.is_finite() {
+                return -1;
+            }
+            let (old, expiry) = match s.live(&k) {
+                None => (0.0, 0),
+                Some(e) if e.val.len() != 8 || !e.float => return ST_NOT_COUNTER,
+                Some(e) => (f64::from_le_bytes(e.val[..].try_into().unwrap()), e.expiry),
+            };
+            let n = old + delta;
+            if !n.is_finite() {
+                return -1;
+            }
+            s.set(k, Some(Entry { val: n.to_le_bytes().to_vec(), expiry, float: true }));
             *out = n;
             ST_OK
         })
@@ -670,7 +743,7 @@ pub(crate) mod imp {
                 v.extend_from_slice(&(n as u32).to_be_bytes());
             }
             v.extend_from_slice(val);
-            s.set(k, Some(Entry { val: v, expiry }));
+            s.set(k, Some(Entry { val: v, expiry, float: false }));
             ST_OK
         })
         .unwrap_or_else(|st| st)
