@@ -10,6 +10,7 @@
 // see state.on_corrupt); 8 the state store is in use by another process (the
 // pipeline is already running); 130 stopped by SIGINT or SIGTERM after
 // draining; 131 a second SIGINT or SIGTERM exited without draining.
+// test exits 1 when a case of a test file fails.
 package main
 
 import (

@@ -47,10 +47,23 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	ctx := context.Background()
-	if strings.HasSuffix(path, ".wasm") {
+	if strings.HasSuffix(path, ".wasm") || isWasm(path) {
 		return testModule(ctx, path, params, input, format, outputs, logger, stdout, stderr)
 	}
 	return testFile(ctx, path, logger, stdout, stderr)
+}
+
+// isWasm reports whether the file at path starts with the Wasm binary
+// magic number, so a module named otherwise is still run as a module.
+func isWasm(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	_, err = io.ReadFull(f, magic[:])
+	return err == nil && string(magic[:]) == "\x00asm"
 }
 
 // stringList is a repeatable string flag.

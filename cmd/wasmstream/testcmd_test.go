@@ -42,6 +42,7 @@ func TestTestModule(t *testing.T) {
 		code   int
 		want   []string // lines expected in stdout, in order
 		absent []string
+		copyAs string // run a copy of the module under this name
 	}{
 		{
 			name:   "uppercase lines",
@@ -55,6 +56,13 @@ func TestTestModule(t *testing.T) {
 			input:  `{"key":"k1","value":"abc","headers":{"h":"v"}}` + "\n",
 			args:   []string{"--format", "json"},
 			want:   []string{"== output default: 1 record(s)", `{"key":"k1","value":"ABC","headers":{"h":"v"}}`},
+		},
+		{
+			name:   "a module is known by its magic number, whatever its name",
+			module: "uppercase/go/uppercase.wasm",
+			copyAs: "uppercase.module",
+			input:  "hi\n",
+			want:   []string{"== output default: 1 record(s)", "HI"},
 		},
 		{
 			name:   "router routes to a named output and takes params",
@@ -96,7 +104,15 @@ func TestTestModule(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := writeFile(t, "input", tt.input)
-			args := append([]string{"test", absExample(t, tt.module), "--input", in}, tt.args...)
+			module := absExample(t, tt.module)
+			if tt.copyAs != "" {
+				b, err := os.ReadFile(module)
+				if err != nil {
+					t.Fatal(err)
+				}
+				module = writeFile(t, tt.copyAs, string(b))
+			}
+			args := append([]string{"test", module, "--input", in}, tt.args...)
 			r := runCLI(t, args...)
 			if r.code != tt.code {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tt.code, r.stdout, r.stderr)
