@@ -1,7 +1,9 @@
 package runtime_test
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -171,5 +173,43 @@ sink: {test: {}}
 				t.Fatalf("Parse = %v, want a problem %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestKeyByUnkeyedWarnsOnce guards issue #9 item 4: records key_by finds no
+// key in are counted, each one, but warned about only once, so a stream of
+// non-JSON records cannot flood the log.
+func TestKeyByUnkeyedWarnsOnce(t *testing.T) {
+	spec := parse(t, testRegistry(nil), `
+pipeline: warn
+batch: {size: 3, linger: 1ms}
+source: {test: {}}
+operators: [{name: up, func: {fn: upper, parallelism: 2, key_by: {json: id}}}]
+sink: {test: {}}
+`)
+	recs := make([]runtime.Record, 100)
+	for i := range recs {
+		recs[i] = runtime.Record{Value: fmt.Appendf(nil, `{"id":%d}`, i)}
+		if i%4 == 0 {
+			recs[i].Value = []byte("not json")
+		}
+	}
+	var log bytes.Buffer
+	p, err := runtime.Build(spec, runtime.WithSource(&memSource{recs: recs, chunk: 10}), runtime.WithSink(&memSink{}),
+		runtime.WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Stats().Operators[0].Unkeyed; n != 25 {
+		t.Errorf("Stats counts %d unkeyed records, want 25", n)
+	}
+	if n := strings.Count(log.String(), "no key where its key_by looks"); n != 1 {
+		t.Errorf("%d warnings about unkeyed records, want 1:\n%s", n, log.String())
+	}
+	if !strings.Contains(log.String(), `operator=up key_by="{json: id}"`) {
+		t.Errorf("the warning does not name the operator and its key_by:\n%s", log.String())
 	}
 }
