@@ -805,6 +805,9 @@ int32_t host_state_delete(int32_t scope, const void *key, size_t key_len, const 
 IMPORT("state_add")
 int32_t host_state_add(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len,
                        int64_t delta, int64_t *out);
+IMPORT("state_add_f64")
+int32_t host_state_add_f64(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len,
+                           double delta, double *out);
 IMPORT("state_append")
 int32_t host_state_append(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len,
                           const void *val, size_t val_len);
@@ -822,7 +825,12 @@ typedef struct {
     uint8_t *key, *name, *val;
     size_t key_len, name_len, val_len;
     int64_t expiry; /* Unix ms; 0: none */
+    bool flt;       /* a float counter (state_add_f64) */
 } st_entry;
+
+/* The kind st_set_raw gives the entry it writes: the caller of a float
+ * add sets it for that one write. */
+static bool st_set_flt;
 
 typedef struct {
     st_entry e;   /* its scope, key and name say which entry */
@@ -904,7 +912,7 @@ static bool st_set_raw(int32_t scope, const uint8_t *key, size_t key_len, const 
         st_entry *e = &st_entries[i];
         if (val) {
             free(e->val);
-            e->val = val, e->val_len = val_len, e->expiry = expiry;
+            e->val = val, e->val_len = val_len, e->expiry = expiry, e->flt = st_set_flt;
         } else {
             st_free(e);
             memmove(e, e + 1, (st_len - i - 1) * sizeof *e);
@@ -919,7 +927,7 @@ static bool st_set_raw(int32_t scope, const uint8_t *key, size_t key_len, const 
         if (!n) return false;
         st_entries = n, st_cap = cap;
     }
-    st_entry e = {scope, st_dup(key, key_len), st_dup(name, name_len), val, key_len, name_len, val_len, expiry};
+    st_entry e = {scope, st_dup(key, key_len), st_dup(name, name_len), val, key_len, name_len, val_len, expiry, st_set_flt};
     if (!e.key || !e.name) {
         st_free(&e);
         return false;
@@ -942,10 +950,10 @@ static int st_set(int32_t scope, const uint8_t *key, size_t key_len, const uint8
         }
         bool found;
         size_t i = st_find(scope, key, key_len, name, name_len, &found);
-        st_undo u = {{scope, st_dup(key, key_len), st_dup(name, name_len), NULL, key_len, name_len, 0, 0}, found};
+        st_undo u = {{scope, st_dup(key, key_len), st_dup(name, name_len), NULL, key_len, name_len, 0, 0, false}, found};
         if (found) {
             u.e.val = st_dup(st_entries[i].val, st_entries[i].val_len);
-            u.e.val_len = st_entries[i].val_len, u.e.expiry = st_entries[i].expiry;
+            u.e.val_len = st_entries[i].val_len, u.e.expiry = st_entries[i].expiry, u.e.flt = st_entries[i].flt;
         }
         if (!u.e.key || !u.e.name || (found && !u.e.val)) {
             st_free(&u.e);
@@ -968,6 +976,7 @@ static void state_end(bool ok) {
     st_in_call = false;
     while (st_log_len > 0) {
         st_undo *u = &st_log[--st_log_len];
+        st_set_flt = u->e.flt;
         if (!ok)
             st_set_raw(u->e.scope, u->e.key, u->e.key_len, u->e.name, u->e.name_len, u->had ? u->e.val : NULL,
                        u->e.val_len, u->e.expiry);
@@ -975,6 +984,7 @@ static void state_end(bool ok) {
             free(u->e.val);
         free(u->e.key), free(u->e.name);
     }
+    st_set_flt = false;
 }
 
 /* Operator state ignores the key, as the host does. */
@@ -1012,7 +1022,7 @@ static int32_t host_state_add(int32_t scope, const void *key, size_t key_len, co
     uint64_t n = 0;
     int64_t expiry = 0;
     if (e) {
-        if (e->val_len != 8) return ST_NOT_COUNTER;
+        if (e->val_len != 8 || e->flt) return ST_NOT_COUNTER;
         for (int i = 7; i >= 0; i--) n = n << 8 | e->val[i];
         expiry = e->expiry;
     }
@@ -1022,6 +1032,35 @@ static int32_t host_state_add(int32_t scope, const void *key, size_t key_len, co
     for (int i = 0; i < 8; i++) v[i] = (uint8_t)(n >> (8 * i));
     int st = st_set(scope, key, key_len, name, name_len, v, 8, expiry);
     if (st == ST_OK) *out = (int64_t)n;
+    return st;
+}
+
+/* As the host answers state_add_f64: -1 for a NaN or infinite delta or
+ * sum, -4 for an int counter or bytes. */
+static int32_t host_state_add_f64(int32_t scope, const void *key, size_t key_len, const void *name, size_t name_len,
+                                  double delta, double *out) {
+    ST_KEY(scope, key, key_len);
+    if (!__builtin_isfinite(delta)) return -1;
+    st_entry *e = st_live(scope, key, key_len, name, name_len);
+    uint64_t u = 0;
+    int64_t expiry = 0;
+    double n = 0;
+    if (e) {
+        if (e->val_len != 8 || !e->flt) return ST_NOT_COUNTER;
+        for (int i = 7; i >= 0; i--) u = u << 8 | e->val[i];
+        memcpy(&n, &u, 8);
+        expiry = e->expiry;
+    }
+    n += delta;
+    if (!__builtin_isfinite(n)) return -1;
+    uint8_t *v = malloc(8);
+    if (!v) return -1;
+    memcpy(&u, &n, 8);
+    for (int i = 0; i < 8; i++) v[i] = (uint8_t)(u >> (8 * i));
+    st_set_flt = true;
+    int st = st_set(scope, key, key_len, name, name_len, v, 8, expiry);
+    st_set_flt = false;
+    if (st == ST_OK) *out = n;
     return st;
 }
 
@@ -1205,6 +1244,24 @@ int wasmstream_state_add(wasmstream_state s, const char *name, int64_t delta, in
     return state_add(s, name, strlen(name), delta, out);
 }
 
+static int state_add_f64(wasmstream_state s, const void *name, size_t n, double delta, double *out) {
+    double v = 0;
+    if (!__builtin_isfinite(delta)) {
+        char *q = quoted(name, n);
+        wasmstream_error("wasmstream: state float counter would not be finite: add %g to %s", delta, q ? q : "");
+        free(q);
+        return WASMSTREAM_ERR;
+    }
+    int st = host_state_add_f64(s.scope, s.key, s.key_len, name, n, delta, &v);
+    if (out) *out = v;
+    STATUS("add", name, n, st);
+}
+
+int wasmstream_state_add_f64(wasmstream_state s, const char *name, double delta, double *out) {
+    return state_add_f64(s, name, strlen(name), delta, out);
+}
+
+
 static int state_counter(wasmstream_state s, const void *name, size_t n, int64_t *out) {
     uint8_t b[8];
     int64_t len = host_state_get(s.scope, s.key, s.key_len, name, n, b, 8);
@@ -1226,6 +1283,13 @@ static int state_counter(wasmstream_state s, const void *name, size_t n, int64_t
 
 int wasmstream_state_counter(wasmstream_state s, const char *name, int64_t *out) {
     return state_counter(s, name, strlen(name), out);
+}
+
+int wasmstream_state_counter_f64(wasmstream_state s, const char *name, double *out) {
+    int64_t n;
+    int rc = state_counter(s, name, strlen(name), &n);
+    memcpy(out, &n, 8);
+    return rc;
 }
 
 int wasmstream_state_append(wasmstream_state s, const char *name, const void *elem, size_t len) {
@@ -1324,6 +1388,14 @@ int wasmstream_state_map_add(wasmstream_state s, const char *map, const void *k,
     const uint8_t *name = map_entry(map, k, k_len, &n);
     if (!name) return WASMSTREAM_ERR;
     return state_add(s, name, n, delta, out);
+}
+
+int wasmstream_state_map_add_f64(wasmstream_state s, const char *map, const void *k, size_t k_len, double delta,
+                                 double *out) {
+    size_t n;
+    const uint8_t *name = map_entry(map, k, k_len, &n);
+    if (!name) return WASMSTREAM_ERR;
+    return state_add_f64(s, name, n, delta, out);
 }
 #undef STATUS
 

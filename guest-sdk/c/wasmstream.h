@@ -279,6 +279,17 @@ int wasmstream_state_delete(wasmstream_state s, const char *name);
 int wasmstream_state_add(wasmstream_state s, const char *name, int64_t delta, int64_t *out);
 /* Reads the counter name into *out, 0 when absent. It writes nothing. */
 int wasmstream_state_counter(wasmstream_state s, const char *name, int64_t *out);
+/*
+ * Adds delta to the float counter name (8 bytes, IEEE 754, little-endian;
+ * absent is 0; it keeps its expiry) and sets *out (if not NULL) to the new
+ * value: money, sums behind averages. Float and int counters are apart:
+ * a float add on an int counter, or an int add on a float counter, is
+ * WASMSTREAM_ERR_NOT_COUNTER. A NaN or infinite delta, or a sum that
+ * overflows, is WASMSTREAM_ERR and adds nothing.
+ */
+int wasmstream_state_add_f64(wasmstream_state s, const char *name, double delta, double *out);
+/* Reads the float counter name into *out, 0 when absent. */
+int wasmstream_state_counter_f64(wasmstream_state s, const char *name, double *out);
 /* Appends elem[0..len) to the list name, without reading the list. */
 int wasmstream_state_append(wasmstream_state s, const char *name, const void *elem, size_t len);
 
@@ -306,6 +317,8 @@ int wasmstream_state_map_put(wasmstream_state s, const char *map, const void *k,
 int wasmstream_state_map_delete(wasmstream_state s, const char *map, const void *k, size_t k_len);
 int wasmstream_state_map_add(wasmstream_state s, const char *map, const void *k, size_t k_len, int64_t delta,
                              int64_t *out);
+int wasmstream_state_map_add_f64(wasmstream_state s, const char *map, const void *k, size_t k_len, double delta,
+                                 double *out);
 
 /*
  * Running an operator natively (and in tests), through the same code as the

@@ -349,6 +349,35 @@ static void test_transactions(void) {
     CHECK(wasmstream_state_get(wasmstream_state_operator(), "instance", &v) == 1 && IS(v, "3"), "instance");
 }
 
+/* Guards issue #9 (state held only int64 counters and bytes): float
+ * counters add exactly, stay apart from int counters, and refuse NaN,
+ * infinities and overflow without adding. */
+static void test_float_counters(void) {
+    wasmstream_test_state_reset();
+    wasmstream_state st = wasmstream_state_key("k", 1);
+    double sum = 0, f = -1;
+    const double deltas[] = {0.1, 0.2, 12.5};
+    for (int i = 0; i < 3; i++) {
+        sum += deltas[i];
+        CHECK(wasmstream_state_add_f64(st, "money", deltas[i], &f) == 0 && f == sum, "add %g: %g", deltas[i], f);
+    }
+    CHECK(wasmstream_state_counter_f64(st, "money", &f) == 0 && f == sum, "counter_f64 %g", f);
+    int64_t n;
+    wasmstream_state_add(st, "n", 1, &n);
+    CHECK(wasmstream_state_add(st, "money", 1, &n) == WASMSTREAM_ERR_NOT_COUNTER, "int add on a float counter");
+    CHECK(wasmstream_state_add_f64(st, "n", 1, &f) == WASMSTREAM_ERR_NOT_COUNTER, "float add on an int counter");
+    CHECK(wasmstream_state_add_f64(st, "money", __builtin_nan(""), &f) == WASMSTREAM_ERR, "NaN");
+    CHECK(strstr(wasmstream_last_error(), "would not be finite") != NULL, "%s", wasmstream_last_error());
+    CHECK(wasmstream_state_add_f64(st, "money", -__builtin_inf(), &f) == WASMSTREAM_ERR, "-Inf");
+    wasmstream_state_add_f64(st, "big", 1.7976931348623157e308, &f);
+    CHECK(wasmstream_state_add_f64(st, "big", 1.7976931348623157e308, &f) == WASMSTREAM_ERR, "overflow");
+    CHECK(wasmstream_state_counter_f64(st, "big", &f) == 0 && f == 1.7976931348623157e308, "big %g", f);
+    CHECK(wasmstream_state_counter_f64(st, "money", &f) == 0 && f == sum, "refused adds changed it: %g", f);
+    CHECK(wasmstream_state_map_add_f64(wasmstream_state_operator(), "avg", "x", 1, 1.5, &f) == 0 && f == 1.5, "map");
+    wasmstream_state_put(st, "money", "text", 4);
+    CHECK(wasmstream_state_add_f64(st, "money", 1, &f) == WASMSTREAM_ERR_NOT_COUNTER, "a put makes bytes");
+}
+
 static void test_reset(void) {
     wasmstream_state st = wasmstream_state_key("k", 1);
     wasmstream_state_put(st, "v", "x", 1);
@@ -370,6 +399,7 @@ int main(void) {
     test_maps();
     test_ttls();
     test_transactions();
+    test_float_counters();
     test_reset();
     wasmstream_test_state_reset();
     if (failures) {
