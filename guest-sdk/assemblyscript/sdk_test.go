@@ -27,6 +27,13 @@ func TestState(t *testing.T) {
 		// stateStatus() after a get that found nothing, and after a put.
 		API: func(t *testing.T, g *guesttest.StateGuest) {
 			g.Want("<nil>,-2,hello,0", "get y", "status", "put y hello", "get y", "status")
+			// Float counters in the real host (guards issue #9: state held
+			// only int64 counters and bytes).
+			g.Want("1.5,1.75,2.5", "addf avg 1.5", "addf avg 0.25", "maddf fm x 2.5")
+			g.WantError(`wasmstream: state value is not a counter: add "c"`, "addf c 1")
+			g.WantError(`wasmstream: state value is not a counter: add "avg"`, "add avg 1")
+			g.WantError(`wasmstream: state float counter would not be finite: add NaN to "avg"`, "addf avg NaN")
+			g.Want("1.75", "addf avg 0")
 		},
 		// Counter names that are string literals are encoded once.
 		Throughput: func(t *testing.T, g *guesttest.StateGuest) {

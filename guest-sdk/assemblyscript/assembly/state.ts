@@ -27,6 +27,10 @@ declare function hostStateDelete(scope: i32, keyPtr: usize, keyLen: usize, nameP
 declare function hostStateAdd(scope: i32, keyPtr: usize, keyLen: usize, namePtr: usize, nameLen: usize, delta: i64, outPtr: usize): i32;
 
 // @ts-ignore: decorator
+@external("wasmstream", "state_add_f64")
+declare function hostStateAddF64(scope: i32, keyPtr: usize, keyLen: usize, namePtr: usize, nameLen: usize, delta: f64, outPtr: usize): i32;
+
+// @ts-ignore: decorator
 @external("wasmstream", "state_append")
 declare function hostStateAppend(scope: i32, keyPtr: usize, keyLen: usize, namePtr: usize, nameLen: usize, valPtr: usize, valLen: usize): i32;
 
@@ -39,7 +43,7 @@ export enum StateStatus {
   NotFound = -2,
   /** The value is over the pipeline's state.max_value. */
   TooLarge = -3,
-  /** add on a value that is not a counter. */
+  /** add on a value that is not a counter, or a counter of the other kind (addF64 on an int counter, add on a float one). */
   NotCounter = -4,
   BadScope = -5,
 }
@@ -260,6 +264,23 @@ export class State {
     return this.addNamed(plainName(name), delta);
   }
 
+  /**
+   * Adds delta to the float counter name (an f64; 0 when absent) and
+   * returns the new value; 0 on an error. Float and int counters are
+   * apart: addF64 on an int counter, or add on a float one, fails with
+   * NotCounter. A NaN or infinite delta, or a sum that overflows, fails
+   * the call and adds nothing.
+   */
+  addF64(name: string, delta: f64): f64 {
+    return this.addNamedF64(plainName(name), delta);
+  }
+
+  /** The float counter name, 0 when absent. It only reads. */
+  counterF64(name: string): f64 {
+    const n = this.counter(name);
+    return reinterpret<f64>(n);
+  }
+
   /** The counter name, 0 when absent. It only reads. */
   counter(name: string): i64 {
     const v = this.get(name);
@@ -334,6 +355,16 @@ export class State {
     if (!check(hostStateAdd(this.scope, this.keyPtr, this.keyLen, changetype<usize>(nameBuf), n, delta, addOut), "add", n)) return 0;
     return load<i64>(addOut);
   }
+
+  addNamedF64(n: usize, delta: f64): f64 {
+    if (!isFinite(delta)) {
+      lastStatus = StateStatus.Error;
+      fail("wasmstream: state float counter would not be finite: add " + delta.toString() + " to " + quotedName(n));
+      return 0;
+    }
+    if (!check(hostStateAddF64(this.scope, this.keyPtr, this.keyLen, changetype<usize>(nameBuf), n, delta, addOut), "add", n)) return 0;
+    return load<f64>(addOut);
+  }
 }
 
 /**
@@ -367,6 +398,11 @@ export class StateMap {
   /** Adds delta to the counter at k and returns the new value. */
   add<K>(k: K, delta: i64): i64 {
     return this.state.addNamed(buildName(this.prefix, k), delta);
+  }
+
+  /** Adds delta to the float counter at k and returns the new value. */
+  addF64<K>(k: K, delta: f64): f64 {
+    return this.state.addNamedF64(buildName(this.prefix, k), delta);
   }
 }
 

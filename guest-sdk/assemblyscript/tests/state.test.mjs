@@ -97,13 +97,31 @@ class Guest {
           store.writes.set(a.id, { absent: true });
           return OK;
         },
+        state_add_f64: (scope, kp, kl, np, nl, delta, out) => {
+          const a = args(scope, kp, kl, np, nl);
+          if (a.st !== undefined) return a.st;
+          if (!Number.isFinite(delta)) return fail(ERROR, "state: state float counter would not be finite");
+          const e = store.lookup(a.id);
+          let n = 0;
+          if (e !== null) {
+            if (e.val.length !== 8 || !e.float) return fail(NOT_COUNTER, "state: state counter is of the other kind");
+            n = e.val.readDoubleLE(0);
+          }
+          n += delta;
+          if (!Number.isFinite(n)) return fail(ERROR, "state: state float counter would not be finite");
+          const val = Buffer.alloc(8);
+          val.writeDoubleLE(n);
+          store.writes.set(a.id, { val, expiry: e === null ? 0 : e.expiry, float: true });
+          new DataView(this.x.memory.buffer).setFloat64(out, n, true);
+          return OK;
+        },
         state_add: (scope, kp, kl, np, nl, delta, out) => {
           const a = args(scope, kp, kl, np, nl);
           if (a.st !== undefined) return a.st;
           const e = store.lookup(a.id);
           let n = 0n;
           if (e !== null) {
-            if (e.val.length !== 8) return fail(NOT_COUNTER, "state: state value is not a counter");
+            if (e.val.length !== 8 || e.float) return fail(NOT_COUNTER, "state: state value is not a counter");
             n = e.val.readBigInt64LE(0);
           }
           n = BigInt.asIntN(64, n + delta);
@@ -206,6 +224,21 @@ test("counters add, persist across calls and belong to a key", () => {
   assert.deepEqual(g.run("key=other add c 1", "op add c 7", ["z", "op add c 1"]), out("11", "7", "8"));
   assert.deepEqual(s.value(1, "", "c").readBigInt64LE(0), 8n);
   assert.deepEqual(g.run("add neg -9223372036854775807", "add neg -1", "add neg -1"), out("-9223372036854775807", "-9223372036854775808", "9223372036854775807"));
+});
+
+// Guards issue #9 (state held only int64 counters and bytes).
+test("float counters add, stay apart from int counters and refuse NaN and infinities", () => {
+  const s = new FakeStore();
+  const g = new Guest(s);
+  // Dyadic deltas: the test operator's F64.parseFloat is not correctly
+  // rounded for others, which is no part of the SDK.
+  assert.deepEqual(g.run("addf f 1.5", "addf f 0.25", "maddf m x 1.5"), out("1.5", "1.75", "1.5"));
+  assert.equal(s.value(0, "k", "f").readDoubleLE(0), 1.75);
+  assert.deepEqual(g.run("add n 1", "addf n 1"), { error: 'wasmstream: state value is not a counter: add "n"' });
+  assert.deepEqual(g.run("add f 1"), { error: 'wasmstream: state value is not a counter: add "f"' });
+  assert.deepEqual(g.run("addf f NaN"), { error: 'wasmstream: state float counter would not be finite: add NaN to "f"' });
+  assert.deepEqual(g.run("addf f Infinity"), { error: 'wasmstream: state float counter would not be finite: add Infinity to "f"' });
+  assert.deepEqual(g.run("addf f 0"), out("1.75"));
 });
 
 test("get, put, delete and the status of the last call", () => {

@@ -7,6 +7,7 @@
 //   add N D          emit the new counter     app N E     append to a list
 //   list N           one record per element   status      emit stateStatus()
 //   mget M K, mput M K V, mdel M K, madd M K D            the same on a map
+//   addf N D, maddf M K D   a float counter (emits the new value)
 //   mbget M K        mget with the map key as bytes
 //   big N SIZE       put SIZE bytes           bigapp N SIZE  append SIZE bytes
 //   reads K N        K gets of N; emit the bytes read in total
@@ -59,6 +60,12 @@ flatMap((r: Record, e: Emitter): void => {
     s.delete(w[1]);
   } else if (cmd == "add") {
     const n = s.add(w[1], I64.parseInt(w[2]));
+    if (!hasFailed()) emitText(e, r, n.toString());
+  } else if (cmd == "addf") {
+    const n = s.addF64(w[1], F64.parseFloat(w[2]));
+    if (!hasFailed()) emitText(e, r, n.toString());
+  } else if (cmd == "maddf") {
+    const n = s.map(w[1]).addF64(w[2], F64.parseFloat(w[3]));
     if (!hasFailed()) emitText(e, r, n.toString());
   } else if (cmd == "app") {
     s.append(w[1], w[2]);
