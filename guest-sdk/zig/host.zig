@@ -16,6 +16,7 @@ extern "wasmstream" fn state_get(scope: i32, key_ptr: [*]const u8, key_len: usiz
 extern "wasmstream" fn state_put(scope: i32, key_ptr: [*]const u8, key_len: usize, name_ptr: [*]const u8, name_len: usize, val_ptr: [*]const u8, val_len: usize, ttl_ms: i64) i32;
 extern "wasmstream" fn state_delete(scope: i32, key_ptr: [*]const u8, key_len: usize, name_ptr: [*]const u8, name_len: usize) i32;
 extern "wasmstream" fn state_add(scope: i32, key_ptr: [*]const u8, key_len: usize, name_ptr: [*]const u8, name_len: usize, delta: i64, out: *i64) i32;
+extern "wasmstream" fn state_add_f64(scope: i32, key_ptr: [*]const u8, key_len: usize, name_ptr: [*]const u8, name_len: usize, delta: f64, out: *f64) i32;
 extern "wasmstream" fn state_append(scope: i32, key_ptr: [*]const u8, key_len: usize, name_ptr: [*]const u8, name_len: usize, val_ptr: [*]const u8, val_len: usize) i32;
 
 pub fn setError(msg: []const u8) void {
@@ -73,6 +74,17 @@ pub fn stateAdd(scope: i32, key: []const u8, name: []const u8, delta: i64, out: 
     return native.stateAdd(scope, key, name, delta, out);
 }
 
+var add_f64_out: f64 = 0;
+
+pub fn stateAddF64(scope: i32, key: []const u8, name: []const u8, delta: f64, out: *f64) i32 {
+    if (is_wasm) {
+        const st = state_add_f64(scope, p(key), key.len, p(name), name.len, delta, &add_f64_out);
+        out.* = add_f64_out;
+        return st;
+    }
+    return native.stateAddF64(scope, key, name, delta, out);
+}
+
 pub fn stateAppend(scope: i32, key: []const u8, name: []const u8, val: []const u8) i32 {
     if (is_wasm) return state_append(scope, p(key), key.len, p(name), name.len, p(val), val.len);
     return native.stateAppend(scope, key, name, val);
@@ -122,7 +134,7 @@ pub const native = struct {
 
     // Native state: committed entries and the current call's writes (null
     // for a deletion), by an id made of scope, key and name.
-    const Entry = struct { val: []u8, expiry: i64 = 0 };
+    const Entry = struct { val: []u8, expiry: i64 = 0, float: bool = false };
     var gpa_state = std.heap.GeneralPurposeAllocator(.{}){};
     const gpa = gpa_state.allocator();
     var committed: std.StringHashMapUnmanaged(Entry) = .{};
@@ -228,7 +240,7 @@ pub const native = struct {
         var sum: i64 = 0;
         var expiry: i64 = 0;
         if (lookup(k)) |e| {
-            if (e.val.len != 8) return status_not_counter;
+            if (e.val.len != 8 or e.float) return status_not_counter;
             sum = std.mem.readIntLittle(i64, e.val[0..8]);
             expiry = e.expiry;
         }
@@ -236,6 +248,30 @@ pub const native = struct {
         const v = gpa.alloc(u8, 8) catch return status_error;
         std.mem.writeIntLittle(i64, v[0..8], sum);
         const st = write(k, .{ .val = v, .expiry = expiry });
+        if (st == status_ok) out.* = sum;
+        return st;
+    }
+
+    /// As the host answers state_add_f64: -1 for a NaN or infinite delta
+    /// or sum, -4 for an int counter or bytes.
+    fn stateAddF64(scope: i32, key: []const u8, name: []const u8, delta: f64, out: *f64) i32 {
+        const k = switch (args(scope, key, name)) {
+            .id => |k| k,
+            .status => |st| return st,
+        };
+        if (!std.math.isFinite(delta)) return status_error;
+        var sum: f64 = 0;
+        var expiry: i64 = 0;
+        if (lookup(k)) |e| {
+            if (e.val.len != 8 or !e.float) return status_not_counter;
+            sum = @bitCast(std.mem.readIntLittle(u64, e.val[0..8]));
+            expiry = e.expiry;
+        }
+        sum += delta;
+        if (!std.math.isFinite(sum)) return status_error;
+        const v = gpa.alloc(u8, 8) catch return status_error;
+        std.mem.writeIntLittle(u64, v[0..8], @as(u64, @bitCast(sum)));
+        const st = write(k, .{ .val = v, .expiry = expiry, .float = true });
         if (st == status_ok) out.* = sum;
         return st;
     }

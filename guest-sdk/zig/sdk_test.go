@@ -19,4 +19,16 @@ func TestMutationsMatchABI(t *testing.T) { sdk.Mutations(t, "identity", "reencod
 
 func FuzzIdentityMatchesABI(f *testing.F) { sdk.Fuzz(f, "identity") }
 
-func TestState(t *testing.T) { sdk.State(t, guesttest.StateTests{}) }
+func TestState(t *testing.T) {
+	sdk.State(t, guesttest.StateTests{
+		// Float counters in the real host (guards issue #9: state held
+		// only int64 counters and bytes).
+		API: func(t *testing.T, g *guesttest.StateGuest) {
+			g.Want("1.5,1.75,2.5", "addf avg 1.5", "addf avg 0.25", "maddf fm x 2.5")
+			g.WantError(`wasmstream: state value is not a counter: add "c"`, "addf c 1")
+			g.WantError(`wasmstream: state value is not a counter: add "avg"`, "add avg 1")
+			g.WantError(`wasmstream: state float counter would not be finite: add inf to "avg"`, "addf avg inf")
+			g.Want("1.75", "addf avg 0")
+		},
+	})
+}

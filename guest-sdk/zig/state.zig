@@ -19,7 +19,8 @@ const codec = @import("codec.zig");
 pub const Error = error{
     /// The value is over the pipeline's state.max_value (status -3).
     StateTooLarge,
-    /// add on a value that is not a counter (status -4).
+    /// add on a value that is not a counter, or a counter of the other
+    /// kind: addF64 on an int counter, add on a float one (status -4).
     NotCounter,
     /// The host failed the call (status -1: the host has set the call's
     /// error message, which the SDK then leaves as it is).
@@ -131,6 +132,26 @@ pub const State = struct {
         return n;
     }
 
+    /// Adds delta to the float counter name (0 when absent; an 8-byte
+    /// little-endian IEEE 754 f64) and returns the new value: money, sums
+    /// behind averages. Float and int counters are apart (NotCounter). A
+    /// NaN or infinite delta, or a sum that overflows, fails with
+    /// StateFailed and adds nothing.
+    pub fn addF64(s: State, name: []const u8, delta: f64) Error!f64 {
+        if (!std.math.isFinite(delta)) return host.fail(error.StateFailed, "wasmstream: state float counter would not be finite: add {d} to {}", .{ delta, quoted(name) });
+        var n: f64 = 0;
+        const st = host.stateAddF64(s.scope, s.key, name, delta, &n);
+        if (st != 0) return failed(st, "add", name);
+        return n;
+    }
+
+    /// The float counter name, 0 when absent. It only reads.
+    pub fn counterF64(s: State, name: []const u8) Error!f64 {
+        const v = (try s.get(name)) orelse return 0;
+        if (v.len != 8) return failed(status_not_counter, "counter", name);
+        return @bitCast(std.mem.readIntLittle(u64, v[0..8]));
+    }
+
     /// The counter name, 0 when absent. It only reads.
     pub fn counter(s: State, name: []const u8) Error!i64 {
         const v = (try s.get(name)) orelse return 0;
@@ -237,6 +258,11 @@ pub const Map = struct {
     /// Adds delta to the counter at k and returns the new value.
     pub fn add(m: Map, k: []const u8, delta: i64) Error!i64 {
         return m.state.add(try m.entry(k), delta);
+    }
+
+    /// Adds delta to the float counter at k and returns the new value.
+    pub fn addF64(m: Map, k: []const u8, delta: f64) Error!f64 {
+        return m.state.addF64(try m.entry(k), delta);
     }
 };
 

@@ -38,6 +38,33 @@ test "counters add, are per key and per operator" {
     try testing.expectEqual(@as(i64, std.math.maxInt(i64)), try k.add("w", -1));
 }
 
+// Guards issue #9 (state held only int64 counters and bytes).
+test "float counters add exactly, stay apart from int counters and refuse NaN and infinities" {
+    ws.testing.resetState();
+    defer ws.testing.resetState();
+    const k = ws.keyState("k");
+    var sum: f64 = 0;
+    for ([_]f64{ 0.1, 0.2, 12.5 }) |d| {
+        sum += d;
+        try testing.expectEqual(sum, try k.addF64("money", d));
+    }
+    try testing.expectEqual(sum, try k.counterF64("money"));
+    _ = try k.add("n", 1);
+    try testing.expectError(error.NotCounter, k.add("money", 1));
+    try testing.expectError(error.NotCounter, k.addF64("n", 1));
+    try testing.expectError(error.StateFailed, k.addF64("money", std.math.nan(f64)));
+    try testing.expectEqualStrings("wasmstream: state float counter would not be finite: add nan to \"money\"", ws.errorMessage(error.StateFailed));
+    try testing.expectError(error.StateFailed, k.addF64("money", -std.math.inf(f64)));
+    _ = try k.addF64("big", std.math.floatMax(f64));
+    try testing.expectError(error.StateFailed, k.addF64("big", std.math.floatMax(f64)));
+    try testing.expectEqual(std.math.floatMax(f64), try k.counterF64("big"));
+    try testing.expectEqual(sum, try k.counterF64("money"));
+    try testing.expectEqual(@as(f64, 2.5), try ws.operatorState().map("avg").addF64("x", 2.5));
+    try k.put("money", "text");
+    try testing.expectError(error.NotCounter, k.addF64("money", 1));
+    commit();
+}
+
 test "get, put, delete, and get's buffer grows" {
     ws.testing.resetState();
     defer ws.testing.resetState();

@@ -73,6 +73,12 @@ fn run(r: ws.Record, e: *ws.Emitter) !void {
         try s.delete(arg.at(w, 1));
     } else if (std.mem.eql(u8, cmd, "add")) {
         try emitInt(e, r, try s.add(arg.at(w, 1), arg.int(w, 2)));
+    } else if (std.mem.eql(u8, cmd, "addf")) {
+        const d = std.fmt.parseFloat(f64, arg.at(w, 2)) catch @trap();
+        try emit(e, r, std.fmt.bufPrint(&num, "{d}", .{try s.addF64(arg.at(w, 1), d)}) catch unreachable);
+    } else if (std.mem.eql(u8, cmd, "maddf")) {
+        const d = std.fmt.parseFloat(f64, arg.at(w, 3)) catch @trap();
+        try emit(e, r, std.fmt.bufPrint(&num, "{d}", .{try s.map(arg.at(w, 1)).addF64(arg.at(w, 2), d)}) catch unreachable);
     } else if (std.mem.eql(u8, cmd, "app")) {
         try s.append(arg.at(w, 1), arg.at(w, 2));
     } else if (std.mem.eql(u8, cmd, "list")) {
