@@ -2,6 +2,8 @@ package abi
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math"
 	"strconv"
 )
 
@@ -16,6 +18,8 @@ import (
 //	"state:del"       delete "v", then get "v"; output value: the value, or "none"
 //	"state:append:X"  append X to list "l", then read the list; output value:
 //	                  its elements joined by ","
+//	"state:addf"      add 0.1 to float counter "f" (state_add_f64); output
+//	                  value: the new value, 8 bytes little-endian IEEE 754
 //	"state:big"       put "b" = 1 MiB + 1 bytes ('x'), which a host with the
 //	                  default state.max_value refuses; output value "too large"
 //	                  when refused (status -3), "stored" otherwise
@@ -27,7 +31,8 @@ const ConformanceMaxValue = 1 << 20
 
 // conformanceState is the reference model of the host's state.
 type conformanceState struct {
-	vals map[string][]byte
+	vals   map[string][]byte
+	floats map[string]float64
 }
 
 func (s *conformanceState) k(scope int, key []byte, name string) string {
@@ -74,6 +79,10 @@ func (s *conformanceState) op(key, v []byte) []byte {
 			s.vals[k] = bytes.Clone(rest[7:])
 		}
 		return s.vals[k]
+	case bytes.Equal(rest, []byte("addf")):
+		k := s.k(0, key, "f")
+		s.floats[k] += 0.1
+		return binary.LittleEndian.AppendUint64(nil, math.Float64bits(s.floats[k]))
 	case bytes.Equal(rest, []byte("big")):
 		return []byte("too large")
 	}
@@ -83,7 +92,7 @@ func (s *conformanceState) op(key, v []byte) []byte {
 // ConformanceProcessState is ConformanceProcess with the state operations,
 // over a fresh state.
 func ConformanceProcessState(in []Record) ([]Record, error) {
-	st := &conformanceState{vals: map[string][]byte{}}
+	st := &conformanceState{vals: map[string][]byte{}, floats: map[string]float64{}}
 	var plain []Record
 	out := make([]Record, 0, len(in))
 	for _, r := range in {

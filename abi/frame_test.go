@@ -262,6 +262,12 @@ func TestConformanceStateVectors(t *testing.T) {
 			rec("a", "state:big", 14), rec("a", "state:add", 15),
 			rec("", "state:add", 16), rec("", "state:add", 17), rec("plain", "not state", 18),
 		},
+		// Float counters (state_add_f64): 0.1 three times is
+		// 0.30000000000000004, exactly, in every SDK.
+		"float": {
+			rec("a", "state:addf", 1), rec("a", "state:addf", 2), rec("b", "state:addf", 3),
+			rec("a", "state:addf", 4), rec("a", "state:add", 5), rec("plain", "not state", 6),
+		},
 	}
 	for name, recs := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -10,6 +10,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+// The values state_add_f64 wrote: float counters, which state_add refuses.
+const floatValues = new WeakSet();
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const wasmDir = process.env.WASM_DIR;
 const vectorsDir = path.resolve(here, "../../../abi/testdata/conformance");
@@ -63,12 +66,25 @@ class FakeState {
       state_add: (scope, kp, kl, np, nl, delta, out) => {
         const k = id(scope, kp, kl, np, nl);
         const v = this.lookup(k);
-        if (v !== null && v.length !== 8) return NOT_COUNTER;
+        if (v !== null && (v.length !== 8 || floatValues.has(v))) return NOT_COUNTER;
         const n = BigInt.asIntN(64, (v === null ? 0n : v.readBigInt64LE(0)) + delta);
         const b = Buffer.alloc(8);
         b.writeBigInt64LE(n);
         this.writes.set(k, b);
         new DataView(g.x.memory.buffer).setBigInt64(out, n, true);
+        return 0;
+      },
+      state_add_f64: (scope, kp, kl, np, nl, delta, out) => {
+        const k = id(scope, kp, kl, np, nl);
+        const v = this.lookup(k);
+        if (v !== null && (v.length !== 8 || !floatValues.has(v))) return NOT_COUNTER;
+        const n = (v === null ? 0 : v.readDoubleLE(0)) + delta;
+        if (!Number.isFinite(delta) || !Number.isFinite(n)) return -1;
+        const b = Buffer.alloc(8);
+        b.writeDoubleLE(n);
+        floatValues.add(b);
+        this.writes.set(k, b);
+        new DataView(g.x.memory.buffer).setFloat64(out, n, true);
         return 0;
       },
       state_append: (scope, kp, kl, np, nl, vp, vl) => {

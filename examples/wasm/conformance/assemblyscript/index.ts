@@ -92,6 +92,12 @@ function stateOp(r: Record, op: Uint8Array): Uint8Array {
     if (!st.delete("v")) return NONE;
     return getV(st);
   }
+  if (bytesEqualString(op, "addf")) {
+    const f = st.addF64("f", 0.1);
+    const out = new Uint8Array(8);
+    store<f64>(out.dataStart, f); // wasm is little-endian
+    return out;
+  }
   if (startsWith(op, "append:")) {
     if (!st.append("l", op.subarray(7))) return NONE;
     // The elements are views of the read buffer: join them into a copy.

@@ -115,6 +115,15 @@ static int state_op(const wasmstream_record *r, const uint8_t *op, size_t n) {
         }
         return WASMSTREAM_OK;
     }
+    if (op_is(op, n, "addf")) {
+        double f;
+        if ((rc = wasmstream_state_add_f64(st, "f", 0.1, &f)) < 0) return rc;
+        uint64_t u;
+        memcpy(&u, &f, 8);
+        uint8_t le[8];
+        for (int i = 0; i < 8; i++) le[i] = (uint8_t)(u >> (8 * i));
+        return result_append(le, 8) ? WASMSTREAM_OK : oom();
+    }
     if (op_is(op, n, "big")) {
         /* One byte over the state.max_value the vectors run with (1 MiB). */
         size_t big = ((size_t)1 << 20) + 1;

@@ -19,8 +19,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -116,6 +118,9 @@ func stateOp(r wasmstream.Record, op string) ([]byte, error) {
 		}
 		items, err := st.List("l")
 		return bytes.Join(items, []byte(",")), err
+	case op == "addf":
+		f, err := st.AddFloat("f", 0.1)
+		return binary.LittleEndian.AppendUint64(nil, math.Float64bits(f)), err
 	case op == "big":
 		err := st.Put("b", bytes.Repeat([]byte("x"), 1<<20+1))
 		if errors.Is(err, wasmstream.ErrStateTooLarge) {

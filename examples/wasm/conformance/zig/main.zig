@@ -90,6 +90,10 @@ fn stateOp(r: ws.Record, op: []const u8) !void {
             if (!first) try result.append(ws.allocator, ',');
             try result.appendSlice(ws.allocator, e);
         }
+    } else if (std.mem.eql(u8, op, "addf")) {
+        var le: [8]u8 = undefined;
+        std.mem.writeIntLittle(u64, &le, @as(u64, @bitCast(try st.addF64("f", 0.1))));
+        try result.appendSlice(ws.allocator, &le);
     } else if (std.mem.eql(u8, op, "big")) {
         // One byte over the state.max_value the vectors run with (1 MiB).
         const big = try ws.allocator.alloc(u8, (1 << 20) + 1);

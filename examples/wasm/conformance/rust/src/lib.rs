@@ -70,6 +70,8 @@ fn state_op(r: &Record, op: &[u8]) -> Result<Vec<u8>> {
     } else if let Some(x) = op.strip_prefix(b"append:") {
         st.append("l", x)?;
         Ok(st.list("l")?.collect::<Vec<_>>().join(&b','))
+    } else if op == b"addf" {
+        Ok(st.add_f64("f", 0.1)?.to_le_bytes().to_vec())
     } else if op == b"big" {
         // One byte over the state.max_value the vectors run with (1 MiB).
         match st.put("b", &vec![b'x'; (1 << 20) + 1]) {
