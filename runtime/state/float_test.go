@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"time"
 )
 
 func f64(v []byte) float64 {
@@ -154,5 +155,35 @@ func BenchmarkAdd(b *testing.B) {
 			}
 			tx.Commit()
 		})
+	}
+}
+
+// TestSweepKeepsFloatCounters guards issue #9: a float counter's kind is a
+// flag in its stored expiry header, and the TTL sweep, reading the header
+// raw, took a float counter without a TTL for one long expired.
+func TestSweepKeepsFloatCounters(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	tx := s.NewTxn("op")
+	tx.Begin()
+	tx.Put(ScopeKey, []byte("k"), []byte("short"), []byte("x"), time.Minute) // so that checkpoints sweep
+	tx.AddFloat(ScopeKey, []byte("k"), []byte("sum"), 2.5)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := s.Checkpoint("p", nil); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(2 * time.Minute)
+	}
+	e, ok, err := s.LookupEntry("op", ScopeKey, []byte("k"), []byte("sum"), false)
+	if err != nil || !ok || !e.Float || f64(e.Value) != 2.5 {
+		t.Fatalf("the float counter after sweeps: %+v %v %v", e, ok, err)
+	}
+	if _, ok, _ := s.LookupEntry("op", ScopeKey, []byte("k"), []byte("short"), false); ok {
+		t.Error("the expired value was kept")
 	}
 }

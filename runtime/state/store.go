@@ -177,11 +177,11 @@ type Store struct {
 	verifyWG sync.WaitGroup
 	// pinned: the recorded tables hard-linked into pinnedDir before
 	// Pebble opened the store (pinTables), which verifyTables checks.
-	pinned  []manifestFile
-	copyErr error  // of the last retained copy; under ckptMu after copyWG.Wait
-	sweep   []byte // where the next TTL sweep starts (nil: the start)
-	lock    *storeLock
-	now     func() time.Time
+	pinned []manifestFile
+	copyErr  error  // of the last retained copy; under ckptMu after copyWG.Wait
+	sweep    []byte // where the next TTL sweep starts (nil: the start)
+	lock     *storeLock
+	now      func() time.Time
 
 	failMu sync.Mutex
 	failed error // sticky: see ErrFailed
@@ -1167,7 +1167,7 @@ func (s *Store) sweepExpired(b *pebble.Batch, now int64) ([]byte, error) {
 		if len(v) < 8 {
 			continue
 		}
-		exp := int64(binary.BigEndian.Uint64(v))
+		exp := int64(binary.BigEndian.Uint64(v) &^ floatFlag)
 		if exp == 0 || exp > now {
 			continue
 		}
