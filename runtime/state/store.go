@@ -177,11 +177,11 @@ type Store struct {
 	verifyWG sync.WaitGroup
 	// pinned: the recorded tables hard-linked into pinnedDir before
 	// Pebble opened the store (pinTables), which verifyTables checks.
-	pinned []manifestFile
-	copyErr  error  // of the last retained copy; under ckptMu after copyWG.Wait
-	sweep    []byte // where the next TTL sweep starts (nil: the start)
-	lock     *storeLock
-	now      func() time.Time
+	pinned  []manifestFile
+	copyErr error  // of the last retained copy; under ckptMu after copyWG.Wait
+	sweep   []byte // where the next TTL sweep starts (nil: the start)
+	lock    *storeLock
+	now     func() time.Time
 
 	failMu sync.Mutex
 	failed error // sticky: see ErrFailed

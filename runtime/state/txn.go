@@ -87,11 +87,11 @@ type Txn struct {
 	deltas map[string]int64
 	// fdeltas are deltas' float64 counterparts (AddFloat).
 	fdeltas map[string]float64
-	kb     []byte
-	now    int64
-	size   int64 // bytes the call's writes hold (see entry.size)
-	max    int64
-	owns   func(key []byte) bool
+	kb      []byte
+	now     int64
+	size    int64 // bytes the call's writes hold (see entry.size)
+	max     int64
+	owns    func(key []byte) bool
 }
 
 // TxnOption configures a Txn.
