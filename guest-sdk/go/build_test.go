@@ -31,6 +31,7 @@ func TestWasip1Build(t *testing.T) {
 	const (
 		i32 = 0x7f
 		i64 = 0x7e
+		f64 = 0x7c
 	)
 	wantExports := map[string]funcType{
 		abi.ExportABIVersion: {nil, []byte{i32}},
@@ -50,6 +51,7 @@ func TestWasip1Build(t *testing.T) {
 		abi.ImportStateDelete: {[]byte{i32, i32, i32, i32, i32}, []byte{i32}},
 		abi.ImportStateAdd:    {[]byte{i32, i32, i32, i32, i32, i64, i32}, []byte{i32}},
 		abi.ImportStateAppend: {[]byte{i32, i32, i32, i32, i32, i32, i32}, []byte{i32}},
+		abi.ImportStateAddF64: {[]byte{i32, i32, i32, i32, i32, f64, i32}, []byte{i32}},
 	}
 	for _, pkg := range []string{"examples/wasm/uppercase/go", "examples/wasm/router", "examples/wasm/conformance/go", "examples/wasm/wordcount/go"} {
 		t.Run(pkg, func(t *testing.T) {
