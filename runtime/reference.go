@@ -27,10 +27,19 @@ func ReferenceMarkdown(reg *Registry) string {
 	for _, k := range []Kind{KindSource, KindOperator, KindSink} {
 		fmt.Fprintf(&b, "\n## %ss\n", strings.ToUpper(k.String()[:1])+k.String()[1:])
 		for _, c := range reg.Components(k) {
-			fmt.Fprintf(&b, "\n### %s `%s`\n\n%s\n\n", k, c.Name, c.Summary)
-			writeFields(&b, c.Config, "")
+			b.WriteString("\n")
+			b.WriteString(ComponentMarkdown(c))
 		}
 	}
+	return b.String()
+}
+
+// ComponentMarkdown renders one component's heading, summary and settings
+// table, exactly as ReferenceMarkdown does for each component.
+func ComponentMarkdown(c *Component) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s `%s`\n\n%s\n\n", c.Kind, c.Name, c.Summary)
+	writeFields(&b, c.Config, "")
 	return b.String()
 }
 

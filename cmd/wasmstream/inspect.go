@@ -132,7 +132,7 @@ func cmdComponents(args []string, stdout, stderr io.Writer) int {
 			all = append(all, c.Name)
 			if c.Name == name {
 				found = true
-				writeComponent(stdout, c)
+				fmt.Fprint(stdout, runtime.ComponentMarkdown(c))
 			}
 		}
 	}
@@ -142,31 +142,4 @@ func cmdComponents(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	return exitOK
-}
-
-// writeComponent prints one component's summary and settings as Markdown,
-// as in the full reference.
-func writeComponent(w io.Writer, c *runtime.Component) {
-	fmt.Fprintf(w, "### %s `%s`\n\n%s\n\n", c.Kind, c.Name, c.Summary)
-	fields := c.Fields()
-	if len(fields) == 0 {
-		fmt.Fprint(w, "No settings.\n\n")
-		return
-	}
-	fmt.Fprint(w, "| setting | type | default | description |\n|---|---|---|---|\n")
-	for _, f := range fields {
-		def := "`" + f.Default + "`"
-		switch {
-		case f.Required:
-			def = "required"
-		case f.Default == "":
-			def = ""
-		}
-		doc := f.Doc
-		if f.OneOf != "" {
-			doc += " One of: `" + strings.ReplaceAll(f.OneOf, "|", "`, `") + "`."
-		}
-		fmt.Fprintf(w, "| `%s` | %s | %s | %s |\n", f.Name, f.Type, def, strings.ReplaceAll(doc, "|", "\\|"))
-	}
-	fmt.Fprintln(w)
 }
