@@ -71,20 +71,20 @@ func unsentBytes(recs []Record, sent []bool) int64 {
 	return n
 }
 
-// stateCacheBytes is what the state store holds in memory, or 0 while it
+// stateBytes is what the state store holds in memory and on disk, or 0 while it
 // is not open (or the pipeline keeps no state).
-func (p *Pipeline) stateCacheBytes() int64 {
+func (p *Pipeline) stateBytes() (cache, disk int64) {
 	if p.storeReady == nil {
-		return 0
+		return 0, 0
 	}
 	select {
 	case <-p.storeReady:
 	default:
-		return 0
+		return 0, 0
 	}
 	if p.store == nil {
-		return 0
+		return 0, 0
 	}
 	st := p.store.Stats()
-	return st.DirtyBytes + st.CleanBytes
+	return st.DirtyBytes + st.CleanBytes, st.DiskBytes
 }

@@ -205,7 +205,7 @@ func (p *Pipeline) Stats() Stats {
 			s.Operators[i].Unkeyed = op.keyBy.unkeyed.Load()
 		}
 	}
-	s.StateCacheBytes = p.stateCacheBytes()
+	s.StateCacheBytes, s.StateDiskBytes = p.stateBytes()
 	return s
 }
 

@@ -33,6 +33,9 @@ type Stats struct {
 	// StateCacheBytes is what the state store holds in memory: written
 	// since the last checkpoint and cached for reading (0 without state).
 	StateCacheBytes int64
+	// StateDiskBytes is the live state store's size on disk (0 without
+	// state).
+	StateDiskBytes int64
 	// Operators holds per-operator counters, in pipeline order.
 	Operators []OperatorStats
 }

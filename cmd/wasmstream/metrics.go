@@ -156,6 +156,7 @@ var pipelineMetrics = []metricDef{
 	{"wasmstream_checkpoint_duration_seconds_total", "Time spent taking checkpoints.", nil},
 	{"wasmstream_last_checkpoint_duration_seconds", "Time the last checkpoint took.", nil},
 	{"wasmstream_state_cache_bytes", "Bytes the state store holds in memory: written since the last checkpoint and cached for reading.", nil},
+	{"wasmstream_state_disk_bytes", "The live state store's size on disk: tables, log and MANIFEST.", nil},
 	{"wasmstream_operator_records_in_total", "Records given to the operator.", []string{"operator"}},
 	{"wasmstream_operator_records_out_total", "Records the operator returned.", []string{"operator"}},
 	{"wasmstream_operator_bytes_in_total", "Bytes (keys and values) of the records given to the operator.", []string{"operator"}},
@@ -204,6 +205,7 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.descs["wasmstream_checkpoint_duration_seconds_total"], prometheus.CounterValue, s.CheckpointSeconds)
 	ch <- prometheus.MustNewConstMetric(c.descs["wasmstream_last_checkpoint_duration_seconds"], prometheus.GaugeValue, s.LastCheckpointSeconds)
 	ch <- prometheus.MustNewConstMetric(c.descs["wasmstream_state_cache_bytes"], prometheus.GaugeValue, float64(s.StateCacheBytes))
+	ch <- prometheus.MustNewConstMetric(c.descs["wasmstream_state_disk_bytes"], prometheus.GaugeValue, float64(s.StateDiskBytes))
 	for _, o := range s.Operators {
 		op := labelValue(o.Name)
 		counter("wasmstream_operator_records_in_total", o.RecordsIn, op)

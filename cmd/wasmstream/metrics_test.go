@@ -298,6 +298,9 @@ func TestMetricsJoinQueryServer(t *testing.T) {
 	if v := value(mf, "wasmstream_state_cache_bytes"); v <= 0 {
 		t.Errorf("state cache bytes %v, want > 0", v)
 	}
+	if v := value(mf, "wasmstream_state_disk_bytes"); v <= 0 {
+		t.Errorf("state disk bytes %v, want > 0", v)
+	}
 	if code, st := getJSON(t, base+"/v1/status"); code != http.StatusOK || st["stateful"] != true || st["store"] != "open" {
 		t.Errorf("GET /v1/status: %d %v", code, st)
 	}

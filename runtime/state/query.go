@@ -209,10 +209,19 @@ func decodeEntry(operator string, scope int, k []byte, e entry) (Entry, error) {
 // Stats describes the store's memory use.
 type Stats struct {
 	DirtyBytes, CleanBytes int64
-	LastCheckpoint         Meta
+	// DiskBytes is the live store's size on disk as Pebble counts it
+	// (tables, log, MANIFEST); 0 once the store is closed.
+	DiskBytes      int64
+	LastCheckpoint Meta
 }
 
-// Stats returns the store's cache sizes and last checkpoint.
+// Stats returns the store's cache sizes, its size on disk and its last
+// checkpoint.
 func (s *Store) Stats() Stats {
-	return Stats{DirtyBytes: s.dirty.Load(), CleanBytes: s.clean.Load(), LastCheckpoint: s.LastCheckpoint()}
+	st := Stats{DirtyBytes: s.dirty.Load(), CleanBytes: s.clean.Load(), LastCheckpoint: s.LastCheckpoint()}
+	if done, err := s.reading(); err == nil {
+		st.DiskBytes = int64(s.db.Metrics().DiskSpaceUsage())
+		done()
+	}
+	return st
 }
