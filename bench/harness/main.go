@@ -5,24 +5,36 @@
 //
 //   - a batch-size sweep (1, 100, 1000) of native Go against the Go guest;
 //
-//   - every language at batch 1000, with the median instance creation time.
+//   - every language at batch 1000, with the median instance creation time;
+//
+//   - the floor of every language: its module's process export called on
+//     the same batches in a plain wazero loop, as built and as the runtime
+//     instruments it, against which the end-to-end figure is a ratio
+//     (-floor=false skips it);
+//
+//   - the same map as an Extism plugin run by the Extism Go SDK, one call
+//     per record and one per batch of 1000, against the Rust and C rows
+//     (-peers=false skips it).
 //
 //     go run ./bench/harness [-records 1000000] [-runs 5] [-langs go,rust]
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/wasmstream/wasmstream/bench"
+	"github.com/wasmstream/wasmstream/internal/guestbuild"
 )
 
 func main() {
@@ -31,6 +43,8 @@ func main() {
 	parallelism := flag.Int("parallelism", 1, "operator instances")
 	langs := flag.String("langs", "", "comma-separated guest languages for the language table (default: all that build)")
 	sweep := flag.Bool("sweep", true, "run the batch-size sweep of native Go against the Go guest")
+	floor := flag.Bool("floor", true, "measure each language's raw wazero loop, as built and instrumented, against its end-to-end row")
+	peers := flag.Bool("peers", true, "measure the Extism plugin rows against the Rust and C end-to-end rows")
 	ckptKeys := flag.Int("checkpoint-keys", 1_000_000, "keys for the state checkpoint and recovery measurement (0 skips it)")
 	crashWriter := flag.String("crash-writer", "", "internal: fill a store in this directory, checkpoint it and exit without closing it")
 	flag.Parse()
@@ -82,6 +96,8 @@ func main() {
 	fmt.Printf("\nbatch 1000, %d records per run\n%-16s %14s %8s %18s\n", *records, "operator", "rec/s", "/native", "instance creation")
 	native := median("native", 1000, *records)
 	fmt.Printf("%-16s %14.0f %8.2f %18s\n", "native Go", native, 1.0, "-")
+	var measured []string
+	e2e := map[string]float64{}
 	for _, lang := range env.Langs {
 		if *langs != "" && !slices.Contains(strings.Split(*langs, ","), lang) {
 			continue
@@ -92,6 +108,18 @@ func main() {
 			fail(err)
 		}
 		fmt.Printf("%-16s %14.0f %8.2f %16.0fµs\n", lang+" wasm", rate, rate/native, float64(inst.Microseconds()))
+		measured = append(measured, lang)
+		e2e[lang] = rate
+	}
+	if *floor {
+		if err := floorRows(ctx, env, measured, e2e, *records, *runs); err != nil {
+			fail(err)
+		}
+	}
+	if *peers {
+		if err := peerRows(ctx, dir, e2e, *records, *runs); err != nil {
+			fail(err)
+		}
 	}
 	if *ckptKeys > 0 {
 		var rs []bench.CheckpointResult
@@ -137,6 +165,118 @@ func main() {
 		slices.Sort(crash)
 		fmt.Printf("  recovery after a crash   %v  (the store reopened by a new process, log replayed; target < 5s)\n", crash[len(crash)/2].Round(time.Millisecond))
 	}
+}
+
+// medianRate runs f runs times and returns the median of the records/s it
+// reached.
+func medianRate(runs int, f func() (int64, error)) (float64, error) {
+	var rates []float64
+	for range runs {
+		start := time.Now()
+		n, err := f()
+		if err != nil {
+			return 0, err
+		}
+		rates = append(rates, float64(n)/time.Since(start).Seconds())
+	}
+	sort.Float64s(rates)
+	return rates[len(rates)/2], nil
+}
+
+// floorRows prints, for each language of the language table, the records/s
+// of its module in a plain wazero loop (bench.FloorLoop), as built and as
+// the runtime instruments it, with the end-to-end figure as a ratio of
+// each. The two loops' runs alternate, so that a change in the machine's
+// load falls on both.
+func floorRows(ctx context.Context, env *bench.Env, langs []string, e2e map[string]float64, records, runs int) error {
+	fmt.Printf("\nraw wazero floor: process on the same batches of %d in a plain loop (alloc, write, process, read), %d records per run\n", bench.FloorBatch, records)
+	fmt.Printf("%-16s %14s %16s %14s %10s %10s\n", "language", "floor rec/s", "instrumented", "e2e rec/s", "e2e/floor", "e2e/instr")
+	for _, lang := range langs {
+		plain, err := bench.NewFloorLoop(ctx, env.Modules[lang], false)
+		if err != nil {
+			return err
+		}
+		ins, err := bench.NewFloorLoop(ctx, env.Modules[lang], true)
+		if err != nil {
+			plain.Close(ctx)
+			return err
+		}
+		var plainRates, insRates []float64
+		for range runs {
+			for _, v := range []struct {
+				loop  *bench.FloorLoop
+				rates *[]float64
+			}{{plain, &plainRates}, {ins, &insRates}} {
+				rate, err := medianRate(1, func() (int64, error) { return v.loop.Run(ctx, records) })
+				if err != nil {
+					plain.Close(ctx)
+					ins.Close(ctx)
+					return fmt.Errorf("%s floor: %w", lang, err)
+				}
+				*v.rates = append(*v.rates, rate)
+			}
+		}
+		plain.Close(ctx)
+		ins.Close(ctx)
+		sort.Float64s(plainRates)
+		sort.Float64s(insRates)
+		f, i := plainRates[len(plainRates)/2], insRates[len(insRates)/2]
+		fmt.Printf("%-16s %14.0f %16.0f %14.0f %10.2f %10.2f\n", lang, f, i, e2e[lang], e2e[lang]/f, e2e[lang]/i)
+	}
+	return nil
+}
+
+// peerRows prints the records/s of the uppercase map as an Extism plugin,
+// one call per record and one per batch, with each as a ratio of the Rust
+// and C end-to-end rows. The per-record row runs a tenth of the records:
+// a call per record takes microseconds.
+func peerRows(ctx context.Context, dir string, e2e map[string]float64, records, runs int) error {
+	peer, err := bench.NewExtismPeer(ctx, ".", dir)
+	if errors.Is(err, guestbuild.ErrNoToolchain) {
+		fmt.Printf("\nExtism rows skipped: the plugin did not build: %v\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer peer.Close(ctx)
+	perRecord := max(records/10, 1)
+	ratio := func(rate float64, lang string) string {
+		if e2e[lang] == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", rate/e2e[lang])
+	}
+	fmt.Printf("\nExtism peer (%s on the same wazero, C plugin bench/peers/extism), median of %d runs\n", extismVersion(), runs)
+	fmt.Printf("%-26s %12s %14s %10s %10s\n", "extism", "records/run", "rec/s", "/rust e2e", "/c e2e")
+	for _, row := range []struct {
+		name string
+		n    int
+		run  func(context.Context, int) (int64, error)
+	}{
+		{"1 call per record", perRecord, peer.RunPerRecord},
+		{fmt.Sprintf("1 call per %d records", bench.PeerBatch), records, peer.RunBatched},
+	} {
+		rate, err := medianRate(runs, func() (int64, error) { return row.run(ctx, row.n) })
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-26s %12d %14.0f %10s %10s\n", row.name, row.n, rate, ratio(rate, "rust"), ratio(rate, "c"))
+	}
+	fmt.Printf("(the per-record row runs a tenth of the records: each call costs microseconds)\n")
+	return nil
+}
+
+// extismVersion names the Extism Go SDK the harness was built with.
+func extismVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "github.com/extism/go-sdk" {
+				return "Extism Go SDK " + m.Version
+			}
+		}
+	}
+	return "Extism Go SDK"
 }
 
 func fail(err error) {
