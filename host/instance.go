@@ -399,6 +399,55 @@ func (i *Instance) Process(ctx context.Context, in []abi.Record) ([]abi.Record, 
 	return recs, nil
 }
 
+// ProcessBatch runs in through the guest and sets out to its output: the
+// runtime's path (runtime.BatchProcessor). The input frame is copied once
+// into guest memory as it is, and the output frame once out of it into out,
+// indexed and checked as Process checks it. ctx is not used for
+// cancellation: the instance's deadline bounds the call.
+func (i *Instance) ProcessBatch(ctx context.Context, in, out *abi.Batch) error {
+	if i.Broken() {
+		return errors.New("host: Process on a broken or closed instance")
+	}
+	i.begin()
+	i.beginState()
+	view, err := i.processView(in.Frame())
+	if err != nil {
+		i.endState(false)
+		return err
+	}
+	if err := i.indexOutput(view, out); err != nil {
+		i.endState(false)
+		return err
+	}
+	return i.endState(true)
+}
+
+// indexOutput sets out to the output frame view (checked by checkOutput),
+// stopping when headers would take the decoded records past OutputMemory.
+func (i *Instance) indexOutput(view []byte, out *abi.Batch) error {
+	var r abi.FrameReader
+	n := 0
+	if r.Reset(view) == nil {
+		n = r.Remaining()
+	}
+	used := uint64(len(view)) + uint64(n)*recordOverhead
+	maxHeaders := 0
+	if used < i.budget.OutputMemory {
+		maxHeaders = int(min((i.budget.OutputMemory-used)/headerOverhead, abi.MaxRecords*16))
+	}
+	err := out.SetFrame(view, maxHeaders)
+	var le *abi.HeaderLimitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &le):
+		return i.fail(abi.ExportProcess, &kindError{ErrBudget, overBytes("host memory of one call's output", i.budget.OutputMemory).with(
+			"reached at record %d of %d, with its headers", le.Record, le.Records).detail()})
+	default:
+		return i.fail(abi.ExportProcess, &kindError{ErrBadOutput, err.Error()})
+	}
+}
+
 // maxKeptInput is the largest input buffer an instance keeps between
 // batches.
 const maxKeptInput = 4 << 20
@@ -416,6 +465,17 @@ func (i *Instance) ProcessFrame(frame []byte) ([]byte, error) {
 }
 
 func (i *Instance) processFrame(frame []byte) ([]byte, error) {
+	view, err := i.processView(frame)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(view), nil
+}
+
+// processView runs frame and returns the guest's output frame, checked
+// against the output budgets, as a view of guest memory valid until the
+// next call into the guest.
+func (i *Instance) processView(frame []byte) ([]byte, error) {
 	ptr, err := i.write(frame)
 	if err != nil {
 		return nil, err
@@ -441,7 +501,7 @@ func (i *Instance) processFrame(frame []byte) ([]byte, error) {
 	if be := i.checkOutput(view); be != nil {
 		return nil, i.fail(abi.ExportProcess, &kindError{ErrBudget, be.detail()})
 	}
-	return bytes.Clone(view), nil
+	return view, nil
 }
 
 // lineLogger turns a guest's stdout or stderr into log lines, each made

@@ -242,6 +242,15 @@ func (o *Operator) Process(ctx context.Context, in, out []abi.Record) ([]abi.Rec
 	return append(out, recs...), nil
 }
 
+// ProcessBatch implements runtime.BatchProcessor: the runtime's path,
+// which copies each batch once into the guest and its output once out.
+func (o *Operator) ProcessBatch(ctx context.Context, in, out *abi.Batch) error {
+	if err := o.ensure(ctx); err != nil {
+		return err
+	}
+	return o.inst.ProcessBatch(ctx, in, out)
+}
+
 // Close implements runtime.Operator.
 func (o *Operator) Close(ctx context.Context) error {
 	o.cfg.pool.close()

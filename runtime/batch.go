@@ -42,17 +42,37 @@ func (g *ackGroup) release(err error) {
 	}
 }
 
-// batch is the unit that moves between stages.
+// batch is the unit that moves between stages: an encoded Batch (records
+// as offsets into one buffer) and the source batches it depends on. Each
+// batch owns its Batch and gives it back to the pipeline's pool when done.
 type batch struct {
-	recs  []Record
-	bytes int
+	recs  *Batch
+	bytes int // recs.Size() when queued
 	acks  []*ackGroup
+	pool  *batchPool
+}
+
+// newBatch returns an empty batch whose records come from p's pool.
+func (p *Pipeline) newBatch() *batch {
+	return &batch{recs: p.pool.get(), pool: p.pool}
 }
 
 // add appends r, taking a reference on g the first time g contributes.
-func (b *batch) add(r Record, g *ackGroup) {
-	b.recs = append(b.recs, r)
-	b.bytes += r.Size()
+func (b *batch) add(r *Record, g *ackGroup) {
+	b.recs.Append(r)
+	b.bytes = b.recs.Size()
+	b.ref(g)
+}
+
+// addFrom appends record i of src, as add does.
+func (b *batch) addFrom(src *Batch, i int, g *ackGroup) {
+	b.recs.AppendFrom(src, i)
+	b.bytes = b.recs.Size()
+	b.ref(g)
+}
+
+// ref takes a reference on g the first time g contributes to b.
+func (b *batch) ref(g *ackGroup) {
 	if n := len(b.acks); n == 0 || b.acks[n-1] != g {
 		for _, have := range b.acks {
 			if have == g {
@@ -65,12 +85,9 @@ func (b *batch) add(r Record, g *ackGroup) {
 }
 
 // derive returns a batch of recs that depends on the same source batches as
-// b, holding its own references.
-func (b *batch) derive(recs []Record) *batch {
-	c := &batch{recs: recs, acks: b.acks}
-	for _, r := range recs {
-		c.bytes += r.Size()
-	}
+// b, holding its own references. It takes ownership of recs.
+func (b *batch) derive(recs *Batch) *batch {
+	c := &batch{recs: recs, bytes: recs.Size(), acks: b.acks, pool: b.pool}
 	for _, g := range b.acks {
 		g.refs.Add(1)
 	}
@@ -78,10 +95,70 @@ func (b *batch) derive(recs []Record) *batch {
 }
 
 // done releases b's references: nil when its records are written, an error
-// when the pipeline gave up on them.
+// when the pipeline gave up on them. Its records go back to the pool: views
+// of them must not be used after.
 func (b *batch) done(err error) {
 	for _, g := range b.acks {
 		g.release(err)
 	}
 	b.acks = nil
+	if b.recs != nil {
+		b.pool.put(b.recs)
+		b.recs = nil
+	}
+}
+
+// batchPool keeps Batches for reuse once their records are written, so the
+// record path allocates no buffers in a steady state. It is bounded: it
+// keeps at most maxCount batches and maxBytes of their buffers, and no
+// batch whose buffers grew past maxKeep (one huge batch does not pin its
+// memory after it is done). Safe for concurrent use.
+type batchPool struct {
+	mu       sync.Mutex
+	free     []*Batch
+	bytes    int // summed Footprint of free
+	maxBytes int
+	maxKeep  int
+	maxCount int
+
+	gets, misses atomic.Int64
+}
+
+// newBatchPool returns a pool keeping at most maxBytes of buffers.
+func newBatchPool(maxBytes int) *batchPool {
+	return &batchPool{maxBytes: maxBytes, maxKeep: min(maxBytes/4, 16<<20), maxCount: 256}
+}
+
+// get returns an empty Batch.
+func (p *batchPool) get() *Batch {
+	p.gets.Add(1)
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		p.bytes -= b.Footprint()
+		p.mu.Unlock()
+		b.Reset()
+		return b
+	}
+	p.mu.Unlock()
+	p.misses.Add(1)
+	b := new(Batch)
+	b.Reset()
+	return b
+}
+
+// put gives b back; the caller must not use it or views of it after.
+func (p *batchPool) put(b *Batch) {
+	fp := b.Footprint()
+	if fp > p.maxKeep {
+		return
+	}
+	p.mu.Lock()
+	if len(p.free) < p.maxCount && p.bytes+fp <= p.maxBytes {
+		p.free = append(p.free, b)
+		p.bytes += fp
+	}
+	p.mu.Unlock()
 }

@@ -31,6 +31,10 @@ type Record = abi.Record
 // Header is one record header.
 type Header = abi.Header
 
+// Batch is a batch of records as the engine moves them between stages:
+// encoded in one buffer with an offset index (see abi.Batch).
+type Batch = abi.Batch
+
 // AckFunc is called by the runtime exactly once per batch a Source returned:
 // with nil once every record of the batch, and every record derived from it,
 // has been written by the sinks or sent to the dead-letter sink; or with a
@@ -51,8 +55,10 @@ type Source interface {
 	// anything was read.
 	Open(ctx context.Context, env Env) error
 	// Read blocks until at least one record is available and returns the
-	// records with the func to acknowledge them. Ownership of the records and
-	// their bytes passes to the runtime. It returns io.EOF when a bounded
+	// records with the func to acknowledge them. The runtime copies the
+	// records before it calls Read again, so a source may reuse the slice
+	// and the records' bytes from one Read to the next (or return fresh
+	// ones: either is safe). It returns io.EOF when a bounded
 	// source is exhausted, and ctx.Err() when ctx is cancelled. A Read
 	// cancelled that way must have consumed nothing it does not return: the
 	// runtime may cancel a blocked Read of a PositionedSource to take a
@@ -74,7 +80,9 @@ type Sink interface {
 	// durable as the sink can make it). A *BatchError says which records
 	// failed; any other error fails the whole batch. The runtime retries what
 	// failed with backoff. Write must not keep recs or their bytes after it
-	// returns.
+	// returns: they are views of the runtime's batch buffers, reused for
+	// later records (copy what must outlive the call; strings, such as
+	// header names, are safe to keep).
 	Write(ctx context.Context, recs []Record) error
 	// Close flushes and releases resources.
 	Close(ctx context.Context) error
@@ -97,6 +105,19 @@ type Operator interface {
 	Process(ctx context.Context, in []Record, out []Record) ([]Record, error)
 	// Close releases the operator.
 	Close(ctx context.Context) error
+}
+
+// BatchProcessor is implemented by an Operator that works on encoded
+// batches: the runtime then passes each batch as it is, without building
+// records, and a batch it returns goes on to the next operator the same
+// way when nothing between them needs its records' fields (the Wasm
+// operator, whose input is the frame itself). ProcessBatch sets out,
+// empty when called, to the outputs for in; the rules of Process apply
+// (in is not to be modified or kept; out is the runtime's once it
+// returns). The runtime still calls Process when it needs to run part of
+// a batch (to isolate failing records).
+type BatchProcessor interface {
+	ProcessBatch(ctx context.Context, in, out *Batch) error
 }
 
 // Env is what the runtime tells a component when it opens.

@@ -71,6 +71,7 @@ type Pipeline struct {
 	dlq    *sinkStage
 	stats  counters
 	names  []string
+	pool   *batchPool
 
 	failOnce sync.Once
 	failMu   sync.Mutex
@@ -183,6 +184,11 @@ func Build(spec *Spec, opts ...Option) (*Pipeline, error) {
 		p.names = append(p.names, c.Label)
 	}
 	p.stats.ops = make([]opCounters, len(p.ops))
+	poolBytes := int(spec.QueueMaxBytes)
+	if poolBytes <= 0 {
+		poolBytes = 64 << 20
+	}
+	p.pool = newBatchPool(poolBytes)
 	p.storeReady = make(chan struct{})
 	p.idle = make(chan struct{}, 1)
 	p.savepoints = make(chan savepointReq)
@@ -443,6 +449,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	}
 	for r := range readCh {
 		if r.g != nil { // a checkpoint's flush marker holds no records
+			p.pool.put(r.recs)
 			r.g.release(cause)
 		}
 	}
@@ -505,7 +512,9 @@ func (p *Pipeline) outputNames() []string {
 }
 
 type readResult struct {
-	recs  []Record
+	// recs are what one Read returned, copied into a Batch before the
+	// next Read (a source may reuse its records: Source.Read).
+	recs  *Batch
 	g     *ackGroup
 	flush bool // no records: send every partial batch now (a checkpoint waits)
 }
@@ -580,9 +589,14 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 			p.stats.bytesIn.Add(recordBytes(recs))
 			p.inflight.Add(1)
 			g := newAckGroup(p.countedAck(ack))
+			staged := p.pool.get()
+			for i := range recs {
+				staged.Append(&recs[i])
+			}
 			select {
-			case out <- readResult{recs: recs, g: g}:
+			case out <- readResult{recs: staged, g: g}:
 			case <-run.Done():
+				p.pool.put(staged)
 				g.release(context.Cause(run))
 				return nil
 			}
@@ -716,7 +730,7 @@ func (p *Pipeline) batchRecords(ctx context.Context, in <-chan readResult, t *ta
 	n := len(t.chans)
 	bufs := make([]*batch, n)
 	for i := range bufs {
-		bufs[i] = &batch{}
+		bufs[i] = p.newBatch()
 	}
 	size, maxBytes := p.spec.Batch.Size, int(p.spec.Batch.MaxBytes)
 	linger := time.NewTimer(time.Hour)
@@ -724,10 +738,10 @@ func (p *Pipeline) batchRecords(ctx context.Context, in <-chan readResult, t *ta
 	lingering := false
 	flush := func(i int) bool {
 		b := bufs[i]
-		if len(b.recs) == 0 {
+		if b.recs.Len() == 0 {
 			return true
 		}
-		bufs[i] = &batch{recs: make([]Record, 0, min(size, 1024))}
+		bufs[i] = p.newBatch()
 		if !t.chans[i].put(ctx, b) {
 			b.done(context.Cause(ctx))
 			return false
@@ -736,9 +750,7 @@ func (p *Pipeline) batchRecords(ctx context.Context, in <-chan readResult, t *ta
 	}
 	defer func() {
 		for i := range bufs {
-			if len(bufs[i].recs) > 0 {
-				bufs[i].done(context.Cause(ctx))
-			}
+			bufs[i].done(context.Cause(ctx))
 		}
 		if t.sink == nil {
 			for _, q := range t.chans {
@@ -765,21 +777,45 @@ func (p *Pipeline) batchRecords(ctx context.Context, in <-chan readResult, t *ta
 				}
 				continue
 			}
-			for _, rec := range r.recs {
-				i := t.route(&rec)
-				b := bufs[i]
-				b.add(rec, r.g)
-				if len(b.recs) >= size || b.bytes >= maxBytes {
-					if !flush(i) {
+			in := r.recs
+			if n == 1 && t.keyBy == nil && bufs[0].recs.Len() == 0 && in.Len() <= size {
+				// The Read's records make one batch as they are.
+				b := bufs[0]
+				p.pool.put(b.recs)
+				b.recs, b.bytes = in, in.Size()
+				b.ref(r.g)
+				if b.recs.Len() >= size || b.bytes >= maxBytes {
+					if !flush(0) {
 						r.g.release(context.Cause(ctx))
 						return
 					}
 				}
+			} else {
+				var rec Record
+				for j := 0; j < in.Len(); j++ {
+					var i int
+					if t.keyBy != nil {
+						in.View(j, &rec)
+						i = t.route(&rec)
+						bufs[i].add(&rec, r.g)
+					} else {
+						i = t.part.pick(in.Key(j))
+						bufs[i].addFrom(in, j, r.g)
+					}
+					if b := bufs[i]; b.recs.Len() >= size || b.bytes >= maxBytes {
+						if !flush(i) {
+							p.pool.put(in)
+							r.g.release(context.Cause(ctx))
+							return
+						}
+					}
+				}
+				p.pool.put(in)
 			}
 			r.g.release(nil) // the reader's own reference
 			if !lingering {
 				for _, b := range bufs {
-					if len(b.recs) > 0 {
+					if b.recs.Len() > 0 {
 						linger.Reset(p.spec.Batch.Linger)
 						lingering = true
 						break

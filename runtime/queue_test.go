@@ -5,7 +5,11 @@ import (
 	"testing"
 )
 
-func sized(n int) *batch { return &batch{recs: make([]Record, 1), bytes: n} }
+func sized(n int) *batch {
+	b := &Batch{}
+	b.Append(&Record{})
+	return &batch{recs: b, bytes: n, pool: newBatchPool(1 << 20)}
+}
 
 // TestQueueBoundsBytes guards issue #8 item 3 (queues bounded in bytes as
 // well as batches): a queue held queue_depth batches of any size, so an

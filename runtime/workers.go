@@ -24,6 +24,9 @@ type opWorker struct {
 	op    Operator
 	in    *queue
 	next  *targets
+
+	views []Record // in's records, for operators that take records
+	parts []*Batch // route's per-instance batches
 }
 
 func (w *opWorker) run(ctx context.Context) {
@@ -40,8 +43,8 @@ func (w *opWorker) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		c.in.Add(int64(len(b.recs)))
-		c.bytesIn.Add(recordBytes(b.recs))
+		c.in.Add(int64(b.recs.Len()))
+		c.bytesIn.Add(int64(b.recs.KeyValueBytes()))
 		c.batches.Add(1)
 		began := time.Now()
 		out, err := w.processWithRetry(ctx, b.recs)
@@ -58,9 +61,9 @@ func (w *opWorker) run(ctx context.Context) {
 				return
 			}
 			w.p.log.Warn("operator batch failed; isolating failing records for the dead-letter sink",
-				"operator", w.st.spec.Label, "records", len(b.recs), "err", err)
-			var dead []Record
-			out, dead, err = w.isolate(ctx, b.recs, err)
+				"operator", w.st.spec.Label, "records", b.recs.Len(), "err", err)
+			var good, dead []Record
+			good, dead, err = w.isolate(ctx, b.recs.AppendViews(nil), err)
 			if ctx.Err() != nil {
 				b.done(context.Cause(ctx))
 				return
@@ -74,10 +77,14 @@ func (w *opWorker) run(ctx context.Context) {
 				b.done(context.Cause(ctx))
 				return
 			}
+			out = w.p.pool.get()
+			for i := range good {
+				out.Append(&good[i])
+			}
 		}
-		c.out.Add(int64(len(out)))
-		c.bytesOut.Add(recordBytes(out))
-		if !w.p.route(ctx, b, out, w.next, w.st.spec.Path) {
+		c.out.Add(int64(out.Len()))
+		c.bytesOut.Add(int64(out.KeyValueBytes()))
+		if !w.route(ctx, b, out) {
 			b.done(context.Cause(ctx))
 			return
 		}
@@ -85,16 +92,19 @@ func (w *opWorker) run(ctx context.Context) {
 	}
 }
 
-func (w *opWorker) processWithRetry(ctx context.Context, recs []Record) ([]Record, error) {
+// processWithRetry runs in through the operator, retrying as the failure
+// policy says, and returns its output, a Batch from the pool.
+func (w *opWorker) processWithRetry(ctx context.Context, in *Batch) (*Batch, error) {
 	pol := w.p.spec.OnError
 	backoff := pol.Backoff
 	var err error
 	for attempt := 0; ; attempt++ {
-		var out []Record
-		out, err = w.op.Process(ctx, recs, nil)
+		out := w.p.pool.get()
+		err = w.process(ctx, in, out)
 		if err == nil {
 			return out, nil
 		}
+		w.p.pool.put(out)
 		if attempt >= pol.Retries || ctx.Err() != nil {
 			return nil, err
 		}
@@ -106,6 +116,23 @@ func (w *opWorker) processWithRetry(ctx context.Context, recs []Record) ([]Recor
 		}
 		backoff = min(2*backoff, pol.MaxBackoff)
 	}
+}
+
+// process runs in once: as it is for a BatchProcessor, through record
+// views for any other operator, whose outputs are then copied into out.
+func (w *opWorker) process(ctx context.Context, in, out *Batch) error {
+	if bp, ok := w.op.(BatchProcessor); ok {
+		return bp.ProcessBatch(ctx, in, out)
+	}
+	w.views = in.AppendViews(w.views[:0])
+	recs, err := w.op.Process(ctx, w.views, nil)
+	if err != nil {
+		return err
+	}
+	for i := range recs {
+		out.Append(&recs[i])
+	}
+	return nil
 }
 
 // deadRecord returns a copy of r with the failure described in headers.
@@ -129,7 +156,11 @@ func (p *Pipeline) sendDead(ctx context.Context, b *batch, recs []Record) bool {
 		p.fail(errors.New("records failed and no dead-letter sink is configured"))
 		return false
 	}
-	d := b.derive(recs)
+	rb := p.pool.get()
+	for i := range recs {
+		rb.Append(&recs[i])
+	}
+	d := b.derive(rb)
 	if !p.dlq.in.put(ctx, d) {
 		d.done(context.Cause(ctx))
 		return false
@@ -137,23 +168,20 @@ func (p *Pipeline) sendDead(ctx context.Context, b *batch, recs []Record) bool {
 	return true
 }
 
-// routed reports whether any record goes to a named output.
-func routed(recs []Record) bool {
-	for i := range recs {
-		if recs[i].Output != "" {
-			return true
-		}
-	}
-	return false
-}
-
 // route sends an operator's output, derived from b, to the next stage and to
-// named outputs. It reports false when the pipeline is stopping.
-func (p *Pipeline) route(ctx context.Context, b *batch, out []Record, next *targets, from string) bool {
-	if len(out) == 0 {
+// named outputs, taking ownership of out. It reports false when the
+// pipeline is stopping.
+//
+// When every record goes to the next stage's only instance and that stage
+// does not re-key them, out is passed on as it is: a frame that a Wasm
+// operator returned reaches the next one without being decoded or copied.
+func (w *opWorker) route(ctx context.Context, b *batch, out *Batch) bool {
+	p, next, from := w.p, w.next, w.st.spec.Path
+	if out.Len() == 0 {
+		p.pool.put(out)
 		return true
 	}
-	send := func(q *queue, recs []Record) bool {
+	send := func(q *queue, recs *Batch) bool {
 		d := b.derive(recs)
 		if !q.put(ctx, d) {
 			d.done(context.Cause(ctx))
@@ -161,47 +189,88 @@ func (p *Pipeline) route(ctx context.Context, b *batch, out []Record, next *targ
 		}
 		return true
 	}
-	if len(next.chans) == 1 && !routed(out) {
+	if len(next.chans) == 1 && !out.HasOutputs() && next.keyBy == nil {
 		return send(next.chans[0], out) // the common case: nothing to split
 	}
-	var parts [][]Record
-	named := map[string][]Record(nil)
+	defer p.pool.put(out)
+	parts := w.parts[:0]
+	for range next.chans {
+		parts = append(parts, nil)
+	}
+	var named map[string]*Batch
 	var unconnected []Record
-	for _, r := range out {
-		if r.Output != "" {
-			if _, ok := p.outs[r.Output]; !ok {
+	var r Record
+	for i := 0; i < out.Len(); i++ {
+		if o := out.Output(i); o != "" {
+			if _, ok := p.outs[o]; !ok {
+				out.View(i, &r)
 				unconnected = append(unconnected, p.deadRecord(r, from,
-					fmt.Errorf("routed to output %q, which the pipeline does not connect (connected: %v)", r.Output, p.outputNames())))
+					fmt.Errorf("routed to output %q, which the pipeline does not connect (connected: %v)", o, p.outputNames())))
 				continue
 			}
 			if named == nil {
-				named = map[string][]Record{}
+				named = map[string]*Batch{}
 			}
-			named[r.Output] = append(named[r.Output], r)
+			nb := named[o]
+			if nb == nil {
+				nb = p.pool.get()
+				named[o] = nb
+			}
+			nb.AppendFrom(out, i)
 			continue
 		}
-		if parts == nil {
-			parts = make([][]Record, len(next.chans))
+		var j int
+		if next.keyBy != nil {
+			out.View(i, &r)
+			j = next.route(&r)
+		} else {
+			j = next.part.pick(out.Key(i))
 		}
-		i := next.route(&r)
-		parts[i] = append(parts[i], r)
+		if parts[j] == nil {
+			parts[j] = p.pool.get()
+		}
+		if next.keyBy != nil {
+			parts[j].Append(&r)
+		} else {
+			parts[j].AppendFrom(out, i)
+		}
+	}
+	w.parts = parts[:0]
+	release := func() {
+		for _, part := range parts {
+			if part != nil {
+				p.pool.put(part)
+			}
+		}
+		for _, nb := range named {
+			p.pool.put(nb)
+		}
 	}
 	if len(unconnected) > 0 {
 		if p.spec.OnError.Action != "dead_letter" {
+			release()
 			p.fail(&StageError{Kind: KindOperator, Component: from, Err: errors.New(string(headerValue(unconnected[0], HeaderError)))})
 			return false
 		}
 		if !p.sendDead(ctx, b, unconnected) {
+			release()
 			return false
 		}
 	}
 	for i, part := range parts {
-		if len(part) > 0 && !send(next.chans[i], part) {
+		if part == nil {
+			continue
+		}
+		parts[i] = nil
+		if !send(next.chans[i], part) {
+			release()
 			return false
 		}
 	}
 	for name, recs := range named {
+		delete(named, name)
 		if !send(p.outs[name].in, recs) {
+			release()
 			return false
 		}
 	}
@@ -237,7 +306,7 @@ func (w *sinkWorker) run(ctx context.Context) {
 			}
 			w.s.in.took(b)
 			pending = append(pending, b)
-			recs = append(recs, b.recs...)
+			recs = b.recs.AppendViews(recs)
 		case <-ctx.Done():
 			return
 		}
@@ -250,7 +319,7 @@ func (w *sinkWorker) run(ctx context.Context) {
 				}
 				w.s.in.took(b)
 				pending = append(pending, b)
-				recs = append(recs, b.recs...)
+				recs = b.recs.AppendViews(recs)
 			default:
 				break coalesce
 			}
