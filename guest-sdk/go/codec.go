@@ -24,6 +24,7 @@ type reader struct {
 	src     []byte
 	off     int
 	left    int      // records not yet read
+	count   int      // records in the frame
 	extra   int      // reserved frame elements after the records array
 	err     error    // the first decoding error; sticks
 	names   []string // header names by position, reused while they repeat
@@ -58,14 +59,14 @@ const maxNames = 16
 
 // reset starts decoding frame and checks its header.
 func (r *reader) reset(frame []byte) error {
-	r.src, r.off, r.left, r.extra, r.err = frame, 0, 0, 0, nil
+	r.src, r.off, r.left, r.count, r.extra, r.err = frame, 0, 0, 0, 0, nil
 	r.rawStart, r.rawEnd, r.canonical = 0, 0, false
 	total, off, ok := arrayLen(frame, 0)
 	if ok && total >= 1 {
 		var count int
 		count, off, ok = arrayLen(frame, off)
 		if ok && count <= abi.MaxRecords && count*5 <= len(frame)-off {
-			r.off, r.left, r.extra = off, count, total-1
+			r.off, r.left, r.count, r.extra = off, count, count, total-1
 			return nil
 		}
 	}
@@ -483,6 +484,13 @@ func (w *writer) append(r *Record) {
 func (w *writer) appendRaw(raw []byte) {
 	w.buf = append(w.buf, raw...)
 	w.n++
+}
+
+// appendRun appends n records already encoded canonically, one after the
+// other in raw.
+func (w *writer) appendRun(raw []byte, n int) {
+	w.buf = append(w.buf, raw...)
+	w.n += n
 }
 
 // bytes finishes the frame and returns it.

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"unsafe"
 )
 
 // ErrNoHandler is returned by every init and process call of a module that
@@ -268,38 +269,58 @@ func (o *operator) process(frame []byte) (out []byte, err error) {
 	// is measurable. A decoding error stops the loop and finish reports it;
 	// Map and Filter emit at most one record per input record, so they stay
 	// within abi.MaxRecords without Emit's check.
-	// A record written back unchanged but for its bytes' contents — an
-	// in-place Map, a Filter — is copied from the input whole.
+	//
+	// A record that Map or Filter passes on unchanged but for its bytes'
+	// contents — an in-place Map, a Filter — is not copied at once: it
+	// joins the run of such records since the last record encoded or
+	// dropped, whose input bytes are copied to the output whole when the run
+	// ends. When every record of a canonical frame is passed on, the output
+	// is the input frame itself and nothing is copied at all.
 	switch o.kind {
 	case kindMap:
-		fn := o.mapFn
-		for b.r.next(&o.rec) {
-			r, err := fn(o.rec)
+		fn, rd, rec := o.mapFn, &b.r, &o.rec
+		run, runN := rd.off, 0
+		for rd.next(rec) {
+			r, err := fn(*rec)
 			if err != nil {
 				return nil, err
 			}
-			if b.r.unchanged(&o.rec, &r) {
-				e.w.appendRaw(b.r.raw())
-			} else {
-				e.w.append(&r)
+			if rd.canonical && r.Timestamp == rec.Timestamp && r.Output == "" &&
+				len(r.Key) == len(rec.Key) && unsafe.SliceData(r.Key) == unsafe.SliceData(rec.Key) &&
+				len(r.Value) == len(rec.Value) && unsafe.SliceData(r.Value) == unsafe.SliceData(rec.Value) &&
+				len(r.Headers) == len(rd.hdrs) && (len(rd.hdrs) == 0 || sameHeaders(r.Headers, rd.hdrs)) {
+				runN++
+				continue
 			}
+			e.w.appendRun(rd.src[run:rd.rawStart], runN)
+			e.w.append(&r)
+			run, runN = rd.off, 0
+		}
+		if out, ok := o.finishRun(run, runN); ok {
+			return out, nil
 		}
 	case kindFilter:
-		fn := o.filterFn
-		for b.r.next(&o.rec) {
-			keep, err := fn(o.rec)
+		fn, rd, rec := o.filterFn, &b.r, &o.rec
+		run, runN := rd.off, 0
+		for rd.next(rec) {
+			keep, err := fn(*rec)
 			if err != nil {
 				return nil, err
 			}
-			if keep {
-				// fn may have changed entries of the Headers array it
-				// shares with o.rec.
-				if b.r.unchanged(&o.rec, &o.rec) {
-					e.w.appendRaw(b.r.raw())
-				} else {
-					e.w.append(&o.rec)
-				}
+			// fn may have changed entries of the Headers array it shares
+			// with rec; nothing else of rec.
+			if keep && rd.canonical && (len(rd.hdrs) == 0 || sameHeaders(rec.Headers, rd.hdrs)) {
+				runN++
+				continue
 			}
+			e.w.appendRun(rd.src[run:rd.rawStart], runN)
+			if keep {
+				e.w.append(rec)
+			}
+			run, runN = rd.off, 0
+		}
+		if out, ok := o.finishRun(run, runN); ok {
+			return out, nil
 		}
 	case kindFlatMap:
 		fn := o.flatMapFn
@@ -321,4 +342,26 @@ func (o *operator) process(frame []byte) (out []byte, err error) {
 	}
 	o.out = e.w.bytes()
 	return o.out, nil
+}
+
+// finishRun ends the Map or Filter loop of process, whose last run of
+// unchanged records starts at byte run of the input and holds n records.
+// When that run is the whole input frame, every record passed on as it
+// was encoded, and the frame is exactly what writer would write for them
+// (one element, an array 32 of records), finishRun checks the rest of the
+// frame and returns the frame itself as the output, with ok true: the host
+// copies the output out before it writes into the buffer again. Otherwise
+// it appends the run to the output and returns ok false.
+func (o *operator) finishRun(run, n int) (out []byte, ok bool) {
+	rd := &o.batch.r
+	if rd.err == nil && rd.left == 0 && n == rd.count && run == 6 && rd.src[0] == 0x91 && rd.src[1] == 0xdd {
+		if err := rd.close(); err == nil {
+			o.out = o.emit.w.buf[:0] // kept for the next call's output
+			return rd.src, true
+		}
+		// close set rd.err, which finish reports.
+		return nil, false
+	}
+	o.emit.w.appendRun(rd.src[run:rd.off], n)
+	return nil, false
 }

@@ -1,0 +1,105 @@
+package wasmstream_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasmstream/wasmstream/abi"
+)
+
+// wasmShapes are the guests BenchmarkWasmProcess runs: the uppercase example
+// and each handler shape of testdata/benchguest (selected by build tag).
+var wasmShapes = []struct {
+	name, pkg, tags string
+}{
+	{"uppercase", "./examples/wasm/uppercase/go", ""},
+	{"Map", "./guest-sdk/go/testdata/benchguest", ""},
+	{"MapIdentity", "./guest-sdk/go/testdata/benchguest", "identity"},
+	{"MapNewValue", "./guest-sdk/go/testdata/benchguest", "mapcopy"},
+	{"FilterAll", "./guest-sdk/go/testdata/benchguest", "filter"},
+	{"FilterHalf", "./guest-sdk/go/testdata/benchguest", "filterhalf"},
+	{"FlatMap", "./guest-sdk/go/testdata/benchguest", "flatmap"},
+}
+
+// BenchmarkWasmProcess measures the SDK inside a real Wasm guest: each
+// shape is built for wasip1 as users build operators and its process export
+// is called on a batch of 1000 records of 100 bytes (the input of the
+// host's BenchmarkInstrumentCost), with no engine around it: alloc, write
+// the frame, process, as the host does per batch.
+//
+//	go test -run '^$' -bench WasmProcess -count 5 ./guest-sdk/go
+func BenchmarkWasmProcess(b *testing.B) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		b.Skipf("the go tool is needed to build the guests: %v", err)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(api.CoreFeaturesV2))
+	defer rt.Close(ctx)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		b.Fatal(err)
+	}
+	var lastErr string
+	hb := rt.NewHostModuleBuilder(abi.HostModule)
+	hb.NewFunctionBuilder().WithFunc(func(_ context.Context, m api.Module, ptr, n uint32) {
+		msg, _ := m.Memory().Read(ptr, n)
+		lastErr = string(msg)
+	}).Export(abi.ImportSetError)
+	hb.NewFunctionBuilder().WithFunc(func(context.Context, api.Module, int32, uint32, uint32) {}).Export(abi.ImportLog)
+	hb.NewFunctionBuilder().WithFunc(func(context.Context, api.Module, uint32, uint32, int64) {}).Export(abi.ImportMetricAdd)
+	if _, err := hb.Instantiate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	recs := make([]abi.Record, 1000)
+	for i := range recs {
+		recs[i].Value = bytes.Repeat([]byte{'a' + byte(i%26)}, 100)
+	}
+	frame := abi.AppendFrame(nil, recs)
+	for _, s := range wasmShapes {
+		b.Run(s.name, func(b *testing.B) {
+			out := filepath.Join(b.TempDir(), "op.wasm")
+			cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-tags="+s.tags, "-o", out, s.pkg)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("building %s: %v\n%s", s.pkg, err, msg)
+			}
+			code, err := os.ReadFile(out)
+			if err != nil {
+				b.Fatal(err)
+			}
+			mod, err := rt.InstantiateWithConfig(ctx, code, wazero.NewModuleConfig().WithName("").WithStartFunctions(abi.ExportInitialize))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer mod.Close(ctx)
+			alloc, process := mod.ExportedFunction(abi.ExportAlloc), mod.ExportedFunction(abi.ExportProcess)
+			b.SetBytes(int64(len(frame)))
+			for b.Loop() {
+				res, err := alloc.Call(ctx, uint64(len(frame)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !mod.Memory().Write(api.DecodeU32(res[0]), frame) {
+					b.Fatal("alloc returned a buffer outside memory")
+				}
+				if res, err = process.Call(ctx, res[0], uint64(len(frame))); err != nil || int64(res[0]) == abi.ResultError {
+					b.Fatalf("process: %v %s", err, lastErr)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")
+		})
+	}
+}
