@@ -12,23 +12,27 @@ import (
 // batch of any size holds a handful of pointers, not several per record,
 // and building one allocates nothing per record once its buffers have
 // grown. A Wasm operator's input is the buffer itself, copied once into
-// guest memory; its output frame is copied once out of guest memory and
-// indexed in place.
+// guest memory; its output frame is copied once out of guest memory.
+//
+// The index is built when first needed (View, Key, Output, AppendFrom):
+// a batch that only passes from a source to a Wasm operator, or from one
+// Wasm operator to the next, is never indexed.
 //
 // Records are read through View, which fills a Record whose slices alias
 // the batch: they stay valid until the batch is Reset. The zero value is an
 // empty batch. Not safe for concurrent use.
 type Batch struct {
-	buf  []byte    // frame header, then the records' bytes
-	recs []recSpan // one per record
-	hdrs []hdrSpan // the headers of every record, in order
-	size int       // sum of Record.Size over the records
-	kv   int       // sum of the keys' and values' lengths
+	buf    []byte    // frame header, then the records' bytes
+	n      int       // records in buf
+	recs   []recSpan // the index of the first len(recs) records
+	idxEnd int       // where in buf the records not yet indexed start
+	hdrs   []hdrSpan // the headers of the indexed records, in order
+	size   int       // sum of Record.Size over the records
+	kv     int       // sum of the keys' and values' lengths
 
-	// canonical reports that every record of buf is in canonical form
-	// with no output (fixarray(4), smallest widths): buf is then a
-	// canonical frame as it is. Records from a guest may be in any valid
-	// encoding; Frame re-encodes those.
+	// nonCanonical reports that some record is encoded otherwise than
+	// Append would (a guest's output may use any valid encoding); Frame
+	// re-encodes those.
 	nonCanonical bool
 	outputs      int // records with an output
 
@@ -74,6 +78,7 @@ const (
 // Reset empties the batch, keeping its buffers.
 func (b *Batch) Reset() {
 	b.buf = append(b.buf[:0], 0x91, 0xdd, 0, 0, 0, 0)
+	b.n, b.idxEnd = 0, frameHeaderLen
 	b.recs, b.hdrs = b.recs[:0], b.hdrs[:0]
 	b.size, b.kv = 0, 0
 	b.nonCanonical, b.outputs = false, 0
@@ -84,7 +89,7 @@ func (b *Batch) Reset() {
 }
 
 // Len returns the number of records.
-func (b *Batch) Len() int { return len(b.recs) }
+func (b *Batch) Len() int { return b.n }
 
 // Size returns the sum of Record.Size over the records: the estimate used
 // for batching by bytes and for queue bounds.
@@ -104,6 +109,7 @@ func (b *Batch) Footprint() int {
 func (b *Batch) ensureHeader() {
 	if len(b.buf) == 0 {
 		b.buf = append(b.buf, 0x91, 0xdd, 0, 0, 0, 0)
+		b.idxEnd = frameHeaderLen
 	}
 }
 
@@ -147,15 +153,16 @@ func (b *Batch) add(name string) uint32 {
 func (b *Batch) Append(r *Record) {
 	b.ensureHeader()
 	buf := b.buf
-	s := recSpan{start: uint32(len(buf)), ts: r.Timestamp, hdr: uint32(len(b.hdrs))}
 	if r.Output == "" {
 		buf = append(buf, 0x94)
 	} else {
 		buf = append(buf, 0x95)
+		b.outputs++
 	}
-	buf, s.key, s.keyLen = appendBinAt(buf, r.Key)
-	buf, s.val, s.valLen = appendBinAt(buf, r.Value)
+	buf = appendBinOrNil(buf, r.Key)
+	buf = appendBinOrNil(buf, r.Value)
 	buf = AppendInt(buf, r.Timestamp)
+	size := 16 + len(r.Key) + len(r.Value) + len(r.Output)
 	if len(r.Headers) == 0 {
 		buf = append(buf, 0xc0)
 	} else {
@@ -163,21 +170,16 @@ func (b *Batch) Append(r *Record) {
 		for i := range r.Headers {
 			h := &r.Headers[i]
 			buf = AppendStr(buf, h.Name)
-			hs := hdrSpan{name: b.internString(h.Name) - 1}
-			buf, hs.val, hs.valLen = appendBinAt(buf, h.Value)
-			b.hdrs = append(b.hdrs, hs)
+			buf = appendBinOrNil(buf, h.Value)
+			size += 10 + len(h.Name) + len(h.Value)
 		}
-		s.nhdr = uint32(len(r.Headers))
 	}
 	if r.Output != "" {
 		buf = AppendStr(buf, r.Output)
-		s.out = b.internString(r.Output)
-		b.outputs++
 	}
-	s.end = uint32(len(buf))
 	b.buf = buf
-	b.recs = append(b.recs, s)
-	b.size += r.Size()
+	b.n++
+	b.size += size
 	b.kv += len(r.Key) + len(r.Value)
 }
 
@@ -191,26 +193,16 @@ func appendBinAt(b []byte, v []byte) ([]byte, uint32, int32) {
 
 // AppendFrom copies record i of src onto b as it is encoded there.
 func (b *Batch) AppendFrom(src *Batch, i int) {
+	src.ensureIndex()
 	b.ensureHeader()
-	s := src.recs[i]
-	shift := uint32(len(b.buf)) - s.start
+	s := &src.recs[i]
 	b.buf = append(b.buf, src.buf[s.start:s.end]...)
-	d := s
-	d.start, d.end = s.start+shift, s.end+shift
-	d.key, d.val = s.key+shift, s.val+shift
-	d.hdr = uint32(len(b.hdrs))
-	for _, h := range src.hdrs[s.hdr : s.hdr+s.nhdr] {
-		h.val += shift
-		h.name = b.internString(src.names[h.name]) - 1
-		b.hdrs = append(b.hdrs, h)
-	}
-	if s.out != 0 {
-		d.out = b.internString(src.names[s.out-1])
-		b.outputs++
-	}
-	b.recs = append(b.recs, d)
+	b.n++
 	b.size += src.recordSize(i)
 	b.kv += max(int(s.keyLen), 0) + max(int(s.valLen), 0)
+	if s.out != 0 {
+		b.outputs++
+	}
 	if s.nonCanon {
 		b.nonCanonical = true
 	}
@@ -233,6 +225,7 @@ func (b *Batch) recordSize(i int) int {
 // and stay valid until the batch is Reset; r's previous contents are
 // overwritten.
 func (b *Batch) View(i int, r *Record) {
+	b.ensureIndex()
 	s := &b.recs[i]
 	r.Key = b.slice(s.key, s.keyLen)
 	r.Value = b.slice(s.val, s.valLen)
@@ -252,12 +245,14 @@ func (b *Batch) View(i int, r *Record) {
 
 // Key returns record i's key, aliasing the batch.
 func (b *Batch) Key(i int) []byte {
+	b.ensureIndex()
 	s := &b.recs[i]
 	return b.slice(s.key, s.keyLen)
 }
 
 // Output returns the output record i is routed to ("" for the default).
 func (b *Batch) Output(i int) string {
+	b.ensureIndex()
 	if o := b.recs[i].out; o != 0 {
 		return b.names[o-1]
 	}
@@ -284,8 +279,9 @@ func (b *Batch) buildViews() {
 
 // AppendViews appends a view of every record to dst (see View).
 func (b *Batch) AppendViews(dst []Record) []Record {
+	b.ensureIndex()
 	n := len(dst)
-	dst = append(dst, make([]Record, len(b.recs))...)
+	dst = append(dst, make([]Record, b.n)...)
 	for i := range b.recs {
 		b.View(i, &dst[n+i])
 	}
@@ -299,13 +295,13 @@ func (b *Batch) AppendViews(dst []Record) []Record {
 func (b *Batch) Frame() []byte {
 	b.ensureHeader()
 	if !b.nonCanonical && b.outputs == 0 {
-		binary.BigEndian.PutUint32(b.buf[2:], uint32(len(b.recs)))
+		binary.BigEndian.PutUint32(b.buf[2:], uint32(b.n))
 		return b.buf
 	}
 	var w FrameWriter
 	w.Reset(b.alt[:0])
 	var r Record
-	for i := range b.recs {
+	for i := 0; i < b.n; i++ {
 		b.View(i, &r)
 		w.AppendParts(r.Key, r.Value, r.Timestamp, r.Headers, "")
 	}
@@ -324,21 +320,13 @@ func (e *HeaderLimitError) Error() string {
 }
 
 // SetFrame replaces the batch's records with those of frame, which may be
-// any valid encoding (a guest's output), copying the records once and
-// indexing them. It validates frame as FrameReader does and returns the
-// same *DecodeError for a malformed one, leaving the batch empty; it
-// returns a *HeaderLimitError before indexing more than maxHeaders headers
-// in all. The batch keeps no reference to frame.
+// any valid encoding (a guest's output), copying the records once. It
+// validates frame as FrameReader does and returns the same *DecodeError
+// for a malformed one, leaving the batch empty; it returns a
+// *HeaderLimitError, having copied nothing, when the frame holds more than
+// maxHeaders headers in all. The batch keeps no reference to frame.
 func (b *Batch) SetFrame(frame []byte, maxHeaders int) error {
 	b.Reset()
-	err := b.index(frame, maxHeaders)
-	if err != nil {
-		b.Reset()
-	}
-	return err
-}
-
-func (b *Batch) index(frame []byte, maxHeaders int) error {
 	r := FrameReader{src: frame}
 	total, err := r.arrayHeader()
 	if err != nil {
@@ -357,91 +345,231 @@ func (b *Batch) index(frame []byte, maxHeaders int) error {
 	if uint64(count)*5 > uint64(len(r.src)-r.off) {
 		return r.fail(1, fmt.Sprintf("frame declares %d records but has only %d bytes left", count, len(r.src)-r.off))
 	}
-	// The records are copied after the batch's own canonical 6-byte
-	// header (whatever header the frame had); offsets are computed for
-	// that position.
 	base := r.off
-	shift := uint32(6 - base)
-	if cap(b.recs) < int(count) {
-		b.recs = make([]recSpan, 0, count)
+	sc := scanner{r: r, count: int(count), maxHeaders: maxHeaders}
+	if err := sc.scan(nil); err != nil {
+		b.Reset()
+		return err
 	}
-	for j := uint32(0); j < count; j++ {
-		start := r.off
-		n, err := r.arrayHeader()
-		if err != nil {
+	end := sc.r.off
+	for i := uint32(1); i < total; i++ {
+		if err := sc.r.skip(0); err != nil {
+			b.Reset()
 			return err
 		}
-		if n < 4 {
-			return r.fail(start, fmt.Sprintf("record has %d fields; want at least 4 (key, value, timestamp, headers)", n))
+	}
+	if sc.r.off != len(frame) {
+		b.Reset()
+		return sc.r.fail(sc.r.off, fmt.Sprintf("%d trailing bytes after the frame", len(frame)-sc.r.off))
+	}
+	// The records follow the batch's own canonical 6-byte header, whatever
+	// header the frame had.
+	b.buf = append(b.buf, frame[base:end]...)
+	b.n, b.size, b.kv, b.outputs, b.nonCanonical = int(count), sc.size, sc.kv, sc.outputs, sc.nonCanonical
+	return nil
+}
+
+// ensureIndex indexes the records not indexed yet.
+func (b *Batch) ensureIndex() {
+	if len(b.recs) == b.n {
+		return
+	}
+	if cap(b.recs) < b.n {
+		recs := make([]recSpan, len(b.recs), b.n)
+		copy(recs, b.recs)
+		b.recs = recs
+	}
+	sc := scanner{r: FrameReader{src: b.buf, off: b.idxEnd}, count: b.n - len(b.recs), maxHeaders: math.MaxInt}
+	if err := sc.scan(b); err != nil {
+		// The bytes were validated by SetFrame or written by Append.
+		panic(fmt.Sprintf("abi: indexing a batch: %v", err))
+	}
+	b.idxEnd = sc.r.off
+}
+
+// scanner reads count records from r: validating them and summing their
+// sizes, and with a batch to index them into, recording their spans too.
+type scanner struct {
+	r            FrameReader
+	count        int
+	maxHeaders   int
+	headers      int
+	size, kv     int
+	outputs      int
+	nonCanonical bool
+}
+
+func (sc *scanner) scan(b *Batch) error {
+	src := sc.r.src
+	for j := 0; j < sc.count; j++ {
+		start := sc.r.off
+		if s, ok := fastRecord(src, start); ok {
+			// The common record: canonical, no headers, no output.
+			sc.r.off = int(s.end)
+			sc.size += 16 + max(int(s.keyLen), 0) + max(int(s.valLen), 0)
+			sc.kv += max(int(s.keyLen), 0) + max(int(s.valLen), 0)
+			if b != nil {
+				s.hdr = uint32(len(b.hdrs))
+				b.recs = append(b.recs, s)
+			}
+			continue
 		}
-		s := recSpan{start: uint32(start) + shift, hdr: uint32(len(b.hdrs))}
-		canon := frame[start] == 0x94 || frame[start] == 0x95
-		at := r.off
-		key, err := r.bytesOrNil("key")
-		if err != nil {
+		if err := sc.record(b, j); err != nil {
 			return err
 		}
-		s.key, s.keyLen = uint32(r.off-len(key))+shift, spanLen(key)
-		canon = canon && canonicalBin(frame[at], key)
+	}
+	return nil
+}
+
+// fastRecord decodes the record at src[o] if it is in canonical form with
+// a key of at most 255 bytes, no headers and no output, and a small or a
+// millisecond timestamp; ok is false for anything else.
+func fastRecord(src []byte, o int) (s recSpan, ok bool) {
+	n := len(src)
+	if o+5 > n || src[o] != 0x94 {
+		return s, false
+	}
+	s.start = uint32(o)
+	p := o + 1
+	switch src[p] {
+	case 0xc0:
+		s.keyLen = -1
+		p++
+	case 0xc4:
+		l := int(src[p+1])
+		s.key, s.keyLen = uint32(p+2), int32(l)
+		p += 2 + l
+	default:
+		return s, false
+	}
+	if p >= n {
+		return s, false
+	}
+	switch c := src[p]; {
+	case c == 0xc0:
+		s.valLen = -1
+		p++
+	case c == 0xc4 && p+2 <= n:
+		l := int(src[p+1])
+		s.val, s.valLen = uint32(p+2), int32(l)
+		p += 2 + l
+	case c == 0xc5 && p+3 <= n:
+		l := int(binary.BigEndian.Uint16(src[p+1:]))
+		if l <= math.MaxUint8 {
+			return s, false
+		}
+		s.val, s.valLen = uint32(p+3), int32(l)
+		p += 3 + l
+	case c == 0xc6 && p+5 <= n:
+		l := int(binary.BigEndian.Uint32(src[p+1:]))
+		if l <= math.MaxUint16 || l > n {
+			return s, false
+		}
+		s.val, s.valLen = uint32(p+5), int32(l)
+		p += 5 + l
+	default:
+		return s, false
+	}
+	if p+2 > n {
+		return s, false
+	}
+	switch c := src[p]; {
+	case c <= 0x7f:
+		s.ts = int64(c)
+		p++
+	case c == 0xcf && p+10 <= n:
+		v := binary.BigEndian.Uint64(src[p+1:])
+		if v <= math.MaxUint32 || v > math.MaxInt64 {
+			return s, false
+		}
+		s.ts = int64(v)
+		p += 9
+	default:
+		return s, false
+	}
+	if src[p] != 0xc0 {
+		return s, false
+	}
+	s.end = uint32(p + 1)
+	return s, true
+}
+
+// record reads record j in full generality: any encoding FrameReader
+// accepts, with its errors.
+func (sc *scanner) record(b *Batch, j int) error {
+	r := &sc.r
+	frame := r.src
+	start := r.off
+	n, err := r.arrayHeader()
+	if err != nil {
+		return err
+	}
+	if n < 4 {
+		return r.fail(start, fmt.Sprintf("record has %d fields; want at least 4 (key, value, timestamp, headers)", n))
+	}
+	s := recSpan{start: uint32(start)}
+	if b != nil {
+		s.hdr = uint32(len(b.hdrs))
+	}
+	canon := frame[start] == 0x94 || frame[start] == 0x95
+	at := r.off
+	key, err := r.bytesOrNil("key")
+	if err != nil {
+		return err
+	}
+	s.key, s.keyLen = uint32(r.off-len(key)), spanLen(key)
+	canon = canon && canonicalBin(frame[at], key)
+	at = r.off
+	val, err := r.bytesOrNil("value")
+	if err != nil {
+		return err
+	}
+	s.val, s.valLen = uint32(r.off-len(val)), spanLen(val)
+	canon = canon && canonicalBin(frame[at], val)
+	at = r.off
+	if s.ts, err = r.int64("timestamp"); err != nil {
+		return err
+	}
+	canon = canon && (frame[at] <= 0x7f || canonicalInt(frame[at:r.off], s.ts))
+	size := 16 + len(key) + len(val)
+	hcanon, hsize, err := sc.headersOf(b, &s, j)
+	if err != nil {
+		return err
+	}
+	canon = canon && hcanon
+	size += hsize
+	if n >= 5 {
 		at = r.off
-		val, err := r.bytesOrNil("value")
+		out, err := r.bytesOrNil("output")
 		if err != nil {
 			return err
 		}
-		s.val, s.valLen = uint32(r.off-len(val))+shift, spanLen(val)
-		canon = canon && canonicalBin(frame[at], val)
-		at = r.off
-		if s.ts, err = r.int64("timestamp"); err != nil {
-			return err
+		canon = canon && n == 5 && len(out) > 0 && canonicalStr(frame[at], len(out))
+		if len(out) > 0 {
+			sc.outputs++
+			size += len(out)
+			if b != nil {
+				s.out = b.intern(out)
+			}
 		}
-		canon = canon && (frame[at] <= 0x7f || canonicalInt(frame[at:r.off], s.ts))
-		hcanon, err := b.indexHeaders(&r, &s, shift, maxHeaders, int(j), int(count))
-		if err != nil {
-			return err
-		}
-		canon = canon && hcanon
-		if n >= 5 {
-			at = r.off
-			out, err := r.bytesOrNil("output")
-			if err != nil {
+		for i := uint32(5); i < n; i++ {
+			if err := r.skip(0); err != nil {
 				return err
 			}
-			canon = canon && n == 5 && len(out) > 0 && canonicalStr(frame[at], len(out))
-			if len(out) > 0 {
-				s.out = b.intern(out)
-				b.outputs++
-			}
-			for i := uint32(5); i < n; i++ {
-				if err := r.skip(0); err != nil {
-					return err
-				}
-			}
-		} else {
-			canon = canon && frame[start] == 0x94
 		}
-		s.end = uint32(r.off) + shift
-		s.nonCanon = !canon
-		if !canon {
-			b.nonCanonical = true
-		}
+	} else {
+		canon = canon && frame[start] == 0x94
+	}
+	s.end = uint32(r.off)
+	s.nonCanon = !canon
+	if !canon {
+		sc.nonCanonical = true
+	}
+	sc.size += size
+	sc.kv += len(key) + len(val)
+	if b != nil {
 		b.recs = append(b.recs, s)
-		if s.nhdr == 0 && s.out == 0 {
-			b.size += 16 + len(key) + len(val)
-		} else {
-			b.size += b.recordSize(len(b.recs) - 1)
-		}
-		b.kv += len(key) + len(val)
 	}
-	end := r.off
-	for i := uint32(1); i < total; i++ {
-		if err := r.skip(0); err != nil {
-			return err
-		}
-	}
-	if r.off != len(r.src) {
-		return r.fail(r.off, fmt.Sprintf("%d trailing bytes after the frame", len(r.src)-r.off))
-	}
-	b.buf = append(b.buf, frame[base:end]...)
 	return nil
 }
 
@@ -486,48 +614,54 @@ func spanLen(b []byte) int32 {
 	return int32(len(b))
 }
 
-// indexHeaders indexes a record's headers and reports whether they are
-// encoded canonically.
-func (b *Batch) indexHeaders(r *FrameReader, s *recSpan, shift uint32, maxHeaders, j, count int) (bool, error) {
+// headersOf reads a record's headers, counting them against maxHeaders,
+// and reports whether they are encoded canonically and what they add to
+// the record's Size.
+func (sc *scanner) headersOf(b *Batch, s *recSpan, j int) (canon bool, size int, err error) {
+	r := &sc.r
 	if err := r.need(1); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	if r.src[r.off] == 0xc0 {
 		r.off++
-		return true, nil
+		return true, 0, nil
 	}
 	at := r.off
 	n, err := r.arrayHeader()
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	if n%2 != 0 {
-		return false, r.fail(at, fmt.Sprintf("headers: array of %d items; want name/value pairs", n))
+		return false, 0, r.fail(at, fmt.Sprintf("headers: array of %d items; want name/value pairs", n))
 	}
 	if int(n) > len(r.src)-r.off {
-		return false, r.fail(at, fmt.Sprintf("headers: %d items but only %d bytes left", n, len(r.src)-r.off))
+		return false, 0, r.fail(at, fmt.Sprintf("headers: %d items but only %d bytes left", n, len(r.src)-r.off))
 	}
-	if len(b.hdrs)+int(n/2) > maxHeaders {
-		return false, &HeaderLimitError{Record: j + 1, Records: count}
+	if sc.headers+int(n/2) > sc.maxHeaders {
+		return false, 0, &HeaderLimitError{Record: j + 1, Records: sc.count}
 	}
-	canon := n > 0 && r.off-at == arrayHeaderLen(n)
+	sc.headers += int(n / 2)
+	canon = n > 0 && r.off-at == arrayHeaderLen(n)
 	for i := uint32(0); i < n; i += 2 {
 		c := r.peek()
 		name, err := r.bytesOrNil("header name")
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		canon = canon && name != nil && canonicalStr(c, len(name))
 		c = r.peek()
 		val, err := r.bytesOrNil("header value")
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		canon = canon && canonicalBin(c, val)
-		b.hdrs = append(b.hdrs, hdrSpan{name: b.intern(name) - 1, val: uint32(r.off-len(val)) + shift, valLen: spanLen(val)})
+		size += 10 + len(name) + len(val)
+		if b != nil {
+			b.hdrs = append(b.hdrs, hdrSpan{name: b.intern(name) - 1, val: uint32(r.off - len(val)), valLen: spanLen(val)})
+		}
 	}
 	s.nhdr = n / 2
-	return canon, nil
+	return canon, size, nil
 }
 
 func arrayHeaderLen(n uint32) int {
