@@ -98,6 +98,7 @@ func main() {
 	fmt.Printf("%-16s %14.0f %8.2f %18s\n", "native Go", native, 1.0, "-")
 	var measured []string
 	e2e := map[string]float64{}
+	floors := map[string][2]float64{} // language → floor, instrumented loop
 	for _, lang := range env.Langs {
 		if *langs != "" && !slices.Contains(strings.Split(*langs, ","), lang) {
 			continue
@@ -110,10 +111,21 @@ func main() {
 		fmt.Printf("%-16s %14.0f %8.2f %16.0fµs\n", lang+" wasm", rate, rate/native, float64(inst.Microseconds()))
 		measured = append(measured, lang)
 		e2e[lang] = rate
+		if *floor {
+			// Right after the language's own row, so that both see the
+			// same load on a shared machine.
+			if floors[lang], err = measureFloor(ctx, env.Modules[lang], *records, *runs); err != nil {
+				fail(fmt.Errorf("%s floor: %w", lang, err))
+			}
+		}
 	}
 	if *floor {
-		if err := floorRows(ctx, env, measured, e2e, *records, *runs); err != nil {
-			fail(err)
+		fmt.Printf("\nraw wazero floor: process on the same batches of %d in a plain loop (alloc, write, process, read), %d records per run,\n", bench.FloorBatch, *records)
+		fmt.Printf("measured right after each language's row; \"instrumented\" is the loop over the module as the runtime rewrites it\n")
+		fmt.Printf("%-16s %14s %16s %14s %10s %10s\n", "language", "floor rec/s", "instrumented", "e2e rec/s", "e2e/floor", "e2e/instr")
+		for _, lang := range measured {
+			f, i := floors[lang][0], floors[lang][1]
+			fmt.Printf("%-16s %14.0f %16.0f %14.0f %10.2f %10.2f\n", lang, f, i, e2e[lang], e2e[lang]/f, e2e[lang]/i)
 		}
 	}
 	if *peers {
@@ -183,53 +195,42 @@ func medianRate(runs int, f func() (int64, error)) (float64, error) {
 	return rates[len(rates)/2], nil
 }
 
-// floorRows prints, for each language of the language table, the records/s
-// of its module in a plain wazero loop (bench.FloorLoop), as built and as
-// the runtime instruments it, with the end-to-end figure as a ratio of
-// each. The two loops' runs alternate, so that a change in the machine's
-// load falls on both.
-func floorRows(ctx context.Context, env *bench.Env, langs []string, e2e map[string]float64, records, runs int) error {
-	fmt.Printf("\nraw wazero floor: process on the same batches of %d in a plain loop (alloc, write, process, read), %d records per run\n", bench.FloorBatch, records)
-	fmt.Printf("%-16s %14s %16s %14s %10s %10s\n", "language", "floor rec/s", "instrumented", "e2e rec/s", "e2e/floor", "e2e/instr")
-	for _, lang := range langs {
-		plain, err := bench.NewFloorLoop(ctx, env.Modules[lang], false)
+// measureFloor returns the median records/s of a module's plain wazero
+// loop (bench.FloorLoop) as built and as the runtime instruments it, over
+// runs runs of n records each. The two loops' runs alternate, so that a
+// change in the machine's load falls on both.
+func measureFloor(ctx context.Context, wasmPath string, n, runs int) ([2]float64, error) {
+	var res [2]float64
+	var loops [2]*bench.FloorLoop
+	for k, instrumented := range []bool{false, true} {
+		l, err := bench.NewFloorLoop(ctx, wasmPath, instrumented)
 		if err != nil {
-			return err
+			return res, err
 		}
-		ins, err := bench.NewFloorLoop(ctx, env.Modules[lang], true)
-		if err != nil {
-			plain.Close(ctx)
-			return err
-		}
-		var plainRates, insRates []float64
-		for range runs {
-			for _, v := range []struct {
-				loop  *bench.FloorLoop
-				rates *[]float64
-			}{{plain, &plainRates}, {ins, &insRates}} {
-				rate, err := medianRate(1, func() (int64, error) { return v.loop.Run(ctx, records) })
-				if err != nil {
-					plain.Close(ctx)
-					ins.Close(ctx)
-					return fmt.Errorf("%s floor: %w", lang, err)
-				}
-				*v.rates = append(*v.rates, rate)
-			}
-		}
-		plain.Close(ctx)
-		ins.Close(ctx)
-		sort.Float64s(plainRates)
-		sort.Float64s(insRates)
-		f, i := plainRates[len(plainRates)/2], insRates[len(insRates)/2]
-		fmt.Printf("%-16s %14.0f %16.0f %14.0f %10.2f %10.2f\n", lang, f, i, e2e[lang], e2e[lang]/f, e2e[lang]/i)
+		defer l.Close(ctx)
+		loops[k] = l
 	}
-	return nil
+	var rates [2][]float64
+	for range runs {
+		for k, l := range loops {
+			rate, err := medianRate(1, func() (int64, error) { return l.Run(ctx, n) })
+			if err != nil {
+				return res, err
+			}
+			rates[k] = append(rates[k], rate)
+		}
+	}
+	for k := range rates {
+		sort.Float64s(rates[k])
+		res[k] = rates[k][len(rates[k])/2]
+	}
+	return res, nil
 }
 
 // peerRows prints the records/s of the uppercase map as an Extism plugin,
 // one call per record and one per batch, with each as a ratio of the Rust
-// and C end-to-end rows. The per-record row runs a tenth of the records:
-// a call per record takes microseconds.
+// and C end-to-end rows. The per-record row runs a hundredth of the
+// records: a call takes tens of microseconds.
 func peerRows(ctx context.Context, dir string, e2e map[string]float64, records, runs int) error {
 	peer, err := bench.NewExtismPeer(ctx, ".", dir)
 	if errors.Is(err, guestbuild.ErrNoToolchain) {
@@ -240,7 +241,7 @@ func peerRows(ctx context.Context, dir string, e2e map[string]float64, records, 
 		return err
 	}
 	defer peer.Close(ctx)
-	perRecord := max(records/10, 1)
+	perRecord := max(records/100, 1)
 	ratio := func(rate float64, lang string) string {
 		if e2e[lang] == 0 {
 			return "-"
@@ -263,7 +264,7 @@ func peerRows(ctx context.Context, dir string, e2e map[string]float64, records, 
 		}
 		fmt.Printf("%-26s %12d %14.0f %10s %10s\n", row.name, row.n, rate, ratio(rate, "rust"), ratio(rate, "c"))
 	}
-	fmt.Printf("(the per-record row runs a tenth of the records: each call costs microseconds)\n")
+	fmt.Printf("(the per-record row runs a hundredth of the records: each call takes tens of microseconds)\n")
 	return nil
 }
 
