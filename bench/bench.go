@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -23,11 +25,15 @@ import (
 // ValueSize is the size of each record's value, as in the design's workload.
 const ValueSize = 100
 
-// source yields n records of ValueSize lowercase bytes in chunks of size
-// chunk, all sharing one backing array per chunk.
+// source yields n records of lowercase values in chunks of size chunk. It
+// reuses its records and their buffer from one Read to the next, as
+// runtime.Source allows (the runtime copies them first), so what the
+// benchmarks measure is the engine's allocation, not the generator's.
 type source struct {
 	n, chunk, next int
 	value          []byte
+	recs           []runtime.Record
+	buf            []byte
 }
 
 func (s *source) Open(ctx context.Context, env runtime.Env) error { return nil }
@@ -38,31 +44,64 @@ func (s *source) Read(ctx context.Context) ([]runtime.Record, runtime.AckFunc, e
 	}
 	k := min(s.chunk, s.n-s.next)
 	s.next += k
-	recs := make([]runtime.Record, k)
-	buf := make([]byte, k*ValueSize)
+	size := len(s.value)
+	if s.recs == nil {
+		s.recs = make([]runtime.Record, s.chunk)
+		s.buf = make([]byte, s.chunk*size)
+	}
+	recs := s.recs[:k]
 	for i := range recs {
-		v := buf[i*ValueSize : (i+1)*ValueSize : (i+1)*ValueSize]
-		copy(v, s.value)
+		v := s.buf[i*size : (i+1)*size : (i+1)*size]
+		copy(v, s.value) // a new Read's data
 		recs[i] = runtime.Record{Value: v}
 	}
-	return recs, func(error) {}, nil
+	return recs, ack, nil
 }
+
+func ack(error) {}
 
 // sink counts records and checks they were upper-cased.
 type sink struct {
-	n   atomic.Int64
-	bad atomic.Int64
+	size  int // the values' length
+	n     atomic.Int64
+	bad   atomic.Int64
+	probe *AllocProbe
+}
+
+// AllocProbe reads the process's heap allocation count when the sink has
+// received From records and again at To, so that a benchmark can count
+// the allocations of a steady state, without what building and starting
+// a pipeline allocates.
+type AllocProbe struct {
+	From, To int64
+	// Mallocs is the allocations between the two readings; Records the
+	// records the sink received between them.
+	Mallocs, Records int64
+	start            uint64
+	startN           int64
 }
 
 func (s *sink) Open(ctx context.Context, env runtime.Env) error { return nil }
 func (s *sink) Close(ctx context.Context) error                 { return nil }
 func (s *sink) Write(ctx context.Context, recs []runtime.Record) error {
 	for i := range recs {
-		if len(recs[i].Value) != ValueSize || recs[i].Value[0] < 'A' || recs[i].Value[0] > 'Z' {
+		v := recs[i].Value
+		if len(v) != s.size || v[0] < 'A' || v[0] > 'Z' || v[len(v)-1] < 'A' || v[len(v)-1] > 'Z' {
 			s.bad.Add(1)
 		}
 	}
-	s.n.Add(int64(len(recs)))
+	n := s.n.Add(int64(len(recs)))
+	if p := s.probe; p != nil {
+		if p.startN == 0 && n >= p.From {
+			var m goruntime.MemStats
+			goruntime.ReadMemStats(&m)
+			p.start, p.startN = m.Mallocs, n
+		} else if p.startN != 0 && p.Records == 0 && n >= p.To {
+			var m goruntime.MemStats
+			goruntime.ReadMemStats(&m)
+			p.Mallocs, p.Records = int64(m.Mallocs-p.start), n-p.startN
+		}
+	}
 	return nil
 }
 
@@ -170,35 +209,65 @@ func (e *Env) InstanceCreation(ctx context.Context, lang string, n int) (time.Du
 func (e *Env) Close(ctx context.Context) error { return e.Engine.Close(ctx) }
 
 // Run pushes n records through a pipeline with one uppercase operator
-// ("native", or a guest language such as "go" or "rust") at the given batch size and parallelism, and returns
-// how many records reached the sink.
+// ("native", or a guest language such as "go" or "rust") at the given
+// batch size and parallelism, and returns how many records reached the
+// sink.
 func (e *Env) Run(ctx context.Context, kind string, batch, parallelism, n int, dataDir string) (int64, error) {
-	op := fmt.Sprintf("native_upper: {parallelism: %d}", parallelism)
-	if kind != "native" {
-		mod, ok := e.Modules[kind]
+	return e.RunConfig(ctx, Config{Kind: kind, Batch: batch, Parallelism: parallelism, Records: n, DataDir: dataDir})
+}
+
+// Config is one end-to-end run.
+type Config struct {
+	Kind        string // "native" or a guest language
+	Batch       int
+	Parallelism int
+	Records     int
+	ValueSize   int // 0 is ValueSize
+	Chain       int // uppercase operators in a row; 0 is 1
+	DataDir     string
+	Probe       *AllocProbe // optional
+}
+
+// RunConfig runs c and returns how many records reached the sink, checked
+// upper-cased.
+func (e *Env) RunConfig(ctx context.Context, c Config) (int64, error) {
+	if c.ValueSize == 0 {
+		c.ValueSize = ValueSize
+	}
+	c.Chain = max(c.Chain, 1)
+	c.Parallelism = max(c.Parallelism, 1)
+	op := fmt.Sprintf("native_upper: {parallelism: %d}", c.Parallelism)
+	if c.Kind != "native" {
+		mod, ok := e.Modules[c.Kind]
 		if !ok {
-			return 0, fmt.Errorf("bench: no %s uppercase guest", kind)
+			return 0, fmt.Errorf("bench: no %s uppercase guest", c.Kind)
 		}
-		op = fmt.Sprintf("wasm: {module: %q, parallelism: %d}", mod, parallelism)
+		op = fmt.Sprintf("wasm: {module: %q, parallelism: %d}", mod, c.Parallelism)
+	}
+	ops := make([]string, c.Chain)
+	for i := range ops {
+		ops[i] = "{" + op + "}"
 	}
 	spec, err := runtime.Parse([]byte(fmt.Sprintf(`
 pipeline: bench
 data_dir: %q
-batch: {size: %d, linger: 1ms, max_bytes: 64MiB}
+batch: {size: %d, linger: 1ms, max_bytes: 256MiB}
 queue_depth: 8
+queue_max_bytes: 256MiB
 source: {bench: {}}
-operators: [{%s}]
+operators: [%s]
 sink: {bench: {}}
-`, dataDir, batch, op)), e.reg)
+`, c.DataDir, c.Batch, strings.Join(ops, ", "))), e.reg)
 	if err != nil {
 		return 0, err
 	}
-	value := make([]byte, ValueSize)
+	value := make([]byte, c.ValueSize)
 	for i := range value {
 		value[i] = 'a' + byte(i%26)
 	}
-	snk := &sink{}
-	p, err := runtime.Build(spec, runtime.WithSource(&source{n: n, chunk: max(batch, 1000), value: value}), runtime.WithSink(snk))
+	snk := &sink{size: c.ValueSize, probe: c.Probe}
+	chunk := max(c.Batch, 1000)
+	p, err := runtime.Build(spec, runtime.WithSource(&source{n: c.Records, chunk: chunk, value: value}), runtime.WithSink(snk))
 	if err != nil {
 		return 0, err
 	}
