@@ -401,18 +401,26 @@ type scanner struct {
 
 func (sc *scanner) scan(b *Batch) error {
 	src := sc.r.src
+	var tmp recSpan
 	for j := 0; j < sc.count; j++ {
-		start := sc.r.off
-		if s, ok := fastRecord(src, start); ok {
+		s := &tmp
+		if b != nil {
+			b.recs = append(b.recs, recSpan{})
+			s = &b.recs[len(b.recs)-1]
+		}
+		if end := fastRecord(src, sc.r.off, s); end > 0 {
 			// The common record: canonical, no headers, no output.
-			sc.r.off = int(s.end)
-			sc.size += 16 + max(int(s.keyLen), 0) + max(int(s.valLen), 0)
-			sc.kv += max(int(s.keyLen), 0) + max(int(s.valLen), 0)
+			sc.r.off = end
+			kv := max(int(s.keyLen), 0) + max(int(s.valLen), 0)
+			sc.size += 16 + kv
+			sc.kv += kv
 			if b != nil {
 				s.hdr = uint32(len(b.hdrs))
-				b.recs = append(b.recs, s)
 			}
 			continue
+		}
+		if b != nil {
+			b.recs = b.recs[:len(b.recs)-1]
 		}
 		if err := sc.record(b, j); err != nil {
 			return err
@@ -421,77 +429,88 @@ func (sc *scanner) scan(b *Batch) error {
 	return nil
 }
 
-// fastRecord decodes the record at src[o] if it is in canonical form with
-// a key of at most 255 bytes, no headers and no output, and a small or a
-// millisecond timestamp; ok is false for anything else.
-func fastRecord(src []byte, o int) (s recSpan, ok bool) {
+// fastRecord decodes the record at src[o] into s if it is in canonical
+// form with a key of at most 255 bytes, no headers and no output, and a
+// small or a millisecond timestamp, and returns where it ends; it returns
+// 0 for anything else, leaving s partly written.
+func fastRecord(src []byte, o int, s *recSpan) int {
 	n := len(src)
 	if o+5 > n || src[o] != 0x94 {
-		return s, false
+		return 0
 	}
 	s.start = uint32(o)
 	p := o + 1
 	switch src[p] {
 	case 0xc0:
-		s.keyLen = -1
+		s.key, s.keyLen = 0, -1
 		p++
 	case 0xc4:
 		l := int(src[p+1])
 		s.key, s.keyLen = uint32(p+2), int32(l)
 		p += 2 + l
 	default:
-		return s, false
+		return 0
 	}
-	if p >= n {
-		return s, false
+	if p+2 > n {
+		return 0
 	}
-	switch c := src[p]; {
-	case c == 0xc0:
-		s.valLen = -1
+	switch c := src[p]; c {
+	case 0xc0:
+		s.val, s.valLen = 0, -1
 		p++
-	case c == 0xc4 && p+2 <= n:
+	case 0xc4:
 		l := int(src[p+1])
 		s.val, s.valLen = uint32(p+2), int32(l)
 		p += 2 + l
-	case c == 0xc5 && p+3 <= n:
+	case 0xc5:
+		if p+3 > n {
+			return 0
+		}
 		l := int(binary.BigEndian.Uint16(src[p+1:]))
 		if l <= math.MaxUint8 {
-			return s, false
+			return 0
 		}
 		s.val, s.valLen = uint32(p+3), int32(l)
 		p += 3 + l
-	case c == 0xc6 && p+5 <= n:
+	case 0xc6:
+		if p+5 > n {
+			return 0
+		}
 		l := int(binary.BigEndian.Uint32(src[p+1:]))
 		if l <= math.MaxUint16 || l > n {
-			return s, false
+			return 0
 		}
 		s.val, s.valLen = uint32(p+5), int32(l)
 		p += 5 + l
 	default:
-		return s, false
+		return 0
 	}
 	if p+2 > n {
-		return s, false
+		return 0
 	}
 	switch c := src[p]; {
 	case c <= 0x7f:
 		s.ts = int64(c)
 		p++
-	case c == 0xcf && p+10 <= n:
+	case c == 0xcf:
+		if p+10 > n {
+			return 0
+		}
 		v := binary.BigEndian.Uint64(src[p+1:])
 		if v <= math.MaxUint32 || v > math.MaxInt64 {
-			return s, false
+			return 0
 		}
 		s.ts = int64(v)
 		p += 9
 	default:
-		return s, false
+		return 0
 	}
 	if src[p] != 0xc0 {
-		return s, false
+		return 0
 	}
+	s.nhdr, s.out, s.nonCanon = 0, 0, false
 	s.end = uint32(p + 1)
-	return s, true
+	return p + 1
 }
 
 // record reads record j in full generality: any encoding FrameReader
