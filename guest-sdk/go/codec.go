@@ -87,6 +87,66 @@ func (r *reader) next(rec *Record) bool {
 		return false
 	}
 	src, off := r.src, r.off
+	// The record as the host nearly always writes it: fixarray 4, key and
+	// value nil or bin 8, a positive fixint or a millisecond timestamp, no
+	// headers. It is decoded in one pass, straight through when it matches;
+	// anything else, truncation included, takes the general path below from
+	// the record's start.
+	if off+5 <= len(src) && src[off] == 0x94 {
+		p := off + 1
+		var key, val []byte
+		match := true
+		if c := src[p]; c == 0xc4 {
+			e := p + 2 + int(src[p+1])
+			if e+3 > len(src) {
+				match = false
+			} else {
+				key = src[p+2 : e : e]
+				p = e
+			}
+		} else if c == 0xc0 {
+			p++
+		} else {
+			match = false
+		}
+		if match {
+			if c := src[p]; c == 0xc4 {
+				e := p + 2 + int(src[p+1])
+				if e+2 > len(src) {
+					match = false
+				} else {
+					val = src[p+2 : e : e]
+					p = e
+				}
+			} else if c == 0xc0 && p+3 <= len(src) {
+				p++
+			} else {
+				match = false
+			}
+		}
+		if match {
+			var ts int64
+			if c := src[p]; c <= 0x7f {
+				ts = int64(c)
+				p++
+			} else if c == 0xcf && p+10 <= len(src) && src[p+1] < 0x80 && src[p+1]|src[p+2]|src[p+3]|src[p+4] != 0 {
+				ts = int64(binary.BigEndian.Uint64(src[p+1:]))
+				p += 9
+			} else {
+				match = false
+			}
+			if match && src[p] == 0xc0 {
+				rec.Key, rec.Value, rec.Timestamp = key, val, ts
+				rec.Headers = rec.Headers[:0]
+				rec.Output = ""
+				r.hdrs = r.hdrs[:0]
+				r.rawStart, r.rawEnd, r.canonical = off, p+1, true
+				r.off = p + 1
+				r.left--
+				return true
+			}
+		}
+	}
 	start := off
 	// canonical stays true while every field takes an inline path that
 	// only canonical encodings take.

@@ -45,7 +45,14 @@
 //
 // Output is encoded as it is produced: the record returned by a Map, kept by
 // a Filter, or passed to Emitter.Emit is copied into the output frame before
-// the call returns, so its bytes may be reused at once.
+// the call returns, so its bytes may be reused at once. The exception is a
+// record that a Map or Filter passes on with nothing changed but the
+// contents of its key, value or header value bytes: its encoding in the
+// input is copied later, in one piece with its neighbours, or, when every
+// record of the batch passes on so, the input frame itself is the output
+// and nothing is copied. This is why a record's bytes are valid only during
+// the handler call it is passed to: a Map or Filter handler must not change
+// them after that call returns, even within the batch.
 //
 // # Errors and panics
 //

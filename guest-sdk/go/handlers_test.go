@@ -326,6 +326,10 @@ func TestMalformedInput(t *testing.T) {
 	}
 	handlers := map[string]func(){
 		"Map": func() { wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { return r, nil }) },
+		"Map changing values": func() {
+			wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { r.Value = []byte("x"); return r, nil })
+		},
+		"Filter keeping all": func() { wasmstream.Filter(func(wasmstream.Record) (bool, error) { return true, nil }) },
 		"ProcessBatch reading nothing": func() {
 			wasmstream.ProcessBatch(func(*wasmstream.Batch, *wasmstream.Emitter) error { return nil })
 		},
