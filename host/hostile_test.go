@@ -326,26 +326,36 @@ func TestOutputBudget(t *testing.T) {
 	}
 	e := newEngine(t)
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			m := loadWatText(t, e, "outputbomb", outputBomb(tc.count, tc.size, tc.record))
-			c := cfg()
-			c.MemoryLimit = 128 << 20
-			c.Deadline = 10 * time.Second
-			c.Budget.OutputMemory = tc.memory
-			inst := instantiate(t, m, c)
-			var perr error
-			n := allocated(func() { _, perr = inst.Process(t.Context(), records(1)) })
-			t.Logf("the host allocated %d KiB during the call", n>>10)
-			if !errors.Is(perr, host.ErrBudget) || !strings.Contains(perr.Error(), tc.want) {
-				t.Errorf("Process = %v, want %q", perr, tc.want)
-			}
-			// The guest's own memory grows too (frame at 1 MiB); the host
-			// may copy the frame once and decode within the budget.
-			frame := uint64(6 + tc.count*tc.size)
-			if limit := 2*frame + max(tc.memory, frame) + 4<<20; n > limit {
-				t.Errorf("the host allocated %d MiB during the call; the bound is %d MiB", n>>20, limit>>20)
-			}
-		})
+		for _, path := range []string{"records", "batch"} { // Process, and the runtime's ProcessBatch
+			t.Run(tc.name+"/"+path, func(t *testing.T) {
+				m := loadWatText(t, e, "outputbomb", outputBomb(tc.count, tc.size, tc.record))
+				c := cfg()
+				c.MemoryLimit = 128 << 20
+				c.Deadline = 10 * time.Second
+				c.Budget.OutputMemory = tc.memory
+				inst := instantiate(t, m, c)
+				var perr error
+				n := allocated(func() {
+					if path == "records" {
+						_, perr = inst.Process(t.Context(), records(1))
+						return
+					}
+					var in, out abi.Batch
+					in.Append(&records(1)[0])
+					perr = inst.ProcessBatch(t.Context(), &in, &out)
+				})
+				t.Logf("the host allocated %d KiB during the call", n>>10)
+				if !errors.Is(perr, host.ErrBudget) || !strings.Contains(perr.Error(), tc.want) {
+					t.Errorf("Process = %v, want %q", perr, tc.want)
+				}
+				// The guest's own memory grows too (frame at 1 MiB); the host
+				// may copy the frame once and decode within the budget.
+				frame := uint64(6 + tc.count*tc.size)
+				if limit := 2*frame + max(tc.memory, frame) + 4<<20; n > limit {
+					t.Errorf("the host allocated %d MiB during the call; the bound is %d MiB", n>>20, limit>>20)
+				}
+			})
+		}
 	}
 }
 
