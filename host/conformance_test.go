@@ -74,6 +74,26 @@ func testConformance(t *testing.T, g guestbuild.Guest) {
 			got, err := inst.ProcessFrame(v.In)
 			v.Check(t, got, err, hostErrors)
 		})
+		// The runtime's path: the vector's input as a batch, the output
+		// indexed into one and encoded again (canonically, outputs kept).
+		t.Run("batch/"+v.Name, func(t *testing.T) {
+			if inst.Broken() {
+				inst.Close(t.Context())
+				if inst, err = m.Instantiate(t.Context(), c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var in, out abi.Batch
+			if err := in.SetFrame(v.In, 1<<20); err != nil {
+				t.Fatalf("the vector's input: %v", err)
+			}
+			var got []byte
+			err := inst.ProcessBatch(t.Context(), &in, &out)
+			if err == nil {
+				got = abi.AppendFrame(nil, out.AppendViews(nil))
+			}
+			v.Check(t, got, err, hostErrors)
+		})
 	}
 }
 
