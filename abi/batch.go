@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Batch is a frame with an index of its records: the form in which the
@@ -281,9 +282,24 @@ func (b *Batch) buildViews() {
 func (b *Batch) AppendViews(dst []Record) []Record {
 	b.ensureIndex()
 	n := len(dst)
-	dst = append(dst, make([]Record, b.n)...)
+	dst = slices.Grow(dst, b.n)[:n+b.n] // View sets every field: no zeroing
+	if len(b.hdrs) > 0 && len(b.views) != len(b.hdrs) {
+		b.buildViews()
+	}
 	for i := range b.recs {
-		b.View(i, &dst[n+i])
+		s := &b.recs[i]
+		r := &dst[n+i]
+		r.Key = b.slice(s.key, s.keyLen)
+		r.Value = b.slice(s.val, s.valLen)
+		r.Timestamp = s.ts
+		r.Headers = nil
+		if s.nhdr > 0 {
+			r.Headers = b.views[s.hdr : s.hdr+s.nhdr : s.hdr+s.nhdr]
+		}
+		r.Output = ""
+		if s.out != 0 {
+			r.Output = b.names[s.out-1]
+		}
 	}
 	return dst
 }

@@ -189,3 +189,48 @@ func FuzzBatchSetFrame(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkBatch measures the record path's per-batch costs on 1000
+// records of 100 bytes: encoding a source's records (Append), taking a
+// guest's output frame (SetFrame: copy and validate), indexing it, and
+// building the Record views a sink is given, so that the cost of keeping
+// the Record view for connectors is known (runtime/RATIONALE.md).
+//
+//	go test -run '^$' -bench Batch -count 5 ./abi
+func BenchmarkBatch(b *testing.B) {
+	recs := make([]abi.Record, 1000)
+	for i := range recs {
+		recs[i].Value = bytes.Repeat([]byte("a"), 100)
+		recs[i].Timestamp = 1700000000000 + int64(i)
+	}
+	frame := abi.AppendFrame(nil, recs)
+	var bt abi.Batch
+	b.Run("append", func(b *testing.B) {
+		for b.Loop() {
+			bt.Reset()
+			for i := range recs {
+				bt.Append(&recs[i])
+			}
+		}
+	})
+	b.Run("setframe", func(b *testing.B) {
+		for b.Loop() {
+			if err := bt.SetFrame(frame, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("setframe+index", func(b *testing.B) {
+		for b.Loop() {
+			bt.SetFrame(frame, 0)
+			bt.Key(0)
+		}
+	})
+	views := make([]abi.Record, 0, 1000)
+	b.Run("setframe+index+views", func(b *testing.B) {
+		for b.Loop() {
+			bt.SetFrame(frame, 0)
+			views = bt.AppendViews(views[:0])
+		}
+	})
+}
