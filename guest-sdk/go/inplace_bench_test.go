@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -33,7 +34,8 @@ var wasmShapes = []struct {
 // shape is built for wasip1 as users build operators and its process export
 // is called on a batch of 1000 records of 100 bytes (the input of the
 // host's BenchmarkInstrumentCost), with no engine around it: alloc, write
-// the frame, process, as the host does per batch.
+// the frame, process, as the host does per batch. WASMSTREAM_BENCH_MODULES,
+// a comma-separated list of .wasm files, runs those modules instead.
 //
 //	go test -run '^$' -bench WasmProcess -count 5 ./guest-sdk/go
 func BenchmarkWasmProcess(b *testing.B) {
@@ -67,16 +69,31 @@ func BenchmarkWasmProcess(b *testing.B) {
 		recs[i].Value = bytes.Repeat([]byte{'a' + byte(i%26)}, 100)
 	}
 	frame := abi.AppendFrame(nil, recs)
-	for _, s := range wasmShapes {
+	type module struct{ name, path, pkg, tags string }
+	var mods []module
+	if list := os.Getenv("WASMSTREAM_BENCH_MODULES"); list != "" {
+		// Modules built elsewhere, say from two revisions of the SDK, to
+		// compare in one run: WASMSTREAM_BENCH_MODULES=old.wasm,new.wasm.
+		for _, path := range strings.Split(list, ",") {
+			mods = append(mods, module{name: filepath.Base(path), path: path})
+		}
+	} else {
+		for _, s := range wasmShapes {
+			mods = append(mods, module{name: s.name, pkg: s.pkg, tags: s.tags})
+		}
+	}
+	for _, s := range mods {
 		b.Run(s.name, func(b *testing.B) {
-			out := filepath.Join(b.TempDir(), "op.wasm")
-			cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-tags="+s.tags, "-o", out, s.pkg)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			if msg, err := cmd.CombinedOutput(); err != nil {
-				b.Fatalf("building %s: %v\n%s", s.pkg, err, msg)
+			if s.path == "" {
+				s.path = filepath.Join(b.TempDir(), "op.wasm")
+				cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-tags="+s.tags, "-o", s.path, s.pkg)
+				cmd.Dir = root
+				cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+				if msg, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("building %s: %v\n%s", s.pkg, err, msg)
+				}
 			}
-			code, err := os.ReadFile(out)
+			code, err := os.ReadFile(s.path)
 			if err != nil {
 				b.Fatal(err)
 			}
