@@ -246,7 +246,7 @@ func peerRows(ctx context.Context, dir string, e2e map[string]float64, records, 
 		if e2e[lang] == 0 {
 			return "-"
 		}
-		return fmt.Sprintf("%.2f", rate/e2e[lang])
+		return fmt.Sprintf("%.3f", rate/e2e[lang])
 	}
 	fmt.Printf("\nExtism peer (%s on the same wazero, C plugin bench/peers/extism), median of %d runs\n", extismVersion(), runs)
 	fmt.Printf("%-26s %12s %14s %10s %10s\n", "extism", "records/run", "rec/s", "/rust e2e", "/c e2e")
