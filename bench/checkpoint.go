@@ -32,15 +32,26 @@ func FillAndCrash(dir string, n int) error {
 		return err
 	}
 	tx := s.NewTxn("count")
-	tx.Begin()
 	key := make([]byte, 0, 16)
+	// In calls of 100,000 keys, as batches write them: one call's writes
+	// are bounded (state.Txn).
 	for i := 0; i < n; i++ {
+		if i%100_000 == 0 {
+			if i > 0 {
+				if err := tx.Commit(); err != nil {
+					return err
+				}
+			}
+			tx.Begin()
+		}
 		key = fmt.Appendf(key[:0], "user-%07d", i)
 		if _, err := tx.Add(state.ScopeKey, key, []byte("n"), int64(i)); err != nil {
 			return err
 		}
 	}
-	tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
 	_, err = s.Checkpoint("bench", []byte("position"))
 	return err
 }
