@@ -458,6 +458,22 @@ func (sc *scanner) scan(b *Batch) error {
 // value's summed length, if it is a record fastRecord takes; else 0.
 func skipFast(src []byte, o int) (end, kv int) {
 	n := len(src)
+	if o+4 <= n {
+		// The commonest record of all: no key, a value of at most 255
+		// bytes, no headers, in two loads.
+		if w := binary.LittleEndian.Uint32(src[o:]); w&0xffffff == 0xc4c094 {
+			l := int(w >> 24)
+			if p := o + 4 + l; p+2 <= n {
+				if t := src[p]; t <= 0x7f && src[p+1] == 0xc0 {
+					return p + 2, l
+				} else if t == 0xcf && p+10 <= n && src[p+9] == 0xc0 {
+					if v := binary.BigEndian.Uint64(src[p+1:]); v > math.MaxUint32 && v <= math.MaxInt64 {
+						return p + 10, l
+					}
+				}
+			}
+		}
+	}
 	if o+5 > n || src[o] != 0x94 {
 		return 0, 0
 	}
