@@ -10,11 +10,16 @@
 //   - the floor of every language: its module's process export called on
 //     the same batches in a plain wazero loop, as built and as the runtime
 //     instruments it, against which the end-to-end figure is a ratio
-//     (-floor=false skips it);
+//     (-floor=false skips it), the runs of the three alternating, with the
+//     garbage collector's share of the CPU the end-to-end runs used;
 //
 //   - the same map as an Extism plugin run by the Extism Go SDK, one call
 //     per record and one per batch of 1000, against the Rust and C rows
-//     (-peers=false skips it).
+//     (-peers=false skips it);
+//
+//   - with -curve, instead of the tables: the cost curve of the Rust and Go
+//     guests (batch sizes 1 to 10000, values of 100 B, 1 KiB and 10 KiB,
+//     parallelism 1 and 2, one operator and a chain of three).
 //
 //     go run ./bench/harness [-records 1000000] [-runs 5] [-langs go,rust]
 package main
@@ -27,7 +32,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"sort"
 	"strings"
@@ -45,6 +52,8 @@ func main() {
 	sweep := flag.Bool("sweep", true, "run the batch-size sweep of native Go against the Go guest")
 	floor := flag.Bool("floor", true, "measure each language's raw wazero loop, as built and instrumented, against its end-to-end row")
 	peers := flag.Bool("peers", true, "measure the Extism plugin rows against the Rust and C end-to-end rows")
+	curve := flag.Bool("curve", false, "run the cost curve (batch sizes × value sizes × parallelism, one operator and a chain of three) instead of the tables")
+	curveLangs := flag.String("curve-langs", "rust,go", "guest languages of the cost curve")
 	ckptKeys := flag.Int("checkpoint-keys", 1_000_000, "keys for the state checkpoint and recovery measurement (0 skips it)")
 	crashWriter := flag.String("crash-writer", "", "internal: fill a store in this directory, checkpoint it and exit without closing it")
 	flag.Parse()
@@ -67,6 +76,19 @@ func main() {
 	defer env.Close(ctx)
 	for _, err := range env.Skipped {
 		fmt.Fprintln(os.Stderr, "harness: skipped:", err)
+	}
+	if *curve {
+		for _, lang := range strings.Split(*curveLangs, ",") {
+			if env.Modules[lang] == "" {
+				fmt.Fprintf(os.Stderr, "harness: no %s guest for the curve\n", lang)
+				continue
+			}
+			fmt.Printf("\ncost curve, %s guest, uppercase map, records/s and values' MB/s, median of %d runs\n", lang, *runs)
+			if _, err := env.Curve(ctx, lang, *runs, dir, os.Stdout); err != nil {
+				fail(err)
+			}
+		}
+		return
 	}
 	median := func(kind string, batch, n int) float64 {
 		var rates []float64
@@ -93,7 +115,7 @@ func main() {
 			fmt.Printf("%-8d %12d %14.0f %14.0f %8.2f\n", batch, n, native, wasm, wasm/native)
 		}
 	}
-	fmt.Printf("\nbatch 1000, %d records per run\n%-16s %14s %8s %18s\n", *records, "operator", "rec/s", "/native", "instance creation")
+	fmt.Printf("\nbatch 1000, %d records per run; GC is the garbage collector's share of the CPU the runs used\n%-16s %14s %8s %18s %6s\n", *records, "operator", "rec/s", "/native", "instance creation", "GC")
 	native := median("native", 1000, *records)
 	fmt.Printf("%-16s %14.0f %8.2f %18s\n", "native Go", native, 1.0, "-")
 	var measured []string
@@ -103,21 +125,27 @@ func main() {
 		if *langs != "" && !slices.Contains(strings.Split(*langs, ","), lang) {
 			continue
 		}
-		rate := median(lang, 1000, *records)
+		var rate float64
+		var gc float64
+		if *floor {
+			// The end-to-end runs alternate with the floor's, so that a
+			// change in the machine's load falls on all three.
+			var err error
+			if rate, gc, floors[lang], err = measureWithFloor(ctx, env, lang, *parallelism, *records, *runs, dir); err != nil {
+				fail(fmt.Errorf("%s: %w", lang, err))
+			}
+		} else {
+			before := gcShare()
+			rate = median(lang, 1000, *records)
+			gc = gcShare().since(before)
+		}
 		inst, err := env.InstanceCreation(ctx, lang, 51)
 		if err != nil {
 			fail(err)
 		}
-		fmt.Printf("%-16s %14.0f %8.2f %16.0fµs\n", lang+" wasm", rate, rate/native, float64(inst.Microseconds()))
+		fmt.Printf("%-16s %14.0f %8.2f %16.0fµs %5.1f%%\n", lang+" wasm", rate, rate/native, float64(inst.Microseconds()), 100*gc)
 		measured = append(measured, lang)
 		e2e[lang] = rate
-		if *floor {
-			// Right after the language's own row, so that both see the
-			// same load on a shared machine.
-			if floors[lang], err = measureFloor(ctx, env.Modules[lang], *records, *runs); err != nil {
-				fail(fmt.Errorf("%s floor: %w", lang, err))
-			}
-		}
 	}
 	if *floor {
 		fmt.Printf("\nraw wazero floor: process on the same batches of %d in a plain loop (alloc, write, process, read), %d records per run,\n", bench.FloorBatch, *records)
@@ -195,27 +223,59 @@ func medianRate(runs int, f func() (int64, error)) (float64, error) {
 	return rates[len(rates)/2], nil
 }
 
-// measureFloor returns the median records/s of a module's plain wazero
-// loop (bench.FloorLoop) as built and as the runtime instruments it, over
-// runs runs of n records each. The two loops' runs alternate, so that a
-// change in the machine's load falls on both.
-func measureFloor(ctx context.Context, wasmPath string, n, runs int) ([2]float64, error) {
+// cpuTimes is the process's CPU time so far, split by the runtime's CPU
+// classes.
+type cpuTimes struct{ gc, used float64 }
+
+// gcShare reads the runtime's CPU-class metrics.
+func gcShare() cpuTimes {
+	samples := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"}}
+	goruntime.GC() // the CPU classes are brought up to date at each GC
+	metrics.Read(samples)
+	return cpuTimes{gc: samples[0].Value.Float64(), used: samples[1].Value.Float64() - samples[2].Value.Float64()}
+}
+
+// since returns the garbage collector's share of the CPU used since
+// before (the forced GC of the readings themselves included).
+func (t cpuTimes) since(before cpuTimes) float64 {
+	if used := t.used - before.used; used > 0 {
+		return (t.gc - before.gc) / used
+	}
+	return 0
+}
+
+// measureWithFloor returns the median records/s of lang's end-to-end
+// batch-1000 runs, the garbage collector's share of the CPU they used, and
+// its floor (see measureFloor), the runs of all three alternating.
+func measureWithFloor(ctx context.Context, env *bench.Env, lang string, parallelism, n, runs int, dir string) (float64, float64, [2]float64, error) {
 	var res [2]float64
 	var loops [2]*bench.FloorLoop
 	for k, instrumented := range []bool{false, true} {
-		l, err := bench.NewFloorLoop(ctx, wasmPath, instrumented)
+		l, err := bench.NewFloorLoop(ctx, env.Modules[lang], instrumented)
 		if err != nil {
-			return res, err
+			return 0, 0, res, err
 		}
 		defer l.Close(ctx)
 		loops[k] = l
 	}
+	var e2e []float64
 	var rates [2][]float64
-	for range runs {
+	var gcTime, used float64
+	for r := range runs {
+		before := gcShare()
+		rate, err := medianRate(1, func() (int64, error) {
+			return env.Run(ctx, lang, 1000, parallelism, n, filepath.Join(dir, fmt.Sprintf("%s-floor-%d", lang, r)))
+		})
+		if err != nil {
+			return 0, 0, res, err
+		}
+		after := gcShare()
+		gcTime, used = gcTime+after.gc-before.gc, used+after.used-before.used
+		e2e = append(e2e, rate)
 		for k, l := range loops {
 			rate, err := medianRate(1, func() (int64, error) { return l.Run(ctx, n) })
 			if err != nil {
-				return res, err
+				return 0, 0, res, err
 			}
 			rates[k] = append(rates[k], rate)
 		}
@@ -224,7 +284,8 @@ func measureFloor(ctx context.Context, wasmPath string, n, runs int) ([2]float64
 		sort.Float64s(rates[k])
 		res[k] = rates[k][len(rates[k])/2]
 	}
-	return res, nil
+	sort.Float64s(e2e)
+	return e2e[len(e2e)/2], gcTime / max(used, 1e-9), res, nil
 }
 
 // peerRows prints the records/s of the uppercase map as an Extism plugin,
