@@ -243,6 +243,10 @@ func (e *Env) RunConfig(ctx context.Context, c Config) (int64, error) {
 			return 0, fmt.Errorf("bench: no %s uppercase guest", c.Kind)
 		}
 		op = fmt.Sprintf("wasm: {module: %q, parallelism: %d}", mod, c.Parallelism)
+		if c.Batch*c.ValueSize > 16<<20 {
+			// Batches past the defaults' 64 MiB output and 256 MiB memory.
+			op = fmt.Sprintf("wasm: {module: %q, parallelism: %d, max_output: 1GiB, memory_limit: 2GiB, max_output_memory: 2GiB}", mod, c.Parallelism)
+		}
 	}
 	ops := make([]string, c.Chain)
 	for i := range ops {
