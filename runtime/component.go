@@ -4,6 +4,12 @@
 // by size and linger time, and acknowledgements back to the source only after
 // the sinks have taken the records (at-least-once).
 //
+// Records move between stages as encoded batches (Batch: one buffer laid
+// out as a frame, with an index of offsets), so the record path allocates
+// nothing per record and a Wasm operator's output reaches the next one
+// without being decoded; sources, sinks and Go operators see them as
+// []Record views. RATIONALE.md says why, with the measurements.
+//
 // The package defines the interfaces connectors and operators implement
 // (Source, Sink, Operator) and the Registry through which a pipeline file
 // names them. It never imports a connector or the Wasm host: cmd/wasmstream
