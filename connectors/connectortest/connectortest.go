@@ -71,8 +71,10 @@ type Batch struct {
 }
 
 // ReadBatches reads src until io.EOF without acknowledging anything, and
-// returns the batches. It fails t on any other error, on an empty batch, on
-// a nil ack func, or on a batch larger than maxBatch (when positive).
+// returns the batches, each record copied before the next Read as the
+// runtime copies it (a source may reuse its records between Reads). It
+// fails t on any other error, on an empty batch, on a nil ack func, or on
+// a batch larger than maxBatch (when positive).
 func ReadBatches(t *testing.T, ctx context.Context, src runtime.Source, maxBatch int) []Batch {
 	t.Helper()
 	var out []Batch
@@ -85,7 +87,7 @@ func ReadBatches(t *testing.T, ctx context.Context, src runtime.Source, maxBatch
 			if maxBatch > 0 && len(recs) > maxBatch {
 				t.Errorf("Read returned %d records, more than the batch size %d", len(recs), maxBatch)
 			}
-			out = append(out, Batch{Records: recs, Ack: ack})
+			out = append(out, Batch{Records: cloneRecords(recs), Ack: ack})
 		}
 		if errors.Is(err, io.EOF) {
 			return out
@@ -107,13 +109,22 @@ func ReadN(t *testing.T, ctx context.Context, src runtime.Source, n int) []runti
 	var out []runtime.Record
 	for len(out) < n {
 		recs, ack, err := src.Read(ctx)
-		out = append(out, recs...)
+		out = append(out, cloneRecords(recs)...)
 		if ack != nil {
 			ack(nil)
 		}
 		if err != nil {
 			t.Fatalf("Read after %d of %d records: %v", len(out), n, err)
 		}
+	}
+	return out
+}
+
+// cloneRecords returns deep copies of recs.
+func cloneRecords(recs []runtime.Record) []runtime.Record {
+	out := make([]runtime.Record, len(recs))
+	for i := range recs {
+		out[i] = recs[i].Clone()
 	}
 	return out
 }

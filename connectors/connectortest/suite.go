@@ -162,8 +162,9 @@ func RunSourceSuite(t *testing.T, newSource NewSource) {
 	}
 	t.Run("reads everything", func(t *testing.T) {
 		src, want := open(t)
-		// All batches are kept unacknowledged before comparing, so a
-		// source that reuses memory between Reads is caught.
+		// All batches are kept unacknowledged before comparing (each
+		// record copied as the runtime copies it: a source may reuse its
+		// buffers between Reads).
 		bs := ReadBatches(t, t.Context(), src, SuiteBatchSize)
 		CheckRecords(t, Records(bs), want)
 		AckAll(bs, nil)
