@@ -32,6 +32,11 @@ func upperMap(r Record) (Record, error) {
 	return r, nil
 }
 
+func upperInPlaceMap(r *Record) error {
+	_, err := upperMap(*r)
+	return err
+}
+
 // benchHandlers are the handler shapes the benchmarks and the allocation
 // test run.
 var benchHandlers = []struct {
@@ -39,6 +44,7 @@ var benchHandlers = []struct {
 	register func()
 }{
 	{"Map", func() { Map(upperMap) }},
+	{"MapInPlace", func() { MapInPlace(upperInPlaceMap) }},
 	{"Filter", func() { Filter(func(r Record) (bool, error) { return r.Key[3]&1 == 0, nil }) }},
 	{"FlatMap", func() { FlatMap(func(r Record, e *Emitter) error { e.Emit(r); return nil }) }},
 	{"FlatMapNewValue", func() {

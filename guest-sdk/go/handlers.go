@@ -11,7 +11,7 @@ import (
 
 // ErrNoHandler is returned by every init and process call of a module that
 // registered no handler.
-var ErrNoHandler = errors.New("wasmstream: no handler registered; call Map, Filter, FlatMap or ProcessBatch from the operator's init function")
+var ErrNoHandler = errors.New("wasmstream: no handler registered; call Map, MapInPlace, Filter, FlatMap or ProcessBatch from the operator's init function")
 
 // ErrDuplicateHandler is wrapped by the error every init and process call
 // returns after a module registered two handlers, or two OnInit hooks.
@@ -42,6 +42,31 @@ func (e *PanicError) Unwrap() error {
 func Map(fn func(Record) (Record, error)) {
 	if op.register(kindMap, fn == nil) {
 		op.mapFn = fn
+	}
+	op.registered()
+}
+
+// MapInPlace registers fn as the operator's handler: each input record
+// produces exactly one record, the one fn leaves in *r. fn may modify the
+// bytes of r's key, value and header values in place, replace any of r's
+// fields (new slices, another timestamp, other headers) or set r.Output to
+// route it; it returns only an error.
+//
+// It does what Map does, but the record is not copied into and out of the
+// handler: r points to a Record the SDK reuses for every record of the batch,
+// decoded straight from the input. In a Go Wasm guest, where a Record is
+// passed in and returned through memory, that saves about a third of the
+// time a short in-place Map spends per record. Prefer it to Map for handlers
+// that change records in place; Map is the plain form for handlers that
+// build a new record.
+//
+// *r, and every slice it holds, is valid only until fn returns: fn must not
+// keep r, and must not change the bytes after it returns (see Map). Slices
+// fn puts into r are its own: the SDK encodes them before the next record
+// and writes into none of them.
+func MapInPlace(fn func(r *Record) error) {
+	if op.register(kindMapInPlace, fn == nil) {
+		op.mapInPlaceFn = fn
 	}
 	op.registered()
 }
@@ -98,6 +123,7 @@ type handlerKind uint8
 const (
 	kindNone handlerKind = iota
 	kindMap
+	kindMapInPlace
 	kindFilter
 	kindFlatMap
 	kindBatch
@@ -107,6 +133,8 @@ func (k handlerKind) String() string {
 	switch k {
 	case kindMap:
 		return "Map"
+	case kindMapInPlace:
+		return "MapInPlace"
 	case kindFilter:
 		return "Filter"
 	case kindFlatMap:
@@ -131,21 +159,25 @@ type operator struct {
 	scratch []byte // grow-only buffer for re-entrant alloc calls
 	out     []byte // grow-only output buffer holding the last output frame
 	rec     Record // the record handed to per-record handlers
-	batch   Batch
-	emit    Emitter
+	// hdrs is the header array the MapInPlace loop decodes into, which it
+	// gives back to rec whenever the handler replaced rec.Headers.
+	hdrs  []Header
+	batch Batch
+	emit  Emitter
 
 	runIn []byte // the native test path's input frame (local.go)
 }
 
 // registration is what the registration functions set.
 type registration struct {
-	kind      handlerKind
-	mapFn     func(Record) (Record, error)
-	filterFn  func(Record) (bool, error)
-	flatMapFn func(Record, *Emitter) error
-	batchFn   func(*Batch, *Emitter) error
-	onInit    func(*Config) error
-	regErr    error // first registration mistake; fails every call
+	kind         handlerKind
+	mapFn        func(Record) (Record, error)
+	mapInPlaceFn func(*Record) error
+	filterFn     func(Record) (bool, error)
+	flatMapFn    func(Record, *Emitter) error
+	batchFn      func(*Batch, *Emitter) error
+	onInit       func(*Config) error
+	regErr       error // first registration mistake; fails every call
 }
 
 // registered keeps the registration made so far as the one Reset restores
@@ -298,6 +330,10 @@ func (o *operator) process(frame []byte) (out []byte, err error) {
 		}
 		if out, ok := o.finishRun(run, runN); ok {
 			return out, nil
+		}
+	case kindMapInPlace:
+		if out, ok, err := o.mapInPlace(); err != nil || ok {
+			return out, err
 		}
 	case kindFilter:
 		fn, rd, rec := o.filterFn, &b.r, &o.rec

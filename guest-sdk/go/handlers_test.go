@@ -37,6 +37,26 @@ func TestHandlers(t *testing.T) {
 				return r, nil
 			})
 		}, []string{"side>keep one", "side>drop two", "side>keep three"}},
+		{"MapInPlace in place", func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error {
+				upperInPlace(r.Value)
+				return nil
+			})
+		}, []string{"KEEP ONE", "DROP TWO", "KEEP THREE"}},
+		{"MapInPlace new value", func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error {
+				r.Value = append([]byte("new "), r.Value...)
+				return nil
+			})
+		}, []string{"new keep one", "new drop two", "new keep three"}},
+		{"MapInPlace routes one", func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error {
+				if bytes.HasPrefix(r.Value, []byte("drop")) {
+					r.Output = "side"
+				}
+				return nil
+			})
+		}, []string{"keep one", "side>drop two", "keep three"}},
 		{"Filter", func() {
 			wasmstream.Filter(func(r wasmstream.Record) (bool, error) {
 				return bytes.HasPrefix(r.Value, []byte("keep")), nil
@@ -98,14 +118,9 @@ func TestHandlers(t *testing.T) {
 }
 
 // TestMapPreservesFields checks that keys, timestamps and headers come
-// through a Map that only touches the value, for every timestamp width.
+// through a Map or MapInPlace that only touches the value, for every
+// timestamp width.
 func TestMapPreservesFields(t *testing.T) {
-	setup(t, func() {
-		wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) {
-			upperInPlace(r.Value)
-			return r, nil
-		})
-	})
 	var in []wasmstream.Record
 	for _, ts := range []int64{0, 1, 127, 128, 255, 256, 65535, 65536, 1 << 32, 1700000000000, -1, -32, -33, -1 << 40} {
 		in = append(in, rec("k", "v", ts))
@@ -116,19 +131,37 @@ func TestMapPreservesFields(t *testing.T) {
 		wasmstream.Record{Key: []byte("h"), Value: []byte("with headers"), Headers: []wasmstream.Header{{Name: "a", Value: []byte("1")}, {Name: "a", Value: nil}}},
 		wasmstream.Record{Value: bytes.Repeat([]byte("x"), 70000)},
 	)
-	out, err := wasmstream.Run(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out) != len(in) {
-		t.Fatalf("got %d records, want %d", len(out), len(in))
-	}
-	for i := range in {
-		want := in[i].Clone()
-		upperInPlace(want.Value)
-		if !equalRecords(out[i], want) {
-			t.Errorf("record %d: got %+v, want %+v", i, out[i], want)
-		}
+	for kind, register := range map[string]func(){
+		"Map": func() {
+			wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) {
+				upperInPlace(r.Value)
+				return r, nil
+			})
+		},
+		"MapInPlace": func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error {
+				upperInPlace(r.Value)
+				return nil
+			})
+		},
+	} {
+		t.Run(kind, func(t *testing.T) {
+			setup(t, register)
+			out, err := wasmstream.Run(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) != len(in) {
+				t.Fatalf("got %d records, want %d", len(out), len(in))
+			}
+			for i := range in {
+				want := in[i].Clone()
+				upperInPlace(want.Value)
+				if !equalRecords(out[i], want) {
+					t.Errorf("record %d: got %+v, want %+v", i, out[i], want)
+				}
+			}
+		})
 	}
 }
 
@@ -159,9 +192,10 @@ func TestEmitterRouting(t *testing.T) {
 
 func TestEmptyBatch(t *testing.T) {
 	kinds := map[string]func(){
-		"Map":     func() { wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { return r, nil }) },
-		"Filter":  func() { wasmstream.Filter(func(wasmstream.Record) (bool, error) { return true, nil }) },
-		"FlatMap": func() { wasmstream.FlatMap(func(wasmstream.Record, *wasmstream.Emitter) error { return nil }) },
+		"Map":        func() { wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { return r, nil }) },
+		"MapInPlace": func() { wasmstream.MapInPlace(func(*wasmstream.Record) error { return nil }) },
+		"Filter":     func() { wasmstream.Filter(func(wasmstream.Record) (bool, error) { return true, nil }) },
+		"FlatMap":    func() { wasmstream.FlatMap(func(wasmstream.Record, *wasmstream.Emitter) error { return nil }) },
 		"ProcessBatch": func() {
 			wasmstream.ProcessBatch(func(b *wasmstream.Batch, e *wasmstream.Emitter) error {
 				var r wasmstream.Record
@@ -202,6 +236,21 @@ func TestHandlerErrors(t *testing.T) {
 		}, func(t *testing.T, err error) {
 			if err != errBad {
 				t.Fatalf("got %v, want the handler's error itself", err)
+			}
+		}},
+		{"MapInPlace error verbatim", func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error { upperInPlace(r.Value); return errBad })
+		}, func(t *testing.T, err error) {
+			if err != errBad {
+				t.Fatalf("got %v, want the handler's error itself", err)
+			}
+		}},
+		{"MapInPlace panic", func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error { r.Output = "side"; panic(errBad) })
+		}, func(t *testing.T, err error) {
+			pe, ok := errors.AsType[*wasmstream.PanicError](err)
+			if !ok || !errors.Is(err, errBad) || err.Error() != "panic: record is bad" || len(pe.Stack) == 0 {
+				t.Fatalf("got %v (%T), want a *PanicError wrapping %v with a stack", err, err, errBad)
 			}
 		}},
 		{"Filter error", func() {
@@ -271,6 +320,19 @@ func TestHandlerErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error naming FlatMap", err)
 			}
 		}},
+		{"nil MapInPlace handler", func() { wasmstream.MapInPlace(nil) }, func(t *testing.T, err error) {
+			if err == nil || !strings.Contains(err.Error(), "MapInPlace called with a nil function") {
+				t.Fatalf("got %v, want an error naming MapInPlace", err)
+			}
+		}},
+		{"Map and MapInPlace", func() {
+			wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { return r, nil })
+			wasmstream.MapInPlace(func(*wasmstream.Record) error { return nil })
+		}, func(t *testing.T, err error) {
+			if !errors.Is(err, wasmstream.ErrDuplicateHandler) || !strings.Contains(err.Error(), "MapInPlace called after Map") {
+				t.Fatalf("got %v, want ErrDuplicateHandler naming MapInPlace and Map", err)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -285,28 +347,38 @@ func TestHandlerErrors(t *testing.T) {
 }
 
 // TestRecoversAfterFailure checks that a failed call leaves the operator
-// usable: the next batch is processed normally.
+// usable: the next batch is processed normally, whatever the failed
+// handler left in the record it was given.
 func TestRecoversAfterFailure(t *testing.T) {
-	setup(t, func() {
-		wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) {
-			if string(r.Value) == "panic" {
-				panic("asked to")
+	upper := func(r *wasmstream.Record) error {
+		if string(r.Value) == "panic" {
+			r.Key, r.Output = []byte("left over"), "side"
+			panic("asked to")
+		}
+		upperInPlace(r.Value)
+		return nil
+	}
+	for kind, register := range map[string]func(){
+		"Map": func() {
+			wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { return r, upper(&r) })
+		},
+		"MapInPlace": func() { wasmstream.MapInPlace(upper) },
+	} {
+		t.Run(kind, func(t *testing.T) {
+			setup(t, register)
+			for i, tc := range []struct {
+				value   string
+				wantErr bool
+			}{{"a", false}, {"panic", true}, {"b", false}} {
+				out, err := wasmstream.Run([]wasmstream.Record{rec("", "x", 0), rec("", tc.value, 0)})
+				if (err != nil) != tc.wantErr {
+					t.Fatalf("call %d: error %v, want error %v", i, err, tc.wantErr)
+				}
+				if err == nil && (!slices.Equal(values(out), []string{"X", strings.ToUpper(tc.value)}) || out[0].Key != nil || out[1].Key != nil) {
+					t.Fatalf("call %d: got %+v", i, out)
+				}
 			}
-			upperInPlace(r.Value)
-			return r, nil
 		})
-	})
-	for i, tc := range []struct {
-		value   string
-		wantErr bool
-	}{{"a", false}, {"panic", true}, {"b", false}} {
-		out, err := wasmstream.Run([]wasmstream.Record{rec("", "x", 0), rec("", tc.value, 0)})
-		if (err != nil) != tc.wantErr {
-			t.Fatalf("call %d: error %v, want error %v", i, err, tc.wantErr)
-		}
-		if err == nil && !slices.Equal(values(out), []string{"X", strings.ToUpper(tc.value)}) {
-			t.Fatalf("call %d: got %q", i, values(out))
-		}
 	}
 }
 
@@ -328,6 +400,10 @@ func TestMalformedInput(t *testing.T) {
 		"Map": func() { wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { return r, nil }) },
 		"Map changing values": func() {
 			wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) { r.Value = []byte("x"); return r, nil })
+		},
+		"MapInPlace": func() { wasmstream.MapInPlace(func(*wasmstream.Record) error { return nil }) },
+		"MapInPlace changing values": func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error { r.Value = []byte("x"); return nil })
 		},
 		"Filter keeping all": func() { wasmstream.Filter(func(wasmstream.Record) (bool, error) { return true, nil }) },
 		"ProcessBatch reading nothing": func() {
@@ -394,6 +470,33 @@ func TestHeaderChanges(t *testing.T) {
 				return r, nil
 			})
 		}, []wasmstream.Header{{Name: "file", Value: []byte("/a/b")}, {Name: "n"}, {Name: "x", Value: []byte("y")}}},
+		{"MapInPlace untouched", func() {
+			wasmstream.MapInPlace(func(*wasmstream.Record) error { return nil })
+		}, in[0].Headers},
+		{"MapInPlace value bytes in place", func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error { upperInPlace(r.Headers[0].Value); return nil })
+		}, []wasmstream.Header{{Name: "file", Value: []byte("/A/B")}, {Name: "n"}}},
+		{"MapInPlace entry value", func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error { set(*r); return nil })
+		}, []wasmstream.Header{{Name: "file", Value: []byte("/c")}, {Name: "n"}}},
+		{"MapInPlace entry name", func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error { r.Headers[1].Name = "m"; return nil })
+		}, []wasmstream.Header{{Name: "file", Value: []byte("/a/b")}, {Name: "m"}}},
+		{"MapInPlace fewer", func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error { r.Headers = r.Headers[:1]; return nil })
+		}, []wasmstream.Header{{Name: "file", Value: []byte("/a/b")}}},
+		{"MapInPlace appended", func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error {
+				r.Headers = append(r.Headers, wasmstream.Header{Name: "x", Value: []byte("y")})
+				return nil
+			})
+		}, []wasmstream.Header{{Name: "file", Value: []byte("/a/b")}, {Name: "n"}, {Name: "x", Value: []byte("y")}}},
+		{"MapInPlace replaced", func() {
+			wasmstream.MapInPlace(func(r *wasmstream.Record) error {
+				r.Headers = []wasmstream.Header{{Name: "only", Value: []byte("1")}}
+				return nil
+			})
+		}, []wasmstream.Header{{Name: "only", Value: []byte("1")}}},
 		{"Filter entry value", func() {
 			wasmstream.Filter(func(r wasmstream.Record) (bool, error) { set(r); return true, nil })
 		}, []wasmstream.Header{{Name: "file", Value: []byte("/c")}, {Name: "n"}}},

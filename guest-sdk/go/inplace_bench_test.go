@@ -24,6 +24,8 @@ var wasmShapes = []struct {
 	{"uppercase", "./examples/wasm/uppercase/go", ""},
 	{"Map", "./guest-sdk/go/testdata/benchguest", ""},
 	{"MapIdentity", "./guest-sdk/go/testdata/benchguest", "identity"},
+	{"MapInPlace", "./guest-sdk/go/testdata/benchguest", "inplace"},
+	{"MapInPlaceIdentity", "./guest-sdk/go/testdata/benchguest", "inplaceidentity"},
 	{"MapNewValue", "./guest-sdk/go/testdata/benchguest", "mapcopy"},
 	{"FilterAll", "./guest-sdk/go/testdata/benchguest", "filter"},
 	{"FilterHalf", "./guest-sdk/go/testdata/benchguest", "filterhalf"},

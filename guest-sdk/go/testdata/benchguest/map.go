@@ -1,4 +1,4 @@
-//go:build !filter && !filterhalf && !flatmap && !mapcopy && !identity
+//go:build !filter && !filterhalf && !flatmap && !mapcopy && !identity && !inplace && !inplaceidentity
 
 package main
 
