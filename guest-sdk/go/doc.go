@@ -2,26 +2,35 @@
 // package into a wasmstream operator module and hides the ABI (package
 // github.com/wasmstream/wasmstream/abi) entirely.
 //
-// An operator is a main package that registers exactly one handler — Map,
-// Filter, FlatMap or ProcessBatch — and optionally an OnInit hook, from its
-// init function, and has an empty main:
+// An operator is a main package that registers exactly one handler —
+// MapInPlace, Map, Filter, FlatMap or ProcessBatch — and optionally an
+// OnInit hook, from its init function, and has an empty main:
 //
 //	package main
 //
 //	import wasmstream "github.com/wasmstream/wasmstream/guest-sdk/go"
 //
 //	func init() {
-//		wasmstream.Map(func(r wasmstream.Record) (wasmstream.Record, error) {
+//		wasmstream.MapInPlace(func(r *wasmstream.Record) error {
 //			for i, c := range r.Value {
 //				if 'a' <= c && c <= 'z' {
 //					r.Value[i] = c - ('a' - 'A') // in place: no copy, no allocation
 //				}
 //			}
-//			return r, nil
+//			return nil
 //		})
 //	}
 //
 //	func main() {}
+//
+// MapInPlace and Map both produce one record per input record. A MapInPlace
+// handler is given a pointer to the record the SDK decoded and changes it
+// where it is; a Map handler is given a copy and returns the record to
+// emit. They encode the same output, but in a Go Wasm guest, where a Record
+// is copied through memory into and out of every call, MapInPlace is the
+// faster by far (its loop is also written for the Wasm port's costs): use it
+// for handlers that edit records, the common case, and Map where returning a
+// new record reads better and the time does not matter.
 //
 // Build it as a WASI reactor:
 //
@@ -43,16 +52,18 @@
 // keep them, or slices of them, after it returns: the next batch overwrites
 // the buffer. Copy what must outlive the call (Record.Clone does).
 //
-// Output is encoded as it is produced: the record returned by a Map, kept by
-// a Filter, or passed to Emitter.Emit is copied into the output frame before
-// the call returns, so its bytes may be reused at once. The exception is a
-// record that a Map or Filter passes on with nothing changed but the
-// contents of its key, value or header value bytes: its encoding in the
-// input is copied later, in one piece with its neighbours, or, when every
-// record of the batch passes on so, the input frame itself is the output
-// and nothing is copied. This is why a record's bytes are valid only during
-// the handler call it is passed to: a Map or Filter handler must not change
-// them after that call returns, even within the batch.
+// Output is encoded as it is produced: the record returned by a Map, left by
+// a MapInPlace, kept by a Filter, or passed to Emitter.Emit is copied into
+// the output frame before the call returns, so its bytes may be reused at
+// once. The exception is a record that a Map, MapInPlace or Filter passes on
+// with nothing changed but the contents of its key, value or header value
+// bytes: its encoding in the input is copied later, in one piece with its
+// neighbours, or, when every record of the batch passes on so, the input
+// frame itself is the output and nothing is copied. This is why a record's
+// bytes are valid only during the handler call it is passed to: such a
+// handler must not change them after that call returns, even within the
+// batch. The Record a MapInPlace handler points to is reused for the next
+// record: it must not keep the pointer either.
 //
 // # Errors and panics
 //

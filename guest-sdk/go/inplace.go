@@ -37,9 +37,14 @@ func (o *operator) mapInPlace() (out []byte, ok bool, err error) {
 	// only into its own array.
 	rec.Key, rec.Value, rec.Headers, rec.Output = nil, nil, o.hdrs[:0], ""
 	run, runN := off, 0
-	// reader.reset accepted the frame, so a record means at least 11 bytes:
-	// base[last-7:last+1] is inside it.
+	// The timestamp's 8 bytes are read at last-7 at the latest. A frame
+	// shorter than 8 bytes, one tiny record, is read for the fast path in
+	// shortFrame instead, and takes reader.next.
 	base, last := unsafe.Pointer(unsafe.SliceData(src)), len(src)-1
+	var short uint
+	if len(src) < 8 {
+		base, last, short = unsafe.Pointer(&shortFrame), len(shortFrame)-1, 1
+	}
 	for left > 0 {
 		start := off
 		p := off + 1
@@ -57,7 +62,7 @@ func (o *operator) mapInPlace() (out []byte, ok bool, err error) {
 		u := bits.ReverseBytes64(*(*uint64)(unsafe.Add(base, clamp(t+1, last-7))))
 		long := uint(tc >> 7) // 1 unless a positive fixint
 		e := t + 1 + 8*int(long)
-		bad := byteAt(base, off, last) ^ 0x94 | (kc-0xc0)&^4 | (vc-0xc0)&^4 |
+		bad := short | byteAt(base, off, last) ^ 0x94 | (kc-0xc0)&^4 | (vc-0xc0)&^4 |
 			// A uint 64 must hold a millisecond timestamp: past uint 32,
 			// within int 64.
 			long*(tc^0xcf|uint(u>>63)|uint((u>>32-1)>>63)) |
@@ -95,7 +100,10 @@ func (o *operator) mapInPlace() (out []byte, ok bool, err error) {
 			}
 			rd.off, rd.left = start, left+1
 			if !rd.next(rec) {
-				break // rd.err holds the decoding error, which process reports
+				// rd.err holds the decoding error, which process reports;
+				// rd.off is where the record starts.
+				out, ok = o.finishRun(run, runN)
+				return out, ok, nil
 			}
 			if cap(rec.Headers) > cap(o.hdrs) { // next grew the array
 				o.hdrs = rec.Headers[:0]
@@ -132,12 +140,13 @@ func (o *operator) mapInPlace() (out []byte, ok bool, err error) {
 		// clear them for the next record, which setBytes requires.
 		rec.Key, rec.Value, rec.Output = nil, nil, ""
 	}
-	if left == 0 {
-		rd.off, rd.left = off, 0
-	}
+	rd.off, rd.left = off, 0
 	out, ok = o.finishRun(run, runN)
 	return out, ok, nil
 }
+
+// shortFrame stands in for a frame too short for mapInPlace's reads.
+var shortFrame [8]byte
 
 // byteAt returns the byte at base+min(i, last), without a bounds check.
 func byteAt(base unsafe.Pointer, i, last int) uint {

@@ -286,8 +286,10 @@ func FuzzMapInPlaceMatchesMap(f *testing.F) {
 		for i, kind := range []string{"Map", "MapInPlace"} {
 			Reset()
 			mapRegistrations[kind](fn)
-			out, err := RunFrame(frame)
-			outs[i] = out
+			// A copy with no room past its end, as the Wasm export's frame
+			// has none, so that a slice past the frame's end panics.
+			out, err := op.process(slices.Clip(slices.Clone(frame)))
+			outs[i] = slices.Clone(out)
 			if err != nil {
 				errs[i] = err.Error()
 			}
