@@ -84,10 +84,19 @@ func BenchmarkWasmProcess(b *testing.B) {
 			mods = append(mods, module{name: s.name, pkg: s.pkg, tags: s.tags})
 		}
 	}
-	for _, s := range mods {
+	// The modules are built into a directory of the whole benchmark's, not
+	// a sub-benchmark's TempDir: with -count, a sub-benchmark runs again
+	// after its cleanups, and builds once.
+	dir, err := os.MkdirTemp("", "wasmprocess")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	for i := range mods {
+		s := &mods[i]
 		b.Run(s.name, func(b *testing.B) {
 			if s.path == "" {
-				s.path = filepath.Join(b.TempDir(), "op.wasm")
+				s.path = filepath.Join(dir, s.name+".wasm")
 				cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-tags="+s.tags, "-o", s.path, s.pkg)
 				cmd.Dir = root
 				cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
