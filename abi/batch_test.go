@@ -234,3 +234,99 @@ func BenchmarkBatch(b *testing.B) {
 		}
 	})
 }
+
+// likeBatch is a batch built by Append with every field shape and no
+// outputs, and its frame.
+func likeBatch() (*abi.Batch, []byte) {
+	recs := batchRecords()
+	var b abi.Batch
+	for i := range recs {
+		recs[i].Output = ""
+		b.Append(&recs[i])
+	}
+	return &b, bytes.Clone(b.Frame())
+}
+
+// TestBatchSetFrameLike checks the shortcut for a guest that changed
+// values in place: a frame differing from the input only inside values is
+// taken without decoding; any other difference is refused, for SetFrame
+// to validate.
+func TestBatchSetFrameLike(t *testing.T) {
+	like, frame := likeBatch()
+	want := like.AppendViews(nil)
+	changed := bytes.Clone(frame)
+	for i := range want {
+		if len(want[i].Value) > 0 {
+			// Upper-case every value in place, as the uppercase guests do.
+			off := bytes.Index(changed, want[i].Value)
+			copy(changed[off:], bytes.ToUpper(want[i].Value))
+		}
+	}
+	var out abi.Batch
+	if !out.SetFrameLike(changed, like) {
+		t.Fatal("a frame with only its values changed was refused")
+	}
+	dec, err := abi.DecodeFrame(changed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range dec {
+		if len(dec[i].Headers) == 0 {
+			dec[i].Headers = nil
+		}
+	}
+	if got := out.AppendViews(nil); !reflect.DeepEqual(got, dec) {
+		t.Fatalf("views differ:\n got %+v\nwant %+v", got, dec)
+	}
+	if out.Size() != like.Size() || out.KeyValueBytes() != like.KeyValueBytes() || !bytes.Equal(out.Frame(), changed) {
+		t.Fatal("the batch taken does not match the frame")
+	}
+	// A changed key, timestamp, header, length or count is refused.
+	for _, at := range []int{2, 6, 7, 9, len(frame) - 1} {
+		bad := bytes.Clone(frame)
+		bad[at] ^= 1
+		var b abi.Batch
+		if b.SetFrameLike(bad, like) {
+			t.Errorf("a frame with byte %d changed was taken as shaped like its input", at)
+		}
+	}
+	var b abi.Batch
+	if b.SetFrameLike(frame[:len(frame)-1], like) {
+		t.Error("a shorter frame was taken")
+	}
+	// A batch from a guest's frame has no layout to compare with.
+	var fromGuest abi.Batch
+	if err := fromGuest.SetFrame(frame, 100); err != nil {
+		t.Fatal(err)
+	}
+	fromGuest.Frame()
+	if b.SetFrameLike(frame, &fromGuest) {
+		t.Error("a batch without a layout was used as one")
+	}
+}
+
+// FuzzBatchSetFrameLike checks that whatever SetFrameLike takes is a valid
+// frame that decodes to the records it shows.
+func FuzzBatchSetFrameLike(f *testing.F) {
+	_, frame := likeBatch()
+	f.Add(frame)
+	f.Fuzz(func(t *testing.T, mutated []byte) {
+		like, _ := likeBatch()
+		var b abi.Batch
+		if !b.SetFrameLike(mutated, like) {
+			return
+		}
+		dec, err := abi.DecodeFrame(mutated, nil)
+		if err != nil {
+			t.Fatalf("taken, but it does not decode: %v", err)
+		}
+		for i := range dec {
+			if len(dec[i].Headers) == 0 {
+				dec[i].Headers = nil
+			}
+		}
+		if got := b.AppendViews(nil); !reflect.DeepEqual(got, dec) {
+			t.Fatalf("views differ from the decoded frame")
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"bytes"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -84,7 +85,14 @@ func testConformance(t *testing.T, g guestbuild.Guest) {
 				}
 			}
 			var in, out abi.Batch
-			if err := in.SetFrame(v.In, 1<<20); err != nil {
+			// Built as a source's records are (with the layout a guest
+			// changing values in place is checked against), when the
+			// vector's input is canonical.
+			if recs, err := abi.DecodeFrame(v.In, nil); err == nil && bytes.Equal(abi.AppendFrame(nil, recs), v.In) {
+				for i := range recs {
+					in.Append(&recs[i])
+				}
+			} else if err := in.SetFrame(v.In, 1<<20); err != nil {
 				t.Fatalf("the vector's input: %v", err)
 			}
 			var got []byte
