@@ -149,7 +149,7 @@ func main() {
 	}
 	if *floor {
 		fmt.Printf("\nraw wazero floor: process on the same batches of %d in a plain loop (alloc, write, process, read), %d records per run,\n", bench.FloorBatch, *records)
-		fmt.Printf("measured right after each language's row; \"instrumented\" is the loop over the module as the runtime rewrites it\n")
+		fmt.Printf("its runs alternating with the end-to-end runs; \"instrumented\" is the loop over the module as the runtime rewrites it\n")
 		fmt.Printf("%-16s %14s %16s %14s %10s %10s\n", "language", "floor rec/s", "instrumented", "e2e rec/s", "e2e/floor", "e2e/instr")
 		for _, lang := range measured {
 			f, i := floors[lang][0], floors[lang][1]
