@@ -357,42 +357,24 @@ func (e *HeaderLimitError) Error() string {
 // maxHeaders headers in all. The batch keeps no reference to frame.
 func (b *Batch) SetFrame(frame []byte, maxHeaders int) error {
 	b.Reset()
-	r := FrameReader{src: frame}
-	total, err := r.arrayHeader()
-	if err != nil {
+	var r FrameReader
+	if err := r.Reset(frame); err != nil {
 		return err
-	}
-	if total < 1 {
-		return r.fail(0, "frame is an empty array; want [records, ...]")
-	}
-	count, err := r.arrayHeader()
-	if err != nil {
-		return err
-	}
-	if count > MaxRecords {
-		return r.fail(1, fmt.Sprintf("frame declares %d records; the limit is %d", count, MaxRecords))
-	}
-	if uint64(count)*5 > uint64(len(r.src)-r.off) {
-		return r.fail(1, fmt.Sprintf("frame declares %d records but has only %d bytes left", count, len(r.src)-r.off))
 	}
 	b.noLayout = true
 	base := r.off
-	sc := scanner{r: r, count: int(count), maxHeaders: maxHeaders}
+	sc := scanner{r: r, count: int(r.left), maxHeaders: maxHeaders}
 	if err := sc.scan(nil); err != nil {
 		b.Reset()
 		return err
 	}
 	end := sc.r.off
-	for i := uint32(1); i < total; i++ {
-		if err := sc.r.skip(0); err != nil {
-			b.Reset()
-			return err
-		}
-	}
-	if sc.r.off != len(frame) {
+	sc.r.left = 0
+	if err := sc.r.Close(); err != nil { // reserved elements, trailing bytes
 		b.Reset()
-		return sc.r.fail(sc.r.off, fmt.Sprintf("%d trailing bytes after the frame", len(frame)-sc.r.off))
+		return err
 	}
+	count := r.left
 	// The records follow the batch's own canonical 6-byte header, whatever
 	// header the frame had.
 	b.buf = append(b.buf, frame[base:end]...)

@@ -195,12 +195,7 @@ sink: {test: {}}
 func TestKeyByBetweenOperators(t *testing.T) {
 	checkNoLeaks(t)
 	reg := testRegistry(nil)
-	f := &tallyFactory{total: map[string]int64{}, instances: map[string]map[int]bool{}}
-	runtime.AddOperator(reg, "tally", "keyed counter", func(*struct {
-		runtime.OperatorSettings `yaml:",inline"`
-	}) (runtime.OperatorFactory, error) {
-		return f, nil
-	})
+	f := addTally(reg)
 	spec := parse(t, reg, `
 pipeline: keyby2
 batch: {size: 64, linger: 1ms}

@@ -20,12 +20,7 @@ func TestKeyByRoutesByJSONField(t *testing.T) {
 	checkNoLeaks(t)
 	const n, users = 6000, 13
 	reg := testRegistry(nil)
-	f := &tallyFactory{total: map[string]int64{}, instances: map[string]map[int]bool{}}
-	runtime.AddOperator(reg, "tally", "keyed counter", func(*struct {
-		runtime.OperatorSettings `yaml:",inline"`
-	}) (runtime.OperatorFactory, error) {
-		return f, nil
-	})
+	f := addTally(reg)
 	spec := parse(t, reg, `
 pipeline: keyby
 batch: {size: 64, linger: 1ms}

@@ -12,6 +12,19 @@ import (
 // tallyFactory builds stateful operators that add 1 per record to a keyed
 // counter and remember, per key, the largest total the store returned and
 // which instances saw the key.
+// addTally registers a "tally" operator, a keyed counter, in reg and
+// returns its factory, which records the counts and the instances that
+// saw each key.
+func addTally(reg *runtime.Registry) *tallyFactory {
+	f := &tallyFactory{total: map[string]int64{}, instances: map[string]map[int]bool{}}
+	runtime.AddOperator(reg, "tally", "keyed counter", func(*struct {
+		runtime.OperatorSettings `yaml:",inline"`
+	}) (runtime.OperatorFactory, error) {
+		return f, nil
+	})
+	return f
+}
+
 type tallyFactory struct {
 	mu        sync.Mutex
 	total     map[string]int64
@@ -64,12 +77,7 @@ func TestUnkeyedRecordsMeetOneStatefulInstance(t *testing.T) {
 	checkNoLeaks(t)
 	const n = 20000
 	reg := testRegistry(nil)
-	f := &tallyFactory{total: map[string]int64{}, instances: map[string]map[int]bool{}}
-	runtime.AddOperator(reg, "tally", "keyed counter", func(*struct {
-		runtime.OperatorSettings `yaml:",inline"`
-	}) (runtime.OperatorFactory, error) {
-		return f, nil
-	})
+	f := addTally(reg)
 	spec := parse(t, reg, `
 pipeline: unkeyed
 batch: {size: 100, linger: 1ms}
