@@ -11,7 +11,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wasmstream/wasmstream/abi"
 )
@@ -50,22 +49,8 @@ func BenchmarkWasmProcess(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(api.CoreFeaturesV2))
+	rt, lastErr := guestRuntime(b, ctx)
 	defer rt.Close(ctx)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		b.Fatal(err)
-	}
-	var lastErr string
-	hb := rt.NewHostModuleBuilder(abi.HostModule)
-	hb.NewFunctionBuilder().WithFunc(func(_ context.Context, m api.Module, ptr, n uint32) {
-		msg, _ := m.Memory().Read(ptr, n)
-		lastErr = string(msg)
-	}).Export(abi.ImportSetError)
-	hb.NewFunctionBuilder().WithFunc(func(context.Context, api.Module, int32, uint32, uint32) {}).Export(abi.ImportLog)
-	hb.NewFunctionBuilder().WithFunc(func(context.Context, api.Module, uint32, uint32, int64) {}).Export(abi.ImportMetricAdd)
-	if _, err := hb.Instantiate(ctx); err != nil {
-		b.Fatal(err)
-	}
 	recs := make([]abi.Record, 1000)
 	for i := range recs {
 		recs[i].Value = bytes.Repeat([]byte{'a' + byte(i%26)}, 100)
@@ -124,7 +109,7 @@ func BenchmarkWasmProcess(b *testing.B) {
 					b.Fatal("alloc returned a buffer outside memory")
 				}
 				if res, err = process.Call(ctx, res[0], uint64(len(frame))); err != nil || int64(res[0]) == abi.ResultError {
-					b.Fatalf("process: %v %s", err, lastErr)
+					b.Fatalf("process: %v %s", err, *lastErr)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")

@@ -11,7 +11,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wasmstream/wasmstream/abi"
 )
@@ -32,22 +31,8 @@ func TestWasmMapShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(api.CoreFeaturesV2))
+	rt, lastErr := guestRuntime(t, ctx)
 	defer rt.Close(context.Background())
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		t.Fatal(err)
-	}
-	var lastErr string
-	hb := rt.NewHostModuleBuilder(abi.HostModule)
-	hb.NewFunctionBuilder().WithFunc(func(_ context.Context, m api.Module, ptr, n uint32) {
-		msg, _ := m.Memory().Read(ptr, n)
-		lastErr = string(msg)
-	}).Export(abi.ImportSetError)
-	hb.NewFunctionBuilder().WithFunc(func(context.Context, api.Module, int32, uint32, uint32) {}).Export(abi.ImportLog)
-	hb.NewFunctionBuilder().WithFunc(func(context.Context, api.Module, uint32, uint32, int64) {}).Export(abi.ImportMetricAdd)
-	if _, err := hb.Instantiate(ctx); err != nil {
-		t.Fatal(err)
-	}
 
 	var plain, mixed []abi.Record
 	for i := range 300 {
@@ -134,8 +119,8 @@ func TestWasmMapShapes(t *testing.T) {
 						t.Fatalf("%s: process trapped: %v", c.name, err)
 					}
 					if int64(res[0]) == abi.ResultError {
-						if c.want != nil || lastErr != c.wantErr {
-							t.Fatalf("%s: error %q, want %q", c.name, lastErr, c.wantErr)
+						if c.want != nil || *lastErr != c.wantErr {
+							t.Fatalf("%s: error %q, want %q", c.name, *lastErr, c.wantErr)
 						}
 						continue
 					}
