@@ -1,4 +1,4 @@
-package wasmstream_test
+package wasmtest
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ func TestWasmMapShapes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the go tool is needed to build the guests: %v", err)
 	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := filepath.Abs(filepath.Join("..", "..", "..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestWasmMapShapes(t *testing.T) {
 		out := make([]abi.Record, len(recs))
 		for i, r := range recs {
 			out[i] = r.Clone()
-			upperInPlace(out[i].Value)
+			asciiUpper(out[i].Value)
 		}
 		return abi.AppendFrame(nil, out)
 	}
@@ -132,5 +132,14 @@ func TestWasmMapShapes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// asciiUpper upper-cases v's ASCII letters in place, as the guests do.
+func asciiUpper(v []byte) {
+	for i, c := range v {
+		if 'a' <= c && c <= 'z' {
+			v[i] = c - ('a' - 'A')
+		}
 	}
 }

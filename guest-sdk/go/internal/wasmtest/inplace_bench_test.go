@@ -1,4 +1,4 @@
-package wasmstream_test
+package wasmtest
 
 import (
 	"bytes"
@@ -38,13 +38,13 @@ var wasmShapes = []struct {
 // the frame, process, as the host does per batch. WASMSTREAM_BENCH_MODULES,
 // a comma-separated list of .wasm files, runs those modules instead.
 //
-//	go test -run '^$' -bench WasmProcess -count 5 ./guest-sdk/go
+//	go test -run '^$' -bench WasmProcess -count 5 ./guest-sdk/go/internal/wasmtest
 func BenchmarkWasmProcess(b *testing.B) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		b.Skipf("the go tool is needed to build the guests: %v", err)
 	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := filepath.Abs(filepath.Join("..", "..", "..", ".."))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package wasmstream_test
+package wasmtest
 
 import (
 	"context"
