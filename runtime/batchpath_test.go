@@ -57,14 +57,7 @@ source: {test: {}}
 operators: [{func: {fn: upper, parallelism: %d}}]
 sink: {test: {}}
 `, par))
-			sink := &memSink{}
-			p, err := runtime.Build(spec, runtime.WithSource(&reusingSource{n: n, chunk: 100}), runtime.WithSink(sink))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Run(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			sink := runAll(t, spec, &reusingSource{n: n, chunk: 100})
 			got := map[string]bool{}
 			for _, r := range sink.records() {
 				v := string(r.Value)
@@ -152,14 +145,7 @@ source: {test: {}}
 operators: [{frames: {name: a}}, `+tt.second+`]
 sink: {test: {}}
 `)
-			sink := &memSink{}
-			p, err := runtime.Build(spec, runtime.WithSource(&reusingSource{n: 100, chunk: 100}), runtime.WithSink(sink))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Run(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			sink := runAll(t, spec, &reusingSource{n: 100, chunk: 100})
 			if got := len(sink.records()); got != 100 {
 				t.Fatalf("%d records reached the sink, want 100", got)
 			}
@@ -209,14 +195,7 @@ state: {query: "off"}
 	for i := range recs {
 		recs[i] = runtime.Record{Key: fmt.Appendf(nil, "id-%d", i), Value: fmt.Appendf(nil, `{"user":"u%d"}`, i%7)}
 	}
-	sink := &memSink{}
-	p, err := runtime.Build(spec, runtime.WithSource(&memSource{recs: recs, chunk: 100}), runtime.WithSink(sink))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Run(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	runAll(t, spec, &memSource{recs: recs, chunk: 100})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.total) != 7 {

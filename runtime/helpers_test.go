@@ -252,3 +252,18 @@ func checkNoLeaks(t *testing.T) {
 		}
 	})
 }
+
+// runAll builds spec with src and a memSink, runs it to the end, failing t
+// on an error, and returns the sink.
+func runAll(t *testing.T, spec *runtime.Spec, src runtime.Source) *memSink {
+	t.Helper()
+	sink := &memSink{}
+	p, err := runtime.Build(spec, runtime.WithSource(src), runtime.WithSink(sink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return sink
+}

@@ -42,14 +42,7 @@ state: {query: "off"}
 		}
 		want[name]++
 	}
-	sink := &memSink{}
-	p, err := runtime.Build(spec, runtime.WithSource(&memSource{recs: recs, chunk: 250}), runtime.WithSink(sink))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Run(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	sink := runAll(t, spec, &memSource{recs: recs, chunk: 250})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	met := map[int]bool{}
@@ -114,14 +107,7 @@ source: {test: {}}
 operators: [{func: {fn: upper, key_by: %s}}]
 sink: {test: {}}
 `, tt.keyBy))
-			sink := &memSink{}
-			p, err := runtime.Build(spec, runtime.WithSource(&memSource{recs: []runtime.Record{tt.rec}, chunk: 1}), runtime.WithSink(sink))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Run(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			sink := runAll(t, spec, &memSource{recs: []runtime.Record{tt.rec}, chunk: 1})
 			out := sink.records()
 			if len(out) != 1 {
 				t.Fatalf("%d records out, want 1", len(out))
