@@ -107,7 +107,14 @@ source: {test: {}}
 operators: [{func: {fn: upper, key_by: %s}}]
 sink: {test: {}}
 `, tt.keyBy))
-			sink := runAll(t, spec, &memSource{recs: []runtime.Record{tt.rec}, chunk: 1})
+			sink := &memSink{}
+			p, err := runtime.Build(spec, runtime.WithSource(&memSource{recs: []runtime.Record{tt.rec}, chunk: 1}), runtime.WithSink(sink))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Run(t.Context()); err != nil {
+				t.Fatal(err)
+			}
 			out := sink.records()
 			if len(out) != 1 {
 				t.Fatalf("%d records out, want 1", len(out))
