@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -217,4 +218,65 @@ func firstKeys(m map[string]int64) []string {
 		ks = append(ks, k)
 	}
 	return ks
+}
+
+// sizeOp records the byte size of every batch it is given.
+type sizeOp struct{ f *sizeFactory }
+
+type sizeFactory struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (f *sizeFactory) New(context.Context, runtime.OperatorEnv) (runtime.Operator, error) {
+	return &sizeOp{f: f}, nil
+}
+func (f *sizeFactory) Close(context.Context) error { return nil }
+func (o *sizeOp) Close(context.Context) error      { return nil }
+func (o *sizeOp) Process(ctx context.Context, in, out []runtime.Record) ([]runtime.Record, error) {
+	n := 0
+	for i := range in {
+		n += in[i].Size()
+	}
+	o.f.mu.Lock()
+	o.f.sizes = append(o.f.sizes, n)
+	o.f.mu.Unlock()
+	return append(out, in...), nil
+}
+
+// TestBatchBytesBoundWholeReads guards batch.max_bytes when a Read's
+// records would make one batch as they are: a Read of more bytes than
+// max_bytes is split like any other, so no batch passes the bound by more
+// than its last record.
+func TestBatchBytesBoundWholeReads(t *testing.T) {
+	checkNoLeaks(t)
+	reg := testRegistry(nil)
+	f := &sizeFactory{}
+	runtime.AddOperator(reg, "sizes", "records batch sizes", func(*struct {
+		runtime.OperatorSettings `yaml:",inline"`
+	}) (runtime.OperatorFactory, error) {
+		return f, nil
+	})
+	spec := parse(t, reg, `
+pipeline: maxbytes
+batch: {size: 100, linger: 1ms, max_bytes: 4KiB}
+source: {test: {}}
+operators: [{sizes: {}}]
+sink: {test: {}}
+`)
+	recs := make([]runtime.Record, 50)
+	for i := range recs {
+		recs[i] = runtime.Record{Value: bytes.Repeat([]byte{'a' + byte(i%26)}, 1000)}
+	}
+	sink := runAll(t, spec, &memSource{recs: recs, chunk: 50})
+	if got := len(sink.records()); got != len(recs) {
+		t.Fatalf("%d records reached the sink, want %d", got, len(recs))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.sizes {
+		if n > 4096+recs[0].Size() {
+			t.Fatalf("a batch of %d bytes reached the operator; max_bytes is 4096 (batches: %v)", n, f.sizes)
+		}
+	}
 }

@@ -778,7 +778,7 @@ func (p *Pipeline) batchRecords(ctx context.Context, in <-chan readResult, t *ta
 				continue
 			}
 			in := r.recs
-			if n == 1 && t.keyBy == nil && bufs[0].recs.Len() == 0 && in.Len() <= size {
+			if n == 1 && t.keyBy == nil && bufs[0].recs.Len() == 0 && in.Len() <= size && in.Size() <= maxBytes {
 				// The Read's records make one batch as they are.
 				b := bufs[0]
 				p.pool.put(b.recs)
