@@ -12,6 +12,13 @@
 //	path:"file|dir|any"  a string that is a file system path: relative paths
 //	                     are resolved against the pipeline file's directory
 //	                     (see Paths); file and dir must exist when checked
+//
+// Scalar values in the file may reference environment variables, expanded
+// before the value is interpreted: ${NAME}, ${NAME:-default} (used when
+// NAME is unset or empty), and $${ for a literal ${. A reference to an unset
+// variable without a default is a problem naming the variable. An expanded
+// value is secret: no problem message shows it (see Problems.Add). Keys,
+// defaults and yaml.Node fields (until they are decoded) are not expanded.
 package confyaml
 
 import (
@@ -48,15 +55,29 @@ func (p Problem) String() string {
 // Problems collects Problem values. The zero value is ready to use.
 type Problems struct {
 	List []Problem
+
+	// secrets are the values interpolated from the environment, by field
+	// path: Add keeps them out of every message at or above their path.
+	secrets map[string][]secret
 }
 
-// Add records a problem at path, located at node n (which may be nil).
+// Add records a problem at path, located at node n (which may be nil). A
+// value that Decode interpolated from the environment at path or below it
+// is never part of the message: a quoted value is replaced by "the value of
+// ${NAME}", any other mention replaces the whole message.
 func (p *Problems) Add(path string, n *yaml.Node, format string, args ...any) {
-	pr := Problem{Path: path, Msg: fmt.Sprintf(format, args...)}
+	p.add(path, n, fmt.Sprintf(format, args...))
+}
+
+// add records a problem and reports whether its message was redacted.
+func (p *Problems) add(path string, n *yaml.Node, msg string) bool {
+	msg, redacted := p.redact(path, msg)
+	pr := Problem{Path: path, Msg: msg}
 	if n != nil {
 		pr.Line, pr.Col = n.Line, n.Column
 	}
 	p.List = append(p.List, pr)
+	return redacted
 }
 
 // Err returns nil when there are no problems.
@@ -184,12 +205,16 @@ func addValidation(err error, n *yaml.Node, path string, had []Problem, probs *P
 				return
 			}
 		}
-		probs.Add(p, Find(n, fe.Field), "%s", fe.Msg)
-		probs.List[len(probs.List)-1].Err = fe.Err
+		// A redacted message drops its cause, whose text may hold the
+		// value.
+		if !probs.add(p, Find(n, fe.Field), fe.Msg) {
+			probs.List[len(probs.List)-1].Err = fe.Err
+		}
 		return
 	}
-	probs.Add(path, n, "%s", err.Error())
-	probs.List[len(probs.List)-1].Err = err
+	if !probs.add(path, n, err.Error()) {
+		probs.List[len(probs.List)-1].Err = err
+	}
 }
 
 // Find returns the node of a dotted sub-field of n, or the deepest node on
@@ -393,13 +418,14 @@ func ApplyDefaults(v reflect.Value, path string, probs *Problems) {
 			}
 			continue
 		}
+		// A default is not interpolated: it is code, not the file.
 		var n yaml.Node
 		if err := yaml.Unmarshal([]byte(def), &n); err != nil || len(n.Content) == 0 {
 			n = yaml.Node{Kind: yaml.ScalarNode, Value: def, Tag: "!!str"}
-			decodeValue(&n, fv, join(path, f.name), probs)
+			decodeNode(&n, fv, join(path, f.name), probs)
 			continue
 		}
-		decodeValue(n.Content[0], fv, join(path, f.name), probs)
+		decodeNode(n.Content[0], fv, join(path, f.name), probs)
 	}
 }
 
@@ -420,7 +446,28 @@ func checkRequired(n *yaml.Node, v reflect.Value, path string, probs *Problems) 
 	}
 }
 
+// decodeValue decodes the file's node n into v: its scalar values are
+// interpolated first (see interp.go), except in a yaml.Node field, which
+// keeps the file's text for a later Decode.
 func decodeValue(n *yaml.Node, v reflect.Value, path string, probs *Problems) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	t := v.Type()
+	for t.Kind() == reflect.Ptr {
+		t = t.Elem()
+	}
+	if t != nodeType {
+		var ok bool
+		if n, ok = probs.interpolate(n, path, t.Kind() == reflect.Interface); !ok {
+			return
+		}
+	}
+	decodeNode(n, v, path, probs)
+}
+
+// decodeNode decodes n, already interpolated, into v.
+func decodeNode(n *yaml.Node, v reflect.Value, path string, probs *Problems) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -462,7 +509,7 @@ func decodeValue(n *yaml.Node, v reflect.Value, path string, probs *Problems) {
 		if t.Elem().Kind() == reflect.Struct {
 			ApplyDefaults(nv.Elem(), path, probs)
 		}
-		decodeValue(n, nv.Elem(), path, probs)
+		decodeNode(n, nv.Elem(), path, probs)
 		if t.Elem().Kind() == reflect.Struct {
 			checkRequired(n, nv.Elem(), path, probs)
 		}
