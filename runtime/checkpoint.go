@@ -1,9 +1,12 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"time"
 
@@ -85,32 +88,187 @@ func (p *Pipeline) checkpointOnce() error {
 	if n := p.stats.nacked.Load(); n > 0 {
 		return fmt.Errorf("not checkpointing: %d source batches were given up on", n)
 	}
-	var pos []byte
-	if ps, ok := p.source.(PositionedSource); ok {
-		var err error
-		if pos, err = ps.Position(); err != nil {
+	rec := checkpointRecord{Splits: p.splits}
+	switch src := p.source.(type) {
+	case SplitSource:
+		cur, err := src.SplitPositions()
+		if err != nil {
+			return fmt.Errorf("reading the split positions of %s: %w", p.spec.Source.Path, err)
+		}
+		// Splits the source no longer holds keep their settled positions.
+		merged := make(map[string][]byte, len(p.splits)+len(cur))
+		maps.Copy(merged, p.splits)
+		maps.Copy(merged, cur)
+		rec.Splits = merged
+	case PositionedSource:
+		pos, err := src.Position()
+		if err != nil {
 			return fmt.Errorf("reading the source position of %s: %w", p.spec.Source.Path, err)
 		}
-	} else {
+		rec.Source = pos
+	default:
 		p.posWarnOnce.Do(func() {
 			p.log.Warn("the source cannot report its position: checkpoints hold state only, and a restart after a crash does not replay what the source sent since",
 				"source", p.spec.Source.Name)
 		})
 	}
+	id := p.store.LastCheckpoint().ID + 1
+	ctx := context.Background()
+	var prepared []int // indexes into p.parts
+	abort := func(cause error) error {
+		for _, i := range prepared {
+			pt := p.parts[i]
+			if err := pt.cp.AbortCheckpoint(ctx, id, pt.handle); err != nil {
+				p.log.Warn("aborting a prepared checkpoint", "component", pt.path, "checkpoint", id, "err", err)
+			}
+		}
+		return cause
+	}
+	for i := range p.parts {
+		pt := &p.parts[i]
+		h, err := pt.cp.PrepareCheckpoint(ctx, id)
+		if err != nil {
+			return abort(fmt.Errorf("%s: preparing checkpoint %d: %w", pt.path, id, err))
+		}
+		pt.handle = h
+		prepared = append(prepared, i)
+		if h != nil {
+			if rec.Prepared == nil {
+				rec.Prepared = map[string]Prepared{}
+			}
+			rec.Prepared[pt.path] = Prepared{Checkpoint: id, Handle: h}
+		}
+	}
 	began := time.Now()
-	meta, err := p.store.Checkpoint(p.spec.Name, pos)
+	meta, err := p.store.Checkpoint(p.spec.Name, rec.encode())
 	if err != nil {
-		return err
+		return abort(err)
+	}
+	p.splits = rec.Splits
+	for i := range p.parts {
+		if err := p.complete(&p.parts[i], id); err != nil {
+			return err
+		}
 	}
 	took := int64(time.Since(began))
 	p.stats.checkpointNs.Add(took)
 	p.stats.lastCheckpointNs.Store(took)
 	p.stats.checkpoints.Add(1)
 	p.log.Debug("checkpoint", "id", meta.ID, "entries", meta.Keys)
+	p.releaseDeferred(nil)
 	return nil
 }
 
-// savepointReq asks the reader for a checkpoint copied to dir.
+// complete completes a participant's part of committed checkpoint id,
+// retrying with the failure policy's backoff for up to a minute. A
+// participant that still fails stops the pipeline: its handle is in the
+// store, and the next run completes it at Open.
+func (p *Pipeline) complete(pt *participant, id uint64) error {
+	backoff := p.spec.OnError.Backoff
+	deadline := time.Now().Add(time.Minute)
+	for attempt := 1; ; attempt++ {
+		err := pt.cp.CompleteCheckpoint(context.Background(), id, pt.handle)
+		if err == nil {
+			pt.handle = nil
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: completing checkpoint %d (%d attempts; the next run completes it): %w", pt.path, id, attempt, err)
+		}
+		p.log.Warn("completing a checkpoint failed; retrying", "component", pt.path, "checkpoint", id, "attempt", attempt, "backoff", backoff, "err", err)
+		time.Sleep(backoff)
+		backoff = min(2*backoff, p.spec.OnError.MaxBackoff)
+	}
+}
+
+// participant is a component taking part in checkpoints.
+type participant struct {
+	path   string
+	cp     CheckpointParticipant
+	handle []byte // prepared for the checkpoint being taken
+}
+
+// checkpointRecord is what a checkpoint stores beside the keyed state, in
+// the store's position slot: the source's position or its splits', and the
+// handles participants prepared. It is encoded as recordMagic then JSON;
+// a slot without the magic is a plain source position (stores written
+// before participants existed).
+type checkpointRecord struct {
+	Source   []byte              `json:"source,omitempty"`
+	Splits   map[string][]byte   `json:"splits,omitempty"`
+	Prepared map[string]Prepared `json:"prepared,omitempty"`
+}
+
+const recordMagic = "\x00wsck1\x00"
+
+func (r checkpointRecord) encode() []byte {
+	if r.Splits == nil && r.Prepared == nil {
+		if !bytes.HasPrefix(r.Source, []byte(recordMagic)) {
+			return r.Source // a plain position, as older stores hold
+		}
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(err) // maps of strings and byte slices always marshal
+	}
+	return append([]byte(recordMagic), b...)
+}
+
+func decodeCheckpointRecord(b []byte) (checkpointRecord, error) {
+	if !bytes.HasPrefix(b, []byte(recordMagic)) {
+		return checkpointRecord{Source: b}, nil
+	}
+	var r checkpointRecord
+	if err := json.Unmarshal(b[len(recordMagic):], &r); err != nil {
+		return r, fmt.Errorf("decoding the checkpoint's positions: %w", err)
+	}
+	return r, nil
+}
+
+// deferAck holds a source's positive acknowledgement until the next
+// checkpoint completes: in a pipeline that checkpoints, a source whose
+// position is not in the checkpoint (a broker that forgets a message once
+// acknowledged) must not be acknowledged before the state its records
+// changed is durable.
+func (p *Pipeline) deferAck(ack AckFunc) {
+	p.deferMu.Lock()
+	p.deferred = append(p.deferred, ack)
+	p.deferMu.Unlock()
+}
+
+// releaseDeferred calls the deferred acknowledgements with err: nil after
+// a checkpoint completed, an error when the pipeline stops without one
+// (the records are not in a checkpoint: the source redelivers them).
+func (p *Pipeline) releaseDeferred(err error) {
+	p.deferMu.Lock()
+	acks := p.deferred
+	p.deferred = nil
+	p.deferMu.Unlock()
+	for _, a := range acks {
+		a(err)
+	}
+}
+
+// requestCheckpoint is Env.Checkpoint for the source.
+func (p *Pipeline) requestCheckpoint(ctx context.Context) error {
+	req := savepointReq{reply: make(chan savepointReply, 1)}
+	select {
+	case p.savepoints <- req:
+	case <-p.readerDone:
+		return errors.New("the pipeline stopped reading")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case r := <-req.reply:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// savepointReq asks the reader for a checkpoint copied to dir, or, with
+// no dir, for a checkpoint (a quiescent point without state) only.
 type savepointReq struct {
 	dir   string
 	reply chan savepointReply
@@ -125,7 +283,7 @@ type savepointReply struct {
 // (err: why none was) is copied to the request's directory. Only Pebble's
 // checkpoint of the store is taken in the reader; the copy runs off it.
 func (r savepointReq) answer(p *Pipeline, err error) {
-	if err != nil {
+	if err != nil || r.dir == "" {
 		r.reply <- savepointReply{err: err}
 		return
 	}

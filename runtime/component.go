@@ -147,6 +147,27 @@ type Env struct {
 	// source then resumes from its own acknowledged progress. A non-nil
 	// empty Position means from the beginning.
 	Position []byte
+	// Splits, for a SplitSource, are the positions of its splits at the
+	// pipeline's last checkpoint, by split name; nil when the pipeline does
+	// not checkpoint.
+	Splits map[string][]byte
+	// Prepared, for a CheckpointParticipant, is the handle it prepared for
+	// the checkpoint the store holds, when it returned one: Open completes
+	// it (see CheckpointParticipant). Nil otherwise.
+	Prepared *Prepared
+	// Checkpointing reports whether the pipeline checkpoints (an operator
+	// keeps state, or a component is a CheckpointParticipant).
+	Checkpointing bool
+	// Checkpoint, for a source, waits until everything it has returned
+	// from Read is written by the sinks and, when the pipeline
+	// checkpoints, a checkpoint covering it has completed. A source calls
+	// it before it lets go of a split (SplitSource) — from another
+	// goroutine than Read's: a blocked Read is interrupted for it. It fails
+	// when ctx ends or the pipeline stops reading first.
+	Checkpoint func(ctx context.Context) error
+	// Metrics is where the component registers its own metrics (records,
+	// bytes, errors, lag); the runtime exports them with the pipeline's.
+	Metrics *ConnectorMetrics
 }
 
 // PositionedSource is a Source whose read position can be captured, so a

@@ -7,8 +7,10 @@ import (
 	"github.com/wasmstream/wasmstream/runtime/state"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -88,6 +90,18 @@ type Pipeline struct {
 	savepoints    chan savepointReq
 	posWarnOnce   sync.Once
 	fromSavepoint string
+
+	// The connector contract (contract.go): checkpoint participants,
+	// the split positions of the last checkpoint, acknowledgements held
+	// until a checkpoint, connector metrics.
+	parts      []participant
+	splits     map[string][]byte
+	deferAcks  bool
+	deferMu    sync.Mutex
+	deferred   []AckFunc
+	readerDone chan struct{} // closed when the reader stops
+	metricsMu  sync.Mutex
+	metrics    map[string]*ConnectorMetrics
 }
 
 type opStage struct {
@@ -192,6 +206,8 @@ func Build(spec *Spec, opts ...Option) (*Pipeline, error) {
 	p.storeReady = make(chan struct{})
 	p.idle = make(chan struct{}, 1)
 	p.savepoints = make(chan savepointReq)
+	p.readerDone = make(chan struct{})
+	p.metrics = map[string]*ConnectorMetrics{}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -212,6 +228,12 @@ func (p *Pipeline) Stats() Stats {
 		}
 	}
 	s.StateCacheBytes, s.StateDiskBytes = p.stateBytes()
+	p.metricsMu.Lock()
+	paths := slices.Sorted(maps.Keys(p.metrics))
+	for _, path := range paths {
+		s.Connectors = p.metrics[path].snapshot(s.Connectors)
+	}
+	p.metricsMu.Unlock()
 	return s
 }
 
@@ -221,7 +243,53 @@ func (p *Pipeline) Spec() *Spec { return p.spec }
 func (p *Pipeline) env(component string) Env {
 	dir := filepath.Join(p.spec.DataDir, filepath.FromSlash(sanitizePath(component)))
 	return Env{Pipeline: p.spec.Name, Component: component, DataDir: dir,
-		Logger: p.log.With("component", component), BatchSize: p.spec.Batch.Size}
+		Logger: p.log.With("component", component), BatchSize: p.spec.Batch.Size,
+		Checkpointing: p.store != nil}
+}
+
+// connectorEnv is env for a source or sink: with its metrics and, from
+// the checkpoint rec, the handle it prepared.
+func (p *Pipeline) connectorEnv(component string, rec *checkpointRecord) Env {
+	env := p.env(component)
+	p.metricsMu.Lock()
+	m := p.metrics[component]
+	if m == nil {
+		m = newConnectorMetrics(component)
+		p.metrics[component] = m
+	}
+	p.metricsMu.Unlock()
+	env.Metrics = m
+	if pr, ok := rec.Prepared[component]; ok {
+		env.Prepared = &pr
+	}
+	return env
+}
+
+// findParticipants lists the sinks, then the source, that take part in
+// checkpoints.
+func (p *Pipeline) findParticipants(sinks []*sinkStage) {
+	for _, s := range sinks {
+		if cp, ok := s.sink.(CheckpointParticipant); ok {
+			p.parts = append(p.parts, participant{path: s.path, cp: cp})
+		}
+	}
+	if cp, ok := p.source.(CheckpointParticipant); ok {
+		p.parts = append(p.parts, participant{path: p.sourcePath(), cp: cp})
+	}
+}
+
+func (p *Pipeline) sourcePath() string {
+	if p.spec.Source != nil {
+		return p.spec.Source.Path
+	}
+	return "source"
+}
+
+// logGuarantee logs the delivery guarantee a component states.
+func (p *Pipeline) logGuarantee(component string, c any) {
+	if g, ok := c.(GuaranteeReporter); ok {
+		p.log.Info("delivery guarantee", "component", component, "guarantee", string(g.Guarantee()))
+	}
 }
 
 func sanitizePath(s string) string {
@@ -268,9 +336,43 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	defer hardStop(nil)
 	p.hardStop = hardStop
 
-	// Open sinks first, then operators, then the source, so nothing is read
-	// that cannot be written.
+	// The state store first (its checkpoint holds what participants
+	// prepared), then sinks, then operators, then the source, so nothing is
+	// read that cannot be written.
 	sinks := p.allSinks()
+	p.findParticipants(sinks)
+	var position []byte
+	var rec checkpointRecord
+	if p.stateful || len(p.parts) > 0 {
+		st, pos, err := p.openStore()
+		if err != nil {
+			close(p.storeReady)
+			return &StageError{Kind: KindState, Component: "state", Err: err}
+		}
+		p.store = st
+		defer func() {
+			if cerr := st.Close(); cerr != nil {
+				err = errors.Join(err, &StageError{Kind: KindState, Component: "state", Err: fmt.Errorf("closing: %w", cerr)})
+			}
+		}()
+		if rec, err = decodeCheckpointRecord(pos); err != nil {
+			close(p.storeReady)
+			return &StageError{Kind: KindState, Component: "state", Err: err}
+		}
+		position, p.splits = rec.Source, rec.Splits
+		if position == nil {
+			position = []byte{} // no checkpoint yet, or no position in it: from the beginning
+		}
+		if p.splits == nil {
+			p.splits = map[string][]byte{}
+		}
+		switch p.source.(type) {
+		case SplitSource, PositionedSource:
+		default:
+			p.deferAcks = true
+		}
+	}
+	close(p.storeReady)
 	var opened []*sinkStage
 	closeSinks := func() {
 		for _, s := range opened {
@@ -280,33 +382,15 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		}
 	}
 	for _, s := range sinks {
-		if err := s.sink.Open(ctx, p.env(s.path)); err != nil {
+		if err := s.sink.Open(ctx, p.connectorEnv(s.path, &rec)); err != nil {
 			closeSinks()
 			return &StageError{Kind: KindSink, Component: s.path, Err: fmt.Errorf("opening: %w", err)}
 		}
 		opened = append(opened, s)
+		p.logGuarantee(s.path, s.sink)
 		s.in = newQueue(p.spec.QueueDepth*max(1, len(p.ops)), int64(p.spec.QueueMaxBytes))
 	}
 	defer closeSinks()
-
-	var position []byte
-	if p.stateful {
-		st, pos, err := p.openStore()
-		if err != nil {
-			close(p.storeReady)
-			return &StageError{Kind: KindState, Component: "state", Err: err}
-		}
-		p.store, position = st, pos
-		if position == nil {
-			position = []byte{} // no checkpoint yet: from the beginning
-		}
-		defer func() {
-			if cerr := st.Close(); cerr != nil {
-				err = errors.Join(err, &StageError{Kind: KindState, Component: "state", Err: fmt.Errorf("closing: %w", cerr)})
-			}
-		}()
-	}
-	close(p.storeReady)
 
 	instances := make([][]Operator, len(p.ops))
 	closeOps := func() {
@@ -338,12 +422,25 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		}
 	}
 
-	srcEnv := p.env("source")
-	srcEnv.Position = position
+	srcEnv := p.connectorEnv("source", &rec)
+	if pr, ok := rec.Prepared[p.sourcePath()]; ok {
+		srcEnv.Prepared = &pr
+	}
+	if p.store != nil {
+		srcEnv.Position = position
+		if _, ok := p.source.(SplitSource); ok {
+			srcEnv.Splits = maps.Clone(p.splits)
+		}
+	}
+	srcEnv.Checkpoint = p.requestCheckpoint
 	if err := p.source.Open(ctx, srcEnv); err != nil {
 		return &StageError{Kind: KindSource, Component: p.spec.Source.Path, Err: fmt.Errorf("opening: %w", err)}
 	}
+	p.logGuarantee(p.sourcePath(), p.source)
 	defer func() {
+		// Acknowledgements no checkpoint covered: the records are
+		// redelivered.
+		p.releaseDeferred(errors.New("the pipeline stopped before a checkpoint covered the records"))
 		if cerr := p.source.Close(context.WithoutCancel(ctx)); cerr != nil {
 			err = errors.Join(err, &StageError{Kind: KindSource, Component: p.spec.Source.Path, Err: fmt.Errorf("closing: %w", cerr)})
 		}
@@ -525,8 +622,11 @@ type readResult struct {
 // stop drains them); only a hard stop (run) gives them back unprocessed.
 func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 	defer close(out)
+	defer close(p.readerDone)
 	last := time.Now()
 	_, positioned := p.source.(PositionedSource)
+	_, split := p.source.(SplitSource)
+	positioned = positioned || split
 	read := false                         // records were read since the last checkpoint
 	pending := make(chan savepointReq, 1) // a request taken while a Read blocked
 	defer func() {
@@ -537,18 +637,27 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 		}
 	}()
 	for {
-		if p.store != nil {
-			var sp *savepointReq
+		var sp *savepointReq
+		select {
+		case r := <-pending:
+			sp = &r
+		default:
 			select {
-			case r := <-pending:
+			case r := <-p.savepoints:
 				sp = &r
 			default:
-				select {
-				case r := <-p.savepoints:
-					sp = &r
-				default:
-				}
 			}
+		}
+		if p.store == nil && sp != nil {
+			// A source's request (Env.Checkpoint) without state: a
+			// quiescent point is all it needs.
+			err := p.quiesce(run, out)
+			sp.answer(p, err)
+			if err != nil {
+				return nil
+			}
+		}
+		if p.store != nil {
 			due := read && time.Since(last) >= p.spec.State.CheckpointInterval
 			if sp != nil || due || p.store.NeedsCheckpoint() {
 				err := p.quiesce(run, out)
@@ -574,6 +683,9 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 				wait = max(p.spec.State.CheckpointInterval-time.Since(last), 0)
 			}
 			rctx, stop = p.interruptible(ctx, wait, pending)
+		} else if split {
+			// Only the source's own requests interrupt (Env.Checkpoint).
+			rctx, stop = p.interruptible(ctx, -1, pending)
 		}
 		recs, ack, err := p.source.Read(rctx)
 		if stop() && err != nil && ctx.Err() == nil && isInterrupt(err) {
@@ -671,7 +783,11 @@ func (p *Pipeline) countedAck(ack AckFunc) AckFunc {
 		} else {
 			p.stats.acked.Add(1)
 		}
-		if ack != nil {
+		switch {
+		case ack == nil:
+		case err == nil && p.deferAcks:
+			p.deferAck(ack)
+		default:
 			ack(err)
 		}
 		// After the source's ack: a checkpoint waiting for this must see

@@ -38,6 +38,9 @@ type Stats struct {
 	StateDiskBytes int64
 	// Operators holds per-operator counters, in pipeline order.
 	Operators []OperatorStats
+	// Connectors holds the metrics sources and sinks registered
+	// (Env.Metrics), by component.
+	Connectors []ConnectorMetric
 }
 
 // OperatorStats are one operator's counters.

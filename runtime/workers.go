@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -364,9 +365,43 @@ func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
 				w.p.fail(serr)
 				return serr
 			}
-			if len(be.Failed) < len(recs) {
+			failed := be.Failed
+			if rej := rejectedOf(be); len(rej) > 0 {
+				// Records the destination refused are not retried: the
+				// failure policy takes them now.
+				if pol.Action != "dead_letter" || w.s.dead {
+					serr := &StageError{Kind: KindSink, Component: w.s.path, Err: fmt.Errorf("%s refused by the destination: %w", pluralRecords(len(rej)), be.Errs[rejIndex(be, rej[0])])}
+					w.p.fail(serr)
+					return serr
+				}
+				sent = slices.Clone(sent)
+				if sent == nil {
+					sent = make([]bool, len(recs))
+				}
+				dead := make([]Record, 0, len(rej))
+				for _, i := range rej {
+					if !sent[i] {
+						dead = append(dead, w.p.deadRecord(recs[i], w.s.path, be.Errs[rejIndex(be, i)]))
+						sent[i] = true
+					}
+				}
+				w.p.log.Warn("the destination refused records; sending them to the dead-letter sink",
+					"sink", w.s.path, "records", len(dead), "first", be.Errs[rejIndex(be, rej[0])])
+				if derr := w.p.writeDead(ctx, dead); derr != nil {
+					return derr
+				}
+				failed = slices.DeleteFunc(slices.Clone(failed), func(i int) bool { return slices.Contains(rej, i) })
+				if len(failed) == 0 {
+					w.count(unsent(sent, len(recs)))
+					if !w.s.dead {
+						w.p.stats.bytesOut.Add(unsentBytes(recs, sent))
+					}
+					return nil
+				}
+			}
+			if len(failed) < len(recs) {
 				var n int
-				recs, sent, n = retryAfter(recs, sent, be.Failed)
+				recs, sent, n = retryAfter(recs, sent, failed)
 				w.count(n)
 			}
 		}
@@ -396,6 +431,24 @@ func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
 		}
 		backoff = min(2*backoff, pol.MaxBackoff)
 	}
+}
+
+// rejectedOf returns the indexes of the records be says the destination
+// refused (ErrRejected), in order.
+func rejectedOf(be *BatchError) []int {
+	var rej []int
+	for k, i := range be.Failed {
+		if k < len(be.Errs) && errors.Is(be.Errs[k], ErrRejected) {
+			rej = append(rej, i)
+		}
+	}
+	return rej
+}
+
+// rejIndex returns the position in be.Errs of record index i's error.
+func rejIndex(be *BatchError, i int) int {
+	k, _ := slices.BinarySearch(be.Failed, i)
+	return k
 }
 
 // checkBatchError reports a BatchError whose indexes do not describe a

@@ -1,0 +1,114 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+)
+
+// This file holds the parts of the connector contract beyond Source and
+// Sink: checkpoint participants (two-phase commit with the state store),
+// sources made of splits, records a server rejects, and the guarantee a
+// connector states. docs/connectors.md, "Writing a connector", walks
+// through them with an example.
+
+// CheckpointParticipant is a Source or Sink that takes part in checkpoints:
+// a sink that commits a transaction with each checkpoint (Kafka), a source
+// that commits its consumer group's offsets or acknowledges a broker's
+// messages once a checkpoint holds them. A pipeline with a participant
+// checkpoints even when no operator keeps state.
+//
+// A checkpoint goes through two phases. At the quiescent point (every
+// record read before it has been written by the sinks: each Write
+// returned), the runtime calls PrepareCheckpoint on every participant,
+// sinks first, then the source. The handles they return are stored with
+// the source's position and the keyed state in one atomic batch; when
+// that commit succeeds, CompleteCheckpoint is called with each handle
+// (sinks first), and when a prepare or the commit fails, AbortCheckpoint
+// is called on those that prepared, and the pipeline stops. Reading
+// resumes only once every participant completed.
+//
+// After a crash, the checkpoint the store holds may not have been
+// completed: its handle comes back at Open in Env.Prepared, and the
+// participant completes it there (commit the transaction) before it does
+// anything else. Whatever the participant began after that checkpoint
+// (a transaction not in any committed checkpoint) it aborts at Open. So
+// CompleteCheckpoint must be harmless when repeated for a handle already
+// completed.
+type CheckpointParticipant interface {
+	// PrepareCheckpoint flushes what the participant buffers and makes it
+	// ready to commit (pre-commits a transaction). It returns the handle
+	// to keep with checkpoint id, nil when there is nothing to complete.
+	PrepareCheckpoint(ctx context.Context, id uint64) ([]byte, error)
+	// CompleteCheckpoint commits what PrepareCheckpoint prepared, now that
+	// the checkpoint is durable. It is called again when it fails (with
+	// backoff, until the pipeline stops). handle is nil when Prepare
+	// returned nil.
+	CompleteCheckpoint(ctx context.Context, id uint64, handle []byte) error
+	// AbortCheckpoint rolls back what PrepareCheckpoint prepared: the
+	// checkpoint did not commit.
+	AbortCheckpoint(ctx context.Context, id uint64, handle []byte) error
+}
+
+// Prepared is a participant's handle kept in a committed checkpoint (see
+// CheckpointParticipant).
+type Prepared struct {
+	Checkpoint uint64 `json:"checkpoint"`
+	Handle     []byte `json:"handle,omitempty"`
+}
+
+// SplitSource is a Source made of splits, each with its own position:
+// Kafka partitions, Kinesis shards. Its splits may be read concurrently
+// and may come and go while it runs (a consumer-group rebalance).
+//
+// The runtime keeps each split's position in the checkpoint. At Open,
+// Env.Splits holds the positions of the last checkpoint (nil when the
+// pipeline does not checkpoint): a split the source is given resumes
+// there when it has a position. A split the source lets go of (revoked)
+// must be settled first: the source stops returning its records, calls
+// Env.Checkpoint so that everything it read is written (and, in a
+// pipeline that checkpoints, checkpointed with the split's final
+// position), and only then releases it. The checkpoint keeps the
+// positions of splits the source no longer holds, for when they come back.
+type SplitSource interface {
+	Source
+	// SplitPositions returns the position of every split the source holds:
+	// just after the last record Read returned of it. It is called
+	// between Reads, when every record read has been acknowledged.
+	SplitPositions() (map[string][]byte, error)
+}
+
+// ErrRejected marks a record the destination refused for good: too large
+// for the broker, invalid for the index, a constraint violation. A sink
+// returns it for a record in a *BatchError (wrapped, with the server's
+// reason); the runtime does not retry such a record but applies the
+// failure policy to it at once: the dead-letter sink when on_error.action
+// is dead_letter, else the pipeline stops. Everything else a sink returns
+// is retried.
+var ErrRejected = errors.New("rejected by the destination")
+
+// Rejected wraps err as a record the destination refused (ErrRejected).
+func Rejected(err error) error { return &rejectedError{err} }
+
+type rejectedError struct{ err error }
+
+func (e *rejectedError) Error() string        { return e.err.Error() }
+func (e *rejectedError) Unwrap() []error      { return []error{ErrRejected, e.err} }
+func (e *rejectedError) Is(target error) bool { return target == ErrRejected }
+
+// Guarantee is a delivery guarantee a connector gives.
+type Guarantee string
+
+// The guarantees a connector may state.
+const (
+	AtMostOnce  Guarantee = "at-most-once"
+	AtLeastOnce Guarantee = "at-least-once"
+	ExactlyOnce Guarantee = "exactly-once"
+)
+
+// GuaranteeReporter is implemented by a Source or Sink that states the
+// guarantee in force once it is open (it may depend on its config and on
+// whether the pipeline checkpoints). The runtime logs it at start and
+// reports it in Stats.
+type GuaranteeReporter interface {
+	Guarantee() Guarantee
+}
