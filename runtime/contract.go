@@ -112,3 +112,31 @@ const (
 type GuaranteeReporter interface {
 	Guarantee() Guarantee
 }
+
+// OptionalParticipant is a CheckpointParticipant that needs checkpoints
+// only in some configurations: when RequiresCheckpoints reports false, it
+// does not by itself make the pipeline checkpoint, and takes part only
+// when something else does (keyed state, another participant). A Kafka
+// source in a consumer group is one: without checkpoints its offsets are
+// committed to the group as records are written (at-least-once); with
+// them, when a checkpoint completes.
+type OptionalParticipant interface {
+	CheckpointParticipant
+	RequiresCheckpoints() bool
+}
+
+// ErrFatal marks an error after which a component cannot go on, so that
+// retrying is pointless and the pipeline must stop (and restart from its
+// last checkpoint): a transaction the broker aborted, credentials the
+// server refused. A Sink.Write error wrapping it stops the pipeline at
+// once instead of being retried.
+var ErrFatal = errors.New("fatal")
+
+// Fatal wraps err as ErrFatal.
+func Fatal(err error) error { return &fatalError{err} }
+
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string        { return e.err.Error() }
+func (e *fatalError) Unwrap() []error      { return []error{ErrFatal, e.err} }
+func (e *fatalError) Is(target error) bool { return target == ErrFatal }

@@ -267,14 +267,26 @@ func (p *Pipeline) connectorEnv(component string, rec *checkpointRecord) Env {
 
 // findParticipants lists the sinks, then the source, that take part in
 // checkpoints.
+// An OptionalParticipant that does not require checkpoints takes part
+// only when the pipeline checkpoints for another reason.
 func (p *Pipeline) findParticipants(sinks []*sinkStage) {
-	for _, s := range sinks {
-		if cp, ok := s.sink.(CheckpointParticipant); ok {
-			p.parts = append(p.parts, participant{path: s.path, cp: cp})
+	required := p.stateful
+	add := func(path string, c any) {
+		cp, ok := c.(CheckpointParticipant)
+		if !ok {
+			return
 		}
+		if op, ok := c.(OptionalParticipant); !ok || op.RequiresCheckpoints() {
+			required = true
+		}
+		p.parts = append(p.parts, participant{path: path, cp: cp})
 	}
-	if cp, ok := p.source.(CheckpointParticipant); ok {
-		p.parts = append(p.parts, participant{path: p.sourcePath(), cp: cp})
+	for _, s := range sinks {
+		add(s.path, s.sink)
+	}
+	add(p.sourcePath(), p.source)
+	if !required {
+		p.parts = nil
 	}
 }
 

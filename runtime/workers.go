@@ -358,6 +358,11 @@ func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
 			}
 			return nil
 		}
+		if errors.Is(err, ErrFatal) {
+			serr := &StageError{Kind: KindSink, Component: w.s.path, Err: err}
+			w.p.fail(serr)
+			return serr
+		}
 		var be *BatchError
 		if errors.As(err, &be) && len(be.Failed) > 0 {
 			if berr := checkBatchError(be, len(recs)); berr != nil {
