@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -52,7 +53,7 @@ func startHTTP(p *runtime.Pipeline, addr string, logger *slog.Logger) (stop func
 	qs := query.New(p, query.WithLogger(logger.With("component", "query")))
 	mux := http.NewServeMux()
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(newPipelineCollector(p), collectors.NewGoCollector(),
+	reg.MustRegister(newPipelineCollector(p), newConnectorCollector(p, logger), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn), ErrorHandling: promhttp.ContinueOnError}))
@@ -261,6 +262,163 @@ func labelValue(s string) string {
 			cut--
 		}
 		s = s[:cut]
+	}
+	return s
+}
+
+// connectorPrefix starts the name of every metric a source or sink
+// registers through Env.Metrics.
+const connectorPrefix = "wasmstream_connector_"
+
+// connectorCollector exports the series sources and sinks register
+// through Env.Metrics (runtime.Stats.Connectors) as
+// wasmstream_connector_<name>, a counter or a gauge, labelled pipeline,
+// component and the series' own labels.
+//
+// The names are not known before the pipeline runs, so it is an
+// unchecked collector (Describe sends nothing) and builds its
+// descriptors at each scrape. The rules that keep the exposition valid
+// for a pedantic registry:
+//   - a metric or label name has every character outside [a-zA-Z0-9_]
+//     replaced by '_'; a label name that is empty, starts with a digit or
+//     "__", or is "pipeline" or "component" is prefixed with "label_";
+//   - a family's type and label-name set are those of its first series,
+//     in Stats order (components sorted by path, then registration
+//     order); a series of the same name that is of the other type or has
+//     other label names is skipped, as is a series whose label names
+//     collide once sanitized, or a second series with the same label
+//     values. Prometheus does accept a family whose series differ in
+//     label names, but queries over it mislead, and a name used as both
+//     counter and gauge is invalid.
+//
+// Skipped series are counted, by component, in
+// wasmstream_connectors_skipped_series, and logged once per component
+// and name.
+type connectorCollector struct {
+	p       *runtime.Pipeline
+	log     *slog.Logger
+	skipped *prometheus.Desc
+	warned  sync.Map // component + "\x00" + name → true
+}
+
+func newConnectorCollector(p *runtime.Pipeline, log *slog.Logger) *connectorCollector {
+	return &connectorCollector{p: p, log: log,
+		skipped: prometheus.NewDesc("wasmstream_connectors_skipped_series",
+			"Connector metric series not exported at the last scrape: a name used with another type or other label names first, label names that collide once sanitized, or a duplicate series.",
+			[]string{"component"}, prometheus.Labels{"pipeline": labelValue(p.Spec().Name)})}
+}
+
+// Describe implements prometheus.Collector. It sends nothing: the
+// collector is unchecked.
+func (c *connectorCollector) Describe(chan<- *prometheus.Desc) {}
+
+// connectorFamily is what the first series of a name fixed.
+type connectorFamily struct {
+	desc   *prometheus.Desc
+	gauge  bool
+	labels string // sanitized label names joined by commas
+	seen   map[string]bool
+}
+
+// Collect implements prometheus.Collector.
+func (c *connectorCollector) Collect(ch chan<- prometheus.Metric) {
+	pipeline := labelValue(c.p.Spec().Name)
+	families := map[string]*connectorFamily{}
+	skipped := map[string]int{}
+	var components []string
+	for _, m := range c.p.Stats().Connectors {
+		if _, ok := skipped[m.Component]; !ok {
+			skipped[m.Component] = 0
+			components = append(components, m.Component)
+		}
+		names, values, ok := connectorLabels(m.Labels)
+		if !ok {
+			c.skip(m, skipped, "its label names collide once sanitized")
+			continue
+		}
+		name := connectorPrefix + metricName(m.Name)
+		key := strings.Join(names, ",")
+		f := families[name]
+		if f == nil {
+			kind := "counter"
+			if m.Gauge {
+				kind = "gauge"
+			}
+			help := fmt.Sprintf("The connector %s %q (registered by the source or sink through Env.Metrics).", kind, labelValue(m.Name))
+			f = &connectorFamily{gauge: m.Gauge, labels: key, seen: map[string]bool{},
+				desc: prometheus.NewDesc(name, help, append([]string{"component"}, names...), prometheus.Labels{"pipeline": pipeline})}
+			families[name] = f
+		}
+		switch {
+		case f.gauge != m.Gauge:
+			c.skip(m, skipped, "the name is used by a series of the other type")
+			continue
+		case f.labels != key:
+			c.skip(m, skipped, "the name is used by a series with other label names ("+f.labels+")")
+			continue
+		}
+		lvs := append([]string{labelValue(m.Component)}, values...)
+		id := strings.Join(lvs, "\x00")
+		if f.seen[id] {
+			c.skip(m, skipped, "another series has the same label values")
+			continue
+		}
+		f.seen[id] = true
+		vt := prometheus.CounterValue
+		if m.Gauge {
+			vt = prometheus.GaugeValue
+		}
+		ch <- prometheus.MustNewConstMetric(f.desc, vt, float64(m.Value), lvs...)
+	}
+	for _, comp := range components {
+		ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.GaugeValue, float64(skipped[comp]), labelValue(comp))
+	}
+}
+
+func (c *connectorCollector) skip(m runtime.ConnectorMetric, skipped map[string]int, why string) {
+	skipped[m.Component]++
+	if _, warned := c.warned.LoadOrStore(m.Component+"\x00"+m.Name, true); !warned && c.log != nil {
+		c.log.Warn("a connector metric series is not exported: "+why, "component", m.Component, "metric", m.Name, "labels", m.Labels)
+	}
+}
+
+// connectorLabels returns a series' label names, sanitized and sorted, and
+// their values in the same order; ok is false when two names are the same
+// once sanitized.
+func connectorLabels(pairs []string) (names, values []string, ok bool) {
+	type label struct{ name, value string }
+	ls := make([]label, 0, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		ls = append(ls, label{labelName(pairs[i]), labelValue(pairs[i+1])})
+	}
+	slices.SortFunc(ls, func(a, b label) int { return strings.Compare(a.name, b.name) })
+	for i, l := range ls {
+		if i > 0 && ls[i-1].name == l.name {
+			return nil, nil, false
+		}
+		names = append(names, l.name)
+		values = append(values, l.value)
+	}
+	return names, values, true
+}
+
+// metricName replaces every character of s outside [a-zA-Z0-9_] with '_',
+// so that it can follow connectorPrefix in a metric name.
+func metricName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// labelName makes s a valid label name of a connector series: see
+// connectorCollector.
+func labelName(s string) string {
+	s = metricName(s)
+	if s == "" || s[0] >= '0' && s[0] <= '9' || strings.HasPrefix(s, "__") || s == "pipeline" || s == "component" {
+		s = "label_" + s
 	}
 	return s
 }

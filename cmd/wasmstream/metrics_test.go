@@ -2,7 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,7 +18,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/wasmstream/wasmstream/connectors/connectortest"
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
+	"github.com/wasmstream/wasmstream/runtime"
 )
 
 // lineServer is a TCP server for the socket source: it sends lines to the
@@ -370,5 +376,139 @@ sink: {stdout: {}}
 	}
 	if b := runCLI(t, "run", "--progress", "sometimes", p); b.code != exitConfig || !strings.Contains(b.stderr, "detail") {
 		t.Errorf("--progress sometimes: exit %d, %q", b.code, b.stderr)
+	}
+}
+
+// meteredSource is an unbounded source that registers connector metrics
+// at Open, as a broker source would: a counter of the records it read by
+// partition, a lag gauge, and series the exporter must sanitize or skip.
+// It returns n records, then blocks until its Read is cancelled.
+type meteredSource struct {
+	n    int
+	read *runtime.Metric
+	lag  *runtime.Metric
+}
+
+func (s *meteredSource) Open(ctx context.Context, env runtime.Env) error {
+	s.read = env.Metrics.Counter("records_read", "partition.id", "0")
+	s.lag = env.Metrics.Gauge("lag", "partition.id", "0")
+	// Sanitized: a dot in the name, a label called component.
+	env.Metrics.Counter("bytes.read", "component", "kafka").Add(7)
+	// Skipped: the name is a counter with other label names, then a gauge.
+	env.Metrics.Counter("records_read", "topic", "t").Add(1)
+	env.Metrics.Gauge("records_read", "partition.id", "1").Set(1)
+	return nil
+}
+
+func (s *meteredSource) Read(ctx context.Context) ([]runtime.Record, runtime.AckFunc, error) {
+	if s.n == 0 {
+		<-ctx.Done()
+		return nil, nil, ctx.Err()
+	}
+	recs := make([]runtime.Record, s.n)
+	for i := range recs {
+		recs[i] = runtime.Record{Value: []byte(fmt.Sprint(i))}
+	}
+	s.read.Add(int64(s.n))
+	s.lag.Set(42)
+	s.n = 0
+	return recs, func(error) {}, nil
+}
+
+func (s *meteredSource) Close(ctx context.Context) error { return nil }
+
+// TestConnectorMetrics: the series a source registers through Env.Metrics
+// are exported on /metrics as wasmstream_connector_<name>, a counter or a
+// gauge, labelled with pipeline, component and their own labels (names
+// sanitized); a series whose name another one already uses with another
+// type or other label names is skipped and counted, and the scrape stays
+// valid for the pedantic registry.
+func TestConnectorMetrics(t *testing.T) {
+	type noConfig struct{}
+	reg := runtime.NewRegistry()
+	runtime.AddSource(reg, "metered", "test source", func(*noConfig) (runtime.Source, error) { return &meteredSource{n: 5}, nil })
+	runtime.AddSink(reg, "collect", "test sink", func(*noConfig) (runtime.Sink, error) { return &connectortest.Collector{}, nil })
+	spec, err := runtime.Parse([]byte("pipeline: metered\nsource: {metered: {}}\nsink: {collect: {}}\n"), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.DataDir = t.TempDir()
+	p, err := runtime.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	stop, err := startHTTP(p, "127.0.0.1:0", logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-ran
+	}()
+	addr, err := os.ReadFile(filepath.Join(spec.DataDir, httpAddrFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + strings.TrimSpace(string(addr))
+
+	var mf map[string]*dto.MetricFamily
+	eventually(t, "the source's records counted", func() bool {
+		mf = scrape(t, base)
+		return value(mf, "wasmstream_connector_records_read") == 5
+	})
+	const comp = "source"
+	for _, c := range []struct {
+		name   string
+		typ    dto.MetricType
+		labels []string
+		want   float64
+	}{
+		{"wasmstream_connector_records_read", dto.MetricType_COUNTER, []string{"pipeline", "metered", "component", comp, "partition_id", "0"}, 5},
+		{"wasmstream_connector_lag", dto.MetricType_GAUGE, []string{"pipeline", "metered", "component", comp, "partition_id", "0"}, 42},
+		{"wasmstream_connector_bytes_read", dto.MetricType_COUNTER, []string{"component", comp, "label_component", "kafka"}, 7},
+		{"wasmstream_connectors_skipped_series", dto.MetricType_GAUGE, []string{"pipeline", "metered", "component", comp}, 2},
+	} {
+		if got := value(mf, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v; have %v", c.name, c.labels, got, c.want, mf[c.name])
+		}
+		if f := mf[c.name]; f != nil && f.GetType() != c.typ {
+			t.Errorf("%s is a %v, want a %v", c.name, f.GetType(), c.typ)
+		}
+	}
+	if f := mf["wasmstream_connector_records_read"]; f == nil || len(f.Metric) != 1 {
+		t.Errorf("wasmstream_connector_records_read: %v, want only the first series (the others are skipped)", f)
+	}
+}
+
+// TestConnectorNames: metric and label names of connector series follow
+// the Prometheus rules however the connector spells them.
+func TestConnectorNames(t *testing.T) {
+	for _, c := range []struct{ in, metric, label string }{
+		{"records_read", "records_read", "records_read"},
+		{"bytes.in-flight", "bytes_in_flight", "bytes_in_flight"},
+		{"0lag", "0lag", "label_0lag"},
+		{"__name__", "__name__", "label___name__"},
+		{"pipeline", "pipeline", "label_pipeline"},
+		{"", "", "label_"},
+		{"é", "_", "_"},
+	} {
+		if got := metricName(c.in); got != c.metric {
+			t.Errorf("metricName(%q) = %q, want %q", c.in, got, c.metric)
+		}
+		if got := labelName(c.in); got != c.label {
+			t.Errorf("labelName(%q) = %q, want %q", c.in, got, c.label)
+		}
+	}
+	if _, _, ok := connectorLabels([]string{"a.b", "1", "a_b", "2"}); ok {
+		t.Error("connectorLabels took two names that collide once sanitized")
+	}
+	names, values, ok := connectorLabels([]string{"z", "1", "a", "2"})
+	if !ok || strings.Join(names, ",") != "a,z" || strings.Join(values, ",") != "2,1" {
+		t.Errorf("connectorLabels = %v %v %v, want names sorted with their values", names, values, ok)
 	}
 }
