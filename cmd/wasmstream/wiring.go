@@ -7,6 +7,7 @@ import (
 	"github.com/wasmstream/wasmstream/connectors/collection"
 	"github.com/wasmstream/wasmstream/connectors/file"
 	"github.com/wasmstream/wasmstream/connectors/generator"
+	"github.com/wasmstream/wasmstream/connectors/kafka"
 	"github.com/wasmstream/wasmstream/connectors/socket"
 	"github.com/wasmstream/wasmstream/connectors/stdio"
 	"github.com/wasmstream/wasmstream/host"
@@ -27,5 +28,6 @@ func newRegistry(ctx context.Context, logger *slog.Logger) (*runtime.Registry, *
 	socket.Register(reg)
 	collection.Register(reg)
 	generator.Register(reg)
+	kafka.Register(reg)
 	return reg, engine, nil
 }
