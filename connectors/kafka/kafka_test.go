@@ -434,7 +434,7 @@ sink: {null: {}}`, c.brokers[0])), reg())
 type emptySource struct{}
 
 func (emptySource) Open(context.Context, runtime.Env) error { return nil }
-func (emptySource) Close(context.Context) error         { return nil }
+func (emptySource) Close(context.Context) error             { return nil }
 func (emptySource) Read(ctx context.Context) ([]runtime.Record, runtime.AckFunc, error) {
 	<-ctx.Done()
 	return nil, nil, ctx.Err()
@@ -502,7 +502,7 @@ batch: {size: 10, linger: 1ms}
 type funcSink struct{ fn func([]runtime.Record) }
 
 func (s *funcSink) Open(context.Context, runtime.Env) error { return nil }
-func (s *funcSink) Close(context.Context) error         { return nil }
+func (s *funcSink) Close(context.Context) error             { return nil }
 func (s *funcSink) Write(_ context.Context, recs []runtime.Record) error {
 	s.fn(recs)
 	return nil
@@ -556,7 +556,7 @@ type slowSource struct {
 }
 
 func (s *slowSource) Open(context.Context, runtime.Env) error { return nil }
-func (s *slowSource) Close(context.Context) error         { return nil }
+func (s *slowSource) Close(context.Context) error             { return nil }
 func (s *slowSource) Read(ctx context.Context) ([]runtime.Record, runtime.AckFunc, error) {
 	if s.next >= len(s.recs) {
 		return nil, nil, io.EOF
