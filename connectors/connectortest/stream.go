@@ -117,11 +117,14 @@ func runCases(t *testing.T, cases []streamCase) {
 //     PositionedSource) or SplitPositions (a SplitSource) is taken,
 //     more is read and acked, and a source opened with that position
 //     returns exactly the records after it (skipped for other sources);
-//   - nack and redelivery: the last batch read is acked with an error,
-//     those before with nil, and a source opened from its own committed
-//     progress (no checkpoint positions, the same DataDir) returns the
-//     nacked records and the rest, and the acked ones again only when
-//     srv.DupsAllowed;
+//   - nack and redelivery: part is read and acked, then one batch is
+//     acked with an error, and a source opened again with the same
+//     DataDir returns the nacked records and the rest, and the acked ones
+//     again only when srv.DupsAllowed. It resumes from its own committed
+//     progress (no checkpoint positions) unless the source requires
+//     checkpoints: then, as the runtime would restart it from its last
+//     checkpoint, one is taken after the acked part (positions, prepare,
+//     complete) and the new source is given its positions and handle;
 //   - reconnect: srv.Restart while reading, and every record produced
 //     before and after it is returned; Read must not fail meanwhile (the
 //     runtime stops the pipeline on a Read error) (skipped without
@@ -136,7 +139,11 @@ func runCases(t *testing.T, cases []streamCase) {
 // A case that expects an exact set of records reads on for 300ms after
 // the last one for records that should not come. Env.Metrics is nil (the
 // runtime's own is not available outside it); Env.Checkpoint waits until
-// every batch returned has been acked.
+// every batch returned has been acked. A source that requires checkpoints
+// (a CheckpointParticipant, unless an OptionalParticipant that says it
+// need not) is opened with Env.Checkpointing set and reads from the
+// beginning (an empty Position, or empty Splits), as in a pipeline that
+// checkpoints; other sources without Env.Checkpointing.
 func RunStreamSourceSuite(t *testing.T, newSource func(t *testing.T) runtime.Source, srv Server) {
 	if srv.Produce == nil {
 		t.Fatal("Server.Produce is nil: the source suite needs it")
@@ -163,7 +170,11 @@ func RunStreamSourceSuite(t *testing.T, newSource func(t *testing.T) runtime.Sou
 //     writes; the second is written again while it fails, as the runtime
 //     retries it (the failed records of a *BatchError, else the batch),
 //     until the timeout, and nothing is lost (duplicates only when
-//     srv.DupsAllowed);
+//     srv.DupsAllowed); a Write error matching runtime.ErrFatal is not
+//     retried: as the runtime restarts the pipeline, the sink is closed
+//     (its error ignored), a new one opened with the same DataDir and
+//     Env.Prepared set to the last completed checkpoint's handle, and the
+//     records after it written again;
 //   - checkpoint participation (a CheckpointParticipant): records written
 //     and prepared are not in Written before CompleteCheckpoint, are
 //     after it, and a second CompleteCheckpoint changes nothing; records
@@ -340,11 +351,27 @@ func openSource(t *testing.T, src runtime.Source, env runtime.Env, acks *infligh
 	return s, nil
 }
 
-// sourceEnv is the suite's base Env for a source.
-func sourceEnv(t *testing.T, acks *inflight) runtime.Env {
+// sourceEnv is the suite's base Env for src: a pipeline that checkpoints
+// (checkpointingEnv) when src requires checkpoints, as the runtime would
+// run it, else one that does not.
+func sourceEnv(t *testing.T, acks *inflight, src runtime.Source) runtime.Env {
 	env := Env(t, SuiteBatchSize)
 	env.Checkpoint = acks.checkpoint
+	if requiresCheckpoints(src) {
+		env = checkpointingEnv(env, src)
+	}
 	return env
+}
+
+// requiresCheckpoints reports whether c makes a pipeline checkpoint: a
+// CheckpointParticipant, unless an OptionalParticipant that says it need
+// not.
+func requiresCheckpoints(c any) bool {
+	if _, ok := c.(runtime.CheckpointParticipant); !ok {
+		return false
+	}
+	op, ok := c.(runtime.OptionalParticipant)
+	return !ok || op.RequiresCheckpoints()
 }
 
 func (s *streamSource) close(ctx context.Context) error {
@@ -513,7 +540,8 @@ func sourceCases(newSource func(*testing.T) runtime.Source, srv Server) []stream
 func checkSourceReads(t *testing.T, newSource func(*testing.T) runtime.Source, srv Server) error {
 	recs := streamRecords("reads", 0, 40, 3)
 	acks := &inflight{}
-	s, err := openSource(t, newSource(t), sourceEnv(t, acks), acks)
+	src := newSource(t)
+	s, err := openSource(t, src, sourceEnv(t, acks, src), acks)
 	if err != nil {
 		return err
 	}
@@ -530,7 +558,8 @@ func checkSourceReads(t *testing.T, newSource func(*testing.T) runtime.Source, s
 
 func checkSourceCancel(t *testing.T, newSource func(*testing.T) runtime.Source, srv Server) error {
 	acks := &inflight{}
-	s, err := openSource(t, newSource(t), sourceEnv(t, acks), acks)
+	src := newSource(t)
+	s, err := openSource(t, src, sourceEnv(t, acks, src), acks)
 	if err != nil {
 		return err
 	}
@@ -588,7 +617,7 @@ func checkSourceResume(t *testing.T, newSource func(*testing.T) runtime.Source, 
 	}
 	recs := streamRecords("resume", 0, 40, 3)
 	acks := &inflight{}
-	env := checkpointingEnv(sourceEnv(t, acks), src)
+	env := checkpointingEnv(sourceEnv(t, acks, src), src)
 	s, err := openSource(t, src, env, acks)
 	if err != nil {
 		return err
@@ -634,27 +663,33 @@ func checkSourceResume(t *testing.T, newSource func(*testing.T) runtime.Source, 
 func checkSourceRedelivery(t *testing.T, newSource func(*testing.T) runtime.Source, srv Server) error {
 	recs := streamRecords("nack", 0, 40, 3)
 	acks := &inflight{}
-	env := sourceEnv(t, acks)
-	s, err := openSource(t, newSource(t), env, acks)
+	src := newSource(t)
+	env := sourceEnv(t, acks, src)
+	s, err := openSource(t, src, env, acks)
 	if err != nil {
 		return err
 	}
 	srv.Produce(t, recs)
-	held, err := s.readBatches(t, srv.timeout(), 15)
+	if err := s.readUntil(t, srv.timeout(), "15 records", func(got []runtime.Record) bool { return len(got) >= 15 }); err != nil {
+		return err
+	}
+	acked := valueSet(s.got)
+	if env.Checkpointing {
+		// The pipeline checkpoints: it restarts from its last checkpoint
+		// after giving up on a batch, so take one of what was acked.
+		if err := s.checkpoint(t.Context(), 1, &env); err != nil {
+			return err
+		}
+	}
+	held, err := s.readBatches(t, srv.timeout(), 1)
 	if err != nil {
 		return err
 	}
-	// Every batch but the last is acked, in order; the last fails.
-	acked := map[string]bool{}
-	for _, b := range held[:len(held)-1] {
-		b.Ack(nil)
-		for v := range valueSet(b.Records) {
-			acked[v] = true
-		}
+	var nacked []string
+	for _, b := range held {
+		b.Ack(errors.New("the pipeline gave up on the batch"))
+		nacked = append(nacked, Values(b.Records)...)
 	}
-	last := held[len(held)-1]
-	last.Ack(errors.New("the pipeline gave up on the batch"))
-	nacked := Values(last.Records)
 	if err := s.close(t.Context()); err != nil {
 		return err
 	}
@@ -684,13 +719,40 @@ func checkSourceRedelivery(t *testing.T, newSource func(*testing.T) runtime.Sour
 	return s2.close(t.Context())
 }
 
+// checkpoint takes checkpoint id of a source at a quiescent point, as
+// the runtime does: positions, then prepare and complete when the source
+// is a CheckpointParticipant. It sets in env what the next Open of the
+// pipeline would be given: the positions and the prepared handle.
+func (s *streamSource) checkpoint(ctx context.Context, id uint64, env *runtime.Env) error {
+	if _, err := s.positions(env); err != nil {
+		return err
+	}
+	p, ok := s.src.(runtime.CheckpointParticipant)
+	if !ok {
+		return nil
+	}
+	h, err := p.PrepareCheckpoint(ctx, id)
+	if err != nil {
+		return fmt.Errorf("PrepareCheckpoint(%d): %w", id, err)
+	}
+	if err := p.CompleteCheckpoint(ctx, id, h); err != nil {
+		return fmt.Errorf("CompleteCheckpoint(%d): %w", id, err)
+	}
+	env.Prepared = nil
+	if h != nil {
+		env.Prepared = &runtime.Prepared{Checkpoint: id, Handle: h}
+	}
+	return nil
+}
+
 func checkSourceRestart(t *testing.T, newSource func(*testing.T) runtime.Source, srv Server) error {
 	if srv.Restart == nil {
 		return skip("Server.Restart is nil: no private server instance to restart")
 	}
 	recs := streamRecords("restart", 0, 30, 3)
 	acks := &inflight{}
-	s, err := openSource(t, newSource(t), sourceEnv(t, acks), acks)
+	src := newSource(t)
+	s, err := openSource(t, src, sourceEnv(t, acks, src), acks)
 	if err != nil {
 		return err
 	}
@@ -717,7 +779,7 @@ func checkSourceParticipant(t *testing.T, newSource func(*testing.T) runtime.Sou
 	}
 	recs := streamRecords("participant", 0, 40, 3)
 	acks := &inflight{}
-	env := checkpointingEnv(sourceEnv(t, acks), src)
+	env := checkpointingEnv(sourceEnv(t, acks, src), src)
 	s, err := openSource(t, src, env, acks)
 	if err != nil {
 		return err
@@ -782,6 +844,7 @@ type streamSink struct {
 	sink   runtime.Sink
 	p      runtime.CheckpointParticipant // nil when the sink is none
 	next   uint64                        // the next checkpoint id
+	last   *runtime.Prepared             // the last checkpoint completed, with a handle
 	closed bool
 }
 
@@ -854,6 +917,9 @@ func (s *streamSink) writeRetry(t *testing.T, timeout time.Duration, recs []runt
 		if errors.Is(err, runtime.ErrRejected) {
 			return fmt.Errorf("Write rejected a good record: %w", err)
 		}
+		if errors.Is(err, runtime.ErrFatal) {
+			return fmt.Errorf("Write: %w", err)
+		}
 		last = err
 		var be *runtime.BatchError
 		if errors.As(err, &be) {
@@ -914,7 +980,15 @@ func (s *streamSink) commit(ctx context.Context) error {
 	if err := s.p.CompleteCheckpoint(ctx, id, h); err != nil {
 		return fmt.Errorf("CompleteCheckpoint(%d): %w", id, err)
 	}
+	s.completed(id, h)
 	return nil
+}
+
+func (s *streamSink) completed(id uint64, h []byte) {
+	s.last = nil
+	if h != nil {
+		s.last = &runtime.Prepared{Checkpoint: id, Handle: h}
+	}
 }
 
 // present returns the values of want that are in got.
@@ -956,6 +1030,7 @@ func (s *streamSink) commitRetry(t *testing.T, timeout time.Duration, recs []run
 		for {
 			err := s.p.CompleteCheckpoint(t.Context(), id, h)
 			if err == nil {
+				s.completed(id, h)
 				return nil
 			}
 			if time.Now().After(deadline) {
@@ -1092,7 +1167,8 @@ func checkSinkRestart(t *testing.T, newSink func(*testing.T) runtime.Sink, srv S
 		return skip("Server.Restart is nil: no private server instance to restart")
 	}
 	sink := newSink(t)
-	s, err := openSink(t, sink, sinkEnv(t, sink))
+	env := sinkEnv(t, sink)
+	s, err := openSink(t, sink, env)
 	if err != nil {
 		return err
 	}
@@ -1104,8 +1180,26 @@ func checkSinkRestart(t *testing.T, newSink func(*testing.T) runtime.Sink, srv S
 		return fmt.Errorf("before the restart: %w", err)
 	}
 	srv.Restart(t)
-	if err := s.commitRetry(t, srv.timeout(), second); err != nil {
-		return fmt.Errorf("after the restart: %w", err)
+	deadline := time.Now().Add(srv.timeout())
+	for {
+		err := s.commitRetry(t, time.Until(deadline), second)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, runtime.ErrFatal) || time.Now().After(deadline) {
+			return fmt.Errorf("after the restart: %w", err)
+		}
+		// The runtime stops the pipeline and runs it again from its last
+		// checkpoint: a new sink, given that checkpoint's handle, and
+		// what came after it written again.
+		s.sink.Close(t.Context())
+		s.closed = true
+		env.Prepared = s.last
+		next := s.next
+		if s, err = openSink(t, newSink(t), env); err != nil {
+			return fmt.Errorf("reopening after a fatal error: %w", err)
+		}
+		s.next = next
 	}
 	if err := waitWritten(t, srv, append(first, second...), srv.DupsAllowed); err != nil {
 		return fmt.Errorf("after the restart: %w", err)

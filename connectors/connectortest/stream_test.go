@@ -288,6 +288,7 @@ type memSink struct {
 	id      string
 	epoch   int
 	txn     bool
+	fatal   bool // a broken connection aborts the transaction: Write fails with ErrFatal
 	pending []runtime.Record
 }
 
@@ -309,6 +310,10 @@ func (s *memSink) Write(ctx context.Context, recs []runtime.Record) error {
 		s.epoch = s.b.epoch
 		if s.flaw == flawLoseAfterRestart {
 			return nil
+		}
+		if s.fatal {
+			s.pending = nil
+			return runtime.Fatal(errors.New("the transaction was aborted: connection reset"))
 		}
 		return errors.New("connection reset")
 	}
@@ -422,6 +427,25 @@ func TestStreamSuitesPass(t *testing.T) {
 	t.Run("transactional sink", func(t *testing.T) { RunStreamSinkSuite(t, m.newTxnSink(flawNone), srv) })
 }
 
+// TestStreamSinkRestartFatal: a transactional sink whose transaction a
+// restart aborts (Write fails with ErrFatal) passes the reconnect case
+// the way the runtime would run it: a new sink completes the last
+// checkpoint and the records after it are written again, once.
+func TestStreamSinkRestartFatal(t *testing.T) {
+	m := &memServer{}
+	opened := 0
+	newSink := func(t *testing.T) runtime.Sink {
+		opened++
+		return txnSink{&memSink{srv: m, t: t, txn: true, fatal: true}}
+	}
+	if err := checkSinkRestart(t, newSink, m.server(0)); err != nil {
+		t.Fatal(err)
+	}
+	if opened != 2 {
+		t.Fatalf("%d sinks opened, want 2: the fatal error reopens one", opened)
+	}
+}
+
 // TestStreamChecksCatchFlaws runs each check on a stand-in with one flaw
 // and requires the check to report it.
 func TestStreamChecksCatchFlaws(t *testing.T) {
@@ -443,7 +467,7 @@ func TestStreamChecksCatchFlaws(t *testing.T) {
 		{flawLoseOnCancel, src(checkSourceCancel, m.newPositioned(flawLoseOnCancel)), "1 of 20 records missing"},
 		{flawIgnorePosition, src(checkSourceResume, m.newPositioned(flawIgnorePosition)), "missing"},
 		{flawIgnorePosition + " (split)", src(checkSourceResume, m.newSplit(flawIgnorePosition)), "missing"},
-		{flawCommitOnNack, src(checkSourceRedelivery, m.newPositioned(flawCommitOnNack)), "missing"},
+		{flawCommitOnNack, src(checkSourceRedelivery, m.newSplit(flawCommitOnNack)), "missing"},
 		{flawFailOnRestart, src(checkSourceRestart, m.newPositioned(flawFailOnRestart)), "runtime stops the pipeline on a Read error"},
 		{flawCompleteOnce, src(checkSourceParticipant, m.newPositioned(flawCompleteOnce)), "CompleteCheckpoint(1), call 2"},
 		{flawWriteTwice, sink(checkSinkWrites, m.newPlainSink(flawWriteTwice)), "more than once"},
