@@ -270,7 +270,7 @@ func list(s []string) string {
 	return strings.Join(s, " ")
 }
 
-// values returns the set of recs' values.
+// valueSet returns the set of recs' values.
 func valueSet(recs []runtime.Record) map[string]bool {
 	m := make(map[string]bool, len(recs))
 	for i := range recs {
@@ -279,12 +279,13 @@ func valueSet(recs []runtime.Record) map[string]bool {
 	return m
 }
 
-// waitUntil polls cond every few milliseconds until it returns true, and
-// returns an error naming what when it has not after timeout or when the
-// test ends. It is WaitFor for the cases, which return their failures.
+// waitUntil polls cond every 25ms (cond may ask a real server) until it
+// returns true, and returns an error naming what when it has not after
+// timeout or when the test ends. It is WaitFor for the cases, which
+// return their failures.
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
+	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
