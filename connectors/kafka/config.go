@@ -153,6 +153,8 @@ type SourceConfig struct {
 	CommitInterval  time.Duration    `yaml:"commit_interval" default:"1s" doc:"Without checkpoints, how often written records' offsets are committed to the group (also on a rebalance and at close)."`
 	MetadataHeaders bool             `yaml:"metadata_headers" doc:"Add kafka_topic, kafka_partition and kafka_offset headers to each record."`
 	MetadataMaxAge  time.Duration    `yaml:"metadata_max_age" default:"1m" doc:"How often the client refreshes metadata (and with regex, looks for new matching topics)."`
+	InstanceID      string           `yaml:"instance_id" doc:"In a group, a static member id (KIP-345): a member restarted with the same id takes its partitions back without a rebalance, as long as it returns within session_timeout. Unique per running pipeline."`
+	SessionTimeout  time.Duration    `yaml:"session_timeout" default:"45s" doc:"In a group, how long the group waits for a silent member (a crashed process) before giving its partitions to others."`
 
 	startAt time.Time
 }
@@ -190,6 +192,12 @@ func (c *SourceConfig) Validate() error {
 	}
 	if c.CommitInterval <= 0 {
 		errs = append(errs, runtime.FieldErr("commit_interval", "must be positive"))
+	}
+	if c.InstanceID != "" && c.Group == "" {
+		errs = append(errs, runtime.FieldErr("instance_id", "is only used with a group"))
+	}
+	if c.SessionTimeout < time.Second {
+		errs = append(errs, runtime.FieldErr("session_timeout", "must be at least 1s"))
 	}
 	if c.MetadataMaxAge < time.Second {
 		errs = append(errs, runtime.FieldErr("metadata_max_age", "must be at least 1s"))

@@ -163,7 +163,11 @@ func (s *Source) Open(ctx context.Context, env runtime.Env) error {
 			kgo.OnPartitionsRevoked(s.revoked),
 			kgo.OnPartitionsLost(s.lost),
 			kgo.AdjustFetchOffsetsFn(s.adjust),
+			kgo.SessionTimeout(s.cfg.SessionTimeout),
 		)
+		if s.cfg.InstanceID != "" {
+			opts = append(opts, kgo.InstanceID(s.cfg.InstanceID))
+		}
 		if s.cfg.Regex {
 			opts = append(opts, kgo.ConsumeRegex())
 		}
@@ -353,7 +357,10 @@ func (s *Source) revoked(ctx context.Context, cl *kgo.Client, ps map[string][]in
 	if len(revoked) == 0 {
 		return
 	}
-	if s.env.Checkpoint != nil {
+	s.mu.Lock()
+	closing := s.closed // the pipeline has written and checkpointed everything
+	s.mu.Unlock()
+	if s.env.Checkpoint != nil && !closing {
 		if err := s.env.Checkpoint(ctx); err != nil {
 			s.log.Warn("kafka source: partitions revoked before their records were settled; the next owner reads them again", "partitions", fmt.Sprint(revoked), "err", err)
 		}
