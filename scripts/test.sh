@@ -31,6 +31,8 @@ check() {
 }
 
 apt_ensure scripts/test.sh wabt
+# kcat (librdkafka): the Kafka tests produce and read with a client we did not write.
+apt_ensure scripts/test.sh kcat
 check
 [ "${1:-}" = check ] && exit 0
 
