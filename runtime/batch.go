@@ -14,6 +14,25 @@ type ackGroup struct {
 
 	mu  sync.Mutex
 	err error // first failure, reported to ack
+
+	// outcomes, for an OutcomeSource's batch, holds each record's
+	// outcome as the sinks settle it (see origin); nil otherwise.
+	outcomes []Outcome
+}
+
+// origin is the source record a record of a batch is: record i of g's
+// batch. Batches carry origins while their records are the source's own
+// (from the reader to the sinks, with no operator between).
+type origin struct {
+	g *ackGroup
+	i int32
+}
+
+// settle records o as the outcome of the records at origins.
+func settle(origins []origin, o Outcome) {
+	for _, or := range origins {
+		or.g.outcomes[or.i] = o
+	}
 }
 
 func newAckGroup(ack AckFunc) *ackGroup {
@@ -46,10 +65,11 @@ func (g *ackGroup) release(err error) {
 // as offsets into one buffer) and the source batches it depends on. Each
 // batch owns its Batch and gives it back to the pipeline's pool when done.
 type batch struct {
-	recs  *Batch
-	bytes int // recs.Size() when queued
-	acks  []*ackGroup
-	pool  *batchPool
+	recs    *Batch
+	bytes   int // recs.Size() when queued
+	acks    []*ackGroup
+	pool    *batchPool
+	origins []origin // per record, for an OutcomeSource's records (see origin)
 }
 
 // newBatch returns an empty batch whose records come from p's pool.
@@ -58,7 +78,10 @@ func (p *Pipeline) newBatch() *batch {
 }
 
 // add appends r, taking a reference on g the first time g contributes.
-func (b *batch) add(r *Record, g *ackGroup) {
+func (b *batch) add(r *Record, g *ackGroup, i int) {
+	if g.outcomes != nil {
+		b.origins = append(b.origins, origin{g, int32(i)})
+	}
 	b.recs.Append(r)
 	b.bytes = b.recs.Size()
 	b.ref(g)
@@ -66,6 +89,9 @@ func (b *batch) add(r *Record, g *ackGroup) {
 
 // addFrom appends record i of src, as add does.
 func (b *batch) addFrom(src *Batch, i int, g *ackGroup) {
+	if g.outcomes != nil {
+		b.origins = append(b.origins, origin{g, int32(i)})
+	}
 	b.recs.AppendFrom(src, i)
 	b.bytes = b.recs.Size()
 	b.ref(g)
@@ -101,7 +127,7 @@ func (b *batch) done(err error) {
 	for _, g := range b.acks {
 		g.release(err)
 	}
-	b.acks = nil
+	b.acks, b.origins = nil, nil
 	if b.recs != nil {
 		b.pool.put(b.recs)
 		b.recs = nil

@@ -202,7 +202,7 @@ type checkpointRecord struct {
 const recordMagic = "\x00wsck1\x00"
 
 func (r checkpointRecord) encode() []byte {
-	if r.Splits == nil && r.Prepared == nil {
+	if len(r.Splits) == 0 && len(r.Prepared) == 0 {
 		if !bytes.HasPrefix(r.Source, []byte(recordMagic)) {
 			return r.Source // a plain position, as older stores hold
 		}

@@ -140,3 +140,57 @@ type fatalError struct{ err error }
 func (e *fatalError) Error() string        { return e.err.Error() }
 func (e *fatalError) Unwrap() []error      { return []error{ErrFatal, e.err} }
 func (e *fatalError) Is(target error) bool { return target == ErrFatal }
+
+// Outcome is what became of one record a source returned.
+type Outcome uint8
+
+// The outcomes of a record.
+const (
+	// Pending: not settled yet (never passed to an OutcomeFunc).
+	Pending Outcome = iota
+	// Written: the sinks wrote it, or what an operator made of it (an
+	// operator may also have dropped it).
+	Written
+	// DeadLettered: it went to the dead-letter sink (it failed, and the
+	// failure policy set it aside). The source should not redeliver it
+	// (JetStream Term).
+	DeadLettered
+	// Failed: the pipeline gave up on it before it was written; the
+	// source should redeliver it (JetStream Nak, a Pub/Sub nack).
+	Failed
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Written:
+		return "written"
+	case DeadLettered:
+		return "dead-lettered"
+	case Failed:
+		return "failed"
+	}
+	return "pending"
+}
+
+// OutcomeFunc settles one batch of an OutcomeSource: outcomes[i] is what
+// became of record i of the batch; err is the batch's error, as an
+// AckFunc's (non-nil when some record failed). It is called once, from any
+// goroutine.
+type OutcomeFunc func(outcomes []Outcome, err error)
+
+// OutcomeSource is a Source that settles messages one by one (JetStream
+// Ack/Nak/Term, Pub/Sub ack/nack): the runtime calls ReadOutcomes instead
+// of Read, and settles each batch with an OutcomeFunc instead of an
+// AckFunc.
+//
+// The runtime follows each record to the sinks while it keeps its
+// identity: in a pipeline without operators, every record's outcome is
+// exact (a record a sink rejected is DeadLettered, one written before the
+// pipeline gave up on the rest of its batch is Written). An operator makes
+// new records of a batch (the ABI does not tie outputs to inputs), so
+// behind one the outcome is the batch's: Written when everything derived
+// from the batch was written or dead-lettered, Failed otherwise.
+type OutcomeSource interface {
+	Source
+	ReadOutcomes(ctx context.Context) ([]Record, OutcomeFunc, error)
+}

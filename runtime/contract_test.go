@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -289,6 +291,8 @@ type splitSource struct {
 }
 
 func (s *splitSource) Open(ctx context.Context, env runtime.Env) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.env = env
 	s.pos = map[string]int{}
 	s.held = map[string]bool{"a": true, "b": true}
@@ -414,7 +418,11 @@ state: {checkpoint_interval: 1h, query: "off"}
 	}
 	ctx, cancel = context.WithCancel(t.Context())
 	go func() { done <- p.Run(ctx) }()
-	waitFor(t, "the second run to open", func() bool { return p.Stats().Checkpoints >= 0 && src2.pos != nil })
+	waitFor(t, "the second run to open", func() bool {
+		src2.mu.Lock()
+		defer src2.mu.Unlock()
+		return src2.pos != nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -557,4 +565,173 @@ func (s *metricSource) Open(ctx context.Context, env runtime.Env) error {
 func (s *metricSource) Close(ctx context.Context) error { return nil }
 func (s *metricSource) Read(ctx context.Context) ([]runtime.Record, runtime.AckFunc, error) {
 	return nil, nil, io.EOF
+}
+
+// outcomeSource is an OutcomeSource over fixed records, recording each
+// record's outcome by value.
+type outcomeSource struct {
+	recs  []runtime.Record
+	chunk int
+
+	mu   sync.Mutex
+	next int
+	got  map[string]runtime.Outcome
+	errs int
+}
+
+func (s *outcomeSource) Open(context.Context, runtime.Env) error { return nil }
+func (s *outcomeSource) Close(context.Context) error             { return nil }
+func (s *outcomeSource) Read(ctx context.Context) ([]runtime.Record, runtime.AckFunc, error) {
+	panic("the runtime must call ReadOutcomes")
+}
+
+func (s *outcomeSource) ReadOutcomes(ctx context.Context) ([]runtime.Record, runtime.OutcomeFunc, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.next >= len(s.recs) {
+		return nil, nil, io.EOF
+	}
+	start := s.next
+	s.next = min(start+s.chunk, len(s.recs))
+	batch := slices.Clone(s.recs[start:s.next])
+	return batch, func(outcomes []runtime.Outcome, err error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.got == nil {
+			s.got = map[string]runtime.Outcome{}
+		}
+		if err != nil {
+			s.errs++
+		}
+		for i, o := range outcomes {
+			s.got[string(batch[i].Value)] = o
+		}
+	}, nil
+}
+
+// failingSink fails the records whose value starts with "bad" on every
+// attempt (a retryable error), writing the others.
+type failingSink struct{ memSink }
+
+func (s *failingSink) Write(ctx context.Context, recs []runtime.Record) error {
+	be := &runtime.BatchError{}
+	var ok []runtime.Record
+	for i, r := range recs {
+		if bytes.HasPrefix(r.Value, []byte("bad")) {
+			be.Failed = append(be.Failed, i)
+			be.Errs = append(be.Errs, errors.New("server busy"))
+			continue
+		}
+		ok = append(ok, r)
+	}
+	s.memSink.Write(ctx, ok)
+	if len(be.Failed) > 0 {
+		return be
+	}
+	return nil
+}
+
+// TestPerRecordOutcomes: a source that settles messages one by one learns
+// each record's outcome: written, dead-lettered (refused by the sink), or
+// failed (the pipeline gave up on it); behind an operator, the batch's.
+func TestPerRecordOutcomes(t *testing.T) {
+	mk := func(prefix string) []runtime.Record {
+		var recs []runtime.Record
+		for i := range 20 {
+			v := fmt.Sprintf("v%02d", i)
+			if i%5 == 2 {
+				v = prefix + v
+			}
+			recs = append(recs, runtime.Record{Key: []byte(strconv.Itoa(i)), Value: []byte(v)})
+		}
+		return recs
+	}
+	t.Run("dead-lettered", func(t *testing.T) {
+		spec := parse(t, testRegistry(nil), `
+pipeline: outcomes
+batch: {size: 10, linger: 1ms}
+source: {test: {}}
+sink: {test: {}}
+on_error: {action: dead_letter, dead_letter: {test: {}}}
+`)
+		src := &outcomeSource{recs: mk("huge"), chunk: 10}
+		p, err := runtime.Build(spec, runtime.WithSource(src), runtime.WithSink(&rejectingSink{}), runtime.WithDeadLetter(&memSink{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for v, o := range src.got {
+			want := runtime.Written
+			if strings.HasPrefix(v, "huge") {
+				want = runtime.DeadLettered
+			}
+			if o != want {
+				t.Errorf("%s: %v, want %v", v, o, want)
+			}
+		}
+		if len(src.got) != 20 || src.errs != 0 {
+			t.Fatalf("%d outcomes, %d batch errors", len(src.got), src.errs)
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		spec := parse(t, testRegistry(nil), `
+pipeline: outcomes-failed
+batch: {size: 10, linger: 1ms}
+source: {test: {}}
+sink: {test: {}}
+on_error: {sink_retries: 1, backoff: 1ms}
+`)
+		src := &outcomeSource{recs: mk("bad"), chunk: 10}
+		p, err := runtime.Build(spec, runtime.WithSource(src), runtime.WithSink(&failingSink{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Run(t.Context()); err == nil {
+			t.Fatal("Run succeeded with records the sink never took")
+		}
+		for v, o := range src.got {
+			if strings.HasPrefix(v, "bad") && o != runtime.Failed {
+				t.Errorf("%s: %v, want failed", v, o)
+			}
+			if !strings.HasPrefix(v, "bad") && o != runtime.Written && o != runtime.Failed {
+				t.Errorf("%s: %v, want written (or failed, if the pipeline stopped first)", v, o)
+			}
+		}
+		written := 0
+		for _, o := range src.got {
+			if o == runtime.Written {
+				written++
+			}
+		}
+		if written == 0 {
+			t.Fatal("no record of a failed batch is reported written, though the sink wrote them")
+		}
+	})
+	t.Run("behind an operator", func(t *testing.T) {
+		spec := parse(t, testRegistry(nil), `
+pipeline: outcomes-op
+batch: {size: 10, linger: 1ms}
+source: {test: {}}
+operators: [{func: {fn: upper}}]
+sink: {test: {}}
+`)
+		src := &outcomeSource{recs: mk("x"), chunk: 10}
+		p, err := runtime.Build(spec, runtime.WithSource(src), runtime.WithSink(&memSink{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for v, o := range src.got {
+			if o != runtime.Written {
+				t.Errorf("%s: %v, want written", v, o)
+			}
+		}
+		if len(src.got) != 20 {
+			t.Fatalf("%d outcomes", len(src.got))
+		}
+	})
 }

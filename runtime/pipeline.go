@@ -699,7 +699,15 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 			// Only the source's own requests interrupt (Env.Checkpoint).
 			rctx, stop = p.interruptible(ctx, -1, pending)
 		}
-		recs, ack, err := p.source.Read(rctx)
+		var recs []Record
+		var ack AckFunc
+		var settle OutcomeFunc
+		var err error
+		if os, ok := p.source.(OutcomeSource); ok {
+			recs, settle, err = os.ReadOutcomes(rctx)
+		} else {
+			recs, ack, err = p.source.Read(rctx)
+		}
 		if stop() && err != nil && ctx.Err() == nil && isInterrupt(err) {
 			// The Read was interrupted for a checkpoint or a savepoint, not
 			// stopped: what it returned goes on, then the checkpoint is
@@ -712,7 +720,23 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 			p.stats.in.Add(int64(len(recs)))
 			p.stats.bytesIn.Add(recordBytes(recs))
 			p.inflight.Add(1)
-			g := newAckGroup(p.countedAck(ack))
+			g := newAckGroup(nil)
+			if settle != nil {
+				g.outcomes = make([]Outcome, len(recs))
+				ack = func(err error) {
+					for i, o := range g.outcomes {
+						if o == Pending {
+							if err != nil {
+								g.outcomes[i] = Failed
+							} else {
+								g.outcomes[i] = Written
+							}
+						}
+					}
+					settle(g.outcomes, err)
+				}
+			}
+			g.ack = p.countedAck(ack)
 			staged := p.pool.get()
 			for i := range recs {
 				staged.Append(&recs[i])
@@ -724,8 +748,13 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 				g.release(context.Cause(run))
 				return nil
 			}
-		} else if ack != nil && err == nil {
-			ack(nil)
+		} else if err == nil {
+			switch {
+			case ack != nil:
+				ack(nil)
+			case settle != nil:
+				settle(nil, nil)
+			}
 		}
 		switch {
 		case err == nil:
@@ -912,6 +941,11 @@ func (p *Pipeline) batchRecords(ctx context.Context, in <-chan readResult, t *ta
 				p.pool.put(b.recs)
 				b.recs, b.bytes = in, in.Size()
 				b.ref(r.g)
+				if r.g.outcomes != nil {
+					for j := range in.Len() {
+						b.origins = append(b.origins, origin{r.g, int32(j)})
+					}
+				}
 				if b.recs.Len() >= size || b.bytes >= maxBytes {
 					if !flush(0) {
 						r.g.release(context.Cause(ctx))
@@ -925,7 +959,7 @@ func (p *Pipeline) batchRecords(ctx context.Context, in <-chan readResult, t *ta
 					if t.keyBy != nil {
 						in.View(j, &rec)
 						i = t.route(&rec)
-						bufs[i].add(&rec, r.g)
+						bufs[i].add(&rec, r.g, j)
 					} else {
 						i = t.part.pick(in.Key(j))
 						bufs[i].addFrom(in, j, r.g)

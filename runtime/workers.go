@@ -297,9 +297,10 @@ type sinkWorker struct {
 func (w *sinkWorker) run(ctx context.Context) {
 	size := w.p.spec.Batch.Size
 	var pending []*batch
+	var orig []origin
 	recs := make([]Record, 0, size)
 	for {
-		pending, recs = pending[:0], recs[:0]
+		pending, recs, orig = pending[:0], recs[:0], orig[:0]
 		select {
 		case b, ok := <-w.s.in.c:
 			if !ok {
@@ -308,6 +309,7 @@ func (w *sinkWorker) run(ctx context.Context) {
 			w.s.in.took(b)
 			pending = append(pending, b)
 			recs = b.recs.AppendViews(recs)
+			orig = append(orig, b.origins...)
 		case <-ctx.Done():
 			return
 		}
@@ -321,11 +323,16 @@ func (w *sinkWorker) run(ctx context.Context) {
 				w.s.in.took(b)
 				pending = append(pending, b)
 				recs = b.recs.AppendViews(recs)
+				orig = append(orig, b.origins...)
 			default:
 				break coalesce
 			}
 		}
-		err := w.write(ctx, recs)
+		o := orig
+		if len(o) != len(recs) {
+			o = nil // records of their own (an operator made them): outcomes are per source batch
+		}
+		err := w.write(ctx, recs, o)
 		for _, b := range pending {
 			b.done(err)
 		}
@@ -343,7 +350,10 @@ func (w *sinkWorker) run(ctx context.Context) {
 // failed record before it, so that each key's records reach the sink in
 // order (the later ones may be written twice: at-least-once). sent marks the
 // records of recs already written by an earlier attempt.
-func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
+//
+// orig, when not nil, holds the source record each record is (see
+// origin): write settles their outcomes as it learns them.
+func (w *sinkWorker) write(ctx context.Context, recs []Record, orig []origin) error {
 	pol := w.p.spec.OnError
 	backoff := pol.Backoff
 	var sent []bool
@@ -352,6 +362,7 @@ func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
 		err := w.s.sink.Write(ctx, recs)
 		w.s.mu.Unlock()
 		if err == nil {
+			settleUnsent(orig, sent, Written)
 			w.count(unsent(sent, len(recs)))
 			if !w.s.dead {
 				w.p.stats.bytesOut.Add(unsentBytes(recs, sent))
@@ -384,10 +395,14 @@ func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
 					sent = make([]bool, len(recs))
 				}
 				dead := make([]Record, 0, len(rej))
+				var deadOrig []origin
 				for _, i := range rej {
 					if !sent[i] {
 						dead = append(dead, w.p.deadRecord(recs[i], w.s.path, be.Errs[rejIndex(be, i)]))
 						sent[i] = true
+						if orig != nil {
+							deadOrig = append(deadOrig, orig[i])
+						}
 					}
 				}
 				w.p.log.Warn("the destination refused records; sending them to the dead-letter sink",
@@ -395,8 +410,10 @@ func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
 				if derr := w.p.writeDead(ctx, dead); derr != nil {
 					return derr
 				}
+				settle(deadOrig, DeadLettered)
 				failed = slices.DeleteFunc(slices.Clone(failed), func(i int) bool { return slices.Contains(rej, i) })
 				if len(failed) == 0 {
+					settleUnsent(orig, sent, Written)
 					w.count(unsent(sent, len(recs)))
 					if !w.s.dead {
 						w.p.stats.bytesOut.Add(unsentBytes(recs, sent))
@@ -406,7 +423,7 @@ func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
 			}
 			if len(failed) < len(recs) {
 				var n int
-				recs, sent, n = retryAfter(recs, sent, failed)
+				recs, sent, orig, n = retryAfter(recs, sent, orig, failed)
 				w.count(n)
 			}
 		}
@@ -424,7 +441,11 @@ func (w *sinkWorker) write(ctx context.Context, recs []Record) error {
 				}
 				w.p.log.Warn("sink write failed after retries; sending records to the dead-letter sink",
 					"sink", w.s.path, "records", len(dead), "err", err)
-				return w.p.writeDead(ctx, dead)
+				if derr := w.p.writeDead(ctx, dead); derr != nil {
+					return derr
+				}
+				settleUnsent(orig, sent, DeadLettered)
+				return nil
 			}
 			w.p.fail(serr)
 			return serr
@@ -477,7 +498,10 @@ func checkBatchError(be *BatchError, n int) error {
 // (valid, increasing indexes) of recs failed: those, and every later record
 // of a key with a failed record before it, in order, with sent marking the
 // ones already written. n counts the records written for the first time.
-func retryAfter(recs []Record, sent []bool, failed []int) (retry []Record, rsent []bool, n int) {
+//
+// orig (nil, or the records' origins) is filtered alike, and the records
+// written for the first time are settled as Written.
+func retryAfter(recs []Record, sent []bool, orig []origin, failed []int) (retry []Record, rsent []bool, rorig []origin, n int) {
 	blocked := map[string]bool{}
 	f := 0
 	for i, r := range recs {
@@ -488,15 +512,30 @@ func retryAfter(recs []Record, sent []bool, failed []int) (retry []Record, rsent
 		already := sent != nil && sent[i]
 		if !isFailed && !already {
 			n++
+			if orig != nil {
+				settle(orig[i:i+1], Written)
+			}
 		}
 		k := string(r.Key) // unkeyed records are one key
 		if isFailed || blocked[k] {
 			blocked[k] = true
 			retry = append(retry, r)
 			rsent = append(rsent, already || !isFailed)
+			if orig != nil {
+				rorig = append(rorig, orig[i])
+			}
 		}
 	}
-	return retry, rsent, n
+	return retry, rsent, rorig, n
+}
+
+// settleUnsent settles the records of orig not written before (sent) as o.
+func settleUnsent(orig []origin, sent []bool, o Outcome) {
+	for i, or := range orig {
+		if sent == nil || !sent[i] {
+			or.g.outcomes[or.i] = o
+		}
+	}
 }
 
 // unsent counts the records of an n-record write not written before.
@@ -517,7 +556,7 @@ func unsent(sent []bool, n int) int {
 // worker (which must not wait on the dead-letter queue it feeds).
 func (p *Pipeline) writeDead(ctx context.Context, recs []Record) error {
 	w := &sinkWorker{p: p, s: p.dlq}
-	return w.write(ctx, recs)
+	return w.write(ctx, recs, nil)
 }
 
 func (w *sinkWorker) count(n int) {
