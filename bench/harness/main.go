@@ -17,6 +17,11 @@
 //     per record and one per batch of 1000, against the Rust and C rows
 //     (-peers=false skips it);
 //
+//   - with -kafka, Kafka → the Rust uppercase guest → Kafka on a kfake
+//     cluster in process, at-least-once and exactly-once, against the
+//     franz-go client's own consume-produce loop (-lang-table=false with
+//     -sweep=false, -peers=false and -checkpoint-keys 0 runs only it);
+//
 //   - with -curve, instead of the tables: the cost curve of the Rust and Go
 //     guests (batch sizes 1 to 10000, values of 100 B, 1 KiB and 10 KiB,
 //     parallelism 1 and 2, one operator and a chain of three).
@@ -55,6 +60,9 @@ func main() {
 	curve := flag.Bool("curve", false, "run the cost curve (batch sizes × value sizes × parallelism, one operator and a chain of three) instead of the tables")
 	curveLangs := flag.String("curve-langs", "rust,go", "guest languages of the cost curve")
 	ckptKeys := flag.Int("checkpoint-keys", 1_000_000, "keys for the state checkpoint and recovery measurement (0 skips it)")
+	langTable := flag.Bool("lang-table", true, "run the language table (every language at batch 1000; the floor is measured with it)")
+	kafkaTable := flag.Bool("kafka", false, "run the Kafka pipeline table: Kafka → Rust uppercase → Kafka on kfake, at-least-once and exactly-once, against the raw franz-go client")
+	kafkaRecords := flag.Int("kafka-records", 1_000_000, "records per run of the Kafka table")
 	crashWriter := flag.String("crash-writer", "", "internal: fill a store in this directory, checkpoint it and exit without closing it")
 	flag.Parse()
 	if *crashWriter != "" {
@@ -103,7 +111,9 @@ func main() {
 		sort.Float64s(rates)
 		return rates[len(rates)/2]
 	}
-	fmt.Printf("uppercase map of %d-byte values, end to end through the runtime, parallelism %d, median of %d runs\n", bench.ValueSize, *parallelism, *runs)
+	if *sweep || *langTable {
+		fmt.Printf("uppercase map of %d-byte values, end to end through the runtime, parallelism %d, median of %d runs\n", bench.ValueSize, *parallelism, *runs)
+	}
 	if *sweep {
 		fmt.Printf("\n%-8s %12s %14s %14s %8s\n", "batch", "records/run", "native rec/s", "go wasm rec/s", "go/native")
 		for _, batch := range []int{1, 100, 1000} {
@@ -115,49 +125,56 @@ func main() {
 			fmt.Printf("%-8d %12d %14.0f %14.0f %8.2f\n", batch, n, native, wasm, wasm/native)
 		}
 	}
-	fmt.Printf("\nbatch 1000, %d records per run; GC is the garbage collector's share of the CPU the runs used\n%-16s %14s %8s %18s %6s\n", *records, "operator", "rec/s", "/native", "instance creation", "GC")
-	native := median("native", 1000, *records)
-	fmt.Printf("%-16s %14.0f %8.2f %18s\n", "native Go", native, 1.0, "-")
 	var measured []string
 	e2e := map[string]float64{}
 	floors := map[string][2]float64{} // language → floor, instrumented loop
-	for _, lang := range env.Langs {
-		if *langs != "" && !slices.Contains(strings.Split(*langs, ","), lang) {
-			continue
-		}
-		var rate float64
-		var gc float64
-		if *floor {
-			// The end-to-end runs alternate with the floor's, so that a
-			// change in the machine's load falls on all three.
-			var err error
-			if rate, gc, floors[lang], err = measureWithFloor(ctx, env, lang, *parallelism, *records, *runs, dir); err != nil {
-				fail(fmt.Errorf("%s: %w", lang, err))
+	if *langTable {
+		fmt.Printf("\nbatch 1000, %d records per run; GC is the garbage collector's share of the CPU the runs used\n%-16s %14s %8s %18s %6s\n", *records, "operator", "rec/s", "/native", "instance creation", "GC")
+		native := median("native", 1000, *records)
+		fmt.Printf("%-16s %14.0f %8.2f %18s\n", "native Go", native, 1.0, "-")
+		for _, lang := range env.Langs {
+			if *langs != "" && !slices.Contains(strings.Split(*langs, ","), lang) {
+				continue
 			}
-		} else {
-			before := gcShare()
-			rate = median(lang, 1000, *records)
-			gc = gcShare().since(before)
+			var rate float64
+			var gc float64
+			if *floor {
+				// The end-to-end runs alternate with the floor's, so that a
+				// change in the machine's load falls on all three.
+				var err error
+				if rate, gc, floors[lang], err = measureWithFloor(ctx, env, lang, *parallelism, *records, *runs, dir); err != nil {
+					fail(fmt.Errorf("%s: %w", lang, err))
+				}
+			} else {
+				before := gcShare()
+				rate = median(lang, 1000, *records)
+				gc = gcShare().since(before)
+			}
+			inst, err := env.InstanceCreation(ctx, lang, 51)
+			if err != nil {
+				fail(err)
+			}
+			fmt.Printf("%-16s %14.0f %8.2f %16.0fµs %5.1f%%\n", lang+" wasm", rate, rate/native, float64(inst.Microseconds()), 100*gc)
+			measured = append(measured, lang)
+			e2e[lang] = rate
 		}
-		inst, err := env.InstanceCreation(ctx, lang, 51)
-		if err != nil {
-			fail(err)
-		}
-		fmt.Printf("%-16s %14.0f %8.2f %16.0fµs %5.1f%%\n", lang+" wasm", rate, rate/native, float64(inst.Microseconds()), 100*gc)
-		measured = append(measured, lang)
-		e2e[lang] = rate
-	}
-	if *floor {
-		fmt.Printf("\nraw wazero floor: process on the same batches of %d in a plain loop (alloc, write, process, read), %d records per run,\n", bench.FloorBatch, *records)
-		fmt.Printf("its runs alternating with the end-to-end runs; \"instrumented\" is the loop over the module as the runtime rewrites it\n")
-		fmt.Printf("%-16s %14s %16s %14s %10s %10s\n", "language", "floor rec/s", "instrumented", "e2e rec/s", "e2e/floor", "e2e/instr")
-		for _, lang := range measured {
-			f, i := floors[lang][0], floors[lang][1]
-			fmt.Printf("%-16s %14.0f %16.0f %14.0f %10.2f %10.2f\n", lang, f, i, e2e[lang], e2e[lang]/f, e2e[lang]/i)
+		if *floor {
+			fmt.Printf("\nraw wazero floor: process on the same batches of %d in a plain loop (alloc, write, process, read), %d records per run,\n", bench.FloorBatch, *records)
+			fmt.Printf("its runs alternating with the end-to-end runs; \"instrumented\" is the loop over the module as the runtime rewrites it\n")
+			fmt.Printf("%-16s %14s %16s %14s %10s %10s\n", "language", "floor rec/s", "instrumented", "e2e rec/s", "e2e/floor", "e2e/instr")
+			for _, lang := range measured {
+				f, i := floors[lang][0], floors[lang][1]
+				fmt.Printf("%-16s %14.0f %16.0f %14.0f %10.2f %10.2f\n", lang, f, i, e2e[lang], e2e[lang]/f, e2e[lang]/i)
+			}
 		}
 	}
 	if *peers {
 		if err := peerRows(ctx, dir, e2e, *records, *runs); err != nil {
+			fail(err)
+		}
+	}
+	if *kafkaTable {
+		if err := kafkaRows(ctx, env, *kafkaRecords, *runs, dir); err != nil {
 			fail(err)
 		}
 	}
@@ -339,6 +356,45 @@ func extismVersion() string {
 		}
 	}
 	return "Extism Go SDK"
+}
+
+// kafkaRows prints the Kafka table: the raw franz-go loop, and the
+// pipeline with the Rust guest at-least-once and exactly-once, with each
+// pipeline row as a ratio of the raw loop and its target.
+func kafkaRows(ctx context.Context, env *bench.Env, records, runs int, dir string) error {
+	module := env.Modules["rust"]
+	if module == "" {
+		return errors.New("the Kafka table needs the Rust uppercase guest, which did not build (scripts/toolchains/rust.sh installs its toolchain)")
+	}
+	res, err := bench.MeasureKafka(ctx, env.Engine, module, records, runs, dir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nKafka → rust wasm uppercase → Kafka, kfake in process (%d brokers, topics %s and %s of %d partitions), %d records of %d-byte values,\n",
+		bench.KafkaBrokers, bench.KafkaIn, bench.KafkaOut, bench.KafkaPartitions, records, bench.ValueSize)
+	fmt.Printf("input produced once per run, batch %d, median of %d runs; every run's output read back read_committed and checked\n", bench.KafkaBatch, runs)
+	fmt.Printf("%-34s %12s %8s %8s %6s %12s %10s\n", "row", "rec/s", "/raw", "target", "met", "checkpoints", "txns")
+	raw := res.Raw.Rate()
+	fmt.Printf("%-34s %12.0f %8.2f %8s %6s %12s %10s\n", "raw franz-go (at-least-once)", raw, 1.0, "-", "-", "-", "-")
+	for _, row := range []struct {
+		name   string
+		run    bench.KafkaRun
+		target float64
+	}{
+		{"wasmstream at-least-once", res.AtLeastOnce, 0.5},
+		{fmt.Sprintf("wasmstream exactly-once (ckpt %v)", bench.KafkaCheckpointInterval), res.ExactlyOnce, 0.3},
+	} {
+		ratio := row.run.Rate() / raw
+		met := "no"
+		if ratio >= row.target {
+			met = "yes"
+		}
+		fmt.Printf("%-34s %12.0f %8.2f %8s %6s %12d %10d\n", row.name, row.run.Rate(), ratio, fmt.Sprintf("≥ %.2f", row.target), met, row.run.Checkpoints, row.run.Transactions)
+	}
+	fmt.Printf("(raw: until the last produce was acknowledged; at-least-once: until the sink wrote every record; exactly-once: until the\n")
+	fmt.Printf(" pipeline stopped gracefully, its last transaction committed; duplicates in the median runs: raw %d, at-least-once %d, exactly-once %d)\n",
+		res.Raw.Records-res.Raw.Distinct, res.AtLeastOnce.Records-res.AtLeastOnce.Distinct, res.ExactlyOnce.Records-res.ExactlyOnce.Distinct)
+	return nil
 }
 
 func fail(err error) {
