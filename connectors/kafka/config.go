@@ -20,6 +20,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"regexp"
 	"strings"
@@ -108,27 +109,28 @@ func (c *Connection) mechanism() sasl.Mechanism {
 
 func (c *Connection) where() string { return strings.Join(c.Brokers, ",") }
 
-// ping waits until the cluster answers a metadata request, for up to
-// ConnectTimeout, so that a wrong address or wrong credentials fail Open
-// with a clear error instead of a source that never reads.
-func (c *Connection) ping(ctx context.Context, cl *kgo.Client, what string) error {
+// ping waits until the cluster answers a metadata request, retrying with
+// backoff and jitter for up to ConnectTimeout, so that a wrong address or
+// wrong credentials fail Open with a clear error instead of a source that
+// never reads.
+func (c *Connection) ping(ctx context.Context, cl *kgo.Client, what string, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, c.ConnectTimeout)
 	defer cancel()
-	var last error
-	for {
+	b := kit.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2, Jitter: 0.5}
+	err := kit.Connect(ctx, b, log, "kafka "+what+" brokers "+c.where(), func(ctx context.Context) error {
 		err := cl.Ping(ctx)
-		if err == nil {
-			return nil
+		if err != nil && isAuthError(err) {
+			return kit.Permanent(err)
 		}
-		last = err
-		if isAuthError(err) {
-			return fmt.Errorf("kafka %s: brokers %s refused the credentials: %w", what, c.where(), err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("kafka %s: brokers %s did not answer within %v: %w", what, c.where(), c.ConnectTimeout, last)
-		case <-time.After(200 * time.Millisecond):
-		}
+		return err
+	})
+	switch {
+	case err == nil:
+		return nil
+	case isAuthError(err):
+		return fmt.Errorf("kafka %s: brokers %s refused the credentials: %w", what, c.where(), err)
+	default:
+		return fmt.Errorf("kafka %s: brokers %s did not answer within %v: %w", what, c.where(), c.ConnectTimeout, err)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/wasmstream/wasmstream/connectors/connectortest"
 	"github.com/wasmstream/wasmstream/connectors/kafka"
@@ -566,4 +567,91 @@ func (s *slowSource) Read(ctx context.Context) ([]runtime.Record, runtime.AckFun
 	out := s.recs[s.next:end]
 	s.next = end
 	return out, func(error) {}, nil
+}
+
+// TestSASLAndStartTimestamp: with the right SCRAM credentials (given as
+// ${ENV}) the source reads a cluster that requires them, starting at the
+// first record at or after start_timestamp.
+func TestSASLAndStartTimestamp(t *testing.T) {
+	c := newCluster(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "admin", "s3cret"), kfake.SeedTopics(2, "secured"))
+	auth := scram.Auth{User: "admin", Pass: "s3cret"}.AsSha256Mechanism()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.SASL(auth), kgo.DefaultProduceTopic("secured"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for i := range 100 {
+		r := &kgo.Record{Key: []byte(strconv.Itoa(i % 7)), Value: []byte(fmt.Sprintf("t%03d", i)), Timestamp: base.Add(time.Duration(i) * time.Second)}
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("KAFKA_PASSWORD", "s3cret")
+	from := base.Add(60 * time.Second).Format(time.RFC3339)
+	sink := &connectortest.Collector{}
+	p := build(t, fmt.Sprintf(`
+pipeline: ksasl
+source: {kafka: {brokers: [%q], topics: [secured], start: timestamp, start_timestamp: %q,
+  sasl: {mechanism: scram-sha-256, username: admin, password: "${KAFKA_PASSWORD}"}}}
+sink: {null: {}}
+state: {checkpoint_interval: 50ms, query: "off"}
+`, c.brokers[0], from), runtime.WithSink(sink))
+	runUntil(t, p, "40 records", func() bool { return len(sink.Records()) >= 40 })
+	got := values(sink.Records())
+	if len(got) != 40 || got[0] != "t060" || got[39] != "t099" {
+		t.Fatalf("read %d records from %v to %v, want t060..t099", len(got), got[0], got[len(got)-1])
+	}
+	var lag int
+	for _, m := range p.Stats().Connectors {
+		if m.Name == "lag" && m.Gauge {
+			lag++
+		}
+	}
+	if lag != 2 {
+		t.Fatalf("%d lag gauges, want one per partition (2)", lag)
+	}
+}
+
+// TestSinkPartitionFromHeader: with partitioner: header, each record goes
+// to the partition its header names, and the header is not written.
+func TestSinkPartitionFromHeader(t *testing.T) {
+	c := newCluster(t)
+	out := c.topic("out", 4, nil)
+	var recs []runtime.Record
+	for i := range 40 {
+		recs = append(recs, runtime.Record{Key: []byte("same-key"), Value: []byte(fmt.Sprintf("p%d-%02d", i%4, i)),
+			Headers: []runtime.Header{{Name: "kafka_partition", Value: []byte(strconv.Itoa(i % 4))}, {Name: "keep", Value: []byte("y")}}})
+	}
+	p := build(t, fmt.Sprintf(`
+pipeline: kpart
+source: {null: {}}
+sink: {kafka: {brokers: [%q], topic: %q, partitioner: header}}
+`, c.brokers[0], out), runtime.WithSource(&slowSource{recs: recs}))
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ConsumeTopics(out), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	n := 0
+	for n < 40 {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		if fs.NumRecords() == 0 {
+			t.Fatalf("%d of 40 records arrived", n)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			if want := fmt.Sprintf("p%d-", r.Partition); !strings.HasPrefix(string(r.Value), want) {
+				t.Errorf("record %s in partition %d", r.Value, r.Partition)
+			}
+			if len(r.Headers) != 1 || r.Headers[0].Key != "keep" {
+				t.Errorf("record %s has headers %v", r.Value, r.Headers)
+			}
+		})
+	}
 }

@@ -98,7 +98,7 @@ func (s *Sink) Open(ctx context.Context, env runtime.Env) error {
 	if err != nil {
 		return fmt.Errorf("kafka sink: %w", err)
 	}
-	if err := s.cfg.ping(ctx, raw, "sink"); err != nil {
+	if err := s.cfg.ping(ctx, raw, "sink", env.Logger); err != nil {
 		raw.Close()
 		return err
 	}

@@ -133,7 +133,7 @@ func (s *Source) Open(ctx context.Context, env runtime.Env) error {
 	if err != nil {
 		return fmt.Errorf("kafka source: %w", err)
 	}
-	if err := s.cfg.ping(ctx, admCl, "source"); err != nil {
+	if err := s.cfg.ping(ctx, admCl, "source", env.Logger); err != nil {
 		admCl.Close()
 		return err
 	}
