@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -651,6 +652,38 @@ sink: {kafka: {brokers: [%q], topic: %q, partitioner: header}}
 			}
 			if len(r.Headers) != 1 || r.Headers[0].Key != "keep" {
 				t.Errorf("record %s has headers %v", r.Value, r.Headers)
+			}
+		})
+	}
+}
+
+// TestRegexTopics: with regex: true the source reads every topic whose
+// name matches, in a group and without one.
+func TestRegexTopics(t *testing.T) {
+	c := newCluster(t)
+	a, b := c.topic("rx-a", 2, nil), c.topic("rx-b", 1, nil)
+	other := c.topic("other", 1, nil)
+	c.produce(a, records("a", 30, 3))
+	c.produce(b, records("b", 20, 3))
+	c.produce(other, records("o", 10, 3))
+	prefix := strings.TrimSuffix(a, a[strings.Index(a, "rx-a"):])
+	for _, group := range []string{"", "rx-group"} {
+		t.Run("group="+group, func(t *testing.T) {
+			sink := &connectortest.Collector{}
+			p := build(t, fmt.Sprintf(`
+pipeline: krx
+source: {kafka: {brokers: [%q], topics: [%q], regex: true, group: %q, start: earliest}}
+sink: {null: {}}
+state: {checkpoint_interval: 50ms, query: "off"}
+`, c.brokers[0], regexp.QuoteMeta(prefix)+"rx-.*", group), runtime.WithSink(sink))
+			runUntil(t, p, "50 records", func() bool { return len(sink.Records()) >= 50 })
+			for _, v := range values(sink.Records()) {
+				if v[0] == 'o' {
+					t.Fatalf("read %q from a topic that does not match", v)
+				}
+			}
+			if n := len(sink.Records()); n != 50 {
+				t.Fatalf("read %d records, want 50", n)
 			}
 		})
 	}
