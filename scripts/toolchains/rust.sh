@@ -8,4 +8,5 @@
 set -euo pipefail
 
 . "$(dirname "$0")/../lib/apt.sh"
-apt_ensure scripts/toolchains/rust.sh rustc cargo libstd-rust-dev-wasm32 wabt binaryen
+# lld-14: rustc links wasm32 with rust-lld, a link to it that rustc only suggests.
+apt_ensure scripts/toolchains/rust.sh rustc cargo libstd-rust-dev-wasm32 lld-14 wabt binaryen
