@@ -109,6 +109,24 @@ func (c *Connection) mechanism() sasl.Mechanism {
 
 func (c *Connection) where() string { return strings.Join(c.Brokers, ",") }
 
+// dial returns the connection's client options and a client on them that
+// the cluster has answered (see ping), for what ("source", "sink").
+func (c *Connection) dial(ctx context.Context, what string, log *slog.Logger) ([]kgo.Opt, *kgo.Client, error) {
+	opts, err := c.opts()
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka %s: %w", what, err)
+	}
+	if err := c.ping(ctx, cl, what, log); err != nil {
+		cl.Close()
+		return nil, nil, err
+	}
+	return opts, cl, nil
+}
+
 // ping waits until the cluster answers a metadata request, retrying with
 // backoff and jitter for up to ConnectTimeout, so that a wrong address or
 // wrong credentials fail Open with a clear error instead of a source that

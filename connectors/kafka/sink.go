@@ -90,16 +90,8 @@ func (s *Sink) Open(ctx context.Context, env runtime.Env) error {
 	if s.eos && !env.Checkpointing {
 		return errors.New("kafka sink: delivery: exactly_once needs the pipeline to checkpoint")
 	}
-	opts, err := s.cfg.Connection.opts()
+	opts, raw, err := s.cfg.dial(ctx, "sink", env.Logger)
 	if err != nil {
-		return err
-	}
-	raw, err := kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("kafka sink: %w", err)
-	}
-	if err := s.cfg.ping(ctx, raw, "sink", env.Logger); err != nil {
-		raw.Close()
 		return err
 	}
 	s.raw, s.adm = raw, kadm.NewClient(raw)

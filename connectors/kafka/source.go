@@ -124,17 +124,9 @@ func (s *Source) Open(ctx context.Context, env runtime.Env) error {
 	s.commitErrs = m.Counter("offset_commit_errors")
 	s.rebalances = m.Counter("rebalances")
 
-	opts, err := s.cfg.Connection.opts()
-	if err != nil {
-		return err
-	}
 	// The admin client checks the cluster and topics before consuming.
-	admCl, err := kgo.NewClient(opts...)
+	opts, admCl, err := s.cfg.dial(ctx, "source", env.Logger)
 	if err != nil {
-		return fmt.Errorf("kafka source: %w", err)
-	}
-	if err := s.cfg.ping(ctx, admCl, "source", env.Logger); err != nil {
-		admCl.Close()
 		return err
 	}
 	s.adm = kadm.NewClient(admCl)
