@@ -270,6 +270,7 @@ func (p *Pipeline) requestCheckpoint(ctx context.Context) error {
 // savepointReq asks the reader for a checkpoint copied to dir, or, with
 // no dir, for a checkpoint (a quiescent point without state) only.
 type savepointReq struct {
+	swap  *swapReq // a swap instead (swap.go)
 	dir   string
 	reply chan savepointReply
 }

@@ -102,12 +102,34 @@ type Pipeline struct {
 	readerDone chan struct{} // closed when the reader stops
 	metricsMu  sync.Mutex
 	metrics    map[string]*ConnectorMetrics
+	// versionsMu guards versions: every operator version the pipeline
+	// ran, closed when Run ends.
+	versionsMu sync.Mutex
+	versions   []*opVersion
+}
+
+func (st *opStage) setFactory(f OperatorFactory) {
+	st.facMu.Lock()
+	st.factory = f
+	st.facMu.Unlock()
+}
+
+func (st *opStage) getFactory() OperatorFactory {
+	st.facMu.Lock()
+	defer st.facMu.Unlock()
+	return st.factory
 }
 
 type opStage struct {
 	spec        *ComponentSpec
-	factory     OperatorFactory
+	facMu       sync.Mutex
+	factory     OperatorFactory // guarded by facMu once Run started (a swap replaces it)
 	parallelism int
+	// The running version of the operator (swap.go), the envs its
+	// instances were built with, and started, closed once Run built them.
+	version atomic.Pointer[opVersion]
+	envs    []OperatorEnv
+	started chan struct{}
 	inputs      []*queue
 	unkeyedOnce sync.Once // the warning that unkeyed records meet one stateful instance
 	keyBy       *keyer    // the operator's key_by, or nil
@@ -181,7 +203,7 @@ func Build(spec *Spec, opts ...Option) (*Pipeline, error) {
 		if oc, ok := c.Config.(operatorConfig); ok {
 			par = oc.operatorSettings().Parallelism
 		}
-		st := &opStage{spec: c, factory: f.(OperatorFactory), parallelism: par}
+		st := &opStage{spec: c, factory: f.(OperatorFactory), parallelism: par, started: make(chan struct{})}
 		if oc, ok := c.Config.(operatorConfig); ok {
 			if k := newKeyer(oc.operatorSettings().KeyBy); k != nil {
 				k.warn = func() {
@@ -219,7 +241,7 @@ func Build(spec *Spec, opts ...Option) (*Pipeline, error) {
 func (p *Pipeline) Stats() Stats {
 	factories := make([]OperatorFactory, len(p.ops))
 	for i, op := range p.ops {
-		factories[i] = op.factory
+		factories[i] = op.getFactory()
 	}
 	s := p.stats.snapshot(p.names, factories)
 	for i, op := range p.ops {
@@ -407,6 +429,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	instances := make([][]Operator, len(p.ops))
 	closeOps := func() {
 		for i, insts := range instances {
+			if p.ops[i].version.Load() != nil {
+				continue // closed with the versions below
+			}
 			for _, op := range insts {
 				if cerr := op.Close(context.WithoutCancel(ctx)); cerr != nil {
 					p.log.Warn("closing operator", "operator", p.ops[i].spec.Label, "err", cerr)
@@ -415,6 +440,12 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			if cerr := p.ops[i].factory.Close(context.WithoutCancel(ctx)); cerr != nil {
 				p.log.Warn("closing operator", "operator", p.ops[i].spec.Label, "err", cerr)
 			}
+		}
+		p.versionsMu.Lock()
+		versions := p.versions
+		p.versionsMu.Unlock()
+		for _, v := range versions {
+			v.close()
 		}
 	}
 	defer closeOps()
@@ -431,7 +462,14 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			}
 			instances[i] = append(instances[i], op)
 			st.inputs[j] = newQueue(p.spec.QueueDepth, int64(p.spec.QueueMaxBytes))
+			st.envs = append(st.envs, env)
 		}
+		v := newVersion(instances[i], st.factory)
+		p.versionsMu.Lock()
+		p.versions = append(p.versions, v)
+		p.versionsMu.Unlock()
+		st.version.Store(v)
+		close(st.started)
 	}
 
 	srcEnv := p.connectorEnv("source", &rec)
@@ -505,9 +543,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	// Operators: stage i closes stage i+1's inputs when all its instances end.
 	for i, st := range p.ops {
 		var stageWG sync.WaitGroup
-		for j, op := range instances[i] {
+		for j := range instances[i] {
 			stageWG.Add(1)
-			w := &opWorker{p: p, stage: i, st: st, op: op, in: st.inputs[j], next: p.targetsAfter(i)}
+			w := &opWorker{p: p, stage: i, st: st, j: j, in: st.inputs[j], next: p.targetsAfter(i)}
 			go func() {
 				defer stageWG.Done()
 				w.run(runCtx)
@@ -658,6 +696,32 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 			case r := <-p.savepoints:
 				sp = &r
 			default:
+			}
+		}
+		if sp != nil && sp.swap != nil {
+			// A swap: at a quiescent point, after a checkpoint when the
+			// pipeline keeps state, so that the swap is a checkpoint's
+			// boundary.
+			req := sp.swap
+			sp = nil
+			began := time.Now()
+			err := p.quiesce(run, out)
+			var id uint64
+			if err == nil && p.store != nil {
+				if err = p.checkpoint(); err == nil {
+					id = p.store.LastCheckpoint().ID
+					last, read = time.Now(), false
+				}
+			}
+			if err == nil {
+				p.doSwap(req)
+			}
+			req.reply <- swapReply{res: SwapResult{Operator: req.st.spec.Label, Checkpoint: id, Pause: time.Since(began)}, err: err}
+			if err != nil {
+				if run.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("checkpoint: %w", err)
 			}
 		}
 		if p.store == nil && sp != nil {

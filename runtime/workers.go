@@ -22,7 +22,9 @@ type opWorker struct {
 	p     *Pipeline
 	stage int
 	st    *opStage
-	op    Operator
+	j     int       // the instance this worker runs
+	ver   *opVersion // the version of the batch in hand
+	op    Operator   // its instance j
 	in    *queue
 	next  *targets
 
@@ -100,12 +102,22 @@ func (w *opWorker) processWithRetry(ctx context.Context, in *Batch) (*Batch, err
 	backoff := pol.Backoff
 	var err error
 	for attempt := 0; ; attempt++ {
+		w.current()
 		out := w.p.pool.get()
 		err = w.process(ctx, in, out)
 		if err == nil {
+			if c := w.ver.canary; c != nil {
+				c.succeeded()
+			}
 			return out, nil
 		}
 		w.p.pool.put(out)
+		if c := w.ver.canary; c != nil && c.failed(err) {
+			// The new version failed its trial: the old one runs the
+			// batch again, as if nothing had happened.
+			attempt--
+			continue
+		}
 		if attempt >= pol.Retries || ctx.Err() != nil {
 			return nil, err
 		}
@@ -117,6 +129,17 @@ func (w *opWorker) processWithRetry(ctx context.Context, in *Batch) (*Batch, err
 		}
 		backoff = min(2*backoff, pol.MaxBackoff)
 	}
+}
+
+// current takes the stage's running version for the next call: after a
+// swap, the new one; after a rollback, the old one again, closing this
+// worker's instance of the version that failed (only it used it).
+func (w *opWorker) current() {
+	v := w.st.version.Load()
+	if w.ver != nil && w.ver != v && w.ver.rolledBack.Load() {
+		w.ver.closeOp(w.j)
+	}
+	w.ver, w.op = v, v.ops[w.j]
 }
 
 // process runs in once: as it is for a BatchProcessor, through record
