@@ -127,9 +127,9 @@ type opStage struct {
 	parallelism int
 	// The running version of the operator (swap.go), the envs its
 	// instances were built with, and started, closed once Run built them.
-	version atomic.Pointer[opVersion]
-	envs    []OperatorEnv
-	started chan struct{}
+	version     atomic.Pointer[opVersion]
+	envs        []OperatorEnv
+	started     chan struct{}
 	inputs      []*queue
 	unkeyedOnce sync.Once // the warning that unkeyed records meet one stateful instance
 	keyBy       *keyer    // the operator's key_by, or nil

@@ -22,7 +22,7 @@ type opWorker struct {
 	p     *Pipeline
 	stage int
 	st    *opStage
-	j     int       // the instance this worker runs
+	j     int        // the instance this worker runs
 	ver   *opVersion // the version of the batch in hand
 	op    Operator   // its instance j
 	in    *queue
