@@ -82,6 +82,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	modules map[string]*Module // by digest
+	refs    map[string]int     // Compile calls not yet released, by digest
 }
 
 // NewEngine creates an engine. Close it to release compiled code.
@@ -131,7 +132,7 @@ func NewEngine(ctx context.Context, opts ...EngineOption) (*Engine, error) {
 	// Validation runs the same checks in every wazero engine; the
 	// interpreter's compilation costs a fraction of the compiler's.
 	validator := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCoreFeatures(coreFeatures))
-	return &Engine{rt: rt, validator: validator, cache: cache, logger: cfg.logger, loadDeadline: cfg.loadDeadline, modules: map[string]*Module{}}, nil
+	return &Engine{rt: rt, validator: validator, cache: cache, logger: cfg.logger, loadDeadline: cfg.loadDeadline, modules: map[string]*Module{}, refs: map[string]int{}}, nil
 }
 
 // Close releases the runtime and every module compiled by it. Instances
@@ -238,6 +239,7 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if m, ok := e.modules[digest]; ok {
+		e.refs[digest]++
 		return m.withName(name), nil
 	}
 	if len(wasm) > MaxModuleSize {
@@ -268,5 +270,38 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 		return nil, err
 	}
 	e.modules[digest] = m
+	e.refs[digest] = 1
 	return m, nil
+}
+
+// Release gives back a module Load or Compile returned: once every one
+// returned for the same bytes is released, its compiled code is freed
+// (instances still running from it are not affected) and the next Load
+// compiles it again. A module swapped out of a running pipeline is
+// released this way. Releasing a module twice is a bug the count cannot
+// catch; the host releases each factory's module once.
+func (m *Module) Release(ctx context.Context) {
+	e := m.engine
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n, ok := e.refs[m.digest]
+	if !ok {
+		return
+	}
+	if n > 1 {
+		e.refs[m.digest] = n - 1
+		return
+	}
+	delete(e.refs, m.digest)
+	if c := e.modules[m.digest]; c != nil {
+		delete(e.modules, m.digest)
+		c.compiled.Close(ctx)
+	}
+}
+
+// Loaded reports how many distinct modules the engine holds compiled.
+func (e *Engine) Loaded() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.modules)
 }

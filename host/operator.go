@@ -125,7 +125,11 @@ func (f *operatorFactory) New(ctx context.Context, env runtime.OperatorEnv) (run
 	return op, nil
 }
 
-func (f *operatorFactory) Close(ctx context.Context) error { return nil }
+// Close releases the factory's module (see Module.Release).
+func (f *operatorFactory) Close(ctx context.Context) error {
+	f.m.Release(ctx)
+	return nil
+}
 
 // Probe implements runtime.Prober: it runs the module's init with the
 // operator's params in a throwaway instance and closes it. A module that

@@ -106,7 +106,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		"With --http ADDR, every pipeline serves GET /v1/status and Prometheus metrics (GET /metrics) on ADDR (written to <data_dir>/http.addr), and a pipeline with keyed state its queries there too.", stderr)
 	c.register(fs)
 	var progress, fromSavepoint, httpAddr string
-	var fromBeginning bool
+	var fromBeginning, watch bool
+	var canary int
+	fs.BoolVar(&watch, "watch", false, "watch the Wasm operators' module files and hot-swap an operator's module when its file changes: at a checkpoint boundary, keeping its keyed state, losing and repeating no record; a module that does not load, check or start is refused and the running one kept")
+	fs.IntVar(&canary, "canary", 0, "with --watch, batches a swapped-in module must process without an error; at a failure before then the previous module takes over again")
 	fs.StringVar(&progress, "progress", "auto", "live progress line on stderr: auto (when stderr is a terminal), always, detail (always, with each operator's rate) or never")
 	fs.StringVar(&httpAddr, "http", "", "serve status (GET /v1/status) and Prometheus metrics (GET /metrics) on this HOST:PORT (:PORT binds to loopback; port 0 picks a free one), and a stateful pipeline's queries instead of on state.query")
 	fs.StringVar(&fromSavepoint, "from-savepoint", "", "start the pipeline's state and source position from this savepoint (or retained checkpoint) directory, replacing the state in the data directory")
@@ -194,7 +197,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	show := !c.quiet && (progress == "always" || progress == "detail" || (progress == "auto" && isTerminal(stderr)))
 	stopProgress := startProgress(p, stderr, show, progress == "detail", os.Getenv("TERM") == "dumb", start)
+	stopWatch := func() {}
+	if watch {
+		stopWatch = watchModules(ctx, p, engine, canary, logger)
+	}
 	runErr := p.Run(ctx)
+	stopWatch()
 	stopQuery()
 	stopProgress()
 
