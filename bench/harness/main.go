@@ -63,6 +63,7 @@ func main() {
 	langTable := flag.Bool("lang-table", true, "run the language table (every language at batch 1000; the floor is measured with it)")
 	kafkaTable := flag.Bool("kafka", false, "run the Kafka pipeline table: Kafka → Rust uppercase → Kafka on kfake, at-least-once and exactly-once, against the raw franz-go client")
 	kafkaRecords := flag.Int("kafka-records", 1_000_000, "records per run of the Kafka table")
+	swapTable := flag.Bool("swap", false, "run the hot-swap table: 20 module swaps under a 100k records/s stream, per language, with the pause each took")
 	crashWriter := flag.String("crash-writer", "", "internal: fill a store in this directory, checkpoint it and exit without closing it")
 	flag.Parse()
 	if *crashWriter != "" {
@@ -177,6 +178,19 @@ func main() {
 		if err := kafkaRows(ctx, env, *kafkaRecords, *runs, dir); err != nil {
 			fail(err)
 		}
+	}
+	if *swapTable {
+		fmt.Println("\nHot swap: the uppercase module swapped 20 times, every 250ms, between two versions (same code, two digests),")
+		fmt.Println("under a paced stream of 100000 records/s (batches of 1000); pause = draining what is in flight + the switch")
+		fmt.Printf("%-6s %10s %10s %10s %10s %12s %8s %6s\n", "lang", "records", "rec/s", "pause p50", "pause p99", "pause max", "missing", "twice")
+		for _, lang := range env.Langs {
+			r, err := env.MeasureSwaps(ctx, lang, 100000, 20, 250*time.Millisecond, dir)
+			if err != nil {
+				fail(err)
+			}
+			fmt.Printf("%-6s %10d %10.0f %10v %10v %12v %8d %6d\n", lang, r.Records, r.Rate, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Missing, r.Twice)
+		}
+		fmt.Println("(target: pause p99 < 50ms, every sequence number once)")
 	}
 	if *ckptKeys > 0 {
 		var rs []bench.CheckpointResult
