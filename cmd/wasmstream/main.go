@@ -48,6 +48,8 @@ Usage:
   wasmstream test [flags] MODULE.wasm|PIPELINE_TEST.yaml
                                              run a module over input records, or a pipeline's test cases
 
+  wasmstream serve --config SERVER.yaml      run a server for many tenants' pipelines (REST API: docs/openapi.yaml)
+  wasmstream tenant|module|pipeline ... --server URL   manage a server's tenants, modules and pipelines
   wasmstream --version                       print the version
 
 Run 'wasmstream COMMAND --help' for a command's flags.
@@ -77,6 +79,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdSavepoint(args[1:], stdout, stderr)
 	case "test":
 		return cmdTest(args[1:], stdout, stderr)
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr)
+	case "tenant", "module", "pipeline":
+		return cmdClient(args[0], args[1:], stdout, stderr)
 	case "-version", "--version", "version":
 		fmt.Fprintf(stdout, "wasmstream %s\n", version())
 		return exitOK

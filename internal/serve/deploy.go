@@ -1,0 +1,374 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/wasmstream/wasmstream/host"
+	"github.com/wasmstream/wasmstream/runtime"
+)
+
+// MaxPipelineFile bounds a deployed pipeline file.
+const MaxPipelineFile = 1 << 20
+
+// PipelineStatus is what the API says of a pipeline.
+type PipelineStatus struct {
+	Tenant    string          `json:"tenant"`
+	Name      string          `json:"name"`
+	State     string          `json:"state"` // running, stopped, failed
+	Error     string          `json:"error,omitempty"`
+	Started   time.Time       `json:"started"`
+	Instances int             `json:"instances"`
+	Stats     *PipelineFigure `json:"stats"`
+	Swaps     []SwapRecord    `json:"swaps"`
+}
+
+// PipelineFigure is a pipeline's counters.
+type PipelineFigure struct {
+	RecordsIn    int64            `json:"records_in"`
+	RecordsOut   int64            `json:"records_out"`
+	DeadLettered int64            `json:"dead_lettered"`
+	Checkpoints  int64            `json:"checkpoints"`
+	Operators    []OperatorFigure `json:"operators"`
+}
+
+// OperatorFigure is an operator's counters.
+type OperatorFigure struct {
+	Name       string `json:"name"`
+	RecordsIn  int64  `json:"records_in"`
+	RecordsOut int64  `json:"records_out"`
+	Batches    int64  `json:"batches"`
+	Failures   int64  `json:"failures"`
+}
+
+// Deploy validates a tenant's pipeline file against its quotas and
+// capabilities and starts it. The file names modules by the names the
+// tenant uploaded them under; the server gives it its data directory.
+func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (PipelineStatus, error) {
+	t, err := s.tenant(tenant)
+	if err != nil {
+		return PipelineStatus{}, err
+	}
+	if !namePattern.MatchString(name) {
+		return PipelineStatus{}, &Error{Status: 400, Msg: fmt.Sprintf("pipeline name %q: use lower-case letters, digits and dashes", name)}
+	}
+	s.mu.Lock()
+	if d := s.pipelines[key(tenant, name)]; d != nil && !d.ended() {
+		s.mu.Unlock()
+		return PipelineStatus{}, &Error{Status: 409, Msg: fmt.Sprintf("pipeline %s of tenant %s is running: stop it first, or swap its modules", name, tenant)}
+	}
+	s.mu.Unlock()
+	dataDir := filepath.Join(s.tenantDir(tenant), "pipelines", name)
+	out, err := s.rewrite(t, name, dataDir, file)
+	if err != nil {
+		return PipelineStatus{}, err
+	}
+	spec, err := runtime.Parse(out, s.cfg.Registry)
+	if err != nil {
+		return PipelineStatus{}, &Error{Status: 422, Msg: err.Error()}
+	}
+	instances, err := s.check(t, spec)
+	if err != nil {
+		return PipelineStatus{}, err
+	}
+	log := s.log.With("tenant", tenant)
+	p, err := runtime.Build(spec, runtime.WithLogger(log))
+	if err != nil {
+		return PipelineStatus{}, &Error{Status: 422, Msg: err.Error()}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	running, used := 0, 0
+	for _, d := range s.pipelines {
+		if d.tenant == tenant && !d.ended() {
+			running++
+			used += d.instances
+		}
+	}
+	if running >= t.Quotas.Pipelines {
+		return PipelineStatus{}, &Error{Status: 403, Msg: fmt.Sprintf("quota: tenant %s runs %d pipelines, its quota", tenant, running)}
+	}
+	if used+instances > t.Quotas.Instances {
+		return PipelineStatus{}, &Error{Status: 403, Msg: fmt.Sprintf("quota: pipeline %s needs %d operator instances; tenant %s runs %d of its %d", name, instances, tenant, used, t.Quotas.Instances)}
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d := &deployed{tenant: tenant, name: name, spec: string(file), p: p, instances: instances, started: time.Now().UTC(), cancel: cancel, done: make(chan struct{})}
+	s.pipelines[key(tenant, name)] = d
+	go func() {
+		defer close(d.done)
+		err := p.Run(runCtx)
+		s.mu.Lock()
+		d.err = err
+		s.mu.Unlock()
+		if err != nil {
+			log.Error("pipeline failed", "pipeline", name, "err", err)
+		} else {
+			log.Info("pipeline ended", "pipeline", name)
+		}
+	}()
+	log.Info("pipeline deployed", "pipeline", name, "instances", instances)
+	return s.statusLocked(d), nil
+}
+
+func (d *deployed) ended() bool {
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// rewrite checks the pipeline file's shape and returns it with the
+// server's settings: its name, its data directory, the tenant's modules
+// by path, and the tenant's limits where an operator sets none.
+func (s *Server) rewrite(t *Tenant, name, dataDir string, file []byte) ([]byte, error) {
+	if len(file) > MaxPipelineFile {
+		return nil, &Error{Status: 413, Msg: fmt.Sprintf("pipeline file of %d bytes: the most is %d", len(file), MaxPipelineFile)}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(file, &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, &Error{Status: 422, Msg: "the pipeline file is not a YAML mapping"}
+	}
+	root := doc.Content[0]
+	if v := lookup(root, "data_dir"); v != nil {
+		return nil, &Error{Status: 422, Msg: "data_dir: the server decides where a tenant's pipeline keeps its data; remove it"}
+	}
+	set(root, "pipeline", name)
+	set(root, "data_dir", dataDir)
+	if ops := lookup(root, "operators"); ops != nil {
+		if ops.Kind != yaml.SequenceNode {
+			return nil, &Error{Status: 422, Msg: "operators: must be a list"}
+		}
+		for i, op := range ops.Content {
+			w := lookup(op, "wasm")
+			if w == nil {
+				continue // Parse reports what it is
+			}
+			if w.Kind != yaml.MappingNode {
+				return nil, &Error{Status: 422, Msg: fmt.Sprintf("operators[%d].wasm: must be a mapping", i)}
+			}
+			m := lookup(w, "module")
+			if m == nil || m.Kind != yaml.ScalarNode {
+				return nil, &Error{Status: 422, Msg: fmt.Sprintf("operators[%d].wasm.module: name one of tenant %s's modules", i, t.Name)}
+			}
+			s.mu.Lock()
+			mod, ok := t.Modules[m.Value]
+			s.mu.Unlock()
+			if !ok {
+				return nil, &Error{Status: 422, Msg: fmt.Sprintf("operators[%d].wasm.module: tenant %s has no module %q (upload it first; modules are named, never paths)", i, t.Name, m.Value)}
+			}
+			m.Value = s.modulePath(t.Name, mod.Digest)
+			m.Tag, m.Style = "!!str", 0
+			if lookup(w, "memory_limit") == nil {
+				set(w, "memory_limit", fmt.Sprintf("%dB", t.Quotas.MemoryPerInstance))
+			}
+			if lookup(w, "deadline") == nil {
+				set(w, "deadline", time.Duration(t.Quotas.CPUPerBatch).String())
+			}
+		}
+	}
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// check enforces the tenant's capabilities and per-operator quotas, and
+// returns how many operator instances the pipeline runs.
+func (s *Server) check(t *Tenant, spec *runtime.Spec) (int, error) {
+	var comps []*runtime.ComponentSpec
+	comps = append(comps, spec.Source, spec.Sink, spec.DeadLetter)
+	names := make([]string, 0, len(spec.Outputs))
+	for n := range spec.Outputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		comps = append(comps, spec.Outputs[n])
+	}
+	for _, c := range comps {
+		if c != nil && !slices.Contains(t.Connectors, c.Name) {
+			return 0, &Error{Status: 403, Msg: fmt.Sprintf("%s: tenant %s may not use the %s connector (it may use: %s)", c.Path, t.Name, c.Name, strings.Join(t.Connectors, ", "))}
+		}
+	}
+	instances := 0
+	for _, c := range spec.Operators {
+		oc, ok := c.Config.(*host.OperatorConfig)
+		if !ok {
+			return 0, &Error{Status: 403, Msg: fmt.Sprintf("%s: tenant pipelines run Wasm operators only", c.Path)}
+		}
+		if int64(oc.MemoryLimit) > t.Quotas.MemoryPerInstance {
+			return 0, &Error{Status: 403, Msg: fmt.Sprintf("%s.memory_limit: %v is over tenant %s's quota of %d bytes per instance", c.Path, oc.MemoryLimit, t.Name, t.Quotas.MemoryPerInstance)}
+		}
+		if oc.Deadline > time.Duration(t.Quotas.CPUPerBatch) {
+			return 0, &Error{Status: 403, Msg: fmt.Sprintf("%s.deadline: %v is over tenant %s's quota of %v per batch", c.Path, oc.Deadline, t.Name, time.Duration(t.Quotas.CPUPerBatch))}
+		}
+		instances += max(1, oc.Parallelism)
+	}
+	if instances > t.Quotas.Instances {
+		return 0, &Error{Status: 403, Msg: fmt.Sprintf("quota: the pipeline runs %d operator instances, more than tenant %s's %d", instances, t.Name, t.Quotas.Instances)}
+	}
+	return instances, nil
+}
+
+func lookup(m *yaml.Node, k string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == k {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func set(m *yaml.Node, k, v string) {
+	if n := lookup(m, k); n != nil {
+		n.Kind, n.Tag, n.Value, n.Style, n.Content = yaml.ScalarNode, "!!str", v, 0, nil
+		return
+	}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v})
+}
+
+// Status returns a pipeline's status.
+func (s *Server) Status(tenant, name string) (PipelineStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.pipelines[key(tenant, name)]
+	if d == nil {
+		return PipelineStatus{}, &Error{Status: 404, Msg: fmt.Sprintf("tenant %s has no pipeline %q", tenant, name)}
+	}
+	return s.statusLocked(d), nil
+}
+
+// List returns a tenant's pipelines.
+func (s *Server) List(tenant string) []PipelineStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []PipelineStatus
+	for _, d := range s.pipelines {
+		if d.tenant == tenant {
+			out = append(out, s.statusLocked(d))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (s *Server) statusLocked(d *deployed) PipelineStatus {
+	st := PipelineStatus{Tenant: d.tenant, Name: d.name, State: "running", Started: d.started, Instances: d.instances, Swaps: slices.Clone(d.swaps)}
+	if d.ended() {
+		st.State = "stopped"
+		if d.err != nil {
+			st.State, st.Error = "failed", d.err.Error()
+		}
+	}
+	stats := d.p.Stats()
+	f := &PipelineFigure{RecordsIn: stats.RecordsIn, RecordsOut: stats.RecordsOut, DeadLettered: stats.DeadLettered, Checkpoints: stats.Checkpoints}
+	for _, o := range stats.Operators {
+		f.Operators = append(f.Operators, OperatorFigure{Name: o.Name, RecordsIn: o.RecordsIn, RecordsOut: o.RecordsOut, Batches: o.Batches, Failures: o.Failures})
+	}
+	st.Stats = f
+	if st.Swaps == nil {
+		st.Swaps = []SwapRecord{}
+	}
+	return st
+}
+
+// Stop stops a pipeline gracefully (in-flight records drain) and waits
+// for it, for up to wait.
+func (s *Server) Stop(tenant, name string, wait time.Duration) (PipelineStatus, error) {
+	s.mu.Lock()
+	d := s.pipelines[key(tenant, name)]
+	s.mu.Unlock()
+	if d == nil {
+		return PipelineStatus{}, &Error{Status: 404, Msg: fmt.Sprintf("tenant %s has no pipeline %q", tenant, name)}
+	}
+	d.cancel()
+	select {
+	case <-d.done:
+	case <-time.After(wait):
+		return PipelineStatus{}, &Error{Status: 504, Msg: fmt.Sprintf("pipeline %s did not stop within %v", name, wait)}
+	}
+	return s.Status(tenant, name)
+}
+
+// Delete stops a pipeline and removes it with its data.
+func (s *Server) Delete(tenant, name string, wait time.Duration) error {
+	if _, err := s.Stop(tenant, name, wait); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.pipelines, key(tenant, name))
+	s.mu.Unlock()
+	return os.RemoveAll(filepath.Join(s.tenantDir(tenant), "pipelines", name))
+}
+
+// Swap hot-swaps operator's module in a running pipeline for the tenant's
+// module named module (see host.Swap).
+func (s *Server) Swap(ctx context.Context, tenant, name, operator, module string, canary int) (SwapRecord, error) {
+	t, err := s.tenant(tenant)
+	if err != nil {
+		return SwapRecord{}, err
+	}
+	s.mu.Lock()
+	d := s.pipelines[key(tenant, name)]
+	mod, ok := t.Modules[module]
+	s.mu.Unlock()
+	if d == nil || d.ended() {
+		return SwapRecord{}, &Error{Status: 404, Msg: fmt.Sprintf("tenant %s has no running pipeline %q", tenant, name)}
+	}
+	if !ok {
+		return SwapRecord{}, &Error{Status: 422, Msg: fmt.Sprintf("tenant %s has no module %q", tenant, module)}
+	}
+	res, err := host.Swap(ctx, d.p, s.cfg.Engine, operator, s.modulePath(tenant, mod.Digest), runtime.SwapOptions{Canary: canary})
+	rec := SwapRecord{Operator: operator, Module: module, Digest: mod.Digest, At: time.Now().UTC(), PauseMs: float64(res.Pause.Microseconds()) / 1000}
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	s.mu.Lock()
+	if res.Operator != "" {
+		d.swaps = append(d.swaps, rec)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		status := 422
+		if errors.Is(err, runtime.ErrRolledBack) {
+			status = 409
+		}
+		return rec, &Error{Status: status, Msg: err.Error()}
+	}
+	s.log.Info("module swapped", "tenant", tenant, "pipeline", name, "operator", operator, "module", module, "pause", res.Pause)
+	return rec, nil
+}
+
+// Close stops every pipeline, for up to wait each.
+func (s *Server) Close(wait time.Duration) {
+	s.mu.Lock()
+	ds := make([]*deployed, 0, len(s.pipelines))
+	for _, d := range s.pipelines {
+		ds = append(ds, d)
+	}
+	s.mu.Unlock()
+	for _, d := range ds {
+		d.cancel()
+	}
+	for _, d := range ds {
+		select {
+		case <-d.done:
+		case <-time.After(wait):
+		}
+	}
+}

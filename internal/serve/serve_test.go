@@ -1,0 +1,291 @@
+package serve_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/wasmstream/wasmstream/connectors/collection"
+	"github.com/wasmstream/wasmstream/connectors/connectortest"
+	"github.com/wasmstream/wasmstream/connectors/generator"
+	"github.com/wasmstream/wasmstream/connectors/stdio"
+	"github.com/wasmstream/wasmstream/host"
+	"github.com/wasmstream/wasmstream/internal/guestbuild"
+	"github.com/wasmstream/wasmstream/internal/serve"
+	"github.com/wasmstream/wasmstream/runtime"
+)
+
+const admin = "admin-token-0123456789"
+
+// lockedBuf collects the server's logs.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type api struct {
+	t   *testing.T
+	url string
+}
+
+// call sends a request and decodes the JSON answer into out (when not
+// nil); it returns the status.
+func (a api) call(method, path, token string, body []byte, out any) int {
+	a.t.Helper()
+	req, err := http.NewRequest(method, a.url+path, bytes.NewReader(body))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			a.t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (a api) want(status int, method, path, token string, body []byte, out any) {
+	a.t.Helper()
+	var raw json.RawMessage
+	got := a.call(method, path, token, body, &raw)
+	if got != status {
+		a.t.Fatalf("%s %s: %d %s, want %d", method, path, got, raw, status)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			a.t.Fatal(err)
+		}
+	}
+}
+
+// TestServer drives the API over HTTP as a user would: tenants, tokens,
+// module uploads, deploys with capabilities and quotas checked, status,
+// a hot swap, stop and delete; and checks that no token reaches the logs.
+func TestServer(t *testing.T) {
+	ctx := context.Background()
+	logs := &lockedBuf{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	engine, err := host.NewEngine(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close(ctx)
+	reg := runtime.NewRegistry()
+	host.Register(reg, engine)
+	generator.Register(reg)
+	collection.Register(reg)
+	stdio.Register(reg)
+	var sinksMu sync.Mutex
+	var sinks []*connectortest.Collector
+	runtime.AddSink(reg, "capture", "a test sink", func(*struct{}) (runtime.Sink, error) {
+		c := &connectortest.Collector{}
+		sinksMu.Lock()
+		sinks = append(sinks, c)
+		sinksMu.Unlock()
+		return c, nil
+	})
+	dir := t.TempDir()
+	srv, err := serve.New(serve.Config{DataDir: dir, AdminToken: admin, Registry: reg, Engine: engine, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(10 * time.Second)
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	a := api{t: t, url: hs.URL}
+
+	upper := filepath.Join(t.TempDir(), "upper.wasm")
+	if err := guestbuild.Build(filepath.Join("..", "..", "examples", "wasm", "uppercase", "go"), upper); err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(upper)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Tenants and tokens.
+	a.want(401, "POST", "/v1/tenants", "", []byte(`{"name":"acme"}`), nil)
+	var acme, globex struct {
+		Name  string `json:"name"`
+		Token string `json:"token"`
+	}
+	a.want(201, "POST", "/v1/tenants", admin, []byte(`{"name":"globex"}`), &globex)
+	a.want(400, "POST", "/v1/tenants", admin, []byte(`{"name":"Bad Name"}`), nil)
+	// acme's quotas are tight, to hit each.
+	a.want(201, "POST", "/v1/tenants", admin, []byte(`{"name":"acme","connectors":["generator","capture"],"quotas":{"pipelines":1,"instances":2,"memory_per_instance":33554432,"cpu_per_batch":"1s","module_bytes":100000000,"modules":5}}`), &acme)
+	a.want(409, "POST", "/v1/tenants", admin, []byte(`{"name":"acme"}`), nil)
+	tenant := acme.Name
+	if acme.Token == "" || globex.Token == "" || acme.Token == globex.Token {
+		t.Fatalf("tokens %q %q", acme.Token, globex.Token)
+	}
+	a.want(401, "GET", "/v1/tenants/"+tenant, "wst_not-a-token", nil, nil)
+	a.want(403, "GET", "/v1/tenants/"+tenant, globex.Token, nil, nil)
+	a.want(403, "GET", "/v1/tenants", acme.Token, nil, nil)
+	a.want(200, "GET", "/v1/tenants/"+tenant, acme.Token, nil, nil)
+	a.want(200, "GET", "/v1/tenants/"+tenant, admin, nil, nil)
+
+	// Modules: checked on upload, named, kept by digest.
+	a.want(422, "PUT", "/v1/tenants/"+tenant+"/modules/junk", acme.Token, []byte("\x00asm\x01\x00\x00\x00junk"), nil)
+	var mod serve.Module
+	a.want(200, "PUT", "/v1/tenants/"+tenant+"/modules/upper", acme.Token, wasm, &mod)
+	if mod.Digest == "" || mod.Language != "Go" {
+		t.Fatalf("module %+v", mod)
+	}
+	a.want(403, "PUT", "/v1/tenants/"+tenant+"/modules/upper", globex.Token, wasm, nil)
+
+	// Deploys: capabilities and quotas first.
+	pipeline := func(extra, sink string) []byte {
+		return []byte(fmt.Sprintf(`
+source: {generator: {rate: 2000, keys: 10}}
+operators:
+  - name: up
+    wasm: {module: upper%s}
+sink: %s
+`, extra, sink))
+	}
+	for _, c := range []struct {
+		name   string
+		body   []byte
+		status int
+		says   string
+	}{
+		{"stdout is not a capability", pipeline("", "{stdout: {}}"), 403, "may not use the stdout connector"},
+		{"a host path", []byte("source: {generator: {}}\noperators: [{wasm: {module: /etc/passwd}}]\nsink: {capture: {}}\n"), 422, `no module "/etc/passwd"`},
+		{"data_dir", append([]byte("data_dir: /tmp/x\n"), pipeline("", "{capture: {}}")...), 422, "data_dir"},
+		{"memory over quota", pipeline(", memory_limit: 64MiB", "{capture: {}}"), 403, "memory_limit"},
+		{"instances over quota", pipeline(", parallelism: 3", "{capture: {}}"), 403, "instances"},
+	} {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if got := a.call("PUT", "/v1/tenants/"+tenant+"/pipelines/p1", acme.Token, c.body, &e); got != c.status || !strings.Contains(e.Error, c.says) {
+			t.Errorf("%s: %d %q; want %d saying %q", c.name, got, e.Error, c.status, c.says)
+		}
+	}
+	var st serve.PipelineStatus
+	a.want(200, "PUT", "/v1/tenants/"+tenant+"/pipelines/p1", acme.Token, pipeline("", "{capture: {}}"), &st)
+	if st.State != "running" || st.Instances != 1 {
+		t.Fatalf("deployed: %+v", st)
+	}
+	// The pipeline quota: one running.
+	a.want(403, "PUT", "/v1/tenants/"+tenant+"/pipelines/p2", acme.Token, pipeline("", "{capture: {}}"), nil)
+	a.want(403, "GET", "/v1/tenants/"+tenant+"/pipelines/p1", globex.Token, nil, nil)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		a.want(200, "GET", "/v1/tenants/"+tenant+"/pipelines/p1", acme.Token, nil, &st)
+		if st.Stats.RecordsOut > 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pipeline wrote nothing: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the API: there is no event to wait on
+	}
+
+	// A hot swap to a new version (same code, another digest).
+	v2 := append(slices.Clone(wasm), 0, 3, 1, 'v', '2')
+	a.want(200, "PUT", "/v1/tenants/"+tenant+"/modules/upper-v2", acme.Token, v2, nil)
+	var swap serve.SwapRecord
+	a.want(200, "POST", "/v1/tenants/"+tenant+"/pipelines/p1/swap", acme.Token, []byte(`{"operator":"up","module":"upper-v2","canary":2}`), &swap)
+	a.want(200, "GET", "/v1/tenants/"+tenant+"/pipelines/p1", acme.Token, nil, &st)
+	if len(st.Swaps) == 0 || st.Swaps[0].Module != "upper-v2" || st.Swaps[0].Error != "" {
+		t.Fatalf("swap history %+v", st.Swaps)
+	}
+	a.want(422, "POST", "/v1/tenants/"+tenant+"/pipelines/p1/swap", acme.Token, []byte(`{"operator":"up","module":"nope"}`), nil)
+
+	a.want(200, "POST", "/v1/tenants/"+tenant+"/pipelines/p1/stop", acme.Token, nil, &st)
+	if st.State != "stopped" || st.Stats.RecordsOut != st.Stats.RecordsIn {
+		t.Fatalf("stopped: %+v", st)
+	}
+	sinksMu.Lock()
+	var out []runtime.Record
+	for _, s := range sinks {
+		out = append(out, s.Records()...)
+	}
+	sinksMu.Unlock()
+	if int64(len(out)) != st.Stats.RecordsOut {
+		t.Fatalf("the sinks got %d records, the status says %d", len(out), st.Stats.RecordsOut)
+	}
+	for _, r := range out {
+		if !bytes.Equal(r.Value, bytes.ToUpper(r.Value)) {
+			t.Fatalf("record %q not upper-cased", r.Value)
+		}
+	}
+	a.want(200, "DELETE", "/v1/tenants/"+tenant+"/pipelines/p1", acme.Token, nil, nil)
+	a.want(404, "GET", "/v1/tenants/"+tenant+"/pipelines/p1", acme.Token, nil, nil)
+
+	for _, tok := range []string{admin, acme.Token, globex.Token} {
+		if strings.Contains(logs.String(), tok) {
+			t.Fatalf("a token is in the logs")
+		}
+	}
+	if !strings.Contains(logs.String(), "tenant=acme") {
+		t.Fatalf("the logs do not name the tenant:\n%s", logs.String())
+	}
+}
+
+// TestOpenAPIMatchesRoutes: docs/openapi.yaml lists exactly the routes
+// the server serves.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var documented, served []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if method != "parameters" {
+				documented = append(documented, strings.ToUpper(method)+" "+path)
+			}
+		}
+	}
+	for _, r := range serve.Routes() {
+		served = append(served, r.Method+" "+r.Path)
+	}
+	slices.Sort(documented)
+	slices.Sort(served)
+	if !slices.Equal(documented, served) {
+		t.Fatalf("docs/openapi.yaml lists\n  %s\nthe server serves\n  %s", strings.Join(documented, "\n  "), strings.Join(served, "\n  "))
+	}
+}
