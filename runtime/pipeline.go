@@ -44,6 +44,15 @@ type Option func(*Pipeline)
 // WithLogger sets the logger; the default discards.
 func WithLogger(l *slog.Logger) Option { return func(p *Pipeline) { p.log = l } }
 
+// WithRateLimit caps the records per second the pipeline reads from its
+// source (a token bucket holding one second's worth): a tenant's quota in
+// serve mode. The reader waits before passing a Read's records on, so the
+// source is slowed by backpressure, not made to drop anything. 0 is no
+// limit.
+func WithRateLimit(recordsPerSecond float64) Option {
+	return func(p *Pipeline) { p.rate = recordsPerSecond }
+}
+
 // WithSource replaces the spec's source, for embedding and tests.
 func WithSource(s Source) Option { return func(p *Pipeline) { p.source = s } }
 
@@ -106,6 +115,10 @@ type Pipeline struct {
 	// ran, closed when Run ends.
 	versionsMu sync.Mutex
 	versions   []*opVersion
+	rate       float64 // WithRateLimit
+	throttled  atomic.Int64
+	tokens     float64   // the reader's bucket (ratelimit.go)
+	bucketAt   time.Time // when tokens was last refilled
 }
 
 func (st *opStage) setFactory(f OperatorFactory) {
@@ -250,6 +263,7 @@ func (p *Pipeline) Stats() Stats {
 		}
 	}
 	s.StateCacheBytes, s.StateDiskBytes = p.stateBytes()
+	s.Throttled = p.throttled.Load()
 	p.metricsMu.Lock()
 	paths := slices.Sorted(maps.Keys(p.metrics))
 	for _, path := range paths {
@@ -781,6 +795,20 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 		}
 		if len(recs) > 0 {
 			read = true
+			if p.rate > 0 && !p.throttle(run, len(recs)) {
+				// Stopped while held back: the records were not passed on.
+				switch {
+				case ack != nil:
+					ack(context.Cause(run))
+				case settle != nil:
+					failed := make([]Outcome, len(recs))
+					for i := range failed {
+						failed[i] = Failed
+					}
+					settle(failed, context.Cause(run))
+				}
+				return nil
+			}
 			p.stats.in.Add(int64(len(recs)))
 			p.stats.bytesIn.Add(recordBytes(recs))
 			p.inflight.Add(1)

@@ -38,6 +38,9 @@ type Stats struct {
 	StateDiskBytes int64
 	// Operators holds per-operator counters, in pipeline order.
 	Operators []OperatorStats
+	// Throttled counts the source reads the rate limit held back
+	// (WithRateLimit).
+	Throttled int64
 	// Connectors holds the metrics sources and sinks registered
 	// (Env.Metrics), by component.
 	Connectors []ConnectorMetric

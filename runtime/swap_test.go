@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wasmstream/wasmstream/runtime"
 	"github.com/wasmstream/wasmstream/runtime/state"
@@ -262,5 +263,34 @@ func TestSwapRefusesAVersionThatCannotStart(t *testing.T) {
 		if tag != "v1" {
 			t.Fatalf("record %d processed by %s", i, tag)
 		}
+	}
+}
+
+// TestRateLimit: a pipeline with a rate limit reads no faster than it
+// allows (after the bucket's first second) and loses nothing.
+func TestRateLimit(t *testing.T) {
+	spec := parse(t, testRegistry(nil), `
+pipeline: rate
+batch: {size: 10, linger: 1ms}
+source: {test: {}}
+sink: {test: {}}
+`)
+	src := &memSource{recs: keyed(3000, 5), chunk: 10}
+	sink := &memSink{}
+	p, err := runtime.Build(spec, runtime.WithSource(src), runtime.WithSink(sink), runtime.WithRateLimit(2000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(began)
+	// 2000 pass at once (the bucket starts full), the other 1000 at 2000/s.
+	if took < 450*time.Millisecond {
+		t.Fatalf("3000 records at 2000/s took %v", took)
+	}
+	if n := len(sink.records()); n != 3000 || p.Stats().Throttled == 0 {
+		t.Fatalf("%d records written, %d reads throttled", n, p.Stats().Throttled)
 	}
 }

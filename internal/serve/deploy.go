@@ -81,7 +81,7 @@ func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (
 		return PipelineStatus{}, err
 	}
 	log := s.log.With("tenant", tenant)
-	p, err := runtime.Build(spec, runtime.WithLogger(log))
+	p, err := runtime.Build(spec, runtime.WithLogger(log), runtime.WithRateLimit(t.Quotas.RecordsPerSecond))
 	if err != nil {
 		return PipelineStatus{}, &Error{Status: 422, Msg: err.Error()}
 	}
@@ -95,18 +95,26 @@ func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (
 		}
 	}
 	if running >= t.Quotas.Pipelines {
+		s.breaches[tenant]++
 		return PipelineStatus{}, &Error{Status: 403, Msg: fmt.Sprintf("quota: tenant %s runs %d pipelines, its quota", tenant, running)}
 	}
 	if used+instances > t.Quotas.Instances {
+		s.breaches[tenant]++
 		return PipelineStatus{}, &Error{Status: 403, Msg: fmt.Sprintf("quota: pipeline %s needs %d operator instances; tenant %s runs %d of its %d", name, instances, tenant, used, t.Quotas.Instances)}
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d := &deployed{tenant: tenant, name: name, spec: string(file), p: p, instances: instances, started: time.Now().UTC(), cancel: cancel, done: make(chan struct{})}
 	s.pipelines[key(tenant, name)] = d
+	if limit := t.Quotas.StateBytes; limit > 0 {
+		go s.watchState(d, limit, log)
+	}
 	go func() {
 		defer close(d.done)
 		err := p.Run(runCtx)
 		s.mu.Lock()
+		if d.quotaErr != nil {
+			err = d.quotaErr
+		}
 		d.err = err
 		s.mu.Unlock()
 		if err != nil {
@@ -117,6 +125,34 @@ func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (
 	}()
 	log.Info("pipeline deployed", "pipeline", name, "instances", instances)
 	return s.statusLocked(d), nil
+}
+
+// stateCheck is how often the state quota is checked.
+const stateCheck = 200 * time.Millisecond
+
+// watchState stops d when its keyed state grows past limit bytes (memory
+// and disk), with the quota as its error.
+func (s *Server) watchState(d *deployed, limit int64, log interface{ Warn(string, ...any) }) {
+	t := time.NewTicker(stateCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.done:
+			return
+		case <-t.C:
+		}
+		st := d.p.Stats()
+		if used := st.StateCacheBytes + st.StateDiskBytes; used > limit {
+			err := fmt.Errorf("quota: pipeline %s's keyed state holds %d bytes, over tenant %s's quota of %d; stopped", d.name, used, d.tenant, limit)
+			s.mu.Lock()
+			d.quotaErr = err
+			s.breaches[d.tenant]++
+			s.mu.Unlock()
+			log.Warn("quota breached; stopping the pipeline", "pipeline", d.name, "err", err)
+			d.cancel()
+			return
+		}
+	}
 }
 
 func (d *deployed) ended() bool {

@@ -37,6 +37,10 @@ func Routes() []Route {
 		{"POST", "/v1/tenants/{tenant}/pipelines/{pipeline}/stop", false, (*Server).hStop},
 		{"DELETE", "/v1/tenants/{tenant}/pipelines/{pipeline}", false, (*Server).hDelete},
 		{"POST", "/v1/tenants/{tenant}/pipelines/{pipeline}/swap", false, (*Server).hSwap},
+		{"GET", "/metrics", true, func(s *Server, w http.ResponseWriter, r *http.Request) (any, error) {
+			s.metrics.ServeHTTP(w, r)
+			return written{}, nil
+		}},
 	}
 }
 
@@ -66,6 +70,9 @@ func (s *Server) Handler() http.Handler {
 				status = writeError(w, err)
 				return
 			}
+			if _, ok := v.(written); ok {
+				return
+			}
 			if r.Method == "POST" && rt.Path == "/v1/tenants" {
 				status = http.StatusCreated
 			}
@@ -74,6 +81,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	return mux
 }
+
+// written is returned by a handler that wrote its response itself.
+type written struct{}
 
 func bearer(r *http.Request) string {
 	h := r.Header.Get("Authorization")

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -50,10 +51,17 @@ type Quotas struct {
 	ModuleBytes int64 `json:"module_bytes"`
 	// Modules is how many modules the tenant may keep.
 	Modules int `json:"modules"`
+	// RecordsPerSecond caps what each of the tenant's pipelines reads
+	// from its source (0: no cap); the source is slowed, nothing dropped.
+	RecordsPerSecond float64 `json:"records_per_second"`
+	// StateBytes bounds one pipeline's keyed state, in memory and on
+	// disk (0: no bound); a pipeline past it is stopped with the reason.
+	StateBytes int64 `json:"state_bytes"`
 }
 
 // DefaultQuotas are a new tenant's, unless the request sets others.
-var DefaultQuotas = Quotas{Pipelines: 10, Instances: 64, MemoryPerInstance: 64 << 20, CPUPerBatch: Duration(2 * time.Second), ModuleBytes: 32 << 20, Modules: 100}
+var DefaultQuotas = Quotas{Pipelines: 10, Instances: 64, MemoryPerInstance: 64 << 20, CPUPerBatch: Duration(2 * time.Second), ModuleBytes: 32 << 20, Modules: 100,
+	RecordsPerSecond: 100000, StateBytes: 1 << 30}
 
 // DefaultConnectors are the connectors a new tenant may use: those that
 // touch nothing of the host's (no files, no stdout).
@@ -117,6 +125,8 @@ type Server struct {
 	mu        sync.Mutex
 	tenants   map[string]*Tenant
 	pipelines map[string]*deployed // by tenant/name
+	breaches  map[string]int64 // quota breaches by tenant
+	metrics   http.Handler
 }
 
 // deployed is a running (or ended) pipeline.
@@ -129,6 +139,7 @@ type deployed struct {
 	cancel       context.CancelFunc
 	done         chan struct{}
 	err          error // Run's, once done
+	quotaErr     error // why a quota stopped it
 	swaps        []SwapRecord
 }
 
@@ -156,7 +167,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, tenants: map[string]*Tenant{}, pipelines: map[string]*deployed{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, tenants: map[string]*Tenant{}, pipelines: map[string]*deployed{}, breaches: map[string]int64{}}
 	b, err := os.ReadFile(s.tenantsFile())
 	if err == nil {
 		var ts []*Tenant
@@ -169,6 +180,7 @@ func New(cfg Config) (*Server, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
+	s.metrics = s.metricsHandler()
 	return s, nil
 }
 

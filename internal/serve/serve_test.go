@@ -217,6 +217,22 @@ sink: %s
 		time.Sleep(20 * time.Millisecond) // polling the API: there is no event to wait on
 	}
 
+	// Metrics per tenant, for the admin only.
+	req, _ := http.NewRequest("GET", hs.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`wasmstream_pipeline_records_out_total{pipeline="p1",tenant="acme"}`, `wasmstream_operator_batches_total{operator="up",pipeline="p1",tenant="acme"}`, `wasmstream_tenant_quota_breaches_total{tenant="acme"} 1`} {
+		if !strings.Contains(string(mb), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	a.want(403, "GET", "/metrics", acme.Token, nil, nil)
+
 	// A hot swap to a new version (same code, another digest).
 	v2 := append(slices.Clone(wasm), 0, 3, 1, 'v', '2')
 	a.want(200, "PUT", "/v1/tenants/"+tenant+"/modules/upper-v2", acme.Token, v2, nil)
@@ -249,7 +265,52 @@ sink: %s
 	a.want(200, "DELETE", "/v1/tenants/"+tenant+"/pipelines/p1", acme.Token, nil, nil)
 	a.want(404, "GET", "/v1/tenants/"+tenant+"/pipelines/p1", acme.Token, nil, nil)
 
-	for _, tok := range []string{admin, acme.Token, globex.Token} {
+	// The records/s and state quotas, on a tenant of their own.
+	var lim struct {
+		Name  string `json:"name"`
+		Token string `json:"token"`
+	}
+	a.want(201, "POST", "/v1/tenants", admin, []byte(`{"name":"limited","connectors":["generator","capture"],"quotas":{"pipelines":5,"instances":5,"memory_per_instance":67108864,"cpu_per_batch":"2s","module_bytes":100000000,"modules":5,"records_per_second":500,"state_bytes":20000}}`), &lim)
+	counter := filepath.Join(t.TempDir(), "count.wasm")
+	if err := guestbuild.Build(filepath.Join("..", "..", "examples", "wasm", "wordcount", "go"), counter); err != nil {
+		t.Fatal(err)
+	}
+	cw, err := os.ReadFile(counter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.want(200, "PUT", "/v1/tenants/limited/modules/upper", lim.Token, wasm, nil)
+	a.want(200, "PUT", "/v1/tenants/limited/modules/count", lim.Token, cw, nil)
+	began := time.Now()
+	a.want(200, "PUT", "/v1/tenants/limited/pipelines/slow", lim.Token, []byte("source: {generator: {}}\noperators: [{name: up, wasm: {module: upper}}]\nsink: {capture: {}}\n"), nil)
+	a.want(200, "PUT", "/v1/tenants/limited/pipelines/big", lim.Token, []byte("source: {generator: {keys: 1000000}}\noperators: [{name: count, wasm: {module: count, params: {stage: count}}}]\nsink: {capture: {}}\n"), nil)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		a.want(200, "GET", "/v1/tenants/limited/pipelines/big", lim.Token, nil, &st)
+		if st.State == "failed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pipeline past its state quota runs on: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the API: there is no event to wait on
+	}
+	if !strings.Contains(st.Error, "quota") || !strings.Contains(st.Error, "keyed state") {
+		t.Fatalf("stopped with %q; want the state quota named", st.Error)
+	}
+	// Past the bucket's first second's worth, the rate holds.
+	for {
+		a.want(200, "GET", "/v1/tenants/limited/pipelines/slow", lim.Token, nil, &st)
+		if st.Stats.RecordsIn > 1500 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polling the API: there is no event to wait on
+	}
+	if max := 500*(time.Since(began).Seconds()+1) + 1000; st.State != "running" || float64(st.Stats.RecordsIn) > max || st.Stats.RecordsIn == 0 {
+		t.Fatalf("the pipeline under 500 records/s read %d in %v (at most %.0f): %+v", st.Stats.RecordsIn, time.Since(began), max, st)
+	}
+
+	for _, tok := range []string{admin, acme.Token, globex.Token, lim.Token} {
 		if strings.Contains(logs.String(), tok) {
 			t.Fatalf("a token is in the logs")
 		}
