@@ -125,7 +125,7 @@ type Server struct {
 	mu        sync.Mutex
 	tenants   map[string]*Tenant
 	pipelines map[string]*deployed // by tenant/name
-	breaches  map[string]int64 // quota breaches by tenant
+	breaches  map[string]int64     // quota breaches by tenant
 	metrics   http.Handler
 }
 
