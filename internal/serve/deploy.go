@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/runtime"
+	"github.com/wasmstream/wasmstream/runtime/query"
 )
 
 // MaxPipelineFile bounds a deployed pipeline file.
@@ -103,7 +104,8 @@ func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (
 		return PipelineStatus{}, &Error{Status: 403, Msg: fmt.Sprintf("quota: pipeline %s needs %d operator instances; tenant %s runs %d of its %d", name, instances, tenant, used, t.Quotas.Instances)}
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &deployed{tenant: tenant, name: name, spec: string(file), p: p, instances: instances, started: time.Now().UTC(), cancel: cancel, done: make(chan struct{})}
+	d := &deployed{tenant: tenant, name: name, spec: string(file), p: p, instances: instances, started: time.Now().UTC(), cancel: cancel, done: make(chan struct{}),
+		query: query.New(p, query.WithLogger(log))}
 	s.pipelines[key(tenant, name)] = d
 	if limit := t.Quotas.StateBytes; limit > 0 {
 		go s.watchState(d, limit, log)
@@ -178,6 +180,9 @@ func (s *Server) rewrite(t *Tenant, name, dataDir string, file []byte) ([]byte, 
 	root := doc.Content[0]
 	if v := lookup(root, "data_dir"); v != nil {
 		return nil, &Error{Status: 422, Msg: "data_dir: the server decides where a tenant's pipeline keeps its data; remove it"}
+	}
+	if v := lookup(lookup(root, "state"), "savepoint_dir"); v != nil {
+		return nil, &Error{Status: 422, Msg: "state.savepoint_dir: a tenant's savepoints go under its pipeline's data directory; remove it"}
 	}
 	set(root, "pipeline", name)
 	set(root, "data_dir", dataDir)
@@ -347,8 +352,12 @@ func (s *Server) Delete(tenant, name string, wait time.Duration) error {
 		return err
 	}
 	s.mu.Lock()
+	d := s.pipelines[key(tenant, name)]
 	delete(s.pipelines, key(tenant, name))
 	s.mu.Unlock()
+	if d != nil {
+		d.query.Close()
+	}
 	return os.RemoveAll(filepath.Join(s.tenantDir(tenant), "pipelines", name))
 }
 
@@ -406,5 +415,6 @@ func (s *Server) Close(wait time.Duration) {
 		case <-d.done:
 		case <-time.After(wait):
 		}
+		d.query.Close()
 	}
 }

@@ -37,6 +37,8 @@ func Routes() []Route {
 		{"POST", "/v1/tenants/{tenant}/pipelines/{pipeline}/stop", false, (*Server).hStop},
 		{"DELETE", "/v1/tenants/{tenant}/pipelines/{pipeline}", false, (*Server).hDelete},
 		{"POST", "/v1/tenants/{tenant}/pipelines/{pipeline}/swap", false, (*Server).hSwap},
+		{"GET", "/v1/tenants/{tenant}/pipelines/{pipeline}/query/{rest...}", false, (*Server).hQuery},
+		{"POST", "/v1/tenants/{tenant}/pipelines/{pipeline}/query/{rest...}", false, (*Server).hQuery},
 		{"GET", "/metrics", true, func(s *Server, w http.ResponseWriter, r *http.Request) (any, error) {
 			s.metrics.ServeHTTP(w, r)
 			return written{}, nil
@@ -241,6 +243,24 @@ func (s *Server) hDelete(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	return map[string]string{"deleted": r.PathValue("pipeline")}, nil
+}
+
+// hQuery hands a request to the pipeline's query server (runtime/query):
+// state lookups and listings under query/v1/state/..., query/v1/status,
+// and savepoints (POST query/v1/savepoints), which stay under the
+// pipeline's data directory.
+func (s *Server) hQuery(w http.ResponseWriter, r *http.Request) (any, error) {
+	s.mu.Lock()
+	d := s.pipelines[key(r.PathValue("tenant"), r.PathValue("pipeline"))]
+	s.mu.Unlock()
+	if d == nil {
+		return nil, &Error{Status: 404, Msg: fmt.Sprintf("tenant %s has no pipeline %q", r.PathValue("tenant"), r.PathValue("pipeline"))}
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = "/" + r.PathValue("rest")
+	r2.URL.RawPath = ""
+	d.query.ServeHTTP(w, r2)
+	return written{}, nil
 }
 
 func (s *Server) hSwap(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -32,6 +32,7 @@ import (
 	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/internal/durable"
 	"github.com/wasmstream/wasmstream/runtime"
+	"github.com/wasmstream/wasmstream/runtime/query"
 )
 
 // Quotas bound what one tenant's pipelines may take.
@@ -141,6 +142,7 @@ type deployed struct {
 	err          error // Run's, once done
 	quotaErr     error // why a quota stopped it
 	swaps        []SwapRecord
+	query        *query.Server // its state queries and savepoints
 }
 
 // SwapRecord is one swap of a pipeline's history.
