@@ -33,6 +33,8 @@ check() {
 apt_ensure scripts/test.sh wabt
 # kcat (librdkafka): the Kafka tests produce and read with a client we did not write.
 apt_ensure scripts/test.sh kcat
+# Chromium: the dashboard test loads the page headless (internal/serve).
+apt_ensure scripts/test.sh chromium
 check
 [ "${1:-}" = check ] && exit 0
 

@@ -31,6 +31,17 @@ type PipelineStatus struct {
 	Instances int             `json:"instances"`
 	Stats     *PipelineFigure `json:"stats"`
 	Swaps     []SwapRecord    `json:"swaps"`
+	Graph     []GraphNode     `json:"graph"`
+}
+
+// GraphNode is one component of a pipeline, in order: the source, the
+// operators, the sinks.
+type GraphNode struct {
+	Kind      string `json:"kind"` // source, operator, sink, output, dead_letter
+	Name      string `json:"name"` // the connector, or the operator's name
+	Module    string `json:"module,omitempty"`
+	Digest    string `json:"digest,omitempty"`
+	Instances int    `json:"instances,omitempty"`
 }
 
 // PipelineFigure is a pipeline's counters.
@@ -81,6 +92,7 @@ func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (
 	if err != nil {
 		return PipelineStatus{}, err
 	}
+	graph := s.graph(t, spec)
 	log := s.log.With("tenant", tenant)
 	p, err := runtime.Build(spec, runtime.WithLogger(log), runtime.WithRateLimit(t.Quotas.RecordsPerSecond))
 	if err != nil {
@@ -105,7 +117,7 @@ func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d := &deployed{tenant: tenant, name: name, spec: string(file), p: p, instances: instances, started: time.Now().UTC(), cancel: cancel, done: make(chan struct{}),
-		query: query.New(p, query.WithLogger(log))}
+		query: query.New(p, query.WithLogger(log)), graph: graph}
 	s.pipelines[key(tenant, name)] = d
 	if limit := t.Quotas.StateBytes; limit > 0 {
 		go s.watchState(d, limit, log)
@@ -283,6 +295,40 @@ func set(m *yaml.Node, k, v string) {
 	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v})
 }
 
+// graph describes spec's components, with each operator's module by the
+// name the tenant uploaded it under.
+func (s *Server) graph(t *Tenant, spec *runtime.Spec) []GraphNode {
+	byDigest := map[string]string{}
+	s.mu.Lock()
+	for name, m := range t.Modules {
+		byDigest[s.modulePath(t.Name, m.Digest)] = name
+	}
+	s.mu.Unlock()
+	g := []GraphNode{{Kind: "source", Name: spec.Source.Name}}
+	for _, c := range spec.Operators {
+		n := GraphNode{Kind: "operator", Name: c.Label, Instances: 1}
+		if oc, ok := c.Config.(*host.OperatorConfig); ok {
+			n.Module = byDigest[oc.Module]
+			n.Digest = strings.TrimSuffix(filepath.Base(oc.Module), ".wasm")
+			n.Instances = max(1, oc.Parallelism)
+		}
+		g = append(g, n)
+	}
+	g = append(g, GraphNode{Kind: "sink", Name: spec.Sink.Name})
+	names := make([]string, 0, len(spec.Outputs))
+	for n := range spec.Outputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		g = append(g, GraphNode{Kind: "output", Name: n + ": " + spec.Outputs[n].Name})
+	}
+	if spec.DeadLetter != nil {
+		g = append(g, GraphNode{Kind: "dead_letter", Name: spec.DeadLetter.Name})
+	}
+	return g
+}
+
 // Status returns a pipeline's status.
 func (s *Server) Status(tenant, name string) (PipelineStatus, error) {
 	s.mu.Lock()
@@ -309,7 +355,7 @@ func (s *Server) List(tenant string) []PipelineStatus {
 }
 
 func (s *Server) statusLocked(d *deployed) PipelineStatus {
-	st := PipelineStatus{Tenant: d.tenant, Name: d.name, State: "running", Started: d.started, Instances: d.instances, Swaps: slices.Clone(d.swaps)}
+	st := PipelineStatus{Tenant: d.tenant, Name: d.name, State: "running", Started: d.started, Instances: d.instances, Swaps: slices.Clone(d.swaps), Graph: slices.Clone(d.graph)}
 	if d.ended() {
 		st.State = "stopped"
 		if d.err != nil {
@@ -386,6 +432,13 @@ func (s *Server) Swap(ctx context.Context, tenant, name, operator, module string
 	s.mu.Lock()
 	if res.Operator != "" {
 		d.swaps = append(d.swaps, rec)
+	}
+	if err == nil {
+		for i := range d.graph {
+			if d.graph[i].Kind == "operator" && d.graph[i].Name == operator {
+				d.graph[i].Module, d.graph[i].Digest = module, mod.Digest
+			}
+		}
 	}
 	s.mu.Unlock()
 	if err != nil {

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +40,15 @@ func Routes() []Route {
 		{"POST", "/v1/tenants/{tenant}/pipelines/{pipeline}/swap", false, (*Server).hSwap},
 		{"GET", "/v1/tenants/{tenant}/pipelines/{pipeline}/query/{rest...}", false, (*Server).hQuery},
 		{"POST", "/v1/tenants/{tenant}/pipelines/{pipeline}/query/{rest...}", false, (*Server).hQuery},
+		{"GET", "/dashboard", false, func(s *Server, w http.ResponseWriter, r *http.Request) (any, error) {
+			// The page holds no data: it reads the API with the token the
+			// user gives it.
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+			w.Header().Set("X-Frame-Options", "DENY")
+			w.Write(dashboardHTML)
+			return written{}, nil
+		}},
 		{"GET", "/metrics", true, func(s *Server, w http.ResponseWriter, r *http.Request) (any, error) {
 			s.metrics.ServeHTTP(w, r)
 			return written{}, nil
@@ -57,7 +67,7 @@ func (s *Server) Handler() http.Handler {
 			defer func() {
 				s.log.Debug("api", "method", r.Method, "path", r.URL.Path, "status", status, "took", time.Since(began))
 			}()
-			if rt.Path != "/v1/health" {
+			if !public(rt.Path) {
 				tenant := ""
 				if !rt.Admin {
 					tenant = r.PathValue("tenant")
@@ -83,6 +93,12 @@ func (s *Server) Handler() http.Handler {
 	}
 	return mux
 }
+
+//go:embed dashboard.html
+var dashboardHTML []byte
+
+// public reports the routes that need no token.
+func public(path string) bool { return path == "/v1/health" || path == "/dashboard" }
 
 // written is returned by a handler that wrote its response itself.
 type written struct{}

@@ -143,6 +143,7 @@ type deployed struct {
 	quotaErr     error // why a quota stopped it
 	swaps        []SwapRecord
 	query        *query.Server // its state queries and savepoints
+	graph        []GraphNode
 }
 
 // SwapRecord is one swap of a pipeline's history.
