@@ -117,11 +117,11 @@ func TestDashboard(t *testing.T) {
 	for _, want := range []string{
 		`data-tenant="acme"`, `data-tenant="globex"`, // every tenant, for the admin
 		`data-pipeline="orders"`, `data-state="running"`, // pipelines and their state
-		`up (upper-v2 `,          // the graph shows the module in force
-		`data-swap="upper-v2"`,   // the swap history
-		`rec/s`,                  // a live rate
-		`data-operator="count"`,  // operator figures
-		`data-statekeys="5"`,     // the state browser: five keys
+		`up (upper-v2 `,         // the graph shows the module in force
+		`data-swap="upper-v2"`,  // the swap history
+		`rec/s`,                 // a live rate
+		`data-operator="count"`, // operator figures
+		`data-statekeys="5"`,    // the state browser: five keys
 		`admin · 2 tenants`,
 	} {
 		if !strings.Contains(dom, want) {
