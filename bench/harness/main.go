@@ -31,6 +31,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,6 +47,7 @@ import (
 	"time"
 
 	"github.com/wasmstream/wasmstream/bench"
+	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
 )
 
@@ -63,9 +65,24 @@ func main() {
 	langTable := flag.Bool("lang-table", true, "run the language table (every language at batch 1000; the floor is measured with it)")
 	kafkaTable := flag.Bool("kafka", false, "run the Kafka pipeline table: Kafka → Rust uppercase → Kafka on kfake, at-least-once and exactly-once, against the raw franz-go client")
 	kafkaRecords := flag.Int("kafka-records", 1_000_000, "records per run of the Kafka table")
+	densityTable := flag.Bool("density", false, "run the density table: 1000 live operator instances from 100 tenants in one process, per language, with RSS and instance start times")
+	densityChild := flag.String("density-child", "", "internal: LANG=MODULE: measure density for one module in this process and print the result as JSON")
 	swapTable := flag.Bool("swap", false, "run the hot-swap table: 20 module swaps under a 100k records/s stream, per language, with the pause each took")
 	crashWriter := flag.String("crash-writer", "", "internal: fill a store in this directory, checkpoint it and exit without closing it")
 	flag.Parse()
+	if *densityChild != "" {
+		lang, path, _ := strings.Cut(*densityChild, "=")
+		e, err := host.NewEngine(context.Background())
+		if err != nil {
+			fail(err)
+		}
+		r, err := bench.MeasureDensity(context.Background(), e, lang, path, 1000, 100)
+		if err != nil {
+			fail(err)
+		}
+		json.NewEncoder(os.Stdout).Encode(r)
+		return
+	}
 	if *crashWriter != "" {
 		if err := bench.FillAndCrash(*crashWriter, *ckptKeys); err != nil {
 			fail(err)
@@ -178,6 +195,28 @@ func main() {
 		if err := kafkaRows(ctx, env, *kafkaRecords, *runs, dir); err != nil {
 			fail(err)
 		}
+	}
+	if *densityTable {
+		fmt.Println("\nDensity: 1000 uppercase instances (100 tenants × 10 operators), each started with a 16 MiB memory limit and a deadline")
+		fmt.Println("and given one batch, all alive at once in one process (a process of its own per language)")
+		fmt.Printf("%-15s %10s %12s %12s %12s %12s\n", "lang", "instances", "RSS", "RSS/inst", "start p50", "start p99")
+		self, err := os.Executable()
+		if err != nil {
+			fail(err)
+		}
+		for _, lang := range env.Langs {
+			outp, err := exec.Command(self, "-density-child", lang+"="+env.Modules[lang]).Output()
+			if err != nil {
+				fail(fmt.Errorf("density of %s: %w", lang, err))
+			}
+			var r bench.DensityResult
+			if err := json.Unmarshal(outp, &r); err != nil {
+				fail(err)
+			}
+			fmt.Printf("%-15s %10d %10.0fMiB %10.2fMiB %12v %12v\n", lang, r.Instances, float64(r.RSS)/(1<<20),
+				float64(r.RSS-r.Base)/float64(r.Instances)/(1<<20), r.StartP50.Round(time.Microsecond), r.StartP99.Round(time.Microsecond))
+		}
+		fmt.Println("(target: under 2 GiB RSS for 1000 instances)")
 	}
 	if *swapTable {
 		fmt.Println("\nHot swap: the uppercase module swapped 20 times, every 250ms, between two versions (same code, two digests),")
