@@ -139,8 +139,16 @@ type swapReply struct {
 // the next read boundary (see the comment above). The factory must keep
 // state only if the pipeline does. With opts.Canary, Swap returns once the
 // canary passed or rolled back, or ctx ended (the trial then goes on).
-// Safe to call concurrently with Run, once Run has started the operators.
-func (p *Pipeline) Swap(ctx context.Context, name string, factory OperatorFactory, opts SwapOptions) (SwapResult, error) {
+// Swap owns factory: it is closed when a later swap replaces it, when Run
+// ends, or at once when the swap is refused. Safe to call concurrently
+// with Run, once Run has started the operators.
+func (p *Pipeline) Swap(ctx context.Context, name string, factory OperatorFactory, opts SwapOptions) (res SwapResult, err error) {
+	owned := false // a version holds factory, and closes it
+	defer func() {
+		if !owned {
+			factory.Close(context.WithoutCancel(ctx))
+		}
+	}()
 	var st *opStage
 	for _, s := range p.ops {
 		if s.spec.Label == name {
@@ -170,6 +178,7 @@ func (p *Pipeline) Swap(ctx context.Context, name string, factory OperatorFactor
 		ops = append(ops, op)
 	}
 	next := newVersion(ops, factory)
+	owned = true
 	var c *canary
 	if opts.Canary > 0 {
 		c = &canary{st: st, result: make(chan error, 1)}
