@@ -10,14 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"net/http/httptest"
-
-	"github.com/wasmstream/wasmstream/connectors/connectortest"
-	"github.com/wasmstream/wasmstream/connectors/generator"
-	"github.com/wasmstream/wasmstream/host"
-	"github.com/wasmstream/wasmstream/internal/guestbuild"
 	"github.com/wasmstream/wasmstream/internal/serve"
-	"github.com/wasmstream/wasmstream/runtime"
 )
 
 // chromium returns Debian's Chromium, which the test command installs; a
@@ -40,7 +33,7 @@ func render(t *testing.T, bin, url string) (dom string, shot func()) {
 	t.Helper()
 	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=6000"}
+		"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=15000"}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, append(args, "--dump-dom", url)...).Output()
@@ -60,38 +53,9 @@ func render(t *testing.T, bin, url string) (dom string, shot func()) {
 // browser, as an admin and as a tenant.
 func TestDashboard(t *testing.T) {
 	bin := chromium(t)
-	ctx := context.Background()
-	engine, err := host.NewEngine(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(ctx)
-	reg := runtime.NewRegistry()
-	host.Register(reg, engine)
-	generator.Register(reg)
-	runtime.AddSink(reg, "capture", "a test sink", func(*struct{}) (runtime.Sink, error) { return &connectortest.Collector{}, nil })
-	srv, err := serve.New(serve.Config{DataDir: t.TempDir(), AdminToken: admin, Registry: reg, Engine: engine})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(10 * time.Second)
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	a := api{t: t, url: hs.URL}
-
-	dir := t.TempDir()
-	build := func(example string) []byte {
-		out := filepath.Join(dir, strings.ReplaceAll(example, "/", "-")+".wasm")
-		if err := guestbuild.Build(filepath.Join("..", "..", "examples", "wasm", example), out); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	upper, count := build("uppercase/go"), build("wordcount/go")
+	ts := newTestServer(t)
+	a := ts.api
+	upper, count := guest(t, "uppercase/go"), guest(t, "wordcount/go")
 	var acme struct {
 		Token string `json:"token"`
 	}
@@ -113,7 +77,7 @@ func TestDashboard(t *testing.T) {
 	}
 	a.want(200, "POST", "/v1/tenants/acme/pipelines/orders/swap", acme.Token, []byte(`{"operator":"up","module":"upper-v2"}`), nil)
 
-	dom, shot := render(t, bin, hs.URL+"/dashboard#token="+admin+"&browse=counts/count")
+	dom, shot := render(t, bin, a.url+"/dashboard#token="+admin+"&browse=counts/count")
 	for _, want := range []string{
 		`data-tenant="acme"`, `data-tenant="globex"`, // every tenant, for the admin
 		`data-pipeline="orders"`, `data-state="running"`, // pipelines and their state
@@ -126,7 +90,8 @@ func TestDashboard(t *testing.T) {
 	} {
 		if !strings.Contains(dom, want) {
 			shot()
-			t.Fatalf("the dashboard lacks %s", want)
+			i := strings.Index(dom, `class="statekeys"`)
+			t.Fatalf("the dashboard lacks %s (state browser: %.300s)", want, dom[max(i, 0):])
 		}
 	}
 	if strings.Contains(dom, admin) {
@@ -134,13 +99,13 @@ func TestDashboard(t *testing.T) {
 	}
 
 	// A tenant sees its own tenant only.
-	dom, shot = render(t, bin, hs.URL+"/dashboard#tenant=acme&token="+acme.Token)
+	dom, shot = render(t, bin, a.url+"/dashboard#tenant=acme&token="+acme.Token)
 	if !strings.Contains(dom, `data-tenant="acme"`) || strings.Contains(dom, `data-tenant="globex"`) || !strings.Contains(dom, "tenant acme") {
 		shot()
 		t.Fatal("the tenant's dashboard does not show its tenant alone")
 	}
 	// Another tenant's name with this token is refused, and the page says so.
-	dom, shot = render(t, bin, hs.URL+"/dashboard#tenant=globex&token="+acme.Token)
+	dom, shot = render(t, bin, a.url+"/dashboard#tenant=globex&token="+acme.Token)
 	if !strings.Contains(dom, "not allowed to act for tenant globex") {
 		shot()
 		t.Fatal("the page does not say the token is refused")

@@ -1,9 +1,7 @@
 package serve_test
 
 import (
-	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,11 +9,7 @@ import (
 	"time"
 
 	"github.com/wasmstream/wasmstream/connectors/connectortest"
-	"github.com/wasmstream/wasmstream/connectors/generator"
-	"github.com/wasmstream/wasmstream/host"
-	"github.com/wasmstream/wasmstream/internal/guestbuild"
 	"github.com/wasmstream/wasmstream/internal/serve"
-	"github.com/wasmstream/wasmstream/runtime"
 )
 
 // TestHostileTenantDoesNotHurtOthers measures a tenant's pipeline alone,
@@ -32,32 +26,8 @@ func TestHostileTenantDoesNotHurtOthers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures throughput over several seconds")
 	}
-	ctx := context.Background()
-	engine, err := host.NewEngine(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(ctx)
-	reg := runtime.NewRegistry()
-	host.Register(reg, engine)
-	generator.Register(reg)
-	good := &connectortest.Collector{}
-	runtime.AddSink(reg, "capture", "a test sink", func(*struct{}) (runtime.Sink, error) { return &connectortest.Collector{}, nil })
-	runtime.AddSink(reg, "good", "the good tenant's sink", func(*struct{}) (runtime.Sink, error) { return good, nil })
-	srv, err := serve.New(serve.Config{DataDir: t.TempDir(), AdminToken: admin, Registry: reg, Engine: engine})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(10 * time.Second)
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	a := api{t: t, url: hs.URL}
-
-	dir := t.TempDir()
-	upper := filepath.Join(dir, "upper.wasm")
-	if err := guestbuild.Build(filepath.Join("..", "..", "examples", "wasm", "uppercase", "go"), upper); err != nil {
-		t.Fatal(err)
-	}
+	ts := newTestServer(t)
+	a, good, dir := ts.api, ts.good, t.TempDir()
 	read := func(path string) []byte {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -70,7 +40,7 @@ func TestHostileTenantDoesNotHurtOthers(t *testing.T) {
 	}
 	a.want(201, "POST", "/v1/tenants", admin, []byte(`{"name":"good","connectors":["generator","good"]}`), &goodT)
 	a.want(201, "POST", "/v1/tenants", admin, []byte(`{"name":"evil","connectors":["generator","capture"],"quotas":{"pipelines":10,"instances":10,"memory_per_instance":16777216,"cpu_per_batch":"200ms","module_bytes":10000000,"modules":10,"records_per_second":0,"state_bytes":1000000}}`), &evilT)
-	a.want(200, "PUT", "/v1/tenants/good/modules/upper", goodT.Token, read(upper), nil)
+	a.want(200, "PUT", "/v1/tenants/good/modules/upper", goodT.Token, guest(t, "uppercase/go"), nil)
 	hostile := []string{"loop", "deeprec", "membomb", "trap"}
 	for _, h := range hostile {
 		out := filepath.Join(dir, h+".wasm")

@@ -2,13 +2,10 @@ package serve_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,14 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/wasmstream/wasmstream/connectors/collection"
-	"github.com/wasmstream/wasmstream/connectors/connectortest"
-	"github.com/wasmstream/wasmstream/connectors/generator"
-	"github.com/wasmstream/wasmstream/connectors/stdio"
-	"github.com/wasmstream/wasmstream/host"
-	"github.com/wasmstream/wasmstream/internal/guestbuild"
 	"github.com/wasmstream/wasmstream/internal/serve"
-	"github.com/wasmstream/wasmstream/runtime"
 )
 
 const admin = "admin-token-0123456789"
@@ -97,46 +87,9 @@ func (a api) want(status int, method, path, token string, body []byte, out any) 
 // module uploads, deploys with capabilities and quotas checked, status,
 // a hot swap, stop and delete; and checks that no token reaches the logs.
 func TestServer(t *testing.T) {
-	ctx := context.Background()
-	logs := &lockedBuf{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	engine, err := host.NewEngine(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close(ctx)
-	reg := runtime.NewRegistry()
-	host.Register(reg, engine)
-	generator.Register(reg)
-	collection.Register(reg)
-	stdio.Register(reg)
-	var sinksMu sync.Mutex
-	var sinks []*connectortest.Collector
-	runtime.AddSink(reg, "capture", "a test sink", func(*struct{}) (runtime.Sink, error) {
-		c := &connectortest.Collector{}
-		sinksMu.Lock()
-		sinks = append(sinks, c)
-		sinksMu.Unlock()
-		return c, nil
-	})
-	dir := t.TempDir()
-	srv, err := serve.New(serve.Config{DataDir: dir, AdminToken: admin, Registry: reg, Engine: engine, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(10 * time.Second)
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	a := api{t: t, url: hs.URL}
-
-	upper := filepath.Join(t.TempDir(), "upper.wasm")
-	if err := guestbuild.Build(filepath.Join("..", "..", "examples", "wasm", "uppercase", "go"), upper); err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := os.ReadFile(upper)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := newTestServer(t)
+	a, logs, dir := ts.api, ts.logs, ts.dir
+	wasm := guest(t, "uppercase/go")
 
 	// Tenants and tokens.
 	a.want(401, "POST", "/v1/tenants", "", []byte(`{"name":"acme"}`), nil)
@@ -218,7 +171,7 @@ sink: %s
 	}
 
 	// Metrics per tenant, for the admin only.
-	req, _ := http.NewRequest("GET", hs.URL+"/metrics", nil)
+	req, _ := http.NewRequest("GET", a.url+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+admin)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -248,12 +201,7 @@ sink: %s
 	if st.State != "stopped" || st.Stats.RecordsOut != st.Stats.RecordsIn {
 		t.Fatalf("stopped: %+v", st)
 	}
-	sinksMu.Lock()
-	var out []runtime.Record
-	for _, s := range sinks {
-		out = append(out, s.Records()...)
-	}
-	sinksMu.Unlock()
+	out := ts.records()
 	if int64(len(out)) != st.Stats.RecordsOut {
 		t.Fatalf("the sinks got %d records, the status says %d", len(out), st.Stats.RecordsOut)
 	}
@@ -271,14 +219,7 @@ sink: %s
 		Token string `json:"token"`
 	}
 	a.want(201, "POST", "/v1/tenants", admin, []byte(`{"name":"limited","connectors":["generator","capture"],"quotas":{"pipelines":5,"instances":5,"memory_per_instance":67108864,"cpu_per_batch":"2s","module_bytes":100000000,"modules":5,"records_per_second":500,"state_bytes":20000}}`), &lim)
-	counter := filepath.Join(t.TempDir(), "count.wasm")
-	if err := guestbuild.Build(filepath.Join("..", "..", "examples", "wasm", "wordcount", "go"), counter); err != nil {
-		t.Fatal(err)
-	}
-	cw, err := os.ReadFile(counter)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cw := guest(t, "wordcount/go")
 	a.want(200, "PUT", "/v1/tenants/limited/modules/upper", lim.Token, wasm, nil)
 	a.want(200, "PUT", "/v1/tenants/limited/modules/count", lim.Token, cw, nil)
 	began := time.Now()
