@@ -392,10 +392,12 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	var position []byte
 	var rec checkpointRecord
 	if p.stateful || len(p.parts) > 0 {
-		st, pos, err := p.openStore()
-		if err != nil {
+		// No := here: the deferred Close must add its error to Run's
+		// named result, not to a variable of this block.
+		st, pos, oerr := p.openStore()
+		if oerr != nil {
 			close(p.storeReady)
-			return &StageError{Kind: KindState, Component: "state", Err: err}
+			return &StageError{Kind: KindState, Component: "state", Err: oerr}
 		}
 		p.store = st
 		defer func() {
@@ -403,9 +405,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 				err = errors.Join(err, &StageError{Kind: KindState, Component: "state", Err: fmt.Errorf("closing: %w", cerr)})
 			}
 		}()
-		if rec, err = decodeCheckpointRecord(pos); err != nil {
+		if rec, oerr = decodeCheckpointRecord(pos); oerr != nil {
 			close(p.storeReady)
-			return &StageError{Kind: KindState, Component: "state", Err: err}
+			return &StageError{Kind: KindState, Component: "state", Err: oerr}
 		}
 		position, p.splits = rec.Source, rec.Splits
 		if position == nil {
