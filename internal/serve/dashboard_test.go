@@ -90,8 +90,8 @@ func TestDashboard(t *testing.T) {
 	} {
 		if !strings.Contains(dom, want) {
 			shot()
-			i := strings.Index(dom, `class="statekeys"`)
-			t.Fatalf("the dashboard lacks %s (state browser: %.300s)", want, dom[max(i, 0):])
+			i := strings.Index(dom, `data-pipeline="counts"`)
+			t.Fatalf("the dashboard lacks %s (the counts pipeline: %.1500s)", want, dom[max(i, 0):])
 		}
 	}
 	if strings.Contains(dom, admin) {
