@@ -857,6 +857,10 @@ func (s *Store) Checkpoint(pipeline string, position []byte) (meta Meta, err err
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	s.copyWG.Wait()
+	// The check of the tables Open found must end first: a checkpoint of
+	// a damaged table would record its damaged bytes as good, and a later
+	// on_corrupt: checkpoint would restore them.
+	s.verifyWG.Wait()
 	if err := s.copyErr; err != nil {
 		return Meta{}, fmt.Errorf("%w: the retained copy of checkpoint %d: %w", ErrFailed, s.meta.ID, err)
 	}
