@@ -236,6 +236,18 @@ func (p *Pipeline) deferAck(ack AckFunc) {
 	p.deferMu.Unlock()
 }
 
+// maxDeferredAcks bounds the acknowledgements held for the next
+// checkpoint: past it a checkpoint falls due whatever the interval, so a
+// fast source under a long checkpoint_interval cannot grow the list (and
+// the broker's unacknowledged messages) without bound.
+const maxDeferredAcks = 1024
+
+func (p *Pipeline) deferredFull() bool {
+	p.deferMu.Lock()
+	defer p.deferMu.Unlock()
+	return len(p.deferred) >= maxDeferredAcks
+}
+
 // releaseDeferred calls the deferred acknowledgements with err: nil after
 // a checkpoint completed, an error when the pipeline stops without one
 // (the records are not in a checkpoint: the source redelivers them).

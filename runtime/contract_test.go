@@ -735,3 +735,48 @@ sink: {test: {}}
 		}
 	})
 }
+
+// TestDeferredAcksAreBounded: acknowledgements held for the next
+// checkpoint make one fall due once there are too many, even under a
+// long checkpoint_interval, and every batch is acknowledged after one.
+func TestDeferredAcksAreBounded(t *testing.T) {
+	reg := testRegistry(nil)
+	runtime.AddOperator(reg, "count", "keyed counter", func(*struct {
+		runtime.OperatorSettings `yaml:",inline"`
+	}) (runtime.OperatorFactory, error) {
+		return countFactory{}, nil
+	})
+	spec := parse(t, reg, `
+pipeline: bounded
+batch: {size: 1, linger: 1ms}
+source: {test: {}}
+operators: [{name: op, count: {}}]
+sink: {test: {}}
+state: {checkpoint_interval: 1h, query: "off"}
+`)
+	var p *runtime.Pipeline
+	src := &checkingSource{recs: keyed(3000, 4), chunk: 1, checkpoints: func() int64 { return p.Stats().Checkpoints }}
+	var err error
+	p, err = runtime.Build(spec, runtime.WithSource(src), runtime.WithSink(&memSink{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// 3000 batches, 1024 held at most: at least two checkpoints before the
+	// last one at the end.
+	if n := p.Stats().Checkpoints; n < 3 {
+		t.Fatalf("%d checkpoints under a 1h interval for 3000 held acknowledgements; want at least 3", n)
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	for _, a := range src.acks {
+		if a.err != nil || a.checkpointsAtAck <= a.checkpointsAtRead {
+			t.Fatalf("batch %d acknowledged with %v before a checkpoint covered it", a.batch, a.err)
+		}
+	}
+	if len(src.acks) != 3000 {
+		t.Fatalf("%d acknowledgements, want 3000", len(src.acks))
+	}
+}

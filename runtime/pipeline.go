@@ -751,7 +751,7 @@ func (p *Pipeline) read(ctx, run context.Context, out chan<- readResult) error {
 		}
 		if p.store != nil {
 			due := read && time.Since(last) >= p.spec.State.CheckpointInterval
-			if sp != nil || due || p.store.NeedsCheckpoint() {
+			if sp != nil || due || p.store.NeedsCheckpoint() || p.deferredFull() {
 				err := p.quiesce(run, out)
 				if err == nil {
 					err = p.checkpoint()
