@@ -93,6 +93,9 @@ func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (
 		return PipelineStatus{}, err
 	}
 	graph := s.graph(t, spec)
+	if err := s.checkCounts(t, name, instances); err != nil {
+		return PipelineStatus{}, err
+	}
 	log := s.log.With("tenant", tenant)
 	p, err := runtime.Build(spec, runtime.WithLogger(log), runtime.WithRateLimit(t.Quotas.RecordsPerSecond))
 	if err != nil {
@@ -100,24 +103,15 @@ func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	running, used := 0, 0
-	for _, d := range s.pipelines {
-		if d.tenant == tenant && !d.ended() {
-			running++
-			used += d.instances
-		}
-	}
-	if running >= t.Quotas.Pipelines {
-		s.breaches[tenant]++
-		return PipelineStatus{}, &Error{Status: 403, Msg: fmt.Sprintf("quota: tenant %s runs %d pipelines, its quota", tenant, running)}
-	}
-	if used+instances > t.Quotas.Instances {
-		s.breaches[tenant]++
-		return PipelineStatus{}, &Error{Status: 403, Msg: fmt.Sprintf("quota: pipeline %s needs %d operator instances; tenant %s runs %d of its %d", name, instances, tenant, used, t.Quotas.Instances)}
+	if err := s.countsLocked(t, name, instances); err != nil { // a concurrent deploy took the room
+		return PipelineStatus{}, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d := &deployed{tenant: tenant, name: name, spec: string(file), p: p, instances: instances, started: time.Now().UTC(), cancel: cancel, done: make(chan struct{}),
 		query: query.New(p, query.WithLogger(log)), graph: graph}
+	if old := s.pipelines[key(tenant, name)]; old != nil {
+		old.query.Close() // the stopped pipeline this one replaces
+	}
 	s.pipelines[key(tenant, name)] = d
 	if limit := t.Quotas.StateBytes; limit > 0 {
 		go s.watchState(d, limit, log)
@@ -167,6 +161,39 @@ func (s *Server) watchState(d *deployed, limit int64, log interface{ Warn(string
 			return
 		}
 	}
+}
+
+// checkCounts enforces the quotas on pipelines and operator instances
+// before the pipeline is built (which compiles its modules).
+func (s *Server) checkCounts(t *Tenant, name string, instances int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.countsLocked(t, name, instances)
+}
+
+// countsLocked: the tenant's pipelines kept (running or stopped, until
+// deleted; the one being replaced does not count) and the instances of
+// those running. s.mu is held.
+func (s *Server) countsLocked(t *Tenant, name string, instances int) error {
+	kept, used := 0, 0
+	for k, d := range s.pipelines {
+		if d.tenant != t.Name || k == key(t.Name, name) {
+			continue
+		}
+		kept++
+		if !d.ended() {
+			used += d.instances
+		}
+	}
+	if kept >= t.Quotas.Pipelines {
+		s.breaches[t.Name]++
+		return &Error{Status: 403, Msg: fmt.Sprintf("quota: tenant %s keeps %d pipelines, its quota (delete stopped ones to make room)", t.Name, kept)}
+	}
+	if used+instances > t.Quotas.Instances {
+		s.breaches[t.Name]++
+		return &Error{Status: 403, Msg: fmt.Sprintf("quota: pipeline %s needs %d operator instances; tenant %s runs %d of its %d", name, instances, t.Name, used, t.Quotas.Instances)}
+	}
+	return nil
 }
 
 func (d *deployed) ended() bool {

@@ -37,7 +37,8 @@ import (
 
 // Quotas bound what one tenant's pipelines may take.
 type Quotas struct {
-	// Pipelines is how many pipelines may run at once.
+	// Pipelines is how many pipelines the tenant may keep, running or
+	// stopped (until deleted).
 	Pipelines int `json:"pipelines"`
 	// Instances is how many operator instances (the sum of parallelism)
 	// the tenant's running pipelines may have.
@@ -327,7 +328,14 @@ func (s *Server) UploadModule(ctx context.Context, tenant, name string, wasm []b
 	if err := durable.WriteFile(path, wasm, 0o600); err != nil {
 		return Module{}, err
 	}
+	old, replaced := t.Modules[name]
 	t.Modules[name] = mod
+	if replaced && old.Digest != mod.Digest && !s.digestUsed(t, old.Digest) {
+		// Nothing names the old bytes any more: re-uploads under one
+		// name do not pile up on disk. (Running pipelines hold their
+		// compiled code; the file is read only at deploy and swap.)
+		os.Remove(s.modulePath(tenant, old.Digest))
+	}
 	if err := s.save(); err != nil {
 		return Module{}, err
 	}
@@ -336,3 +344,14 @@ func (s *Server) UploadModule(ctx context.Context, tenant, name string, wasm []b
 }
 
 func key(tenant, name string) string { return tenant + "/" + name }
+
+// digestUsed reports whether one of t's module names holds digest. s.mu
+// is held.
+func (s *Server) digestUsed(t *Tenant, digest string) bool {
+	for _, m := range t.Modules {
+		if m.Digest == digest {
+			return true
+		}
+	}
+	return false
+}

@@ -316,3 +316,29 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Fatalf("docs/openapi.yaml lists\n  %s\nthe server serves\n  %s", strings.Join(documented, "\n  "), strings.Join(served, "\n  "))
 	}
 }
+
+// TestModuleReuploadFreesTheOldFile: uploading other bytes under a
+// module's name removes the file of the bytes it replaced (nothing else
+// names them), so re-uploads do not pile up on disk.
+func TestModuleReuploadFreesTheOldFile(t *testing.T) {
+	ts := newTestServer(t)
+	wasm := guest(t, "uppercase/go")
+	var tok struct {
+		Token string `json:"token"`
+	}
+	ts.want(201, "POST", "/v1/tenants", admin, []byte(`{"name":"acme"}`), &tok)
+	files := func() int {
+		ms, _ := filepath.Glob(filepath.Join(ts.dir, "tenants", "acme", "modules", "*.wasm"))
+		return len(ms)
+	}
+	for i := range 5 {
+		ts.want(200, "PUT", "/v1/tenants/acme/modules/upper", tok.Token, append(slices.Clone(wasm), 0, 3, 1, 'v', byte('0'+i)), nil)
+	}
+	if n := files(); n != 1 {
+		t.Fatalf("%d module files after 5 uploads under one name, want 1", n)
+	}
+	ts.want(200, "PUT", "/v1/tenants/acme/modules/other", tok.Token, wasm, nil)
+	if n := files(); n != 2 {
+		t.Fatalf("%d module files for 2 names, want 2", n)
+	}
+}
