@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -175,7 +176,7 @@ func (s *Sink) open(ctx context.Context, opts []kgo.Opt) error {
 		if err := s.recover(ctx); err != nil {
 			return err
 		}
-		s.abortLingering(ctx)
+		s.abortLingering(ctx, opts)
 		opts = append(opts, kgo.TransactionalID(s.txnID), kgo.TransactionTimeout(s.cfg.TransactionTimeout))
 	}
 	s.opts = opts
@@ -299,7 +300,7 @@ func (s *Sink) endTxn(ctx context.Context, h txnHandle, commit bool) error {
 // abortLingering fences every other transactional id of this sink's that
 // a broker lists as open (a crashed run with another id configuration),
 // so that read_committed consumers are not held up until it times out.
-func (s *Sink) abortLingering(ctx context.Context) {
+func (s *Sink) abortLingering(ctx context.Context, base []kgo.Opt) {
 	txns, err := s.adm.ListTransactions(ctx, nil, []string{"Ongoing"})
 	if err != nil {
 		s.env.Logger.Debug("kafka sink: listing open transactions", "err", err)
@@ -310,7 +311,7 @@ func (s *Sink) abortLingering(ctx context.Context) {
 		if !strings.HasPrefix(id, prefix) {
 			continue
 		}
-		cl, err := kgo.NewClient(append(slicesClone(s.cfg.opts0()), kgo.TransactionalID(id), kgo.TransactionTimeout(s.cfg.TransactionTimeout))...)
+		cl, err := kgo.NewClient(append(slices.Clip(base), kgo.TransactionalID(id), kgo.TransactionTimeout(s.cfg.TransactionTimeout))...)
 		if err != nil {
 			continue
 		}
@@ -320,13 +321,6 @@ func (s *Sink) abortLingering(ctx context.Context) {
 		}
 		cl.Close()
 	}
-}
-
-func slicesClone(o []kgo.Opt) []kgo.Opt { return append([]kgo.Opt(nil), o...) }
-
-func (c *SinkConfig) opts0() []kgo.Opt {
-	o, _ := c.Connection.opts()
-	return o
 }
 
 // recordSize is an upper estimate of a record's size in a batch of its

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,10 +29,7 @@ type Source struct {
 	env runtime.Env
 	cl  *kgo.Client
 	adm *kadm.Client
-	log interface {
-		Warn(string, ...any)
-		Info(string, ...any)
-	}
+	log *slog.Logger
 
 	// checkpointed: the pipeline checkpoints, so offsets live in its
 	// checkpoints and go to the group only when one completes.
