@@ -128,6 +128,12 @@ func New(p Pipeline, opts ...Option) *Server {
 		s.phase = phaseNone
 		return s
 	}
+	if sp, ok := p.(stopped); ok {
+		// A stopped pipeline's store is open already: serve it from the
+		// first request, not once a goroutine has looked.
+		s.store, s.phase = sp.store, phaseOpen
+		return s
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
