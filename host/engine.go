@@ -81,8 +81,36 @@ type Engine struct {
 	loadDeadline time.Duration
 
 	mu      sync.Mutex
-	modules map[string]*Module // by digest
-	refs    map[string]int     // Compile calls not yet released, by digest
+	modules map[string]*Module // by cache key (moduleKey)
+	refs    map[string]int     // Compile calls not yet released, by cache key
+}
+
+// CompileOption configures Compile and Load.
+type CompileOption func(*compileConfig)
+
+type compileConfig struct{ noPreemption bool }
+
+// WithPreemption sets whether the module is rewritten so that a call can be
+// stopped at its deadline (the default, true; see instrument.go). With
+// false the module is compiled as the guest built it: nothing stops a call
+// while it runs (a call past its deadline fails only once it returns, see
+// Instance), a guest in an endless loop hangs its caller and, compiled
+// code having no safe point, holds up every stop-the-world pause of Go's
+// garbage collector and so the whole process; recursion is bounded only by
+// wazero's stack limit, table growth not at all, and the start function
+// runs during instantiation. The memory limit still applies. It is for
+// trusted operators only.
+func WithPreemption(on bool) CompileOption {
+	return func(c *compileConfig) { c.noPreemption = !on }
+}
+
+// moduleKey is the engine's cache key of a module: the same bytes compiled
+// with and without preemption are two compiled modules.
+func moduleKey(digest string, preempt bool) string {
+	if preempt {
+		return digest
+	}
+	return digest + "/unpreempted"
 }
 
 // NewEngine creates an engine. Close it to release compiled code.
@@ -152,12 +180,12 @@ func (e *Engine) Close(ctx context.Context) error {
 
 // Load reads and compiles the module at path (see Compile). The path must
 // name a regular file (or a link to one) of at most MaxModuleSize bytes.
-func (e *Engine) Load(ctx context.Context, path string) (*Module, error) {
+func (e *Engine) Load(ctx context.Context, path string, opts ...CompileOption) (*Module, error) {
 	b, err := readModule(path)
 	if err != nil {
 		return nil, &ModuleError{Module: path, Err: err}
 	}
-	return e.Compile(ctx, path, b)
+	return e.Compile(ctx, path, b, opts...)
 }
 
 // readModule reads a module file. A FIFO, a device or a directory is
@@ -227,19 +255,26 @@ func fileKind(m os.FileMode) string {
 }
 
 // Compile compiles wasm, or returns the module already compiled from the
-// same bytes, and checks its exports and imports against the ABI. name is
-// used in errors and logs.
+// same bytes in the same mode (WithPreemption), and checks its exports and
+// imports against the ABI. name is used in errors and logs.
 //
 // wazero validates wasm as it is, and only bytes it accepts are rewritten
 // (instrument.go) and compiled: the rewrite never makes an invalid module
-// valid, and a module is refused with wazero's own reason.
-func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module, error) {
+// valid, and a module is refused with wazero's own reason. Without
+// preemption the validated bytes are compiled as they are.
+func (e *Engine) Compile(ctx context.Context, name string, wasm []byte, opts ...CompileOption) (*Module, error) {
+	var cc compileConfig
+	for _, o := range opts {
+		o(&cc)
+	}
+	preempt := !cc.noPreemption
 	sum := sha256.Sum256(wasm)
 	digest := hex.EncodeToString(sum[:])
+	key := moduleKey(digest, preempt)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if m, ok := e.modules[digest]; ok {
-		e.refs[digest]++
+	if m, ok := e.modules[key]; ok {
+		e.refs[key]++
 		return m.withName(name), nil
 	}
 	if len(wasm) > MaxModuleSize {
@@ -253,53 +288,62 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 		return nil, &ModuleError{Module: name, Err: fmt.Errorf("validating: %w", err)}
 	}
 	vm.Close(ctx)
-	ins, err := instrument(wasm)
-	if err != nil {
-		return nil, &ModuleError{Module: name, Err: fmt.Errorf("rewriting: %w", err)}
+	code, hasStart := wasm, false
+	if preempt {
+		ins, err := instrument(wasm)
+		if err != nil {
+			return nil, &ModuleError{Module: name, Err: fmt.Errorf("rewriting: %w", err)}
+		}
+		code, hasStart = ins.wasm, ins.hasStart
 	}
-	cm, err := e.rt.CompileModule(ctx, ins.wasm)
+	cm, err := e.rt.CompileModule(ctx, code)
 	if err != nil {
-		return nil, &ModuleError{Module: name, Err: fmt.Errorf("compiling the rewritten module: %w", err)}
+		if preempt {
+			return nil, &ModuleError{Module: name, Err: fmt.Errorf("compiling the rewritten module: %w", err)}
+		}
+		return nil, &ModuleError{Module: name, Err: fmt.Errorf("compiling: %w", err)}
 	}
-	m := &Module{engine: e, name: name, digest: digest, compiled: cm, size: len(wasm), hasStart: ins.hasStart}
-	m.info = describe(cm)
+	m := &Module{engine: e, name: name, digest: digest, key: key, compiled: cm, size: len(wasm), hasStart: hasStart, preempt: preempt}
+	m.info = describe(cm, preempt)
 	m.info.Language, m.info.LanguageFrom = guessLanguage(wasm) // the export, if any, overrides
 	m.info.Size = len(wasm)
 	if err := m.check(ctx); err != nil {
 		cm.Close(ctx)
 		return nil, err
 	}
-	e.modules[digest] = m
-	e.refs[digest] = 1
+	e.modules[key] = m
+	e.refs[key] = 1
 	return m, nil
 }
 
 // Release gives back a module Load or Compile returned: once every one
-// returned for the same bytes is released, its compiled code is freed
-// (instances still running from it are not affected) and the next Load
-// compiles it again. A module swapped out of a running pipeline is
+// returned for the same bytes in the same mode is released, its compiled
+// code is freed (instances still running from it are not affected) and the
+// next Load compiles it again; the same bytes compiled in the other mode
+// are counted apart. A module swapped out of a running pipeline is
 // released this way. Releasing a module twice is a bug the count cannot
 // catch; the host releases each factory's module once.
 func (m *Module) Release(ctx context.Context) {
 	e := m.engine
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n, ok := e.refs[m.digest]
+	n, ok := e.refs[m.key]
 	if !ok {
 		return
 	}
 	if n > 1 {
-		e.refs[m.digest] = n - 1
+		e.refs[m.key] = n - 1
 		return
 	}
-	delete(e.refs, m.digest)
-	if c := e.modules[m.digest]; c != nil {
-		delete(e.modules, m.digest)
+	delete(e.refs, m.key)
+	if c := e.modules[m.key]; c != nil {
+		delete(e.modules, m.key)
 		c.compiled.Close(ctx)
 	}
 }
 
-// Loaded reports how many distinct modules the engine holds compiled.
+// Loaded reports how many distinct modules the engine holds compiled (the
+// same bytes with and without preemption count twice).
 func (e *Engine) Loaded() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -34,7 +34,10 @@ type InstanceConfig struct {
 	// MemoryLimit caps the guest's linear memory in bytes; 0 leaves the
 	// module's own maximum (at most 4 GiB).
 	MemoryLimit uint64
-	// Deadline bounds each call into the guest; 0 means no deadline.
+	// Deadline bounds each call into the guest; 0 means no deadline. A
+	// module compiled without preemption (WithPreemption) cannot be stopped
+	// while it runs: a call that returns past its deadline fails then, as
+	// a late overrun, and breaks the instance.
 	Deadline time.Duration
 	// MaxOutput caps the size of one output frame; 0 means 64 MiB.
 	MaxOutput uint32
@@ -141,16 +144,24 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	i.ctx = context.WithValue(context.WithoutCancel(ctx), instanceKey{}, i)
 	out := &lineLogger{i: i, stream: "stdout"}
 	errw := &lineLogger{i: i, stream: "stderr"}
-	// Start functions run below, under the deadline.
+	// Start functions run below, under the deadline. A module compiled
+	// without preemption keeps its start section, which wazero runs
+	// during InstantiateModule: its time is checked against the deadline
+	// once it returns.
 	mc := wazero.NewModuleConfig().WithName("").
 		WithStartFunctions().
 		WithStdout(out).WithStderr(errw).
 		WithSysWalltime().WithSysNanotime().WithRandSource(rand.Reader)
 	ictx := experimental.WithMemoryAllocator(i.ctx, i.alloc)
 	i.begin()
+	i.started = time.Now()
 	mod, err := m.engine.rt.InstantiateModule(ictx, m.compiled, mc)
 	if err != nil {
 		return nil, &ModuleError{Module: m.name, Err: fmt.Errorf("instantiating: %w", i.classify(err))}
+	}
+	if late := i.lateOverrun(); late != nil {
+		mod.Close(ctx)
+		return nil, &ModuleError{Module: m.name, Err: fmt.Errorf("instantiating: the start function: %w", late)}
 	}
 	i.mod = mod
 	i.mem = mod.Memory()
@@ -158,7 +169,12 @@ func (m *Module) instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	i.allocFn = mod.ExportedFunction(abi.ExportAlloc)
 	i.processFn = mod.ExportedFunction(abi.ExportProcess)
 	i.initFn = mod.ExportedFunction(abi.ExportInit)
-	for _, name := range []string{exportStart, abi.ExportInitialize} {
+	starts := []string{abi.ExportInitialize}
+	if m.hasStart {
+		// The rewrite moved the start section to this export.
+		starts = []string{exportStart, abi.ExportInitialize}
+	}
+	for _, name := range starts {
 		if fn := mod.ExportedFunction(name); fn != nil {
 			if err := i.call(fn, name, nil); err != nil {
 				i.Close(ctx)
@@ -191,7 +207,9 @@ func (i *Instance) begin() {
 	i.alloc.refused = 0
 }
 
-// call runs fn under the instance's deadline.
+// call runs fn under the instance's deadline. Of a module compiled
+// without preemption, nothing stops fn while it runs: a call that returns
+// past the deadline fails afterwards (lateOverrun).
 func (i *Instance) call(fn api.Function, name string, stack []uint64) error {
 	if i.cfg.Deadline > 0 {
 		i.started = time.Now()
@@ -200,7 +218,27 @@ func (i *Instance) call(fn api.Function, name string, stack []uint64) error {
 	if err := fn.CallWithStack(i.ctx, stack); err != nil {
 		return i.fail(name, i.classify(err))
 	}
+	if late := i.lateOverrun(); late != nil {
+		return i.fail(name, late)
+	}
 	return nil
+}
+
+// lateOverrun reports a call, begun at i.started, of a module compiled
+// without preemption that returned past its deadline: the deadline could
+// not stop it, but a guest that is merely slow still fails its batch (an
+// ErrDeadline, so the instance is replaced). Nil for a module compiled
+// with preemption, whose yield stops a call at the deadline.
+func (i *Instance) lateOverrun() error {
+	if i.m.preempt || i.cfg.Deadline <= 0 {
+		return nil
+	}
+	d := time.Since(i.started)
+	if d <= i.cfg.Deadline {
+		return nil
+	}
+	return &kindError{ErrDeadline, fmt.Sprintf("late overrun: the call returned after %v, past the deadline of %v (preemption is off for this module, so the deadline could not stop the call while it ran)",
+		d.Round(time.Millisecond), i.cfg.Deadline)}
 }
 
 // errDeadline ends a call from the yield host function.

@@ -20,10 +20,16 @@ type Module struct {
 	engine   *Engine
 	name     string
 	digest   string
+	key      string // the engine's cache key (moduleKey)
 	size     int
 	compiled wazero.CompiledModule
 	info     Info
 	hasStart bool // the module's start function is exported as exportStart
+	// preempt: the module was rewritten (instrument.go), so a call can be
+	// stopped at its deadline. Without it the module is as the guest built
+	// it: it has no exportStart or exportDepth, and its start function runs
+	// during instantiation.
+	preempt bool
 }
 
 func (m *Module) withName(name string) *Module {
@@ -40,6 +46,10 @@ func (m *Module) Digest() string { return m.digest }
 
 // Info describes the module.
 func (m *Module) Info() Info { return m.info }
+
+// Preemptive reports whether the module was compiled with preemption (see
+// WithPreemption): a call past its deadline is stopped.
+func (m *Module) Preemptive() bool { return m.preempt }
 
 // Info is what a module declares.
 type Info struct {
@@ -78,10 +88,12 @@ func types(ts []api.ValueType) string {
 	return strings.Join(s, ", ")
 }
 
-func describe(cm wazero.CompiledModule) Info {
+// describe lists what cm declares; of a rewritten module (instrumented),
+// without what the rewrite added.
+func describe(cm wazero.CompiledModule, instrumented bool) Info {
 	var info Info
 	for name, d := range cm.ExportedFunctions() {
-		if name == exportStart {
+		if instrumented && name == exportStart {
 			continue // added by instrument
 		}
 		info.Exports = append(info.Exports, Func{Name: name, Params: d.ParamTypes(), Results: d.ResultTypes()})
@@ -89,8 +101,8 @@ func describe(cm wazero.CompiledModule) Info {
 	sort.Slice(info.Exports, func(i, j int) bool { return info.Exports[i].Name < info.Exports[j].Name })
 	for _, d := range cm.ImportedFunctions() {
 		mod, name, _ := d.Import()
-		if mod == yieldModule || mod == stackModule {
-			continue // added by instrument
+		if instrumented && (mod == yieldModule || mod == stackModule) {
+			continue // added by instrument; a module as built is refused them (check)
 		}
 		info.Imports = append(info.Imports, Func{Module: mod, Name: name, Params: d.ParamTypes(), Results: d.ResultTypes()})
 	}

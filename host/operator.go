@@ -18,7 +18,8 @@ type OperatorConfig struct {
 	runtime.OperatorSettings `yaml:",inline"`
 	Module                   string           `yaml:"module" required:"true" path:"file" doc:"Path of the operator's .wasm module; a relative path is relative to the pipeline file's directory."`
 	MemoryLimit              runtime.ByteSize `yaml:"memory_limit" default:"256MiB" doc:"Most linear memory one instance may grow to. A guest that asks for more fails its batch with a memory-limit error and is replaced."`
-	Deadline                 time.Duration    `yaml:"deadline" default:"10s" doc:"Longest one call into the guest may run (one batch); more than 0. A guest past it is stopped, its batch fails, and the instance is replaced."`
+	Deadline                 time.Duration    `yaml:"deadline" default:"10s" doc:"Longest one call into the guest may run (one batch); more than 0. A guest past it is stopped, its batch fails, and the instance is replaced. With preemption: false it is not stopped: a call that returns past it fails its batch then (a late overrun) and the instance is replaced."`
+	Preemption               bool             `yaml:"preemption" default:"true" doc:"Rewrite the module so that a call can be stopped at its deadline: fuel checks at loop headers and function entries, a call-depth and a table-size bound, the start function run under the deadline. false runs the module as built, at its uninstrumented speed, and is only for a trusted operator's own vetted module: nothing stops a call while it runs (the deadline is checked once it returns), so a guest in an endless loop hangs its pipeline and, since compiled code has no safe point, holds up the Go garbage collector's stop-the-world pauses and so the whole process; recursion is bounded only by wazero's stack limit and table growth not at all. memory_limit still applies. The pipeline logs a warning for each operator with preemption off when it starts."`
 	MaxOutput                runtime.ByteSize `yaml:"max_output" default:"64MiB" doc:"Largest output frame one batch may produce."`
 	MaxOutputRecords         int              `yaml:"max_output_records" default:"1000000" doc:"Most records one batch may produce, checked in the output frame's header before decoding. Over it the batch fails with a host budget error and the instance is replaced."`
 	MaxOutputMemory          runtime.ByteSize `yaml:"max_output_memory" default:"256MiB" doc:"Most host memory one batch's decoded output may take: the frame plus about 100 bytes per record and 40 per header. Over it the batch fails with a host budget error."`
@@ -77,7 +78,7 @@ func (c *OperatorConfig) budget() Budget {
 func Register(r *runtime.Registry, e *Engine) {
 	runtime.AddOperator(r, "wasm", "Runs a WebAssembly operator module built with a wasmstream guest SDK.",
 		func(c *OperatorConfig) (runtime.OperatorFactory, error) {
-			m, err := e.Load(context.Background(), c.Module)
+			m, err := e.Load(context.Background(), c.Module, WithPreemption(c.Preemption))
 			if err != nil {
 				// "module: PATH: cause" rather than "module: module PATH: cause".
 				msg := err.Error()
@@ -118,6 +119,10 @@ func (f *operatorFactory) New(ctx context.Context, env runtime.OperatorEnv) (run
 		op.cfg.State = env.State.NewTxn(env.Operator, runtime.OwnedKeys(env.KeyGroups, env.Parallelism, env.Instance))
 	}
 	if env.Instance == 0 {
+		if !f.m.Preemptive() && env.Logger != nil {
+			env.Logger.Warn(fmt.Sprintf("operator %s runs with preemption: false: its deadline cannot stop a call, so a guest in an endless loop hangs the pipeline and holds up the garbage collector of the whole process", env.Operator),
+				"operator", env.Operator, "module", f.m.Name())
+		}
 		if err := op.ensure(ctx); err != nil {
 			return nil, err
 		}
