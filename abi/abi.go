@@ -90,6 +90,8 @@ const (
 	StatusTooLarge   int32 = -3 // a value or frame over a configured limit
 	StatusNotCounter int32 = -4 // state_add or state_add_f64 on a value that is not a counter of its kind
 	StatusBadScope   int32 = -5 // a state scope other than 0 (key) or 1 (operator)
+	StatusCapacity   int32 = -6 // async_submit with async.capacity requests in flight
+	StatusTimeout    int32 = -7 // an async result whose request timed out
 )
 
 // ResultError is the value process returns when it fails. Every other value

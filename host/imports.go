@@ -20,14 +20,15 @@ type hostFunc struct {
 // hostFuncs are the "wasmstream" imports this host implements. They use
 // wazero's stack-based calling convention: no reflection per call.
 var hostFuncs = map[string]hostFunc{
-	abi.ImportSetError:  {params: []api.ValueType{i32, i32}, fn: api.GoModuleFunc(setError)},
-	abi.ImportLog:       {params: []api.ValueType{i32, i32, i32}, fn: api.GoModuleFunc(logMessage)},
-	abi.ImportMetricAdd: {params: []api.ValueType{i32, i32, i64}, fn: api.GoModuleFunc(metricAdd)},
+	abi.ImportSetError:    {params: []api.ValueType{i32, i32}, fn: api.GoModuleFunc(setError)},
+	abi.ImportLog:         {params: []api.ValueType{i32, i32, i32}, fn: api.GoModuleFunc(logMessage)},
+	abi.ImportMetricAdd:   {params: []api.ValueType{i32, i32, i64}, fn: api.GoModuleFunc(metricAdd)},
+	abi.ImportAsyncSubmit: {params: []api.ValueType{i32, i32}, results: []api.ValueType{i64}, fn: api.GoModuleFunc(asyncSubmit)},
 }
 
 // reserved lists the imports ABI version 1 reserves for later hosts.
 var reserved = map[string]bool{
-	abi.ImportAsyncSubmit: true, abi.ImportTimerSet: true, abi.ImportTimerDelete: true,
+	abi.ImportTimerSet: true, abi.ImportTimerDelete: true,
 }
 
 func hostFuncNames() []string {

@@ -90,6 +90,11 @@ type Instance struct {
 	hasError  bool
 	broken    bool
 
+	// async is the current call's async session (async.go), nil outside
+	// calls of an operator that declares async targets.
+	async      asyncSession
+	asyncFrame []byte
+
 	// started is when the current call began; yield (instrument.go)
 	// ends a call that has run past the deadline and sets interrupted.
 	started     time.Time

@@ -118,7 +118,7 @@ func (s *isolation) try(ctx context.Context, part []Record) ([]Record, error) {
 	}
 	s.calls++
 	start := time.Now()
-	out, err := s.w.op.Process(ctx, part, nil)
+	out, err := s.w.processRecords(ctx, part)
 	s.longest = max(s.longest, time.Since(start))
 	return out, err
 }

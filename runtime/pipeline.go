@@ -88,6 +88,7 @@ type Pipeline struct {
 	failMu   sync.Mutex
 	failErr  error // guarded by failMu: the drain timer may set it while Run ends
 	hardStop context.CancelCauseFunc
+	runCtx   context.Context // cancelled on a hard stop
 
 	// Keyed state and checkpoints (checkpoint.go); store is nil when no
 	// operator keeps state.
@@ -146,6 +147,7 @@ type opStage struct {
 	inputs      []*queue
 	unkeyedOnce sync.Once // the warning that unkeyed records meet one stateful instance
 	keyBy       *keyer    // the operator's key_by, or nil
+	async       *asyncStage
 }
 
 type sinkStage struct {
@@ -382,7 +384,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	}
 	runCtx, hardStop := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer hardStop(nil)
-	p.hardStop = hardStop
+	p.hardStop, p.runCtx = hardStop, runCtx
 
 	// The state store first (its checkpoint holds what participants
 	// prepared), then sinks, then operators, then the source, so nothing is
@@ -466,6 +468,14 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	}
 	defer closeOps()
 	outputs := p.outputNames()
+	for _, st := range p.ops {
+		if err := p.openAsync(ctx, st); err != nil {
+			return &StageError{Kind: KindOperator, Component: st.spec.Path, Name: st.spec.Label, Err: err}
+		}
+		if st.async != nil {
+			defer st.async.close(context.WithoutCancel(ctx), p)
+		}
+	}
 	for i, st := range p.ops {
 		st.inputs = make([]*queue, st.parallelism)
 		for j := 0; j < st.parallelism; j++ {
@@ -477,6 +487,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 				return &StageError{Kind: KindOperator, Component: st.spec.Path, Name: st.spec.Label, Err: fmt.Errorf("starting instance %d: %w", j, err)}
 			}
 			instances[i] = append(instances[i], op)
+			if _, ok := op.(AsyncProcessor); st.async != nil && !ok {
+				return &StageError{Kind: KindOperator, Component: st.spec.Path, Name: st.spec.Label, Err: fmt.Errorf("it declares async targets, but operator %s does not support async I/O", st.spec.Name)}
+			}
 			st.inputs[j] = newQueue(p.spec.QueueDepth, int64(p.spec.QueueMaxBytes))
 			st.envs = append(st.envs, env)
 		}
@@ -562,6 +575,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		for j := range instances[i] {
 			stageWG.Add(1)
 			w := &opWorker{p: p, stage: i, st: st, j: j, in: st.inputs[j], next: p.targetsAfter(i)}
+			if st.async != nil {
+				w.async = newAsyncInst(st.async, p)
+			}
 			go func() {
 				defer stageWG.Done()
 				w.run(runCtx)

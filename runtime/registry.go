@@ -32,6 +32,8 @@ func (k Kind) String() string {
 		return "operator"
 	case KindState:
 		return "state"
+	case KindAsync:
+		return "async target"
 	}
 	return "component"
 }
@@ -47,8 +49,9 @@ type OperatorFactory interface {
 // OperatorSettings are the settings every operator accepts. Embed it in an
 // operator's config struct with `yaml:",inline"`.
 type OperatorSettings struct {
-	Parallelism int    `yaml:"parallelism" default:"1" doc:"How many instances run this operator. Records are routed to an instance by a hash of their key, so records with one key always meet the same instance, in order; unkeyed records are spread round robin, except into an operator that keeps state, where they share the nil key's state and all go to one instance."`
-	KeyBy       *KeyBy `yaml:"key_by" doc:"What the engine keys each record by before routing it to an instance; without it a record keeps its key. {json: PATH}: a field of the JSON value, keys joined by dots, array indexes in decimal (user.name, items.0.id); a string keys by its text, escapes decoded, any other value by its JSON text as written. {header: NAME}: that header's value. A record that is not valid JSON, lacks the field or header, or has null there is unkeyed (counted as unkeyed in the operator's stats, with a warning at the first). An operator that keeps keyed state at parallelism above 1 must key records here, not change r.Key itself: a state write for a key another instance owns is refused."`
+	Parallelism int            `yaml:"parallelism" default:"1" doc:"How many instances run this operator. Records are routed to an instance by a hash of their key, so records with one key always meet the same instance, in order; unkeyed records are spread round robin, except into an operator that keeps state, where they share the nil key's state and all go to one instance."`
+	Async       *AsyncSettings `yaml:"async" doc:"Async I/O: the targets the operator may send requests to (HTTP, Redis, SQL) and how requests run. See docs/async.md."`
+	KeyBy       *KeyBy         `yaml:"key_by" doc:"What the engine keys each record by before routing it to an instance; without it a record keeps its key. {json: PATH}: a field of the JSON value, keys joined by dots, array indexes in decimal (user.name, items.0.id); a string keys by its text, escapes decoded, any other value by its JSON text as written. {header: NAME}: that header's value. A record that is not valid JSON, lacks the field or header, or has null there is unkeyed (counted as unkeyed in the operator's stats, with a warning at the first). An operator that keeps keyed state at parallelism above 1 must key records here, not change r.Key itself: a state write for a key another instance owns is refused."`
 }
 
 func (s *OperatorSettings) operatorSettings() *OperatorSettings { return s }

@@ -85,6 +85,7 @@ type ComponentSpec struct {
 	Config any
 
 	comp  *Component
+	async *asyncSpec           // an operator's async block, or nil
 	node  *yaml.Node           // the settings, or the component's key when it has none
 	paths []confyaml.PathField // its path-tagged settings, resolved
 	bad   bool                 // its settings have problems
@@ -253,6 +254,7 @@ func parse(b []byte, reg *Registry, dir string) (*Spec, *confyaml.Problems) {
 		if s.good(c) == nil {
 			continue
 		}
+		c.async = decodeAsync(c, &f.Operators[i], reg, dir, probs)
 		if oc, ok := c.Config.(operatorConfig); ok {
 			if p := oc.operatorSettings().Parallelism; p < 1 || p > f.KeyGroups {
 				probs.Add(c.Path+".parallelism", find(&f.Operators[i], c.Name+".parallelism"), "must be between 1 and key_groups (%d)", f.KeyGroups)

@@ -30,69 +30,135 @@ type opWorker struct {
 
 	views []Record // in's records, for operators that take records
 	parts []*Batch // route's per-instance batches
+
+	async *asyncInst // the instance's async requests, when the operator declares targets
+	cur   *batch     // the batch whose records the current call handles
 }
 
 func (w *opWorker) run(ctx context.Context) {
-	c := &w.p.stats.ops[w.stage]
+	if a := w.async; a != nil {
+		defer func() { a.stop(context.Cause(ctx)) }()
+	}
 	for {
 		var b *batch
 		var ok bool
+		inC := w.in.c
+		var ready chan struct{}
+		if a := w.async; a != nil {
+			ready = a.ready
+			if a.room() <= 0 {
+				inC = nil // full: only results free room
+			}
+		}
 		select {
-		case b, ok = <-w.in.c:
+		case b, ok = <-inC:
 			if !ok {
+				if w.async != nil {
+					w.drainAsync(ctx)
+				}
 				return
 			}
 			w.in.took(b)
+		case <-ready:
+			if !w.deliver(ctx) {
+				return
+			}
+			continue
 		case <-ctx.Done():
 			return
 		}
-		c.in.Add(int64(b.recs.Len()))
-		c.bytesIn.Add(int64(b.recs.KeyValueBytes()))
-		c.batches.Add(1)
-		began := time.Now()
-		out, err := w.processWithRetry(ctx, b.recs)
-		c.latency.observe(time.Since(began))
-		if err != nil {
-			c.failures.Add(1)
-			if ctx.Err() != nil {
-				b.done(context.Cause(ctx))
+		if w.async == nil {
+			if !w.handle(ctx, b, b.recs) {
 				return
 			}
-			if w.p.spec.OnError.Action != "dead_letter" {
-				b.done(err)
-				w.p.fail(&StageError{Kind: KindOperator, Component: w.st.spec.Path, Err: err})
-				return
-			}
-			w.p.log.Warn("operator batch failed; isolating failing records for the dead-letter sink",
-				"operator", w.st.spec.Label, "records", b.recs.Len(), "err", err)
-			var good, dead []Record
-			good, dead, err = w.isolate(ctx, b.recs.AppendViews(nil), err)
-			if ctx.Err() != nil {
-				b.done(context.Cause(ctx))
-				return
-			}
-			if err != nil {
-				b.done(err)
-				w.p.fail(&StageError{Kind: KindOperator, Component: w.st.spec.Path, Err: err})
-				return
-			}
-			if len(dead) > 0 && !w.p.sendDead(ctx, b, dead) {
-				b.done(context.Cause(ctx))
-				return
-			}
-			out = w.p.pool.get()
-			for i := range good {
-				out.Append(&good[i])
-			}
+			b.done(nil)
+			continue
 		}
-		c.out.Add(int64(out.Len()))
-		c.bytesOut.Add(int64(out.KeyValueBytes()))
-		if !w.route(ctx, b, out) {
-			b.done(context.Cause(ctx))
-			return
+		// An async operator gets at most as many records per call as it
+		// has room for requests.
+		n := b.recs.Len()
+		for off := 0; off < n; {
+			room := w.async.room()
+			if room <= 0 {
+				if !w.async.wait(ctx) || !w.deliver(ctx) {
+					b.done(context.Cause(ctx))
+					return
+				}
+				continue
+			}
+			in := b.recs
+			end := min(n, off+room)
+			if off > 0 || end < n {
+				in = w.p.pool.get()
+				for i := off; i < end; i++ {
+					in.AppendFrom(b.recs, i)
+				}
+			}
+			ok := w.handle(ctx, b, in)
+			if in != b.recs {
+				w.p.pool.put(in)
+			}
+			if !ok {
+				return
+			}
+			off = end
 		}
 		b.done(nil)
 	}
+}
+
+// handle runs in (b's records, or some of them) through the operator and
+// routes the output, applying the failure policy. It reports false, having
+// given up b, when the pipeline is stopping.
+func (w *opWorker) handle(ctx context.Context, b *batch, in *Batch) bool {
+	c := &w.p.stats.ops[w.stage]
+	c.in.Add(int64(in.Len()))
+	c.bytesIn.Add(int64(in.KeyValueBytes()))
+	c.batches.Add(1)
+	began := time.Now()
+	w.cur = b
+	out, err := w.processWithRetry(ctx, in)
+	c.latency.observe(time.Since(began))
+	if err != nil {
+		c.failures.Add(1)
+		if ctx.Err() != nil {
+			b.done(context.Cause(ctx))
+			return false
+		}
+		if w.p.spec.OnError.Action != "dead_letter" {
+			b.done(err)
+			w.p.fail(&StageError{Kind: KindOperator, Component: w.st.spec.Path, Err: err})
+			return false
+		}
+		w.p.log.Warn("operator batch failed; isolating failing records for the dead-letter sink",
+			"operator", w.st.spec.Label, "records", in.Len(), "err", err)
+		var good, dead []Record
+		good, dead, err = w.isolate(ctx, in.AppendViews(nil), err)
+		if ctx.Err() != nil {
+			b.done(context.Cause(ctx))
+			return false
+		}
+		if err != nil {
+			b.done(err)
+			w.p.fail(&StageError{Kind: KindOperator, Component: w.st.spec.Path, Err: err})
+			return false
+		}
+		if len(dead) > 0 && !w.p.sendDead(ctx, b, dead) {
+			b.done(context.Cause(ctx))
+			return false
+		}
+		out = w.p.pool.get()
+		for i := range good {
+			out.Append(&good[i])
+		}
+	}
+	c.out.Add(int64(out.Len()))
+	c.bytesOut.Add(int64(out.KeyValueBytes()))
+	if !w.route(ctx, b, out) {
+		b.done(context.Cause(ctx))
+		return false
+	}
+	return true
 }
 
 // processWithRetry runs in through the operator, retrying as the failure
@@ -145,6 +211,17 @@ func (w *opWorker) current() {
 // process runs in once: as it is for a BatchProcessor, through record
 // views for any other operator, whose outputs are then copied into out.
 func (w *opWorker) process(ctx context.Context, in, out *Batch) error {
+	if a := w.async; a != nil {
+		// Requests a failed call submitted are dropped with it; those of
+		// a successful one start now, held by the records' batch.
+		a.discard()
+		if err := w.op.(AsyncProcessor).ProcessAsync(ctx, in, a, out); err != nil {
+			a.discard()
+			return err
+		}
+		a.commit(w.cur)
+		return nil
+	}
 	if bp, ok := w.op.(BatchProcessor); ok {
 		return bp.ProcessBatch(ctx, in, out)
 	}

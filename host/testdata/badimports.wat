@@ -1,7 +1,7 @@
 ;; badimports: host test guest (see host/host_test.go).
 (module
   (import "wasmstream" "state_get" (func (param i32 i32 i32) (result i64)))
-  (import "wasmstream" "async_submit" (func (param i32 i32) (result i64)))
+  (import "wasmstream" "timer_set" (func (param i32 i32 i64) (result i32)))
   (import "env" "now" (func (result i64)))
   (memory (export "memory") 2)
   (func (export "wasmstream_abi_version") (result i32) (i32.const 1))
