@@ -35,7 +35,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	var c commonFlags
 	fs := newFlagSet("serve", "--config SERVER.yaml", "Runs a server for many tenants' pipelines, with the REST API of docs/openapi.yaml.\n"+
 		"The config file sets listen (HOST:PORT; default 127.0.0.1:8080), data_dir, admin_token_env (the environment variable holding the admin token; default WASMSTREAM_ADMIN_TOKEN: the token is never read from a file) and tls (cert_file, key_file).\n"+
-		"SIGINT or SIGTERM stops every pipeline, draining in-flight records, then exits.", stderr)
+		"SIGINT or SIGTERM stops every pipeline, draining in-flight records, then exits; the next start runs again the pipelines that were running (their state and positions kept).", stderr)
 	c.register(fs)
 	var config string
 	fs.StringVar(&config, "config", "", "the server's config file")
@@ -79,8 +79,16 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasmstream serve: %v\n", err)
 		return exitConfig
 	}
+	// The pipelines that were running before the server stopped run again;
+	// one that cannot be restored is listed as failed, with the reason.
+	if err := srv.Restore(ctx); err != nil {
+		srv.Close(time.Minute)
+		fmt.Fprintf(stderr, "wasmstream serve: %v\n", err)
+		return exitFailure
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		srv.Close(time.Minute)
 		fmt.Fprintf(stderr, "wasmstream serve: %v\n", err)
 		return exitConfig
 	}
@@ -102,6 +110,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	case s := <-sigs:
 		logger.Info("stopping: draining every pipeline", "signal", s.String())
 	case err := <-errc:
+		srv.Close(time.Minute)
 		fmt.Fprintf(stderr, "wasmstream serve: %v\n", err)
 		return exitFailure
 	}

@@ -32,6 +32,12 @@ type PipelineStatus struct {
 	Stats     *PipelineFigure `json:"stats"`
 	Swaps     []SwapRecord    `json:"swaps"`
 	Graph     []GraphNode     `json:"graph"`
+	// Restored: the server brought the pipeline back from its data
+	// directory when it started (see Restore), rather than a deploy.
+	Restored bool `json:"restored,omitempty"`
+	// PreviousError is the error the pipeline had failed with before the
+	// server restarted it.
+	PreviousError string `json:"previous_error,omitempty"`
 }
 
 // GraphNode is one component of a pipeline, in order: the source, the
@@ -65,7 +71,22 @@ type OperatorFigure struct {
 // Deploy validates a tenant's pipeline file against its quotas and
 // capabilities and starts it. The file names modules by the names the
 // tenant uploaded them under; the server gives it its data directory.
+//
+// The deployment is recorded in the data directory before the pipeline
+// starts, so that a server restart brings it back (see Restore).
 func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (PipelineStatus, error) {
+	return s.deploy(ctx, tenant, name, file, deployOptions{})
+}
+
+// deployOptions are what a restore adds to a deploy.
+type deployOptions struct {
+	modules       []string // per operator, the module in force (after swaps)
+	swaps         []SwapRecord
+	restored      bool
+	previousError string
+}
+
+func (s *Server) deploy(ctx context.Context, tenant, name string, file []byte, opts deployOptions) (PipelineStatus, error) {
 	t, err := s.tenant(tenant)
 	if err != nil {
 		return PipelineStatus{}, err
@@ -74,13 +95,17 @@ func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (
 		return PipelineStatus{}, &Error{Status: 400, Msg: fmt.Sprintf("pipeline name %q: use lower-case letters, digits and dashes", name)}
 	}
 	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return PipelineStatus{}, &Error{Status: 503, Msg: "the server is shutting down"}
+	}
 	if d := s.pipelines[key(tenant, name)]; d != nil && !d.ended() {
 		s.mu.Unlock()
 		return PipelineStatus{}, &Error{Status: 409, Msg: fmt.Sprintf("pipeline %s of tenant %s is running: stop it first, or swap its modules", name, tenant)}
 	}
 	s.mu.Unlock()
 	dataDir := filepath.Join(s.tenantDir(tenant), "pipelines", name)
-	out, err := s.rewrite(t, name, dataDir, file)
+	out, modules, err := s.rewrite(t, name, dataDir, file, opts.modules)
 	if err != nil {
 		return PipelineStatus{}, err
 	}
@@ -92,7 +117,7 @@ func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (
 	if err != nil {
 		return PipelineStatus{}, err
 	}
-	graph := s.graph(t, spec)
+	graph := s.graph(t, spec, modules)
 	if err := s.checkCounts(t, name, instances); err != nil {
 		return PipelineStatus{}, err
 	}
@@ -106,10 +131,18 @@ func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (
 	if err := s.countsLocked(t, name, instances); err != nil { // a concurrent deploy took the room
 		return PipelineStatus{}, err
 	}
+	if s.closing {
+		return PipelineStatus{}, &Error{Status: 503, Msg: "the server is shutting down"}
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d := &deployed{tenant: tenant, name: name, spec: string(file), p: p, instances: instances, started: time.Now().UTC(), cancel: cancel, done: make(chan struct{}),
-		query: query.New(p, query.WithLogger(log)), graph: graph}
-	if old := s.pipelines[key(tenant, name)]; old != nil {
+		graph: graph, run: true, modules: modules, swaps: slices.Clone(opts.swaps), restored: opts.restored, previousError: opts.previousError}
+	if err := s.persistLocked(d); err != nil {
+		cancel()
+		return PipelineStatus{}, fmt.Errorf("recording pipeline %s's deployment: %w", name, err)
+	}
+	d.query = query.New(p, query.WithLogger(log))
+	if old := s.pipelines[key(tenant, name)]; old != nil && old.query != nil {
 		old.query.Close() // the stopped pipeline this one replaces
 	}
 	s.pipelines[key(tenant, name)] = d
@@ -124,6 +157,16 @@ func (s *Server) Deploy(ctx context.Context, tenant, name string, file []byte) (
 			err = d.quotaErr
 		}
 		d.err = err
+		if !s.closing {
+			// A server shutdown leaves the record as it is: the pipeline
+			// runs again at the next start.
+			if err == nil {
+				d.run = false // it ended cleanly (or a user stopped it)
+			}
+			if perr := s.persistLocked(d); perr != nil {
+				log.Error("writing the pipeline's deployment", "pipeline", name, "err", perr)
+			}
+		}
 		s.mu.Unlock()
 		if err != nil {
 			log.Error("pipeline failed", "pipeline", name, "err", err)
@@ -207,46 +250,55 @@ func (d *deployed) ended() bool {
 
 // rewrite checks the pipeline file's shape and returns it with the
 // server's settings: its name, its data directory, the tenant's modules
-// by path, and the tenant's limits where an operator sets none.
-func (s *Server) rewrite(t *Tenant, name, dataDir string, file []byte) ([]byte, error) {
+// by path, and the tenant's limits where an operator sets none. modules,
+// when it has an entry for an operator, names the module it runs in place
+// of the one the file names (a swap's, at restore). It returns the module
+// each operator runs, by name ("" for one without a wasm module).
+func (s *Server) rewrite(t *Tenant, name, dataDir string, file []byte, modules []string) ([]byte, []string, error) {
 	if len(file) > MaxPipelineFile {
-		return nil, &Error{Status: 413, Msg: fmt.Sprintf("pipeline file of %d bytes: the most is %d", len(file), MaxPipelineFile)}
+		return nil, nil, &Error{Status: 413, Msg: fmt.Sprintf("pipeline file of %d bytes: the most is %d", len(file), MaxPipelineFile)}
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(file, &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, &Error{Status: 422, Msg: "the pipeline file is not a YAML mapping"}
+		return nil, nil, &Error{Status: 422, Msg: "the pipeline file is not a YAML mapping"}
 	}
 	root := doc.Content[0]
 	if v := lookup(root, "data_dir"); v != nil {
-		return nil, &Error{Status: 422, Msg: "data_dir: the server decides where a tenant's pipeline keeps its data; remove it"}
+		return nil, nil, &Error{Status: 422, Msg: "data_dir: the server decides where a tenant's pipeline keeps its data; remove it"}
 	}
 	if v := lookup(lookup(root, "state"), "savepoint_dir"); v != nil {
-		return nil, &Error{Status: 422, Msg: "state.savepoint_dir: a tenant's savepoints go under its pipeline's data directory; remove it"}
+		return nil, nil, &Error{Status: 422, Msg: "state.savepoint_dir: a tenant's savepoints go under its pipeline's data directory; remove it"}
 	}
 	set(root, "pipeline", name)
 	set(root, "data_dir", dataDir)
+	var inForce []string
 	if ops := lookup(root, "operators"); ops != nil {
 		if ops.Kind != yaml.SequenceNode {
-			return nil, &Error{Status: 422, Msg: "operators: must be a list"}
+			return nil, nil, &Error{Status: 422, Msg: "operators: must be a list"}
 		}
+		inForce = make([]string, len(ops.Content))
 		for i, op := range ops.Content {
 			w := lookup(op, "wasm")
 			if w == nil {
 				continue // Parse reports what it is
 			}
 			if w.Kind != yaml.MappingNode {
-				return nil, &Error{Status: 422, Msg: fmt.Sprintf("operators[%d].wasm: must be a mapping", i)}
+				return nil, nil, &Error{Status: 422, Msg: fmt.Sprintf("operators[%d].wasm: must be a mapping", i)}
 			}
 			m := lookup(w, "module")
 			if m == nil || m.Kind != yaml.ScalarNode {
-				return nil, &Error{Status: 422, Msg: fmt.Sprintf("operators[%d].wasm.module: name one of tenant %s's modules", i, t.Name)}
+				return nil, nil, &Error{Status: 422, Msg: fmt.Sprintf("operators[%d].wasm.module: name one of tenant %s's modules", i, t.Name)}
+			}
+			if i < len(modules) && modules[i] != "" {
+				m.Value = modules[i]
 			}
 			s.mu.Lock()
 			mod, ok := t.Modules[m.Value]
 			s.mu.Unlock()
 			if !ok {
-				return nil, &Error{Status: 422, Msg: fmt.Sprintf("operators[%d].wasm.module: tenant %s has no module %q (upload it first; modules are named, never paths)", i, t.Name, m.Value)}
+				return nil, nil, &Error{Status: 422, Msg: fmt.Sprintf("operators[%d].wasm.module: tenant %s has no module %q (upload it first; modules are named, never paths)", i, t.Name, m.Value)}
 			}
+			inForce[i] = m.Value
 			m.Value = s.modulePath(t.Name, mod.Digest)
 			m.Tag, m.Style = "!!str", 0
 			if lookup(w, "memory_limit") == nil {
@@ -259,9 +311,9 @@ func (s *Server) rewrite(t *Tenant, name, dataDir string, file []byte) ([]byte, 
 	}
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, inForce, nil
 }
 
 // check enforces the tenant's capabilities and per-operator quotas, and
@@ -323,8 +375,9 @@ func set(m *yaml.Node, k, v string) {
 }
 
 // graph describes spec's components, with each operator's module by the
-// name the tenant uploaded it under.
-func (s *Server) graph(t *Tenant, spec *runtime.Spec) []GraphNode {
+// name the tenant uploaded it under (modules[i], the name rewrite
+// resolved, for operator i).
+func (s *Server) graph(t *Tenant, spec *runtime.Spec, modules []string) []GraphNode {
 	byDigest := map[string]string{}
 	s.mu.Lock()
 	for name, m := range t.Modules {
@@ -332,10 +385,13 @@ func (s *Server) graph(t *Tenant, spec *runtime.Spec) []GraphNode {
 	}
 	s.mu.Unlock()
 	g := []GraphNode{{Kind: "source", Name: spec.Source.Name}}
-	for _, c := range spec.Operators {
+	for i, c := range spec.Operators {
 		n := GraphNode{Kind: "operator", Name: c.Label, Instances: 1}
 		if oc, ok := c.Config.(*host.OperatorConfig); ok {
 			n.Module = byDigest[oc.Module]
+			if i < len(modules) && modules[i] != "" {
+				n.Module = modules[i]
+			}
 			n.Digest = strings.TrimSuffix(filepath.Base(oc.Module), ".wasm")
 			n.Instances = max(1, oc.Parallelism)
 		}
@@ -382,7 +438,8 @@ func (s *Server) List(tenant string) []PipelineStatus {
 }
 
 func (s *Server) statusLocked(d *deployed) PipelineStatus {
-	st := PipelineStatus{Tenant: d.tenant, Name: d.name, State: "running", Started: d.started, Instances: d.instances, Swaps: slices.Clone(d.swaps), Graph: slices.Clone(d.graph)}
+	st := PipelineStatus{Tenant: d.tenant, Name: d.name, State: "running", Started: d.started, Instances: d.instances, Swaps: slices.Clone(d.swaps), Graph: slices.Clone(d.graph),
+		Restored: d.restored, PreviousError: d.previousError}
 	if d.ended() {
 		st.State = "stopped"
 		if d.err != nil {
@@ -402,10 +459,14 @@ func (s *Server) statusLocked(d *deployed) PipelineStatus {
 }
 
 // Stop stops a pipeline gracefully (in-flight records drain) and waits
-// for it, for up to wait.
+// for it, for up to wait. A stopped pipeline stays stopped when the
+// server restarts.
 func (s *Server) Stop(tenant, name string, wait time.Duration) (PipelineStatus, error) {
 	s.mu.Lock()
 	d := s.pipelines[key(tenant, name)]
+	if d != nil {
+		d.run = false
+	}
 	s.mu.Unlock()
 	if d == nil {
 		return PipelineStatus{}, &Error{Status: 404, Msg: fmt.Sprintf("tenant %s has no pipeline %q", tenant, name)}
@@ -414,8 +475,10 @@ func (s *Server) Stop(tenant, name string, wait time.Duration) (PipelineStatus, 
 	select {
 	case <-d.done:
 	case <-time.After(wait):
+		s.persist(d)
 		return PipelineStatus{}, &Error{Status: 504, Msg: fmt.Sprintf("pipeline %s did not stop within %v", name, wait)}
 	}
+	s.persist(d)
 	return s.Status(tenant, name)
 }
 
@@ -428,8 +491,13 @@ func (s *Server) Delete(tenant, name string, wait time.Duration) error {
 	d := s.pipelines[key(tenant, name)]
 	delete(s.pipelines, key(tenant, name))
 	s.mu.Unlock()
-	if d != nil {
+	if d != nil && d.query != nil {
 		d.query.Close()
+	}
+	// The record first: a crash between the two leaves no deployment
+	// that would start again with its state gone.
+	if err := os.Remove(s.recordPath(tenant, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	return os.RemoveAll(filepath.Join(s.tenantDir(tenant), "pipelines", name))
 }
@@ -461,13 +529,28 @@ func (s *Server) Swap(ctx context.Context, tenant, name, operator, module string
 		d.swaps = append(d.swaps, rec)
 	}
 	if err == nil {
+		op := 0
 		for i := range d.graph {
-			if d.graph[i].Kind == "operator" && d.graph[i].Name == operator {
-				d.graph[i].Module, d.graph[i].Digest = module, mod.Digest
+			if d.graph[i].Kind != "operator" {
+				continue
 			}
+			if d.graph[i].Name == operator {
+				d.graph[i].Module, d.graph[i].Digest = module, mod.Digest
+				if op < len(d.modules) {
+					d.modules[op] = module // a restart runs the module swapped in
+				}
+			}
+			op++
 		}
 	}
+	var perr error
+	if res.Operator != "" {
+		perr = s.persistLocked(d)
+	}
 	s.mu.Unlock()
+	if perr != nil {
+		s.log.Error("writing the pipeline's deployment", "tenant", tenant, "pipeline", name, "err", perr)
+	}
 	if err != nil {
 		status := 422
 		if errors.Is(err, runtime.ErrRolledBack) {
@@ -479,9 +562,12 @@ func (s *Server) Swap(ctx context.Context, tenant, name, operator, module string
 	return rec, nil
 }
 
-// Close stops every pipeline, for up to wait each.
+// Close stops every pipeline, for up to wait each. It is a server
+// shutdown, not a user's stop: the pipelines' records still say they are
+// meant to run, and Restore starts them again on the next start.
 func (s *Server) Close(wait time.Duration) {
 	s.mu.Lock()
+	s.closing = true
 	ds := make([]*deployed, 0, len(s.pipelines))
 	for _, d := range s.pipelines {
 		ds = append(ds, d)
@@ -495,6 +581,8 @@ func (s *Server) Close(wait time.Duration) {
 		case <-d.done:
 		case <-time.After(wait):
 		}
-		d.query.Close()
+		if d.query != nil {
+			d.query.Close()
+		}
 	}
 }

@@ -272,6 +272,10 @@ func (s *Server) hQuery(w http.ResponseWriter, r *http.Request) (any, error) {
 	if d == nil {
 		return nil, &Error{Status: 404, Msg: fmt.Sprintf("tenant %s has no pipeline %q", r.PathValue("tenant"), r.PathValue("pipeline"))}
 	}
+	if d.query == nil {
+		// Listed from its record at a server start, never run since.
+		return nil, &Error{Status: 503, Msg: fmt.Sprintf("pipeline %s has not run since the server started: deploy it again to query its state", d.name)}
+	}
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = "/" + r.PathValue("rest")
 	r2.URL.RawPath = ""

@@ -8,6 +8,30 @@
 // its pipelines may name. A tenant's pipelines run with the data
 // directory the server gives them and may name modules only by the names
 // the tenant uploaded them under: no host path reaches a pipeline file.
+//
+// # Restarts
+//
+// Each pipeline's deployment is recorded in the data directory
+// (tenants/T/deployments/P.json, written durably) when it is deployed,
+// stopped, swapped or ends: the pipeline file as the tenant submitted it,
+// whether it is meant to run, the module in force per operator after
+// swaps (the file itself is kept as submitted) and the swap history.
+// Restore, called once after New, brings them back:
+//
+//   - a pipeline left deployed, neither stopped by a user nor ended
+//     cleanly by itself, is deployed again through the checks of Deploy,
+//     its keyed state and source positions recovered by the runtime from
+//     the last checkpoint in its data directory. One that had failed (a
+//     quota stopped it, an operator failed) is restarted too, once per
+//     server start, and its status says so (previous_error);
+//   - a stopped (or cleanly ended) pipeline is listed as stopped, and
+//     still counts against the pipelines quota until deleted;
+//   - a pipeline that cannot be restored (its module is gone, its file no
+//     longer passes, a quota refuses it, its record does not read) is
+//     listed as failed with the reason, and the server starts anyway.
+//
+// Close is a shutdown, not a stop: it leaves the records saying the
+// pipelines are meant to run.
 package serve
 
 import (
@@ -124,27 +148,33 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	mu        sync.Mutex
-	tenants   map[string]*Tenant
-	pipelines map[string]*deployed // by tenant/name
-	breaches  map[string]int64     // quota breaches by tenant
-	metrics   http.Handler
+	mu          sync.Mutex
+	tenants     map[string]*Tenant
+	pipelines   map[string]*deployed // by tenant/name
+	breaches    map[string]int64     // quota breaches by tenant
+	metrics     http.Handler
+	closing     bool // Close has begun: pipelines ending now keep their records
+	restoreDone bool // Restore has run
 }
 
 // deployed is a running (or ended) pipeline.
 type deployed struct {
-	tenant, name string
-	spec         string // the pipeline file as deployed
-	p            *runtime.Pipeline
-	instances    int
-	started      time.Time
-	cancel       context.CancelFunc
-	done         chan struct{}
-	err          error // Run's, once done
-	quotaErr     error // why a quota stopped it
-	swaps        []SwapRecord
-	query        *query.Server // its state queries and savepoints
-	graph        []GraphNode
+	tenant, name  string
+	spec          string // the pipeline file as deployed
+	p             *runtime.Pipeline
+	instances     int
+	started       time.Time
+	cancel        context.CancelFunc
+	done          chan struct{}
+	err           error // Run's, once done
+	quotaErr      error // why a quota stopped it
+	swaps         []SwapRecord
+	query         *query.Server // its state queries and savepoints; nil when it never ran (restored stopped, or not restored)
+	graph         []GraphNode
+	run           bool     // meant to run: see record.Run
+	modules       []string // per operator, the module in force (by name)
+	restored      bool     // brought back by Restore
+	previousError string   // the failure it had before Restore restarted it
 }
 
 // SwapRecord is one swap of a pipeline's history.
@@ -160,7 +190,7 @@ type SwapRecord struct {
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // New opens the server's data directory (creating it) and loads its
-// tenants. Pipelines are not restarted: deploy them again.
+// tenants. Restore then brings back the pipelines the directory records.
 func New(cfg Config) (*Server, error) {
 	if cfg.AdminToken == "" {
 		return nil, errors.New("serve: an admin token is required")
