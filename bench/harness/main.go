@@ -22,6 +22,13 @@
 //     franz-go client's own consume-produce loop (-lang-table=false with
 //     -sweep=false, -peers=false and -checkpoint-keys 0 runs only it);
 //
+//   - with -preempt, every language's uppercase pipeline at batch 1000 with
+//     the module rewritten for preemption (the default) and compiled as
+//     built (`preemption: false`), the runs alternating, and the ratio
+//     on/off: what the deadline checks cost end to end (-lang-table=false
+//     with -sweep=false, -floor=false, -peers=false and -checkpoint-keys 0
+//     runs only it);
+//
 //   - with -curve, instead of the tables: the cost curve of the Rust and Go
 //     guests (batch sizes 1 to 10000, values of 100 B, 1 KiB and 10 KiB,
 //     parallelism 1 and 2, one operator and a chain of three).
@@ -67,6 +74,7 @@ func main() {
 	kafkaRecords := flag.Int("kafka-records", 1_000_000, "records per run of the Kafka table")
 	densityTable := flag.Bool("density", false, "run the density table: 1000 live operator instances from 100 tenants in one process, per language, with RSS and instance start times")
 	densityChild := flag.String("density-child", "", "internal: LANG=MODULE: measure density for one module in this process and print the result as JSON")
+	preemptTable := flag.Bool("preempt", false, "run the preemption table: every language's uppercase pipeline at batch 1000 with preemption on and off (preemption: false), runs alternating, and the ratio on/off")
 	swapTable := flag.Bool("swap", false, "run the hot-swap table: 20 module swaps under a 100k records/s stream, per language, with the pause each took")
 	crashWriter := flag.String("crash-writer", "", "internal: fill a store in this directory, checkpoint it and exit without closing it")
 	flag.Parse()
@@ -190,6 +198,23 @@ func main() {
 		if err := peerRows(ctx, dir, e2e, *records, *runs); err != nil {
 			fail(err)
 		}
+	}
+	if *preemptTable {
+		fmt.Printf("\npreemption: the uppercase map of %d-byte values end to end, batch %d, %d records per run, median of %d runs each,\n", bench.ValueSize, bench.PreemptBatch, *records, *runs)
+		fmt.Println("the module rewritten for deadlines (on, the default) and compiled as built (off: preemption: false), runs alternating")
+		fmt.Println("(paired: the median of on/off over each on run and the off run next to it)")
+		fmt.Printf("%-16s %14s %14s %8s %8s\n", "language", "on rec/s", "off rec/s", "on/off", "paired")
+		for _, lang := range env.Langs {
+			if *langs != "" && !slices.Contains(strings.Split(*langs, ","), lang) {
+				continue
+			}
+			r, err := env.MeasurePreemption(ctx, lang, *records, *runs, dir)
+			if err != nil {
+				fail(err)
+			}
+			fmt.Printf("%-16s %14.0f %14.0f %8.2f %8.2f\n", lang, r.On, r.Off, r.Ratio(), r.Paired)
+		}
+		fmt.Println("(target: preemption costs at most 20%: on/off of 0.80 or more)")
 	}
 	if *kafkaTable {
 		if err := kafkaRows(ctx, env, *kafkaRecords, *runs, dir); err != nil {
