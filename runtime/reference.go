@@ -24,7 +24,7 @@ func ReferenceMarkdown(reg *Registry) string {
 	writeFields(&b, reflect.TypeFor[FailurePolicy](), "")
 	b.WriteString("\n### state\n\nApplies when an operator keeps keyed state; see docs/state.md.\n\n")
 	writeFields(&b, reflect.TypeFor[StateSettings](), "")
-	for _, k := range []Kind{KindSource, KindOperator, KindSink} {
+	for _, k := range []Kind{KindSource, KindOperator, KindSink, KindAsync} {
 		fmt.Fprintf(&b, "\n## %ss\n", strings.ToUpper(k.String()[:1])+k.String()[1:])
 		for _, c := range reg.Components(k) {
 			b.WriteString("\n")

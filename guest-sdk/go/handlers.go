@@ -176,6 +176,7 @@ type registration struct {
 	filterFn     func(Record) (bool, error)
 	flatMapFn    func(Record, *Emitter) error
 	batchFn      func(*Batch, *Emitter) error
+	resultFn     func(*Result, *Emitter) error
 	onInit       func(*Config) error
 	regErr       error // first registration mistake; fails every call
 }
@@ -372,6 +373,11 @@ func (o *operator) process(frame []byte) (out []byte, err error) {
 	}
 	if err := b.finish(&o.rec); err != nil {
 		return nil, err
+	}
+	if frame[0] != 0x91 {
+		if err := o.results(frame, e); err != nil {
+			return nil, err
+		}
 	}
 	if e.err != nil {
 		return nil, e.err

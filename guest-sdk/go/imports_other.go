@@ -164,3 +164,22 @@ func hostStateAppend(scope int32, key []byte, name string, val []byte) int32 {
 	local.state[k] = e
 	return stOK
 }
+
+// hostAsyncSubmit, natively, keeps the request for LocalSubmitted and
+// returns the next ticket.
+func hostAsyncSubmit(req []byte) (int64, int32, string) {
+	local.mu.Lock()
+	defer local.mu.Unlock()
+	local.submitted = append(local.submitted, bytes.Clone(req))
+	return int64(len(local.submitted) - 1), abi.StatusOK, ""
+}
+
+// LocalSubmitted returns, in a native build, the encoded async requests
+// Submit sent since Reset, in order (ticket i is element i). A test decodes
+// them with abi.DecodeValue and feeds results back with RunFrame and
+// abi.AppendFrameWithResults.
+func LocalSubmitted() [][]byte {
+	local.mu.Lock()
+	defer local.mu.Unlock()
+	return append([][]byte(nil), local.submitted...)
+}

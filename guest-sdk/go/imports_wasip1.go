@@ -98,3 +98,14 @@ func hostStateAddF64(scope int32, key []byte, name string, delta float64) (float
 func hostStateAppend(scope int32, key []byte, name string, val []byte) int32 {
 	return importStateAppend(scope, bptr(key), uint32(len(key)), sptr(name), uint32(len(name)), bptr(val), uint32(len(val)))
 }
+
+//go:wasmimport wasmstream async_submit
+func importAsyncSubmit(ptr unsafe.Pointer, n uint32) int64
+
+func hostAsyncSubmit(req []byte) (int64, int32, string) {
+	t := importAsyncSubmit(bptr(req), uint32(len(req)))
+	if t < 0 {
+		return 0, int32(t), submitRefusal(int32(t))
+	}
+	return t, abi.StatusOK, ""
+}

@@ -131,6 +131,8 @@ type localHost struct {
 	// call, State used directly by a test writes at once.
 	undo   map[string]*localEntry
 	inCall bool
+	// submitted holds the async requests sent since Reset (imports_other.go).
+	submitted [][]byte
 }
 
 func (l *localHost) reset() {
@@ -140,6 +142,7 @@ func (l *localHost) reset() {
 	clear(l.state)
 	clear(l.undo)
 	l.inCall = false
+	l.submitted = nil
 }
 
 // begin starts a call whose state writes end keeps or drops.
@@ -169,6 +172,7 @@ func (l *localHost) end(ok bool) {
 	}
 	clear(l.undo)
 	l.inCall = false
+	l.submitted = nil
 }
 
 // saveUndo records state value k as it is before a call's first write to

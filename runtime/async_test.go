@@ -1,0 +1,366 @@
+package runtime_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wasmstream/wasmstream/abi"
+	"github.com/wasmstream/wasmstream/runtime"
+)
+
+// echoTarget is an async target made for these tests of the runtime's
+// request machinery (capacity, ordering, timeouts, retries, delivery): it
+// answers each request with its "q" field after a random delay of up to
+// maxDelay. It talks to no server; the real targets are tested against
+// theirs in connectors/asyncio.
+type echoTarget struct {
+	maxDelay time.Duration
+	hangN    atomic.Int64 // the first hangN attempts wait for ctx
+	fails    atomic.Int64 // the first fails attempts fail
+
+	cur, peak atomic.Int64
+	calls     atomic.Int64
+}
+
+type echoConfig struct {
+	Name string `yaml:"name" required:"true"`
+}
+
+var echoTargets sync.Map // name -> *echoTarget
+
+func (t *echoTarget) Open(context.Context, runtime.Env) error { return nil }
+func (t *echoTarget) Close(context.Context) error             { return nil }
+func (t *echoTarget) Check(req *runtime.AsyncRequest) error {
+	if _, ok := req.Fields["q"]; !ok {
+		return errors.New("no q field")
+	}
+	return nil
+}
+
+func (t *echoTarget) Do(ctx context.Context, req *runtime.AsyncRequest) (runtime.AsyncResponse, error) {
+	t.calls.Add(1)
+	n := t.cur.Add(1)
+	defer t.cur.Add(-1)
+	for {
+		p := t.peak.Load()
+		if n <= p || t.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	if t.hangN.Add(-1) >= 0 {
+		<-ctx.Done()
+		return runtime.AsyncResponse{}, ctx.Err()
+	}
+	if t.fails.Add(-1) >= 0 {
+		return runtime.AsyncResponse{}, errors.New("connection refused")
+	}
+	if t.maxDelay > 0 {
+		select {
+		case <-time.After(rand.N(t.maxDelay)):
+		case <-ctx.Done():
+			return runtime.AsyncResponse{}, ctx.Err()
+		}
+	}
+	q, _ := req.String("q")
+	return runtime.AsyncResponse{Code: 200, Body: []byte(q)}, nil
+}
+
+// enrichOp submits one request per record, with the record's value as
+// both the query and the context, and emits "value=answer" for each
+// result (status as text when it is not 0). failResults makes its first
+// results calls fail.
+type enrichOp struct {
+	failResults *atomic.Int64
+	extra       int // requests submitted per record beyond the first
+	refusals    *atomic.Int64
+}
+
+func (o *enrichOp) Process(context.Context, []runtime.Record, []runtime.Record) ([]runtime.Record, error) {
+	return nil, errors.New("enrichOp takes only ProcessAsync")
+}
+func (o *enrichOp) Close(context.Context) error { return nil }
+
+func (o *enrichOp) ProcessAsync(ctx context.Context, in *runtime.Batch, s runtime.AsyncSession, out *runtime.Batch) error {
+	if res := s.Results(); len(res) > 0 && o.failResults != nil && o.failResults.Add(-1) >= 0 {
+		return errors.New("handling results failed")
+	}
+	var r runtime.Record
+	for i := 0; i < in.Len(); i++ {
+		in.View(i, &r)
+		for k := 0; k <= o.extra; k++ {
+			req, _ := abi.AppendAsyncRequest(nil, &abi.AsyncRequest{Target: "echo", Context: r.Value})
+			// AppendAsyncRequest knows no "q": add it by re-encoding.
+			v, _ := abi.DecodeValue(req)
+			m := v.(map[string]any)
+			m["q"] = string(r.Value)
+			req, _ = abi.AppendValue(nil, m)
+			if _, status, msg := s.Submit(req); status != 0 {
+				if status == abi.StatusCapacity && o.refusals != nil {
+					o.refusals.Add(1)
+					continue
+				}
+				return fmt.Errorf("submit: %d %s", status, msg)
+			}
+		}
+	}
+	for _, res := range s.Results() {
+		v := string(res.Body)
+		if res.Status != 0 {
+			v = strconv.Itoa(int(res.Status)) + ":" + res.Error
+		}
+		out.Append(&runtime.Record{Value: []byte(string(res.Context) + "=" + v)})
+	}
+	return nil
+}
+
+type enrichFactory struct{ op *enrichOp }
+
+func (f *enrichFactory) New(context.Context, runtime.OperatorEnv) (runtime.Operator, error) {
+	return f.op, nil
+}
+func (f *enrichFactory) Close(context.Context) error { return nil }
+
+func asyncRegistry(op *enrichOp) *runtime.Registry {
+	reg := testRegistry(nil)
+	runtime.AddAsyncTarget(reg, "echo", "test echo", func(c *echoConfig) (runtime.AsyncTarget, error) {
+		t, ok := echoTargets.Load(c.Name)
+		if !ok {
+			return nil, fmt.Errorf("no echo target %q", c.Name)
+		}
+		return t.(*echoTarget), nil
+	})
+	runtime.AddOperator(reg, "enrich", "async test operator", func(*struct {
+		runtime.OperatorSettings `yaml:",inline"`
+	}) (runtime.OperatorFactory, error) {
+		return &enrichFactory{op: op}, nil
+	})
+	return reg
+}
+
+func asyncPipeline(t *testing.T, op *enrichOp, target *echoTarget, async string) *runtime.Spec {
+	t.Helper()
+	echoTargets.Store(t.Name(), target)
+	t.Cleanup(func() { echoTargets.Delete(t.Name()) })
+	return parse(t, asyncRegistry(op), fmt.Sprintf(`
+pipeline: async
+source: {test: }
+operators:
+  - enrich:
+      async:
+%s
+        targets:
+          echo: {echo: {name: %q}}
+sink: {test: }
+`, async, t.Name()))
+}
+
+func numbered(n int) []runtime.Record {
+	recs := make([]runtime.Record, n)
+	for i := range recs {
+		recs[i].Value = []byte(fmt.Sprintf("r%05d", i))
+	}
+	return recs
+}
+
+// TestAsyncOrdered: with latencies varying from 0 to 5 ms, every record's
+// result arrives once, in the order of the records, and the source is
+// acknowledged for all of it.
+func TestAsyncOrdered(t *testing.T) {
+	checkNoLeaks(t)
+	target := &echoTarget{maxDelay: 5 * time.Millisecond}
+	spec := asyncPipeline(t, &enrichOp{}, target, "        mode: ordered\n        capacity: 50")
+	src := &memSource{recs: numbered(2000), chunk: 100}
+	sink := runAll(t, spec, src)
+	got := sink.records()
+	if len(got) != 2000 {
+		t.Fatalf("%d records, want 2000", len(got))
+	}
+	for i, r := range got {
+		want := fmt.Sprintf("r%05d=r%05d", i, i)
+		if string(r.Value) != want {
+			t.Fatalf("record %d: %q, want %q (ordered mode)", i, r.Value, want)
+		}
+	}
+	if _, acked, nacked := src.counts(); acked != 20 || nacked != 0 {
+		t.Fatalf("acked %d, nacked %d; want 20, 0", acked, nacked)
+	}
+	if p := target.peak.Load(); p > 50 {
+		t.Fatalf("%d requests at once, more than the capacity of 50", p)
+	} else if p < 10 {
+		t.Fatalf("only %d requests at once: the requests did not overlap", p)
+	}
+}
+
+// TestAsyncUnordered: every result arrives once, and with varying
+// latencies not all in order.
+func TestAsyncUnordered(t *testing.T) {
+	checkNoLeaks(t)
+	target := &echoTarget{maxDelay: 5 * time.Millisecond}
+	spec := asyncPipeline(t, &enrichOp{}, target, "        mode: unordered\n        capacity: 50")
+	sink := runAll(t, spec, &memSource{recs: numbered(2000), chunk: 100})
+	seen := map[string]int{}
+	inOrder := true
+	for i, r := range sink.records() {
+		seen[string(r.Value)]++
+		if string(r.Value) != fmt.Sprintf("r%05d=r%05d", i, i) {
+			inOrder = false
+		}
+	}
+	for i := range 2000 {
+		if k := fmt.Sprintf("r%05d=r%05d", i, i); seen[k] != 1 {
+			t.Fatalf("%s seen %d times", k, seen[k])
+		}
+	}
+	if inOrder {
+		t.Fatal("unordered mode delivered 2000 results of random latency in order")
+	}
+}
+
+// TestAsyncCapacityBackpressure: requests that never answer fill the
+// capacity; the operator then takes no more input, so the source stops
+// being read (backpressure) while nothing is acknowledged.
+func TestAsyncCapacityBackpressure(t *testing.T) {
+	target := &echoTarget{}
+	target.hangN.Store(1 << 40)
+	spec := asyncPipeline(t, &enrichOp{}, target, "        capacity: 10\n        timeout: 1h")
+	spec.Shutdown = 50 * time.Millisecond // the requests never end: give up draining them
+	src := &memSource{recs: numbered(100000), chunk: 100}
+	p, err := runtime.Build(spec, runtime.WithSource(src), runtime.WithSink(&memSink{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, "10 requests in flight", func() bool { return target.cur.Load() == 10 })
+	reads, _, _ := src.counts()
+	// Let the pipeline run on; the reads stop at what the queues hold.
+	waitFor(t, "the reads to stop", func() bool {
+		r1, _, _ := src.counts()
+		time.Sleep(50 * time.Millisecond)
+		r2, _, _ := src.counts()
+		return r1 == r2
+	})
+	r, acked, _ := src.counts()
+	if r >= 1000 || acked != 0 {
+		t.Fatalf("%d reads (%d when the capacity filled), %d acked: backpressure did not reach the source", r, reads, acked)
+	}
+	if c := target.calls.Load(); c != 10 {
+		t.Fatalf("%d requests started, want the capacity (10)", c)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, runtime.ErrDrainTimeout) {
+		t.Fatalf("Run: %v, want the drain timeout", err)
+	}
+}
+
+// TestAsyncTimeoutAndRetry: a first attempt that hangs times out and the
+// second succeeds; a request whose every attempt fails gets an error
+// result after the attempts allowed.
+func TestAsyncTimeoutAndRetry(t *testing.T) {
+	target := &echoTarget{}
+	target.hangN.Store(1)
+	spec := asyncPipeline(t, &enrichOp{}, target, "        capacity: 1\n        timeout: 50ms\n        retry: {attempts: 2, backoff: 1ms}")
+	sink := runAll(t, spec, &memSource{recs: numbered(3), chunk: 3})
+	var got []string
+	for _, r := range sink.records() {
+		got = append(got, string(r.Value))
+	}
+	if fmt.Sprint(got) != "[r00000=r00000 r00001=r00001 r00002=r00002]" {
+		t.Fatalf("got %q", got)
+	}
+	if c := target.calls.Load(); c != 4 {
+		t.Fatalf("%d attempts, want 4 (one retried)", c)
+	}
+
+	target = &echoTarget{}
+	target.hangN.Store(1 << 40)
+	spec = asyncPipeline(t, &enrichOp{}, target, "        timeout: 20ms\n        retry: {attempts: 3, backoff: 1ms}")
+	sink = runAll(t, spec, &memSource{recs: numbered(1), chunk: 1})
+	if r := sink.records(); len(r) != 1 || !bytes.HasPrefix(r[0].Value, []byte("r00000=-7:timed out after 20ms (attempt 3 of 3)")) {
+		t.Fatalf("got %v", sink.records())
+	}
+
+	target = &echoTarget{}
+	target.fails.Store(1 << 40)
+	spec = asyncPipeline(t, &enrichOp{}, target, "        retry: {attempts: 2, backoff: 1ms, on: [timeout]}")
+	sink = runAll(t, spec, &memSource{recs: numbered(1), chunk: 1})
+	if r := sink.records(); len(r) != 1 || string(r[0].Value) != "r00000=-1:connection refused" || target.calls.Load() != 1 {
+		t.Fatalf("got %v after %d attempts (errors are not retried when retry.on has only timeout)", sink.records(), target.calls.Load())
+	}
+}
+
+// TestAsyncResultsRetried: a call handling results that fails is retried
+// with the same results, which then arrive once.
+func TestAsyncResultsRetried(t *testing.T) {
+	var fails atomic.Int64
+	fails.Store(2)
+	spec := asyncPipeline(t, &enrichOp{failResults: &fails}, &echoTarget{}, "        capacity: 5")
+	spec.OnError.Backoff = time.Millisecond
+	sink := runAll(t, spec, &memSource{recs: numbered(20), chunk: 20})
+	seen := map[string]int{}
+	for _, r := range sink.records() {
+		seen[string(r.Value)]++
+	}
+	if len(seen) != 20 {
+		t.Fatalf("%d distinct results, want 20: %v", len(seen), seen)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s delivered %d times", k, n)
+		}
+	}
+}
+
+// TestAsyncOverCapacity: an operator that submits two requests per record
+// is given records for its capacity and gets StatusCapacity for the extra
+// requests, not a crash.
+func TestAsyncOverCapacity(t *testing.T) {
+	var refusals atomic.Int64
+	target := &echoTarget{maxDelay: time.Millisecond}
+	spec := asyncPipeline(t, &enrichOp{extra: 1, refusals: &refusals}, target, "        capacity: 4")
+	sink := runAll(t, spec, &memSource{recs: numbered(40), chunk: 40})
+	if n := len(sink.records()); n < 40 || n > 80 {
+		t.Fatalf("%d results", n)
+	}
+	if refusals.Load() == 0 {
+		t.Fatal("no submission was refused for capacity")
+	}
+	if p := target.peak.Load(); p > 4 {
+		t.Fatalf("%d requests at once, capacity 4", p)
+	}
+}
+
+// TestAsyncConfigErrors: an undeclared kind and bad settings are config
+// errors naming the setting.
+func TestAsyncConfigErrors(t *testing.T) {
+	reg := asyncRegistry(&enrichOp{})
+	_, err := runtime.Parse([]byte(`
+pipeline: bad
+source: {test: }
+operators:
+  - enrich:
+      async:
+        capacity: 0
+        retry: {on: [sometimes]}
+        targets:
+          db: {nosuchkind: {}}
+sink: {test: }
+`), reg)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"operators[0].enrich.async.capacity", "async.retry.on", `"sometimes"`, "operators[0].enrich.async.targets.db.nosuchkind", "unknown async target"} {
+		if !bytes.Contains([]byte(err.Error()), []byte(want)) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
