@@ -132,7 +132,8 @@ type localHost struct {
 	undo   map[string]*localEntry
 	inCall bool
 	// submitted holds the async requests sent since Reset (imports_other.go).
-	submitted [][]byte
+	submitted     [][]byte
+	callSubmitted int // len(submitted) when the current call began
 }
 
 func (l *localHost) reset() {
@@ -154,6 +155,7 @@ func (l *localHost) begin() {
 	}
 	clear(l.undo)
 	l.inCall = true
+	l.callSubmitted = len(l.submitted)
 }
 
 // end keeps the call's state writes when it succeeded and restores what
@@ -172,7 +174,9 @@ func (l *localHost) end(ok bool) {
 	}
 	clear(l.undo)
 	l.inCall = false
-	l.submitted = nil
+	if !ok {
+		l.submitted = l.submitted[:l.callSubmitted] // as the host drops a failed call's requests
+	}
 }
 
 // saveUndo records state value k as it is before a call's first write to
