@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/wasmstream/wasmstream/connectors/asyncio"
 	"github.com/wasmstream/wasmstream/connectors/collection"
 	"github.com/wasmstream/wasmstream/connectors/file"
 	"github.com/wasmstream/wasmstream/connectors/generator"
@@ -29,5 +30,6 @@ func newRegistry(ctx context.Context, logger *slog.Logger) (*runtime.Registry, *
 	collection.Register(reg)
 	generator.Register(reg)
 	kafka.Register(reg)
+	asyncio.Register(reg)
 	return reg, engine, nil
 }
