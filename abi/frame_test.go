@@ -281,3 +281,74 @@ func TestConformanceStateVectors(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceAsyncVectors writes and checks the async vectors
+// (testdata/conformance-async): input frames whose records submit requests
+// and whose element 1 delivers results; the expected output frame and the
+// requests submitted (.submits.msgpack: an array of request maps).
+func TestConformanceAsyncVectors(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB
+	many := make([]abi.Record, 0, 120)
+	for i := range 100 {
+		many = append(many, rec("", fmt.Sprintf("async:svc:/item/%d?x=%d", i, i*i), int64(i)))
+		if i%10 == 0 {
+			many = append(many, rec("k", fmt.Sprintf("plain %d", i), int64(i)))
+		}
+	}
+	cases := map[string]struct {
+		recs    []abi.Record
+		results []abi.AsyncResult
+	}{
+		"submit": {recs: []abi.Record{
+			rec("a", "async:users:/users/7", 1), rec("b", "hello", 2),
+			rec("", "async-sql:db:user_by_id:ünï", 3), rec("c", "async-redis:cache:user:7", 4), rec("d", "dup", 5),
+		}},
+		"submit-many": {recs: many},
+		"results": {results: []abi.AsyncResult{
+			{Ticket: 0, Status: 0, Context: []byte("async:users:/users/7"), Code: 200, Body: []byte(`{"name":"ada"}`)},
+			{Ticket: 1, Status: abi.StatusTimeout, Context: []byte("ctx"), Error: "timed out after 5s (attempt 3 of 3)"},
+			{Ticket: 2, Status: abi.StatusError, Error: "connection refused"},
+			{Ticket: 3, Status: 0, Context: []byte{}, Code: 0, Body: []byte{}},
+			{Ticket: 1 << 40, Status: 0, Context: []byte{0, 1, 0xff}, Code: -1, Body: []byte{0xc0, 0x00}},
+		}},
+		"mixed": {
+			recs: []abi.Record{rec("a", "up", 1), rec("b", "async:svc:/x", 2), rec("c", "drop me", 3), rec("d", "route:side:z", 4)},
+			results: []abi.AsyncResult{
+				{Ticket: 9, Context: []byte("async:svc:/w"), Code: 404, Body: []byte("not found")},
+				{Ticket: 10, Context: []byte("async:svc:/v"), Code: 200, Body: big},
+			},
+		},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", "conformance-async")
+			in := abi.AppendFrameWithResults(nil, abi.AppendFrame(nil, c.recs), c.results)
+			checkGolden(t, filepath.Join(dir, name+".in.msgpack"), in)
+			if got, err := abi.DecodeResults(in); err != nil || len(got) != len(c.results) {
+				t.Fatalf("DecodeResults: %d results, %v", len(got), err)
+			}
+			out, submits, err := abi.ConformanceProcessAsync(c.recs, c.results)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join(dir, name+".out.msgpack"), abi.AppendFrame(nil, out))
+			list := []any{}
+			for i := range submits {
+				b, err := abi.AppendAsyncRequest(nil, &submits[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				v, err := abi.DecodeValue(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				list = append(list, v)
+			}
+			b, err := abi.AppendValue(nil, list)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join(dir, name+".submits.msgpack"), b)
+		})
+	}
+}

@@ -21,10 +21,13 @@ func (o *Operator) ProcessAsync(ctx context.Context, in *abi.Batch, s runtime.As
 	if err := o.ensure(ctx); err != nil {
 		return err
 	}
-	return o.inst.processAsync(ctx, in, s, out)
+	return o.inst.ProcessAsync(ctx, in, s, out)
 }
 
-func (i *Instance) processAsync(ctx context.Context, in *abi.Batch, s runtime.AsyncSession, out *abi.Batch) error {
+// ProcessAsync is ProcessBatch with an async session: the guest's
+// async_submit calls go to s, and s.Results() are written into the input
+// frame as its element 1 (abi/SPEC.md section 5.2).
+func (i *Instance) ProcessAsync(ctx context.Context, in *abi.Batch, s runtime.AsyncSession, out *abi.Batch) error {
 	if i.Broken() {
 		return errors.New("host: Process on a broken or closed instance")
 	}

@@ -8,6 +8,7 @@ package vectors
 import (
 	"bytes"
 	"os"
+	"reflect"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +21,9 @@ import (
 const (
 	Conformance = "conformance"
 	State       = "conformance-state"
+	// Async vectors carry results in their input frames and list the
+	// requests the operator must submit (Vector.Submits).
+	Async = "conformance-async"
 )
 
 // Vector is one case: an input frame and either the expected output frame
@@ -29,6 +33,9 @@ type Vector struct {
 	In   []byte
 	Out  []byte
 	Err  string
+	// Submits, for the async set, is the msgpack array of the requests
+	// the operator submits, in order, each a map.
+	Submits []byte
 }
 
 // Load reads every vector of a set, failing the test when there is none.
@@ -54,6 +61,11 @@ func Load(t testing.TB, set string) []Vector {
 			v.Err = strings.TrimSpace(string(e))
 		} else if v.Out, err = os.ReadFile(base + ".out.msgpack"); err != nil {
 			t.Fatalf("%s: neither an .err nor an .out.msgpack file: %v", base, err)
+		}
+		if set == Async {
+			if v.Submits, err = os.ReadFile(base + ".submits.msgpack"); err != nil {
+				t.Fatal(err)
+			}
 		}
 		out = append(out, v)
 	}
@@ -94,4 +106,50 @@ func (v Vector) Check(t testing.TB, got []byte, err error, errs Errors) {
 		t.Fatalf("%s: output differs from %s.out.msgpack (%d bytes and %d records, want %d and %d)",
 			v.Name, v.Name, len(got), len(gr), len(v.Out), len(wr))
 	}
+}
+
+// CheckSubmits compares the requests an operator submitted (each encoded
+// as async_submit received it) with the vector's, as values: a str and a
+// bin with the same bytes are equal, and map keys may come in any order.
+func (v Vector) CheckSubmits(t testing.TB, got [][]byte) {
+	t.Helper()
+	wantV, err := abi.DecodeValue(v.Submits)
+	if err != nil {
+		t.Fatalf("%s: %v", v.Name, err)
+	}
+	want, _ := wantV.([]any)
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d requests submitted, want %d", v.Name, len(got), len(want))
+	}
+	for i, g := range got {
+		gv, err := abi.DecodeValue(g)
+		if err != nil {
+			t.Fatalf("%s: request %d: %v", v.Name, i, err)
+		}
+		if a, b := normal(gv), normal(want[i]); !reflect.DeepEqual(a, b) {
+			t.Fatalf("%s: request %d is %v, want %v", v.Name, i, a, b)
+		}
+	}
+}
+
+func normal(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return string(x)
+	case []any:
+		out := make([]any, len(x))
+		for i := range x {
+			out[i] = normal(x[i])
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = normal(e)
+		}
+		return out
+	case uint64:
+		return int64(x)
+	}
+	return v
 }

@@ -10,6 +10,9 @@
 //	"trap"         the module traps (executes unreachable)
 //	"state:..."    a state operation (abi/conformance_state.go); the output
 //	               value is its result
+//	"async:...", "async-sql:...", "async-redis:..."
+//	               an async request (abi/conformance_async.go), and for
+//	               each result delivered, a record describing it
 //	anything else  the record with its value's ASCII letters upper-cased
 //
 // Build it from the repository root with
@@ -31,6 +34,7 @@ import (
 
 func init() {
 	wasmstream.FlatMap(process)
+	wasmstream.OnResult(result)
 }
 
 var (
@@ -40,6 +44,7 @@ var (
 	prefixError = []byte("error:")
 	prefixTrap  = []byte("trap")
 	prefixState = []byte("state:")
+	prefixAsync = []byte("async")
 )
 
 func process(r wasmstream.Record, out *wasmstream.Emitter) error {
@@ -60,6 +65,7 @@ func process(r wasmstream.Record, out *wasmstream.Emitter) error {
 		return errors.New(string(v[len(prefixError):]))
 	case bytes.HasPrefix(v, prefixTrap):
 		trap()
+	case bytes.HasPrefix(v, prefixAsync) && submit(v):
 	case bytes.HasPrefix(v, prefixState):
 		val, err := stateOp(r, string(v[len(prefixState):]))
 		if err != nil {
@@ -71,6 +77,68 @@ func process(r wasmstream.Record, out *wasmstream.Emitter) error {
 		upper(v)
 		out.Emit(r)
 	}
+	return nil
+}
+
+// submit sends the request an async record asks for and reports whether
+// v was one.
+func submit(v []byte) bool {
+	s := string(v)
+	ctx := bytes.Clone(v)
+	var req *wasmstream.AsyncRequest
+	switch {
+	case strings.HasPrefix(s, "async:"):
+		target, path, ok := strings.Cut(s[len("async:"):], ":")
+		if !ok {
+			return false
+		}
+		req = wasmstream.HTTP(target, "GET", path, ctx)
+	case strings.HasPrefix(s, "async-sql:"):
+		parts := strings.SplitN(s[len("async-sql:"):], ":", 3)
+		if len(parts) != 3 {
+			return false
+		}
+		req = wasmstream.SQL(parts[0], parts[1], ctx, parts[2], 7)
+	case strings.HasPrefix(s, "async-redis:"):
+		target, key, ok := strings.Cut(s[len("async-redis:"):], ":")
+		if !ok {
+			return false
+		}
+		req = wasmstream.Redis(target, ctx, "GET", key)
+	default:
+		return false
+	}
+	if _, err := wasmstream.Submit(req); err != nil {
+		panic(err) // the conformance vectors submit nothing a host refuses
+	}
+	return true
+}
+
+// result emits the record describing r.
+func result(r *wasmstream.Result, out *wasmstream.Emitter) error {
+	orNil := func(b []byte) []byte {
+		if b == nil {
+			return []byte("nil")
+		}
+		return b
+	}
+	v := []byte("result:")
+	v = strconv.AppendUint(v, r.Ticket, 10)
+	v = append(v, ':')
+	v = strconv.AppendInt(v, int64(r.Status), 10)
+	v = append(v, ':')
+	v = strconv.AppendInt(v, r.Code, 10)
+	v = append(v, ':')
+	v = append(v, orNil(r.Body)...)
+	v = append(v, ':')
+	if r.Error == "" {
+		v = append(v, "nil"...)
+	} else {
+		v = append(v, r.Error...)
+	}
+	v = append(v, ':')
+	v = append(v, orNil(r.Context)...)
+	out.Emit(wasmstream.Record{Value: v})
 	return nil
 }
 

@@ -40,3 +40,16 @@ func TestStateConformanceVectors(t *testing.T) {
 		})
 	}
 }
+
+// TestAsyncConformanceVectors runs the async vectors natively: the
+// requests submitted (kept by the SDK's native stand-in) and the output.
+func TestAsyncConformanceVectors(t *testing.T) {
+	for _, v := range vectors.Load(t, vectors.Async) {
+		t.Run(v.Name, func(t *testing.T) {
+			wasmstream.Reset()
+			got, err := wasmstream.RunFrame(v.In)
+			v.Check(t, got, err, nativeErrors)
+			v.CheckSubmits(t, wasmstream.LocalSubmitted())
+		})
+	}
+}
