@@ -20,12 +20,14 @@ import (
 	"github.com/wasmstream/wasmstream/runtime"
 )
 
-// Register adds the http and redis async targets to r.
+// Register adds the http, redis and sql async targets to r.
 func Register(r *runtime.Registry) {
 	runtime.AddAsyncTarget(r, "http", "Sends HTTP requests to one base URL: the request's path is appended to it, with the methods the target allows; the result's code is the response status and its body the response body.",
 		func(c *HTTPConfig) (runtime.AsyncTarget, error) { return NewHTTP(c) })
 	runtime.AddAsyncTarget(r, "redis", "Sends Redis commands among those the target allows (read-only ones by default); the result's body is the reply, its code the length of an array reply.",
 		func(c *RedisConfig) (runtime.AsyncTarget, error) { return NewRedis(c) })
+	runtime.AddAsyncTarget(r, "sql", "Runs the named queries the target declares on PostgreSQL or MySQL/MariaDB with the request's parameters; the result's body is the rows as a JSON array of objects, its code the number of rows.",
+		func(c *SQLConfig) (runtime.AsyncTarget, error) { return NewSQL(c) })
 }
 
 // checkKeys refuses the keys of fields that are not among allowed.
