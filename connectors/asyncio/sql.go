@@ -294,6 +294,9 @@ func appendJSONValue(b []byte, v any, typ string) []byte {
 	case float32:
 		return appendFloat(b, float64(x), 32)
 	case time.Time:
+		if typ == "DATE" {
+			return appendString(b, x.Format(time.DateOnly))
+		}
 		return appendString(b, x.Format(time.RFC3339Nano))
 	case string:
 		return appendText(b, []byte(x), typ)

@@ -33,14 +33,14 @@ var sqlServers = []sqlServer{
 	{
 		driver: "postgres", goDriver: "pgx", dsn: "postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
 		ph:     func(i int) string { return fmt.Sprintf("$%d", i) },
-		create: "CREATE TABLE %s (id int PRIMARY KEY, name text NOT NULL, score float8, amount numeric(10,2), data bytea, note varchar(20), flag bool)",
+		create: "CREATE TABLE %s (id int PRIMARY KEY, name text NOT NULL, score float8, amount numeric(10,2), data bytea, note varchar(20), flag bool, day date)",
 		sleep:  "SELECT pg_sleep(5)",
 		byFlag: "SELECT id FROM %s WHERE flag = $1 OR ($2::bool IS NULL AND flag IS NULL) ORDER BY id",
 	},
 	{
 		driver: "mysql", goDriver: "mysql", dsn: "root@tcp(127.0.0.1:3306)/test",
 		ph:     func(int) string { return "?" },
-		create: "CREATE TABLE %s (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, score DOUBLE, amount DECIMAL(10,2), data BLOB, note TEXT, flag BOOLEAN)",
+		create: "CREATE TABLE %s (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, score DOUBLE, amount DECIMAL(10,2), data BLOB, note TEXT, flag BOOLEAN, day DATE)",
 		sleep:  "SELECT SLEEP(5)",
 		byFlag: "SELECT id FROM %s WHERE flag = ? OR (? IS NULL AND flag IS NULL) ORDER BY id",
 	},
@@ -64,11 +64,11 @@ func (s sqlServer) table(t *testing.T) string {
 		db.Exec("DROP TABLE " + name)
 		db.Close()
 	})
-	ins := fmt.Sprintf("INSERT INTO %s (id, name, score, amount, data, note, flag) VALUES (%s, %s, %s, %s, %s, %s, %s)", name, s.ph(1), s.ph(2), s.ph(3), s.ph(4), s.ph(5), s.ph(6), s.ph(7))
+	ins := fmt.Sprintf("INSERT INTO %s (id, name, score, amount, data, note, flag, day) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", name, s.ph(1), s.ph(2), s.ph(3), s.ph(4), s.ph(5), s.ph(6), s.ph(7), s.ph(8))
 	for _, row := range [][]any{
-		{1, "Ada", 1.5, "12.50", []byte{0, 1, 0xff}, "first", true},
-		{2, "Grâce \"G\"", -2.25, "-0.01", nil, nil, false},
-		{3, "", nil, nil, []byte{}, "", nil},
+		{1, "Ada", 1.5, "12.50", []byte{0, 1, 0xff}, "first", true, "2024-01-02"},
+		{2, "Grâce \"G\"", -2.25, "-0.01", nil, nil, false, nil},
+		{3, "", nil, nil, []byte{}, "", nil, nil},
 	} {
 		if _, err := db.ExecContext(ctx, ins, row...); err != nil {
 			t.Fatalf("inserting %v: %v", row, err)
@@ -80,7 +80,7 @@ func (s sqlServer) table(t *testing.T) string {
 func (s sqlServer) target(t *testing.T, table, extra string) *asyncio.SQL {
 	t.Helper()
 	settings := fmt.Sprintf(`{driver: %s, dsn: '%s', %s queries: {
-		by_id: 'SELECT id, name, score, amount, data, note, flag FROM %s WHERE id = %s',
+		by_id: 'SELECT id, name, score, amount, data, note, flag, day FROM %s WHERE id = %s',
 		all: 'SELECT id, name AS who FROM %s ORDER BY id',
 		by_flag: '%s',
 		by_data: 'SELECT id FROM %s WHERE data = %s',
@@ -147,11 +147,11 @@ func TestSQLDo(t *testing.T) {
 				body string
 			}{
 				{"row 1", map[string]any{"query": "by_id", "args": []any{int64(1)}}, 1,
-					`[{"id":1,"name":"Ada","score":1.5,"amount":12.50,"data":"AAH/","note":"first","flag":` + s.boolean(true) + `}]`},
+					`[{"id":1,"name":"Ada","score":1.5,"amount":12.50,"data":"AAH/","note":"first","flag":` + s.boolean(true) + `,"day":"2024-01-02"}]`},
 				{"row 2 with NULLs", map[string]any{"query": "by_id", "args": []any{"2"}}, 1,
-					`[{"id":2,"name":"Grâce \"G\"","score":-2.25,"amount":-0.01,"data":null,"note":null,"flag":` + s.boolean(false) + `}]`},
+					`[{"id":2,"name":"Grâce \"G\"","score":-2.25,"amount":-0.01,"data":null,"note":null,"flag":` + s.boolean(false) + `,"day":null}]`},
 				{"row 3 empty", map[string]any{"query": "by_id", "args": []any{uint64(3)}}, 1,
-					`[{"id":3,"name":"","score":null,"amount":null,"data":"","note":"","flag":null}]`},
+					`[{"id":3,"name":"","score":null,"amount":null,"data":"","note":"","flag":null,"day":null}]`},
 				{"no row", map[string]any{"query": "by_id", "args": []any{int64(9)}}, 0, `[]`},
 				{"all, no args", map[string]any{"query": "all"}, 3, `[{"id":1,"who":"Ada"},{"id":2,"who":"Grâce \"G\""},{"id":3,"who":""}]`},
 				{"bool arg", map[string]any{"query": "by_flag", "args": []any{false, false}}, 1, `[{"id":2}]`},
