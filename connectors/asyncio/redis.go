@@ -26,7 +26,7 @@ type RedisConfig struct {
 	TLS            kit.TLS       `yaml:"tls" doc:"TLS to the server."`
 	Commands       []string      `yaml:"commands" default:"[GET, MGET, HGET, HMGET, HGETALL, EXISTS, SMEMBERS, LRANGE, ZSCORE, TTL]" doc:"The commands requests may send (case does not matter), matched against a request's first element. Read-only by default; list writes (SET, INCR) explicitly to allow them. Commands that change the connection's state (SELECT, SUBSCRIBE, MULTI, AUTH...) are not allowed."`
 	PoolSize       int           `yaml:"pool_size" default:"10" doc:"Connections kept to the server: at most this many requests run at once."`
-	ConnectTimeout time.Duration `yaml:"connect_timeout" default:"5s" doc:"How long Open waits for the server to answer a PING before it fails."`
+	ConnectTimeout time.Duration `yaml:"connect_timeout" default:"5s" doc:"How long starting the pipeline waits for the server to answer a PING before it fails, naming the server."`
 }
 
 // connCommands change a pooled connection's state or hold it: a request

@@ -33,7 +33,7 @@ type SQLConfig struct {
 	Queries        map[string]string `yaml:"queries" required:"true" doc:"The queries requests may run, by name: SQL text with placeholders ($1, $2... for postgres, ? for mysql) that take the request's args in order."`
 	MaxOpenConns   int               `yaml:"max_open_conns" default:"10" doc:"Connections kept to the database: at most this many queries run at once."`
 	MaxRows        int               `yaml:"max_rows" default:"1000" doc:"Most rows a query may return: more is an error result, not retried."`
-	ConnectTimeout time.Duration     `yaml:"connect_timeout" default:"5s" doc:"How long Open waits for the database to answer before it fails."`
+	ConnectTimeout time.Duration     `yaml:"connect_timeout" default:"5s" doc:"How long starting the pipeline waits for the database to answer before it fails, naming the driver, host and database."`
 }
 
 var queryNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
