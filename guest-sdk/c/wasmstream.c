@@ -493,17 +493,25 @@ static int reader_init(reader *r, uint8_t *base, size_t len, uint32_t gen) {
 
 /* Reads the records not read yet, so that a malformed frame fails the call
  * whatever the handler read, then checks the end of the frame. */
-static int reader_finish(reader *r, bool failed) {
-    if (failed) return -1;
+static int reader_drain(reader *r) {
     wasmstream_record scratch;
     int rc;
     while ((rc = next_record(r, &scratch)) == 1) {
     }
-    if (rc < 0) return -1;
-    for (uint32_t i = 1; i < r->total; i++)
+    return rc < 0 ? -1 : 0;
+}
+
+/* Passes over the frame's elements from from on and checks its end. */
+static int reader_rest(reader *r, uint32_t from) {
+    for (uint32_t i = from; i < r->total; i++)
         if (skip_value(r, 0)) return -1;
     if (r->off != r->len) return fail(r, r->off, "%zu trailing bytes after the frame", r->len - r->off);
     return 0;
+}
+
+static int reader_finish(reader *r, bool failed) {
+    if (failed || reader_drain(r)) return -1;
+    return reader_rest(r, 1);
 }
 
 static bool plain_header(const reader *r) { return r->len >= 6 && r->base[0] == 0x91 && r->base[1] == 0xdd; }
@@ -1399,6 +1407,235 @@ int wasmstream_state_map_add_f64(wasmstream_state s, const char *map, const void
 }
 #undef STATUS
 
+/* ---- async I/O --------------------------------------------------------- */
+
+#ifdef __wasm__
+__attribute__((import_module("wasmstream"), import_name("async_submit"))) extern int64_t host_async_submit(
+    const void *req, size_t len);
+#define async_begin() ((void)0)
+#define async_end(ok) ((void)(ok))
+#else
+/* The native stand-in: the requests kept, in order, and the status to
+ * refuse them with. */
+static struct {
+    uint8_t *req;
+    size_t len;
+} *async_reqs;
+static size_t async_len, async_cap, async_mark;
+static int32_t async_refuse;
+
+static int64_t host_async_submit(const void *req, size_t len) {
+    if (async_refuse != 0) return async_refuse;
+    if (async_len == async_cap) {
+        size_t cap = async_cap ? 2 * async_cap : 16;
+        void *n = realloc(async_reqs, cap * sizeof *async_reqs);
+        if (!n) return -1;
+        async_reqs = n, async_cap = cap;
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy) return -1;
+    if (len) memcpy(copy, req, len);
+    async_reqs[async_len].req = copy, async_reqs[async_len].len = len;
+    return (int64_t)async_len++;
+}
+
+static void async_begin(void) { async_mark = async_len; }
+
+/* A failed call's requests are dropped, as the host drops them. */
+static void async_end(bool ok) {
+    while (!ok && async_len > async_mark) free(async_reqs[--async_len].req);
+    async_mark = async_len;
+}
+
+bool wasmstream_test_submitted(size_t i, const uint8_t **req, size_t *len) {
+    if (i >= async_len) return false;
+    *req = async_reqs[i].req, *len = async_reqs[i].len;
+    return true;
+}
+
+void wasmstream_test_async_refuse(int32_t status) { async_refuse = status; }
+
+void wasmstream_test_async_reset(void) {
+    while (async_len > 0) free(async_reqs[--async_len].req);
+    async_mark = 0, async_refuse = 0;
+}
+#endif
+
+/* The operator of the current call, for wasmstream_submit. */
+static const wasmstream_operator *current_op;
+
+wasmstream_request wasmstream_http(const char *target, const char *method, const char *path, wasmstream_bytes context) {
+    return (wasmstream_request){.target = target, .method = method, .path = path, .context = context};
+}
+
+wasmstream_request wasmstream_redis(const char *target, wasmstream_bytes context, const wasmstream_str *command,
+                                    size_t command_len) {
+    return (wasmstream_request){.target = target, .context = context, .command = command, .command_len = command_len};
+}
+
+wasmstream_request wasmstream_sql(const char *target, const char *query, wasmstream_bytes context,
+                                  const wasmstream_arg *args, size_t args_len) {
+    return (wasmstream_request){.target = target, .query = query, .context = context, .args = args, .args_len = args_len};
+}
+
+static uint8_t *put_key(uint8_t *p, const char *k) { return put_str(p, k, strlen(k)); }
+
+static uint8_t *put_map_header(uint8_t *p, uint32_t n) {
+    if (n <= 15) *p++ = (uint8_t)(0x80 | n);
+    else if (n <= 0xffff) *p++ = 0xde, p = put_be(p, n, 2);
+    else *p++ = 0xdf, p = put_be(p, n, 4);
+    return p;
+}
+
+/* Bytes as a str (nil as ""). */
+static uint8_t *put_str_bytes(uint8_t *p, const void *s, size_t n) { return put_str(p, s ? s : "", s ? n : 0); }
+
+/* The encoding of req into *buf (grown as needed): its length, or 0 when
+ * out of memory. The keys are in sorted order, as the host writes maps. */
+static size_t encode_request(const wasmstream_request *req, uint8_t **buf, size_t *cap) {
+    const char *target = req->target ? req->target : "";
+    bool has_args = req->query || req->args_len;
+    size_t need = 64 + strlen(target) + 5 + req->context.len + 5 + req->body.len;
+    if (req->method) need += 5 + strlen(req->method);
+    if (req->path) need += 5 + strlen(req->path);
+    if (req->query) need += 5 + strlen(req->query);
+    for (size_t i = 0; i < req->headers_len; i++)
+        need += 10 + req->headers[i].name.len + req->headers[i].value.len;
+    for (size_t i = 0; i < req->command_len; i++) need += 5 + req->command[i].len;
+    for (size_t i = 0; i < req->args_len; i++) need += 10 + req->args[i].bytes.len;
+    if (*cap < need) {
+        uint8_t *b = realloc(*buf, need);
+        if (!b) return 0;
+        *buf = b, *cap = need;
+    }
+    uint32_t fields = 1 + has_args + !!req->body.ptr + !!req->command_len + !!req->context.ptr + !!req->headers_len +
+                      !!req->method + !!req->path + !!req->query;
+    uint8_t *p = put_map_header(*buf, fields);
+    if (has_args) {
+        p = put_key(p, "args");
+        p = put_array_header(p, (uint32_t)req->args_len);
+        for (size_t i = 0; i < req->args_len; i++) {
+            const wasmstream_arg *a = &req->args[i];
+            switch (a->type) {
+            case WASMSTREAM_ARG_BOOL: *p++ = a->b ? 0xc3 : 0xc2; break;
+            case WASMSTREAM_ARG_INT: put_int(&p, a->i); break;
+            case WASMSTREAM_ARG_FLOAT: {
+                uint64_t u;
+                memcpy(&u, &a->f, 8);
+                *p++ = 0xcb;
+                for (int k = 7; k >= 0; k--) *p++ = (uint8_t)(u >> (8 * k));
+                break;
+            }
+            case WASMSTREAM_ARG_STR: p = put_str_bytes(p, a->bytes.ptr, a->bytes.len); break;
+            case WASMSTREAM_ARG_BIN: p = put_bin(p, a->bytes.ptr ? a->bytes.ptr : (const uint8_t *)"", a->bytes.len); break;
+            default: *p++ = 0xc0;
+            }
+        }
+    }
+    if (req->body.ptr) p = put_bin(put_key(p, "body"), req->body.ptr, req->body.len);
+    if (req->command_len) {
+        p = put_array_header(put_key(p, "command"), (uint32_t)req->command_len);
+        for (size_t i = 0; i < req->command_len; i++) p = put_str_bytes(p, req->command[i].ptr, req->command[i].len);
+    }
+    if (req->context.ptr) p = put_bin(put_key(p, "context"), req->context.ptr, req->context.len);
+    if (req->headers_len) {
+        p = put_map_header(put_key(p, "headers"), (uint32_t)req->headers_len);
+        for (size_t i = 0; i < req->headers_len; i++) {
+            p = put_str_bytes(p, req->headers[i].name.ptr, req->headers[i].name.len);
+            p = put_str_bytes(p, req->headers[i].value.ptr, req->headers[i].value.len);
+        }
+    }
+    if (req->method) p = put_str(put_key(p, "method"), req->method, strlen(req->method));
+    if (req->path) p = put_str(put_key(p, "path"), req->path, strlen(req->path));
+    if (req->query) p = put_str(put_key(p, "query"), req->query, strlen(req->query));
+    p = put_str(put_key(p, "target"), target, strlen(target));
+    return (size_t)(p - *buf);
+}
+
+uint8_t *wasmstream_encode_request(const wasmstream_request *req, size_t *len) {
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    *len = encode_request(req, &buf, &cap);
+    if (!*len) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* The request buffer: grow-only, reused by every submit. */
+static uint8_t *req_buf;
+static size_t req_cap;
+
+int64_t wasmstream_submit(const wasmstream_request *req) {
+    if (!current_op || !current_op->on_result)
+        return wasmstream_error("wasmstream: wasmstream_submit without an on_result handler: set .on_result in "
+                                "WASMSTREAM_OPERATOR to receive the results");
+    size_t n = encode_request(req, &req_buf, &req_cap);
+    if (!n) return wasmstream_error("wasmstream: out of memory for an async request");
+    int64_t t = host_async_submit(req_buf, n);
+    if (LIKELY(t >= 0)) return t;
+    switch (t) {
+    case WASMSTREAM_ERR_TOO_LARGE:
+        wasmstream_error("wasmstream: async request refused: too large (async.max_request or async.max_context)");
+        return t;
+    case WASMSTREAM_ERR_CAPACITY:
+        wasmstream_error("wasmstream: async request refused: capacity full (async.capacity requests in flight)");
+        return t;
+    }
+    return wasmstream_error("wasmstream: async request refused (status %lld): an undeclared target, or a request its "
+                            "declaration does not allow",
+                            (long long)t);
+}
+
+/* Splits the nil, bin or str item at p: its payload in *item (nil: ptr
+ * NULL), and the next item's address, or NULL when p does not start a
+ * whole such item. */
+static const uint8_t *reply_item(const uint8_t *p, const uint8_t *end, wasmstream_bytes *item) {
+    size_t avail = (size_t)(end - p), n, h;
+    if (avail < 1) return NULL;
+    uint8_t c = p[0];
+    if (c == 0xc0) {
+        *item = (wasmstream_bytes){NULL, 0};
+        return p + 1;
+    }
+    if (c >= 0xa0 && c <= 0xbf) n = c & 0x1f, h = 1;
+    else if (avail >= 2 && (c == 0xc4 || c == 0xd9)) n = p[1], h = 2;
+    else if (avail >= 3 && (c == 0xc5 || c == 0xda)) n = (size_t)be(p + 1, 2), h = 3;
+    else if (avail >= 5 && (c == 0xc6 || c == 0xdb)) n = (size_t)be(p + 1, 4), h = 5;
+    else return NULL;
+    if (avail - h < n) return NULL;
+    *item = (wasmstream_bytes){(uint8_t *)p + h, n};
+    return p + h + n;
+}
+
+int wasmstream_redis_items(wasmstream_bytes body, wasmstream_items *items) {
+    *items = (wasmstream_items){0, NULL, NULL};
+    const uint8_t *p = body.ptr, *end = body.ptr + body.len;
+    size_t n, h;
+    uint8_t c = body.len ? p[0] : 0;
+    if (c >= 0x90 && c <= 0x9f) n = c & 0x0f, h = 1;
+    else if (c == 0xdc && body.len >= 3) n = (size_t)be(p + 1, 2), h = 3;
+    else if (c == 0xdd && body.len >= 5) n = (size_t)be(p + 1, 4), h = 5;
+    else return wasmstream_error("wasmstream: not an array reply");
+    const uint8_t *first = p + h;
+    p = first;
+    wasmstream_bytes item;
+    for (size_t i = 0; i < n; i++)
+        if (!(p = reply_item(p, end, &item)))
+            return wasmstream_error("wasmstream: array reply element %zu is not bin, str or nil", i);
+    if (p != end) return wasmstream_error("wasmstream: %zu trailing bytes after the array reply", (size_t)(end - p));
+    *items = (wasmstream_items){n, first, end};
+    return WASMSTREAM_OK;
+}
+
+bool wasmstream_items_next(wasmstream_items *items, wasmstream_bytes *item) {
+    if (!items->len || !items->_p) return false;
+    items->_p = reply_item(items->_p, items->_end, item); /* checked by wasmstream_redis_items */
+    items->len--;
+    return true;
+}
+
 /* ---- the operator ------------------------------------------------------ */
 
 static uint8_t *in_buf, *scratch_buf;
@@ -1436,6 +1673,43 @@ static int handler_failed(const char *kind, int rc) {
         wasmstream_error("wasmstream: the %s handler returned %d without setting an error message; return wasmstream_error(...)",
                          kind, rc);
     return WASMSTREAM_ERR;
+}
+
+/*
+ * Reads the frame's async results (element 1, which the reader is at) and
+ * hands each to fn: an array of fixarrays [ticket, status, context, code,
+ * body, error], in any valid encoding of those types.
+ */
+static int deliver_results(reader *r, wasmstream_result_fn fn, wasmstream_emitter *e) {
+    r->what = "decoding async results";
+    uint32_t n;
+    if (array_header(r, &n)) return -1;
+    if ((uint64_t)n * 7 > r->len - r->off)
+        return fail(r, r->off, "frame declares %u async results but has only %zu bytes left", n, r->len - r->off);
+    for (uint32_t i = 0; i < n; i++) {
+        size_t at = r->off;
+        uint32_t f;
+        if (array_header(r, &f)) return -1;
+        if (f < 6) return fail(r, at, "async result %u has %u fields; want 6", i, f);
+        wasmstream_result res;
+        wasmstream_bytes err;
+        int64_t ticket, status;
+        bool canon = true;
+        if (int_slow(r, "ticket", &canon, &ticket) || int_slow(r, "status", &canon, &status) ||
+            bin_slow(r, "context", false, &canon, &res.context) || int_slow(r, "code", &canon, &res.code) ||
+            bin_slow(r, "body", false, &canon, &res.body) || bin_slow(r, "error", true, &canon, &err))
+            return -1;
+        for (uint32_t j = 6; j < f; j++)
+            if (skip_value(r, 0)) return -1;
+        res.ticket = (uint64_t)ticket, res.status = (int32_t)status;
+        res.error = (wasmstream_str){(const char *)err.ptr, err.len};
+        busy = true;
+        int st = fn(&res, e);
+        busy = false;
+        if (UNLIKELY(st != 0)) return handler_failed("on_result", st);
+    }
+    r->what = "decoding input batch";
+    return 0;
 }
 
 static int run_process(const wasmstream_operator *op, uint8_t *frame, size_t len, const uint8_t **out,
@@ -1489,7 +1763,15 @@ static int run_process(const wasmstream_operator *op, uint8_t *frame, size_t len
         }
     }
     busy = false;
-    if (rc < 0 || reader_finish(&b.r, b.failed)) return WASMSTREAM_ERR;
+    if (rc < 0 || b.failed || reader_drain(&b.r)) return WASMSTREAM_ERR;
+    /* An operator without on_result submits nothing, so the host sends it
+     * no results: element 1 is skipped like any other. */
+    uint32_t rest = 1;
+    if (op->on_result && b.r.total >= 2) {
+        if (deliver_results(&b.r, op->on_result, &e)) return WASMSTREAM_ERR;
+        rest = 2;
+    }
+    if (reader_rest(&b.r, rest)) return WASMSTREAM_ERR;
     if (e.too_many)
         return wasmstream_error("wasmstream: more than %u records emitted from one batch, the ABI's limit per frame; split the work across batches",
                                 WASMSTREAM_MAX_RECORDS);
@@ -1503,7 +1785,11 @@ static int run_process(const wasmstream_operator *op, uint8_t *frame, size_t len
  * (by the host, or natively by the stand-in). */
 static int process(const wasmstream_operator *op, uint8_t *frame, size_t len, const uint8_t **out, size_t *out_len) {
     state_begin();
+    async_begin();
+    current_op = op;
     int rc = run_process(op, frame, len, out, out_len);
+    current_op = NULL;
+    async_end(rc == WASMSTREAM_OK);
     state_end(rc == WASMSTREAM_OK);
     return rc;
 }
@@ -1691,7 +1977,11 @@ static int run_init(const wasmstream_operator *op, const uint8_t *payload, size_
 
 int wasmstream_run_init(const wasmstream_operator *op, const uint8_t *payload, size_t len) {
     state_begin();
+    async_begin();
+    current_op = op;
     int rc = run_init(op, payload, len);
+    current_op = NULL;
+    async_end(rc == WASMSTREAM_OK);
     state_end(rc == WASMSTREAM_OK);
     return rc;
 }
@@ -1843,6 +2133,36 @@ uint8_t *wasmstream_encode_frame(const wasmstream_record *recs, size_t n, size_t
     put_be(w.buf + 2, w.n, 4);
     *len = w.len;
     return w.buf;
+}
+
+uint8_t *wasmstream_encode_frame_results(const wasmstream_record *recs, size_t n, const wasmstream_result *results,
+                                         size_t results_len, size_t *len) {
+    uint8_t *frame = wasmstream_encode_frame(recs, n, len);
+    if (!frame || results_len == 0) return frame;
+    size_t need = *len + 5;
+    for (size_t i = 0; i < results_len; i++)
+        need += 1 + 9 + 9 + 5 + results[i].context.len + 9 + 5 + results[i].body.len + 5 + results[i].error.len;
+    uint8_t *b = realloc(frame, need);
+    if (!b) {
+        free(frame);
+        return NULL;
+    }
+    b[0] = 0x92;
+    uint8_t *p = b + *len;
+    *p++ = 0xdd;
+    p = put_be(p, (uint32_t)results_len, 4);
+    for (size_t i = 0; i < results_len; i++) {
+        const wasmstream_result *r = &results[i];
+        *p++ = 0x96;
+        put_int(&p, (int64_t)r->ticket);
+        put_int(&p, r->status);
+        p = put_bin(p, r->context.ptr, r->context.len);
+        put_int(&p, r->code);
+        p = put_bin(p, r->body.ptr, r->body.len);
+        p = r->error.ptr ? put_str(p, r->error.ptr, r->error.len) : (*p++ = 0xc0, p);
+    }
+    *len = (size_t)(p - b);
+    return b;
 }
 
 int wasmstream_decode_frame(uint8_t *frame, size_t len, wasmstream_record **recs, size_t *n) {

@@ -189,14 +189,18 @@ typedef int (*wasmstream_filter_fn)(const wasmstream_record *r);
 typedef int (*wasmstream_flat_map_fn)(wasmstream_record *r, wasmstream_emitter *out);
 typedef int (*wasmstream_batch_fn)(wasmstream_batch *b, wasmstream_emitter *out);
 typedef int (*wasmstream_init_fn)(const wasmstream_config *cfg);
+struct wasmstream_result;
+/* Handles one async result (see Async I/O below). */
+typedef int (*wasmstream_result_fn)(const struct wasmstream_result *res, wasmstream_emitter *out);
 
-/* An operator: exactly one handler, and optionally on_init. */
+/* An operator: exactly one handler, and optionally on_init and on_result. */
 typedef struct {
     wasmstream_map_fn map;                 /* one record out per record in */
     wasmstream_filter_fn filter;           /* keep or drop each record */
     wasmstream_flat_map_fn flat_map;       /* zero or more records out per record in */
     wasmstream_batch_fn process_batch;     /* the whole batch */
     wasmstream_init_fn on_init;            /* once per instance, before the first batch */
+    wasmstream_result_fn on_result;        /* each async result, after the call's records */
 } wasmstream_operator;
 
 /*
@@ -321,6 +325,151 @@ int wasmstream_state_map_add_f64(wasmstream_state s, const char *map, const void
                                  double *out);
 
 /*
+ * Async I/O (abi/SPEC.md, section 5.2): wasmstream_submit sends a request
+ * to a target the pipeline file declares under the operator's
+ * async.targets, and the operator's on_result handler receives its result
+ * in a later call, with the context the request carried. No call waits.
+ *
+ *     static int enrich(wasmstream_record *r, wasmstream_emitter *out) {
+ *         (void)out;
+ *         wasmstream_str cmd[] = {WASMSTREAM_STR("GET"), {(const char *)r->key.ptr, r->key.len}};
+ *         wasmstream_request req = wasmstream_redis("cache", r->value, cmd, 2);
+ *         int64_t t = wasmstream_submit(&req);
+ *         return t < 0 ? (int)t : WASMSTREAM_OK;
+ *     }
+ *
+ *     static int joined(const wasmstream_result *res, wasmstream_emitter *out) {
+ *         wasmstream_record o = {0};
+ *         o.value = res->status == WASMSTREAM_RESULT_OK ? res->body : res->context;
+ *         wasmstream_emit(out, &o);
+ *         return WASMSTREAM_OK;
+ *     }
+ *
+ *     WASMSTREAM_OPERATOR(.flat_map = enrich, .on_result = joined);
+ *
+ * A request is a wasmstream_request: its target, its context, and the
+ * fields of the target's kind; NULL strings, nil bytes and empty arrays are
+ * left out. wasmstream_submit encodes it (with the SDK's msgpack writer,
+ * into a buffer it reuses) and returns its ticket (>= 0), or a negative
+ * status with the error message set, so a handler can return it:
+ * WASMSTREAM_ERR (an undeclared target, a request the declaration does not
+ * allow, no on_result handler), WASMSTREAM_ERR_TOO_LARGE (over
+ * async.max_request or async.max_context) or WASMSTREAM_ERR_CAPACITY
+ * (async.capacity requests in flight: an operator submitting at most one
+ * request per record never sees it). Requests submitted by a call that
+ * fails are dropped: the retried call submits them again.
+ */
+#define WASMSTREAM_ERR_CAPACITY (-6)
+/* Result statuses. */
+#define WASMSTREAM_RESULT_OK 0
+#define WASMSTREAM_RESULT_ERROR (-1)
+#define WASMSTREAM_RESULT_TIMEOUT (-7)
+
+/* A SQL argument: nil, bool, int, float, str or bin. */
+typedef enum {
+    WASMSTREAM_ARG_NIL,
+    WASMSTREAM_ARG_BOOL,
+    WASMSTREAM_ARG_INT,
+    WASMSTREAM_ARG_FLOAT,
+    WASMSTREAM_ARG_STR,
+    WASMSTREAM_ARG_BIN
+} wasmstream_arg_type;
+
+typedef struct {
+    wasmstream_arg_type type;
+    bool b;
+    int64_t i;
+    double f;
+    wasmstream_bytes bytes; /* str and bin */
+} wasmstream_arg;
+
+static inline wasmstream_arg wasmstream_arg_nil(void) { return (wasmstream_arg){.type = WASMSTREAM_ARG_NIL}; }
+static inline wasmstream_arg wasmstream_arg_bool(bool b) { return (wasmstream_arg){.type = WASMSTREAM_ARG_BOOL, .b = b}; }
+static inline wasmstream_arg wasmstream_arg_int(int64_t i) { return (wasmstream_arg){.type = WASMSTREAM_ARG_INT, .i = i}; }
+static inline wasmstream_arg wasmstream_arg_float(double f) {
+    return (wasmstream_arg){.type = WASMSTREAM_ARG_FLOAT, .f = f};
+}
+/* A str argument of s[0..len). */
+static inline wasmstream_arg wasmstream_arg_str(const void *s, size_t len) {
+    return (wasmstream_arg){.type = WASMSTREAM_ARG_STR, .bytes = {(uint8_t *)s, len}};
+}
+static inline wasmstream_arg wasmstream_arg_bin(const void *p, size_t len) {
+    return (wasmstream_arg){.type = WASMSTREAM_ARG_BIN, .bytes = {(uint8_t *)p, len}};
+}
+
+/* An async request. Strings are NUL-terminated. */
+typedef struct {
+    const char *target;        /* the declared target (required) */
+    wasmstream_bytes context;  /* handed back with the result; ptr == NULL: none */
+    /* http */
+    const char *method;        /* NULL: the host's default, GET */
+    const char *path;          /* with its query, appended to the target's url */
+    const wasmstream_header *headers; /* added to the target's; values are written as str */
+    size_t headers_len;
+    wasmstream_bytes body;     /* ptr == NULL: none */
+    /* redis */
+    const wasmstream_str *command; /* the command and its arguments */
+    size_t command_len;
+    /* sql */
+    const char *query;         /* the name of one of the target's queries */
+    const wasmstream_arg *args; /* its parameters: written (maybe empty) when query is set */
+    size_t args_len;
+} wasmstream_request;
+
+/* Requests for HTTP (method and path appended to the target's url), Redis
+ * (one command) and SQL (the named query with args) targets. */
+wasmstream_request wasmstream_http(const char *target, const char *method, const char *path, wasmstream_bytes context);
+wasmstream_request wasmstream_redis(const char *target, wasmstream_bytes context, const wasmstream_str *command,
+                                    size_t command_len);
+wasmstream_request wasmstream_sql(const char *target, const char *query, wasmstream_bytes context,
+                                  const wasmstream_arg *args, size_t args_len);
+
+/* Submits req: its ticket, or a negative status with the message set. */
+int64_t wasmstream_submit(const wasmstream_request *req);
+/* req's msgpack encoding, as wasmstream_submit sends it (free the result;
+ * NULL when out of memory). */
+uint8_t *wasmstream_encode_request(const wasmstream_request *req, size_t *len);
+
+/*
+ * One request's result, valid during the on_result call. status is
+ * WASMSTREAM_RESULT_OK when the request completed (code and body hold the
+ * answer: an HTTP status and body, a Redis reply, SQL rows as JSON), or
+ * WASMSTREAM_RESULT_ERROR or WASMSTREAM_RESULT_TIMEOUT with error saying
+ * why. context, body and error point into the input batch; ptr == NULL is
+ * nil, distinct from empty.
+ */
+typedef struct wasmstream_result {
+    uint64_t ticket;          /* what wasmstream_submit returned */
+    int32_t status;
+    wasmstream_bytes context; /* the request's context, as submitted */
+    int64_t code;             /* http: the status; redis: an array reply's length; sql: the rows */
+    wasmstream_bytes body;
+    wasmstream_str error;
+} wasmstream_result;
+
+/*
+ * The on_result handler is called once per result, in the call that
+ * delivers it, after the call's records were handled, and emits through
+ * out. Returning an error fails the call: its results are delivered again
+ * to the retry. An operator without on_result is sent no results (it can
+ * submit nothing).
+ */
+
+/* A Redis array reply's elements (MGET, HMGET, LRANGE...). */
+typedef struct {
+    size_t len; /* the number of elements not yet returned by next */
+    const uint8_t *_p, *_end;
+} wasmstream_items;
+/*
+ * Splits body, a Redis array reply (a msgpack array of bin or nil), into
+ * *items: WASMSTREAM_OK, or WASMSTREAM_ERR with the message set when it is
+ * not one. Then while (wasmstream_items_next(&items, &item)) ..., a nil
+ * element (a nil reply) with item.ptr == NULL.
+ */
+int wasmstream_redis_items(wasmstream_bytes body, wasmstream_items *items);
+bool wasmstream_items_next(wasmstream_items *items, wasmstream_bytes *item);
+
+/*
  * Running an operator natively (and in tests), through the same code as the
  * module's exports. wasmstream_run_init takes an encoded init payload;
  * wasmstream_run_frame copies frame into the input buffer, processes it and
@@ -342,6 +491,9 @@ const char *wasmstream_last_error(void);
  * (all lines so far, "LEVEL: message\n" each).
  */
 uint8_t *wasmstream_encode_frame(const wasmstream_record *recs, size_t n, size_t *len);
+/* A frame of records and async results (element 1), as the host writes it. */
+uint8_t *wasmstream_encode_frame_results(const wasmstream_record *recs, size_t n, const wasmstream_result *results,
+                                         size_t results_len, size_t *len);
 int wasmstream_decode_frame(uint8_t *frame, size_t len, wasmstream_record **recs, size_t *n);
 typedef struct {
     const char *name;
@@ -373,6 +525,17 @@ void wasmstream_test_state_max_value(size_t bytes);
 void wasmstream_test_advance_time(int64_t ms);
 bool wasmstream_test_state_entry(size_t i, int32_t *scope, wasmstream_bytes *key, wasmstream_bytes *name,
                                  wasmstream_bytes *val);
+/*
+ * The native async_submit accepts every request (ticket i for the i-th
+ * kept since the last reset) unless wasmstream_test_async_refuse set a
+ * status to answer with (0: accept again). The requests of a
+ * wasmstream_run_frame or wasmstream_run_init call that fails are dropped.
+ * wasmstream_test_submitted reads the i-th request's encoding: false past
+ * the last. wasmstream_test_async_reset forgets them all.
+ */
+bool wasmstream_test_submitted(size_t i, const uint8_t **req, size_t *len);
+void wasmstream_test_async_refuse(int32_t status);
+void wasmstream_test_async_reset(void);
 #endif
 
 #ifdef __cplusplus

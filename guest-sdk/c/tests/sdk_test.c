@@ -585,6 +585,230 @@ static void test_config(void) {
           "got \"%s\"", wasmstream_last_error());
 }
 
+/* ---- async I/O ---------------------------------------------------------- */
+
+/* The requests submitted since the last reset, as one msgpack array. */
+static uint8_t *submitted_array(size_t *len) {
+    size_t n = 0, total = 0, l;
+    const uint8_t *req;
+    while (wasmstream_test_submitted(n, &req, &l)) n++, total += l;
+    uint8_t *b = malloc(total + 5), *p = b;
+    if (n <= 15) *p++ = (uint8_t)(0x90 | n);
+    else if (n <= 0xffff) *p++ = 0xdc, *p++ = (uint8_t)(n >> 8), *p++ = (uint8_t)n;
+    else *p++ = 0xdd, *p++ = (uint8_t)(n >> 24), *p++ = (uint8_t)(n >> 16), *p++ = (uint8_t)(n >> 8), *p++ = (uint8_t)n;
+    for (size_t i = 0; wasmstream_test_submitted(i, &req, &l); i++) memcpy(p, req, l), p += l;
+    *len = (size_t)(p - b);
+    return b;
+}
+
+/* The conformance operator over the async vectors: its output byte for
+ * byte, and its requests, encoded as the vectors encode them (map keys
+ * sorted, smallest encodings), byte for byte too. */
+static void test_async_vectors(void) {
+    char **names;
+    size_t n = list("conformance-async", ".in.msgpack", &names);
+    CHECK(n >= 4, "found %zu async vectors in %s/conformance-async", n, testdata);
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        size_t len, want_len, got_len, subs_len, got_subs_len;
+        snprintf(path, sizeof path, "%s/conformance-async/%s.in.msgpack", testdata, names[i]);
+        uint8_t *in = read_file(path, &len);
+        snprintf(path, sizeof path, "%s/conformance-async/%s.out.msgpack", testdata, names[i]);
+        uint8_t *want = read_file(path, &want_len);
+        snprintf(path, sizeof path, "%s/conformance-async/%s.submits.msgpack", testdata, names[i]);
+        uint8_t *subs = read_file(path, &subs_len);
+        wasmstream_test_async_reset();
+        uint8_t *got = run(&wasmstream_operator_def, in, len, &got_len);
+        CHECK(got && bytes_eq(got, got_len, want, want_len), "%s: output differs (%zu bytes, want %zu): %s", names[i],
+              got_len, want_len, wasmstream_last_error());
+        uint8_t *got_subs = submitted_array(&got_subs_len);
+        CHECK(bytes_eq(got_subs, got_subs_len, subs, subs_len), "%s: submitted requests differ (%zu bytes, want %zu)",
+              names[i], got_subs_len, subs_len);
+        free(got_subs);
+        free(got);
+        free(subs);
+        free(want);
+        free(in);
+        free(names[i]);
+    }
+    free(names);
+    wasmstream_test_async_reset();
+}
+
+static int submit_all(wasmstream_record *r, wasmstream_emitter *out) {
+    (void)out;
+    if (r->value.len == 4 && memcmp(r->value.ptr, "fail", 4) == 0) return wasmstream_error("failed");
+    wasmstream_request req = wasmstream_http("svc", "GET", "/x", r->value);
+    int64_t t = wasmstream_submit(&req);
+    return t < 0 ? (int)t : WASMSTREAM_OK;
+}
+
+static int seen_results;
+
+static int echo_result(const wasmstream_result *res, wasmstream_emitter *out) {
+    char line[256];
+    int n = snprintf(line, sizeof line, "%llu %d %lld %s%.*s %s%.*s %s%.*s", (unsigned long long)res->ticket,
+                     res->status, (long long)res->code, res->context.ptr ? "=" : "nil", (int)res->context.len,
+                     res->context.ptr ? (const char *)res->context.ptr : "", res->body.ptr ? "=" : "nil",
+                     (int)res->body.len, res->body.ptr ? (const char *)res->body.ptr : "",
+                     res->error.ptr ? "=" : "nil", (int)res->error.len, res->error.ptr ? res->error.ptr : "");
+    wasmstream_record r = {0};
+    r.value = (wasmstream_bytes){(uint8_t *)line, (size_t)n};
+    wasmstream_emit(out, &r);
+    seen_results++;
+    return res->status == 99 ? wasmstream_error("result handler failed") : WASMSTREAM_OK;
+}
+
+static int upper_records(wasmstream_record *r, wasmstream_emitter *out) {
+    upper_map(r);
+    wasmstream_emit(out, r);
+    return WASMSTREAM_OK;
+}
+
+static void test_async(void) {
+    size_t len, got_len;
+    /* Requests: every field, keys sorted, the smallest encodings. */
+    wasmstream_header hdrs[] = {{WASMSTREAM_STR("a"), WASMSTREAM_BYTES("b")}};
+    wasmstream_request http = wasmstream_http("t", "POST", "/p", WASMSTREAM_BYTES("c"));
+    http.headers = hdrs, http.headers_len = 1, http.body = WASMSTREAM_BYTES("xy");
+    uint8_t *enc = wasmstream_encode_request(&http, &len);
+    static const uint8_t want_http[] = "\x86\xa4" "body\xc4\x02xy\xa7" "context\xc4\x01" "c\xa7" "headers\x81\xa1" "a\xa1"
+                                       "b\xa6" "method\xa4" "POST\xa4" "path\xa2/p\xa6" "target\xa1t";
+    CHECK(bytes_eq(enc, len, want_http, sizeof want_http - 1), "http request: %zu bytes", len);
+    free(enc);
+    wasmstream_arg args[] = {wasmstream_arg_nil(), wasmstream_arg_bool(true), wasmstream_arg_int(-200),
+                             wasmstream_arg_float(1.5), wasmstream_arg_str("s", 1), wasmstream_arg_bin("\0", 1)};
+    wasmstream_request sql = wasmstream_sql("db", "q", (wasmstream_bytes){0}, args, 6);
+    enc = wasmstream_encode_request(&sql, &len);
+    static const uint8_t want_sql[] = "\x83\xa4" "args\x96\xc0\xc3\xd1\xff\x38\xcb\x3f\xf8\0\0\0\0\0\0\xa1s\xc4\x01\0"
+                                      "\xa5query\xa1q\xa6target\xa2" "db";
+    CHECK(bytes_eq(enc, len, want_sql, sizeof want_sql - 1), "sql request: %zu bytes", len);
+    free(enc);
+    wasmstream_request noargs = wasmstream_sql("db", "q", (wasmstream_bytes){0}, NULL, 0);
+    enc = wasmstream_encode_request(&noargs, &len);
+    CHECK(len > 6 && memcmp(enc, "\x83\xa4" "args\x90", 7) == 0, "a query without args has an empty args array");
+    free(enc);
+    wasmstream_str cmd[] = {WASMSTREAM_STR("MGET"), WASMSTREAM_STR("k1"), WASMSTREAM_STR("k2")};
+    wasmstream_request redis = wasmstream_redis("r", (wasmstream_bytes){0}, cmd, 3);
+    enc = wasmstream_encode_request(&redis, &len);
+    static const uint8_t want_redis[] = "\x82\xa7" "command\x93\xa4MGET\xa2k1\xa2k2\xa6target\xa1r";
+    CHECK(bytes_eq(enc, len, want_redis, sizeof want_redis - 1), "redis request: %zu bytes", len);
+    free(enc);
+
+    /* Submitting: tickets, refusals, no handler, a failed call's requests. */
+    wasmstream_test_async_reset();
+    const wasmstream_operator op = {.flat_map = submit_all, .on_result = echo_result};
+    wasmstream_record recs[2] = {{.value = WASMSTREAM_BYTES("one")}, {.value = WASMSTREAM_BYTES("two")}};
+    uint8_t *frame = wasmstream_encode_frame(recs, 2, &len);
+    uint8_t *got = run(&op, frame, len, &got_len);
+    const uint8_t *req;
+    size_t req_len;
+    CHECK(got && got_len == 6, "submitting emits nothing: %s", wasmstream_last_error());
+    CHECK(wasmstream_test_submitted(1, &req, &req_len) && !wasmstream_test_submitted(2, &req, &req_len),
+          "two requests kept");
+    free(got);
+    free(frame);
+    recs[1].value = WASMSTREAM_BYTES("fail");
+    frame = wasmstream_encode_frame(recs, 2, &len);
+    CHECK(!run(&op, frame, len, &got_len) && !wasmstream_test_submitted(2, &req, &req_len),
+          "a failed call's requests are dropped");
+    free(frame);
+    recs[1].value = WASMSTREAM_BYTES("two");
+    frame = wasmstream_encode_frame(recs, 1, &len);
+    wasmstream_test_async_refuse(WASMSTREAM_ERR_CAPACITY);
+    CHECK(!run(&op, frame, len, &got_len) &&
+              strcmp(wasmstream_last_error(),
+                     "wasmstream: async request refused: capacity full (async.capacity requests in flight)") == 0,
+          "capacity: got \"%s\"", wasmstream_last_error());
+    wasmstream_test_async_refuse(-1);
+    CHECK(!run(&op, frame, len, &got_len) && strstr(wasmstream_last_error(), "refused (status -1)"),
+          "refused: got \"%s\"", wasmstream_last_error());
+    wasmstream_test_async_refuse(0);
+    const wasmstream_operator no_handler = {.flat_map = submit_all};
+    CHECK(!run(&no_handler, frame, len, &got_len) &&
+              strstr(wasmstream_last_error(), "wasmstream_submit without an on_result handler"),
+          "no handler: got \"%s\"", wasmstream_last_error());
+    CHECK(!wasmstream_test_submitted(2, &req, &req_len), "refused requests are not kept");
+    free(frame);
+
+    /* Results: after the call's records, nil apart from empty, any width. */
+    wasmstream_result results[] = {
+        {.ticket = 0, .status = WASMSTREAM_RESULT_OK, .context = WASMSTREAM_BYTES("ctx"), .code = 200,
+         .body = WASMSTREAM_BYTES("body")},
+        {.ticket = (uint64_t)1 << 40, .status = WASMSTREAM_RESULT_TIMEOUT, .context = {(uint8_t *)"", 0},
+         .code = -1, .error = WASMSTREAM_STR("timed out")},
+        {.ticket = 7, .status = WASMSTREAM_RESULT_ERROR, .body = {(uint8_t *)"", 0}, .error = {"", 0}},
+    };
+    wasmstream_record rec = {.value = WASMSTREAM_BYTES("rec")};
+    const wasmstream_operator echo = {.flat_map = upper_records, .on_result = echo_result};
+    frame = wasmstream_encode_frame_results(&rec, 1, results, 3, &len);
+    CHECK(frame[0] == 0x92, "a frame with results starts 0x92");
+    got = run(&echo, frame, len, &got_len);
+    wasmstream_record *out;
+    size_t n;
+    CHECK(got && wasmstream_decode_frame(got, got_len, &out, &n) == 0 && n == 4, "4 records out: %s",
+          wasmstream_last_error());
+    static const char *want[] = {"REC", "0 0 200 =ctx =body nil", "1099511627776 -7 -1 = nil =timed out",
+                                 "7 -1 0 nil = ="};
+    for (size_t i = 0; got && i < n && i < 4; i++)
+        CHECK(bytes_eq(out[i].value.ptr, out[i].value.len, (const uint8_t *)want[i], strlen(want[i])),
+              "record %zu: \"%.*s\", want \"%s\"", i, (int)out[i].value.len, (const char *)out[i].value.ptr, want[i]);
+    if (got) free(out);
+    free(got);
+    free(frame);
+    /* No records, results only; a handler's error fails the call. */
+    frame = wasmstream_encode_frame_results(NULL, 0, results, 1, &len);
+    got = run(&echo, frame, len, &got_len);
+    CHECK(got && wasmstream_decode_frame(got, got_len, &out, &n) == 0 && n == 1, "a call with only results");
+    if (got) free(out);
+    free(got);
+    free(frame);
+    results[1].status = 99;
+    frame = wasmstream_encode_frame_results(NULL, 0, results, 3, &len);
+    seen_results = 0;
+    CHECK(!run(&echo, frame, len, &got_len) && strcmp(wasmstream_last_error(), "result handler failed") == 0 &&
+              seen_results == 2,
+          "a failing result handler: \"%s\", %d results seen", wasmstream_last_error(), seen_results);
+    /* Without on_result, element 1 is skipped. */
+    const wasmstream_operator plain = {.flat_map = upper_records};
+    seen_results = 0;
+    got = run(&plain, frame, len, &got_len);
+    CHECK(got && got_len == 6 && seen_results == 0, "results skipped without on_result: %s", wasmstream_last_error());
+    free(got);
+    /* A malformed result fails the call. */
+    results[1].status = WASMSTREAM_RESULT_TIMEOUT;
+    free(frame);
+    frame = wasmstream_encode_frame_results(NULL, 0, results, 3, &len);
+    frame[len - 1] = 0x91; /* the last result's error: an array */
+    CHECK(!run(&echo, frame, len, &got_len) && strstr(wasmstream_last_error(), "decoding async results"),
+          "malformed result: \"%s\"", wasmstream_last_error());
+    free(frame);
+    static const uint8_t short_result[] = "\x92\x90\x91\x95\0\0\xc4\x03" "abc\0\xc0";
+    CHECK(!run(&echo, short_result, sizeof short_result - 1, &got_len) &&
+              strstr(wasmstream_last_error(), "async result 0 has 5 fields; want 6"),
+          "a short result: \"%s\"", wasmstream_last_error());
+
+    /* Redis array replies. */
+    static const uint8_t reply[] = "\x93\xc4\x01" "a\xc0\xa2" "bc";
+    wasmstream_items items;
+    wasmstream_bytes item;
+    CHECK(wasmstream_redis_items((wasmstream_bytes){(uint8_t *)reply, sizeof reply - 1}, &items) == 0 &&
+              items.len == 3,
+          "array reply: %s", wasmstream_last_error());
+    CHECK(wasmstream_items_next(&items, &item) && bytes_eq(item.ptr, item.len, (const uint8_t *)"a", 1), "item 0");
+    CHECK(wasmstream_items_next(&items, &item) && item.ptr == NULL, "item 1 is nil");
+    CHECK(wasmstream_items_next(&items, &item) && bytes_eq(item.ptr, item.len, (const uint8_t *)"bc", 2), "item 2");
+    CHECK(!wasmstream_items_next(&items, &item) && items.len == 0, "the end");
+    CHECK(wasmstream_redis_items(WASMSTREAM_BYTES("OK"), &items) == WASMSTREAM_ERR &&
+              strcmp(wasmstream_last_error(), "wasmstream: not an array reply") == 0,
+          "not an array: \"%s\"", wasmstream_last_error());
+    CHECK(wasmstream_redis_items(WASMSTREAM_BYTES("\x92\xc4\x01" "a\x05"), &items) == WASMSTREAM_ERR &&
+              strstr(wasmstream_last_error(), "element 1"),
+          "bad element: \"%s\"", wasmstream_last_error());
+    CHECK(wasmstream_redis_items(WASMSTREAM_BYTES("\x90"), &items) == 0 && items.len == 0, "empty array reply");
+    wasmstream_test_async_reset();
+}
+
 /* ---- headers, log and count --------------------------------------------- */
 
 static int check_headers(wasmstream_record *r, wasmstream_emitter *out) {
@@ -631,6 +855,8 @@ int main(int argc, char **argv) {
     test_errors();
     test_config();
     test_headers_log_count();
+    test_async_vectors();
+    test_async();
     if (failures) {
         fprintf(stderr, "FAIL: %d checks failed\n", failures);
         return 1;

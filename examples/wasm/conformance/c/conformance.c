@@ -11,6 +11,9 @@
  *   "trap"         the module traps (executes unreachable)
  *   "state:..."    a state operation (abi/conformance_state.go): the record
  *                  with its result as the value
+ *   "async:...", "async-sql:...", "async-redis:..."
+ *                  an async request (abi/conformance_async.go), and for
+ *                  each result delivered, a record describing it
  *   anything else  the record with its value's ASCII letters upper-cased
  *
  * Build it with ./build conformance.wasm.
@@ -138,6 +141,96 @@ static int state_op(const wasmstream_record *r, const uint8_t *op, size_t n) {
     return wasmstream_error("unknown state operation \"%.*s\"", (int)n, (const char *)op);
 }
 
+/* The NUL-terminated copy of v[0..n), in one of a few buffers reused by
+ * every request (the SDK encodes the request before the next record). */
+static const char *cstr(int slot, const uint8_t *v, size_t n) {
+    static char *bufs[3];
+    static size_t caps[3];
+    if (caps[slot] < n + 1) {
+        char *b = realloc(bufs[slot], n + 1);
+        if (!b) return NULL;
+        bufs[slot] = b, caps[slot] = n + 1;
+    }
+    memcpy(bufs[slot], v, n);
+    bufs[slot][n] = 0;
+    return bufs[slot];
+}
+
+/*
+ * Submits the request an async record asks for (abi/conformance_async.go)
+ * and sets *submitted, or leaves it false when v is not one: "async:" needs
+ * a colon after the target, "async-sql:" two more, "async-redis:" one.
+ */
+static int submit(wasmstream_bytes v, bool *submitted) {
+    *submitted = false;
+    size_t skip;
+    int kind;
+    if (PREFIX(v, "async:")) kind = 0, skip = 6;
+    else if (PREFIX(v, "async-sql:")) kind = 1, skip = 10;
+    else if (PREFIX(v, "async-redis:")) kind = 2, skip = 12;
+    else return WASMSTREAM_OK;
+    const uint8_t *p = v.ptr + skip, *end = v.ptr + v.len;
+    const uint8_t *c1 = memchr(p, ':', (size_t)(end - p));
+    if (!c1) return WASMSTREAM_OK;
+    const uint8_t *c2 = kind == 1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
+    if (kind == 1 && !c2) return WASMSTREAM_OK;
+    const char *target = cstr(0, p, (size_t)(c1 - p));
+    wasmstream_request req;
+    wasmstream_str command[2];
+    wasmstream_arg args[2];
+    if (!target) return oom();
+    switch (kind) {
+    case 0: {
+        const char *path = cstr(1, c1 + 1, (size_t)(end - c1 - 1));
+        if (!path) return oom();
+        req = wasmstream_http(target, "GET", path, v);
+        break;
+    }
+    case 1: {
+        const char *query = cstr(1, c1 + 1, (size_t)(c2 - c1 - 1));
+        if (!query) return oom();
+        args[0] = wasmstream_arg_str(c2 + 1, (size_t)(end - c2 - 1));
+        args[1] = wasmstream_arg_int(7);
+        req = wasmstream_sql(target, query, v, args, 2);
+        break;
+    }
+    default:
+        command[0] = WASMSTREAM_STR("GET");
+        command[1] = (wasmstream_str){(const char *)c1 + 1, (size_t)(end - c1 - 1)};
+        req = wasmstream_redis(target, v, command, 2);
+    }
+    int64_t t = wasmstream_submit(&req);
+    if (t < 0) return (int)t; /* the conformance vectors submit nothing a host refuses */
+    *submitted = true;
+    return WASMSTREAM_OK;
+}
+
+/* Appends the decimal digits of v to result. */
+static bool append_int(int64_t v) {
+    char digits[24];
+    return result_append(digits, (size_t)snprintf(digits, sizeof digits, "%" PRId64, v));
+}
+
+static bool append_or_nil(const void *p, size_t n) { return p ? result_append(p, n) : result_append("nil", 3); }
+
+/* Emits the record describing an async result:
+ * "result:" ticket ":" status ":" code ":" body ":" error ":" context. */
+static int on_result(const wasmstream_result *res, wasmstream_emitter *out) {
+    char ticket[24];
+    result_len = 0;
+    if (!result_append("result:", 7) ||
+        !result_append(ticket, (size_t)snprintf(ticket, sizeof ticket, "%" PRIu64, res->ticket)) ||
+        !result_append(":", 1) || !append_int(res->status) || !result_append(":", 1) || !append_int(res->code) ||
+        !result_append(":", 1) || !append_or_nil(res->body.ptr, res->body.len) || !result_append(":", 1) ||
+        !(res->error.len ? result_append(res->error.ptr, res->error.len) : result_append("nil", 3)) ||
+        !result_append(":", 1) || !append_or_nil(res->context.ptr, res->context.len))
+        return oom();
+    wasmstream_record r = {0};
+    r.value = (wasmstream_bytes){result, result_len};
+    wasmstream_emit(out, &r);
+    return WASMSTREAM_OK;
+}
+
 static int conformance(wasmstream_record *r, wasmstream_emitter *out) {
     wasmstream_bytes v = r->value;
     if (PREFIX(v, "drop")) return WASMSTREAM_OK;
@@ -157,6 +250,11 @@ static int conformance(wasmstream_record *r, wasmstream_emitter *out) {
     }
     if (PREFIX(v, "error:")) return wasmstream_error_bytes(v.ptr + 6, v.len - 6);
     if (PREFIX(v, "trap")) __builtin_trap();
+    if (PREFIX(v, "async")) {
+        bool submitted;
+        int rc = submit(v, &submitted);
+        if (rc < 0 || submitted) return rc;
+    }
     if (PREFIX(v, "state:")) {
         int rc = state_op(r, v.ptr + 6, v.len - 6);
         if (rc < 0) return rc;
@@ -170,4 +268,4 @@ static int conformance(wasmstream_record *r, wasmstream_emitter *out) {
     return WASMSTREAM_OK;
 }
 
-WASMSTREAM_OPERATOR(.flat_map = conformance);
+WASMSTREAM_OPERATOR(.flat_map = conformance, .on_result = on_result);
