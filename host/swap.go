@@ -28,7 +28,7 @@ func Swap(ctx context.Context, p *runtime.Pipeline, e *Engine, operator, path st
 	if cfg == nil {
 		return runtime.SwapResult{}, fmt.Errorf("swap: the pipeline has no operator %q", operator)
 	}
-	m, err := e.Load(ctx, path)
+	m, err := e.Load(ctx, path, WithPreemption(cfg.Preemption))
 	if err != nil {
 		return runtime.SwapResult{}, fmt.Errorf("swap %s: %w", operator, err)
 	}

@@ -239,6 +239,7 @@ type asyncStage struct {
 
 type asyncCounters struct {
 	submitted, completed, timeouts, errors, retries, refused atomic.Int64
+	cacheHits, batches, batched                              atomic.Int64
 	inflight                                                 atomic.Int64
 	latency                                                  latency
 }

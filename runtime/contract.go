@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"maps"
 )
 
 // This file holds the parts of the connector contract beyond Source and
@@ -193,4 +194,20 @@ type OutcomeFunc func(outcomes []Outcome, err error)
 type OutcomeSource interface {
 	Source
 	ReadOutcomes(ctx context.Context) ([]Record, OutcomeFunc, error)
+}
+
+// Endpointer is implemented by the config struct of a component that
+// connects to servers: Endpoints lists them as host:port (or host), for
+// capability checks such as serve mode's allowed hosts.
+type Endpointer interface {
+	Endpoints() []string
+}
+
+// AsyncTargets returns the async targets an operator declares, by name
+// (nil when it declares none).
+func (c *ComponentSpec) AsyncTargets() map[string]*ComponentSpec {
+	if c.async == nil {
+		return nil
+	}
+	return maps.Clone(c.async.targets)
 }

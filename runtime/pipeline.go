@@ -263,6 +263,13 @@ func (p *Pipeline) Stats() Stats {
 		if op.keyBy != nil {
 			s.Operators[i].Unkeyed = op.keyBy.unkeyed.Load()
 		}
+		if a := op.async; a != nil {
+			c := &a.stats
+			s.Operators[i].Async = &AsyncStats{Submitted: c.submitted.Load(), Completed: c.completed.Load(),
+				Timeouts: c.timeouts.Load(), Errors: c.errors.Load(), Retries: c.retries.Load(), Refused: c.refused.Load(),
+				CacheHits: c.cacheHits.Load(), Batches: c.batches.Load(), Batched: c.batched.Load(),
+				InFlight: c.inflight.Load(), Latency: c.latency.snapshot()}
+		}
 	}
 	s.StateCacheBytes, s.StateDiskBytes = p.stateBytes()
 	s.Throttled = p.throttled.Load()

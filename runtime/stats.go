@@ -64,6 +64,19 @@ type OperatorStats struct {
 	// the guest adds through metric_add, and the instances replaced), when
 	// its factory implements MetricsReporter.
 	Metrics map[string]int64
+	// Async holds the operator's async I/O figures, when it declares
+	// targets.
+	Async *AsyncStats
+}
+
+// AsyncStats are an operator's async requests: counts since the start, the
+// requests in flight now (results not yet delivered included) and the
+// latency of each request from its start to its result, retries included.
+type AsyncStats struct {
+	Submitted, Completed, Timeouts, Errors, Retries, Refused int64
+	CacheHits, Batches, Batched                              int64
+	InFlight                                                 int64
+	Latency                                                  Histogram
 }
 
 // MetricsReporter is implemented by an OperatorFactory that keeps counters

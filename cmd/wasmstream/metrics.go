@@ -168,6 +168,15 @@ var pipelineMetrics = []metricDef{
 	{"wasmstream_operator_batch_duration_seconds", "Time the operator took per batch, retries included.", []string{"operator"}},
 	{"wasmstream_operator_instances_started_total", "Wasm instances started (the first ones and replacements).", []string{"operator"}},
 	{"wasmstream_operator_instances_replaced_total", "Wasm instances discarded after a failure and replaced.", []string{"operator"}},
+	{"wasmstream_async_requests_total", "Async requests submitted by the operator and started.", []string{"operator"}},
+	{"wasmstream_async_results_total", "Async results, by outcome: ok, error, timeout (after the retries allowed).", []string{"operator", "outcome"}},
+	{"wasmstream_async_retries_total", "Async request attempts retried.", []string{"operator"}},
+	{"wasmstream_async_refused_total", "Async requests refused at submit (undeclared target, not allowed, too large, capacity full).", []string{"operator"}},
+	{"wasmstream_async_cache_hits_total", "Async requests answered from a target's cache.", []string{"operator"}},
+	{"wasmstream_async_batches_total", "Batched calls made to targets (many requests in one).", []string{"operator"}},
+	{"wasmstream_async_batched_requests_total", "Async requests sent as part of a batched call.", []string{"operator"}},
+	{"wasmstream_async_in_flight", "Async requests in flight, results not yet delivered included.", []string{"operator"}},
+	{"wasmstream_async_request_duration_seconds", "Time from an async request's start to its result, retries included.", []string{"operator"}},
 	{"wasmstream_guest_metric_total", "Counters a Wasm operator's guests add with metric_add, by name (the host bounds the names per operator).", []string{"operator", "name"}},
 }
 
@@ -223,6 +232,25 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 			buckets[le] = cum
 		}
 		ch <- prometheus.MustNewConstHistogram(c.descs["wasmstream_operator_batch_duration_seconds"], o.Latency.Count, o.Latency.Sum, buckets, op)
+		if a := o.Async; a != nil {
+			counter("wasmstream_async_requests_total", a.Submitted, op)
+			counter("wasmstream_async_results_total", a.Completed-a.Errors-a.Timeouts, op, "ok")
+			counter("wasmstream_async_results_total", a.Errors, op, "error")
+			counter("wasmstream_async_results_total", a.Timeouts, op, "timeout")
+			counter("wasmstream_async_retries_total", a.Retries, op)
+			counter("wasmstream_async_refused_total", a.Refused, op)
+			counter("wasmstream_async_cache_hits_total", a.CacheHits, op)
+			counter("wasmstream_async_batches_total", a.Batches, op)
+			counter("wasmstream_async_batched_requests_total", a.Batched, op)
+			ch <- prometheus.MustNewConstMetric(c.descs["wasmstream_async_in_flight"], prometheus.GaugeValue, float64(a.InFlight), op)
+			ab := make(map[float64]uint64, len(runtime.LatencyBuckets))
+			var acum uint64
+			for i, le := range runtime.LatencyBuckets {
+				acum += a.Latency.Counts[i]
+				ab[le] = acum
+			}
+			ch <- prometheus.MustNewConstHistogram(c.descs["wasmstream_async_request_duration_seconds"], a.Latency.Count, a.Latency.Sum, ab, op)
+		}
 		if v, ok := o.Metrics[metricInstancesStarted]; ok {
 			// A Wasm operator: replacements are 0 until the first.
 			counter("wasmstream_operator_instances_started_total", v, op)

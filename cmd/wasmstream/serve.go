@@ -168,7 +168,7 @@ func (c *client) do(method, path string, body io.Reader, contentType string) int
 // server (--server, or WASMSTREAM_SERVER; --token, or WASMSTREAM_TOKEN).
 func cmdClient(what string, args []string, stdout, stderr io.Writer) int {
 	usages := map[string]string{
-		"tenant":   "create NAME [--connectors a,b] | list | show NAME",
+		"tenant":   "create NAME [--connectors a,b] [--hosts h1,h2] [--trusted] | list | show NAME",
 		"module":   "upload TENANT NAME FILE.wasm | list TENANT",
 		"pipeline": "deploy TENANT NAME PIPELINE.yaml | list TENANT | status TENANT NAME | stop TENANT NAME | delete TENANT NAME | swap TENANT NAME OPERATOR MODULE [--canary N]",
 	}
@@ -176,6 +176,8 @@ func cmdClient(what string, args []string, stdout, stderr io.Writer) int {
 	server := fs.String("server", os.Getenv("WASMSTREAM_SERVER"), "the server's URL (default $WASMSTREAM_SERVER)")
 	token := fs.String("token", "", "the token to act with (default $WASMSTREAM_TOKEN; an admin token for tenant commands)")
 	connectors := fs.String("connectors", "", "tenant create: the connectors the tenant may use, comma-separated (default: "+strings.Join(serve.DefaultConnectors, ",")+")")
+	hosts := fs.String("hosts", "", "tenant create: the servers its connectors and async targets may reach, comma-separated: host, host:port, *.domain or * (default: none)")
+	trusted := fs.Bool("trusted", false, "tenant create: allow its operators preemption: false (modules that no deadline can stop while they run)")
 	canary := fs.Int("canary", 0, "pipeline swap: batches the new module must process without an error before it is kept")
 	pos, code, ok := parsePositional(fs, args, 1, 6)
 	if !ok {
@@ -212,6 +214,12 @@ func cmdClient(what string, args []string, stdout, stderr io.Writer) int {
 		body := map[string]any{"name": pos[1]}
 		if *connectors != "" {
 			body["connectors"] = strings.Split(*connectors, ",")
+		}
+		if *hosts != "" {
+			body["hosts"] = strings.Split(*hosts, ",")
+		}
+		if *trusted {
+			body["trusted"] = true
 		}
 		b, _ := json.Marshal(body)
 		return c.do("POST", "/v1/tenants", bytes.NewReader(b), "application/json")

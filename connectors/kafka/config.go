@@ -277,3 +277,6 @@ func (c *SinkConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Endpoints implements runtime.Endpointer: the seed brokers.
+func (c *Connection) Endpoints() []string { return c.Brokers }

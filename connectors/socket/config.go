@@ -141,3 +141,9 @@ func unescape(s string) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// Endpoints implements runtime.Endpointer.
+func (c *SourceConfig) Endpoints() []string { return []string{c.Address} }
+
+// Endpoints implements runtime.Endpointer.
+func (c *SinkConfig) Endpoints() []string { return []string{c.Address} }

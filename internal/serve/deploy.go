@@ -118,7 +118,8 @@ func (s *Server) deploy(ctx context.Context, tenant, name string, file []byte, o
 		return PipelineStatus{}, err
 	}
 	graph := s.graph(t, spec, modules)
-	if err := s.checkCounts(t, name, instances); err != nil {
+	asyncN := asyncInFlight(spec)
+	if err := s.checkCounts(t, name, instances, asyncN); err != nil {
 		return PipelineStatus{}, err
 	}
 	log := s.log.With("tenant", tenant)
@@ -128,14 +129,14 @@ func (s *Server) deploy(ctx context.Context, tenant, name string, file []byte, o
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.countsLocked(t, name, instances); err != nil { // a concurrent deploy took the room
+	if err := s.countsLocked(t, name, instances, asyncN); err != nil { // a concurrent deploy took the room
 		return PipelineStatus{}, err
 	}
 	if s.closing {
 		return PipelineStatus{}, &Error{Status: 503, Msg: "the server is shutting down"}
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &deployed{tenant: tenant, name: name, spec: string(file), p: p, instances: instances, started: time.Now().UTC(), cancel: cancel, done: make(chan struct{}),
+	d := &deployed{tenant: tenant, name: name, spec: string(file), p: p, instances: instances, asyncN: asyncN, started: time.Now().UTC(), cancel: cancel, done: make(chan struct{}),
 		graph: graph, run: true, modules: modules, swaps: slices.Clone(opts.swaps), restored: opts.restored, previousError: opts.previousError}
 	if err := s.persistLocked(d); err != nil {
 		cancel()
@@ -208,17 +209,29 @@ func (s *Server) watchState(d *deployed, limit int64, log interface{ Warn(string
 
 // checkCounts enforces the quotas on pipelines and operator instances
 // before the pipeline is built (which compiles its modules).
-func (s *Server) checkCounts(t *Tenant, name string, instances int) error {
+func (s *Server) checkCounts(t *Tenant, name string, instances, asyncN int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.countsLocked(t, name, instances)
+	return s.countsLocked(t, name, instances, asyncN)
+}
+
+// asyncInFlight is the most async requests spec's operators may have in
+// flight at once: each instance's async.capacity.
+func asyncInFlight(spec *runtime.Spec) int {
+	n := 0
+	for _, c := range spec.Operators {
+		if oc, ok := c.Config.(*host.OperatorConfig); ok && oc.Async != nil {
+			n += oc.Async.Capacity * max(1, oc.Parallelism)
+		}
+	}
+	return n
 }
 
 // countsLocked: the tenant's pipelines kept (running or stopped, until
 // deleted; the one being replaced does not count) and the instances of
 // those running. s.mu is held.
-func (s *Server) countsLocked(t *Tenant, name string, instances int) error {
-	kept, used := 0, 0
+func (s *Server) countsLocked(t *Tenant, name string, instances, asyncN int) error {
+	kept, used, usedAsync := 0, 0, 0
 	for k, d := range s.pipelines {
 		if d.tenant != t.Name || k == key(t.Name, name) {
 			continue
@@ -226,6 +239,7 @@ func (s *Server) countsLocked(t *Tenant, name string, instances int) error {
 		kept++
 		if !d.ended() {
 			used += d.instances
+			usedAsync += d.asyncN
 		}
 	}
 	if kept >= t.Quotas.Pipelines {
@@ -235,6 +249,10 @@ func (s *Server) countsLocked(t *Tenant, name string, instances int) error {
 	if used+instances > t.Quotas.Instances {
 		s.breaches[t.Name]++
 		return &Error{Status: 403, Msg: fmt.Sprintf("quota: pipeline %s needs %d operator instances; tenant %s runs %d of its %d", name, instances, t.Name, used, t.Quotas.Instances)}
+	}
+	if asyncN > 0 && usedAsync+asyncN > t.Quotas.AsyncInFlight {
+		s.breaches[t.Name]++
+		return &Error{Status: 403, Msg: fmt.Sprintf("quota: pipeline %s may have %d async requests in flight (async.capacity times parallelism); tenant %s's running pipelines may have %d of its %d", name, asyncN, t.Name, usedAsync, t.Quotas.AsyncInFlight)}
 	}
 	return nil
 }
@@ -333,12 +351,33 @@ func (s *Server) check(t *Tenant, spec *runtime.Spec) (int, error) {
 		if c != nil && !slices.Contains(t.Connectors, c.Name) {
 			return 0, &Error{Status: 403, Msg: fmt.Sprintf("%s: tenant %s may not use the %s connector (it may use: %s)", c.Path, t.Name, c.Name, strings.Join(t.Connectors, ", "))}
 		}
+		if err := checkEndpoints(t, c); err != nil {
+			return 0, err
+		}
 	}
 	instances := 0
 	for _, c := range spec.Operators {
 		oc, ok := c.Config.(*host.OperatorConfig)
 		if !ok {
 			return 0, &Error{Status: 403, Msg: fmt.Sprintf("%s: tenant pipelines run Wasm operators only", c.Path)}
+		}
+		if !oc.Preemption && !t.Trusted {
+			return 0, &Error{Status: 403, Msg: fmt.Sprintf("%s.preemption: false is allowed only for tenants an admin marks trusted; tenant %s is not (its modules run preempted, so a deadline can stop them)", c.Path, t.Name)}
+		}
+		targets := c.AsyncTargets()
+		names := make([]string, 0, len(targets))
+		for n := range targets {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			tc := targets[n]
+			if cap := "async." + tc.Name; !slices.Contains(t.Connectors, cap) {
+				return 0, &Error{Status: 403, Msg: fmt.Sprintf("%s: tenant %s may not declare %s async targets (its capabilities: %s; an admin grants %q)", tc.Path, t.Name, tc.Name, strings.Join(t.Connectors, ", "), cap)}
+			}
+			if err := checkEndpoints(t, tc); err != nil {
+				return 0, err
+			}
 		}
 		if int64(oc.MemoryLimit) > t.Quotas.MemoryPerInstance {
 			return 0, &Error{Status: 403, Msg: fmt.Sprintf("%s.memory_limit: %v is over tenant %s's quota of %d bytes per instance", c.Path, oc.MemoryLimit, t.Name, t.Quotas.MemoryPerInstance)}
@@ -585,4 +624,26 @@ func (s *Server) Close(wait time.Duration) {
 			d.query.Close()
 		}
 	}
+}
+
+// checkEndpoints refuses a component that would reach a server outside
+// the tenant's hosts.
+func checkEndpoints(t *Tenant, c *runtime.ComponentSpec) error {
+	if c == nil {
+		return nil
+	}
+	e, ok := c.Config.(runtime.Endpointer)
+	if !ok {
+		return nil
+	}
+	for _, ep := range e.Endpoints() {
+		if !HostAllowed(t.Hosts, ep) {
+			allowed := "none"
+			if len(t.Hosts) > 0 {
+				allowed = strings.Join(t.Hosts, ", ")
+			}
+			return &Error{Status: 403, Msg: fmt.Sprintf("%s: tenant %s may not reach %s (its hosts: %s)", c.Path, t.Name, ep, allowed)}
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/wasmstream/wasmstream/connectors/collection"
 	"github.com/wasmstream/wasmstream/connectors/connectortest"
 	"github.com/wasmstream/wasmstream/connectors/generator"
+	"github.com/wasmstream/wasmstream/connectors/socket"
 	"github.com/wasmstream/wasmstream/connectors/stdio"
 	"github.com/wasmstream/wasmstream/host"
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
@@ -47,6 +48,8 @@ func newTestServer(t *testing.T) *testServer {
 	generator.Register(reg)
 	collection.Register(reg)
 	stdio.Register(reg)
+	socket.Register(reg)
+	runtime.AddAsyncTarget(reg, "probe", "a test target reaching addr", func(c *probeTarget) (runtime.AsyncTarget, error) { return c, nil })
 	runtime.AddSink(reg, "capture", "a test sink", func(*struct{}) (runtime.Sink, error) {
 		c := &connectortest.Collector{}
 		ts.mu.Lock()

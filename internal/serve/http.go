@@ -147,11 +147,16 @@ type TenantView struct {
 	Name       string   `json:"name"`
 	Quotas     Quotas   `json:"quotas"`
 	Connectors []string `json:"connectors"`
+	Hosts      []string `json:"hosts"`
+	Trusted    bool     `json:"trusted"`
 	Modules    []Module `json:"modules"`
 }
 
 func view(t *Tenant) TenantView {
-	v := TenantView{Name: t.Name, Quotas: t.Quotas, Connectors: t.Connectors, Modules: []Module{}}
+	v := TenantView{Name: t.Name, Quotas: t.Quotas, Connectors: t.Connectors, Hosts: t.Hosts, Trusted: t.Trusted, Modules: []Module{}}
+	if v.Hosts == nil {
+		v.Hosts = []string{}
+	}
 	for _, m := range t.Modules {
 		v.Modules = append(v.Modules, m)
 	}
@@ -168,11 +173,13 @@ func (s *Server) hCreateTenant(w http.ResponseWriter, r *http.Request) (any, err
 		Name       string   `json:"name"`
 		Quotas     *Quotas  `json:"quotas"`
 		Connectors []string `json:"connectors"`
+		Hosts      []string `json:"hosts"`
+		Trusted    bool     `json:"trusted"`
 	}
 	if err := json.Unmarshal(b, &req); err != nil {
 		return nil, &Error{Status: 400, Msg: "the body is not a tenant: " + err.Error()}
 	}
-	t, tok, err := s.CreateTenant(req.Name, req.Quotas, req.Connectors)
+	t, tok, err := s.CreateTenant(req.Name, req.Quotas, req.Connectors, TenantCaps{Hosts: req.Hosts, Trusted: req.Trusted})
 	if err != nil {
 		return nil, err
 	}

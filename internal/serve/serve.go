@@ -83,14 +83,21 @@ type Quotas struct {
 	// StateBytes bounds one pipeline's keyed state, in memory and on
 	// disk (0: no bound); a pipeline past it is stopped with the reason.
 	StateBytes int64 `json:"state_bytes"`
+	// AsyncInFlight bounds the async requests the tenant's running
+	// pipelines may have in flight: the sum of each async operator's
+	// async.capacity times its parallelism, checked at deploy.
+	AsyncInFlight int `json:"async_in_flight"`
 }
 
 // DefaultQuotas are a new tenant's, unless the request sets others.
 var DefaultQuotas = Quotas{Pipelines: 10, Instances: 64, MemoryPerInstance: 64 << 20, CPUPerBatch: Duration(2 * time.Second), ModuleBytes: 32 << 20, Modules: 100,
-	RecordsPerSecond: 100000, StateBytes: 1 << 30}
+	RecordsPerSecond: 100000, StateBytes: 1 << 30, AsyncInFlight: 1000}
 
 // DefaultConnectors are the connectors a new tenant may use: those that
-// touch nothing of the host's (no files, no stdout).
+// touch nothing of the host's (no files, no stdout). Those that reach a
+// server (kafka, socket) still need the server among the tenant's hosts.
+// Async target kinds are capabilities named "async.KIND" (async.http,
+// async.redis, async.sql), granted explicitly.
 var DefaultConnectors = []string{"collection", "generator", "kafka", "socket"}
 
 // Duration is a time.Duration written as a string ("2s") in JSON.
@@ -113,12 +120,18 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Tenant is a tenant as the server keeps it.
 type Tenant struct {
-	Name       string            `json:"name"`
-	TokenHash  string            `json:"token_sha256"`
-	Quotas     Quotas            `json:"quotas"`
-	Connectors []string          `json:"connectors"`
-	Modules    map[string]Module `json:"modules"`
-	Created    time.Time         `json:"created"`
+	Name       string   `json:"name"`
+	TokenHash  string   `json:"token_sha256"`
+	Quotas     Quotas   `json:"quotas"`
+	Connectors []string `json:"connectors"`
+	// Hosts are the servers the tenant's connectors and async targets
+	// may reach (see HostAllowed); none by default.
+	Hosts []string `json:"hosts"`
+	// Trusted tenants may run operators with preemption: false (the
+	// module as built, which no deadline can stop while it runs).
+	Trusted bool              `json:"trusted"`
+	Modules map[string]Module `json:"modules"`
+	Created time.Time         `json:"created"`
 }
 
 // Module is an uploaded module.
@@ -163,6 +176,7 @@ type deployed struct {
 	spec          string // the pipeline file as deployed
 	p             *runtime.Pipeline
 	instances     int
+	asyncN        int // the async requests it may have in flight
 	started       time.Time
 	cancel        context.CancelFunc
 	done          chan struct{}
@@ -245,8 +259,25 @@ func newToken() string {
 	return "wst_" + hex.EncodeToString(b)
 }
 
+// TenantCaps are a new tenant's capabilities beyond its connectors.
+type TenantCaps struct {
+	// Hosts the tenant's connectors and async targets may reach.
+	Hosts []string
+	// Trusted allows operators with preemption: false.
+	Trusted bool
+}
+
 // CreateTenant creates a tenant and returns its token, shown only now.
-func (s *Server) CreateTenant(name string, q *Quotas, connectors []string) (*Tenant, string, error) {
+func (s *Server) CreateTenant(name string, q *Quotas, connectors []string, caps ...TenantCaps) (*Tenant, string, error) {
+	var c TenantCaps
+	if len(caps) > 0 {
+		c = caps[0]
+	}
+	for _, h := range c.Hosts {
+		if err := checkHostPattern(h); err != nil {
+			return nil, "", &Error{Status: 400, Msg: err.Error()}
+		}
+	}
 	if !namePattern.MatchString(name) {
 		return nil, "", &Error{Status: 400, Msg: fmt.Sprintf("tenant name %q: use lower-case letters, digits and dashes (at most 63)", name)}
 	}
@@ -263,7 +294,11 @@ func (s *Server) CreateTenant(name string, q *Quotas, connectors []string) (*Ten
 		connectors = DefaultConnectors
 	}
 	tok := newToken()
-	t := &Tenant{Name: name, TokenHash: hashToken(tok), Quotas: quotas, Connectors: slices.Clone(connectors), Modules: map[string]Module{}, Created: time.Now().UTC()}
+	t := &Tenant{Name: name, TokenHash: hashToken(tok), Quotas: quotas, Connectors: slices.Clone(connectors), Modules: map[string]Module{}, Created: time.Now().UTC(),
+		Hosts: slices.Clone(c.Hosts), Trusted: c.Trusted}
+	if t.Hosts == nil {
+		t.Hosts = []string{}
+	}
 	s.tenants[name] = t
 	if err := s.save(); err != nil {
 		delete(s.tenants, name)
