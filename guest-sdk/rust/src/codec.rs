@@ -8,6 +8,7 @@
 use std::marker::PhantomData;
 use std::slice;
 
+use crate::asyncio::{AsyncResult, Ticket};
 use crate::error::Error;
 use crate::record::{addr, Header, Headers, Origin, Record, NIL};
 
@@ -36,6 +37,9 @@ pub(crate) struct Reader<'a> {
     left: u32,
     count: u32,
     total: u32, // elements of the frame array: records, then reserved ones
+    elem: u32,  // the next element finish skips: 1 until the results are read
+    results_left: u32,
+    result_index: u32,
     err: Option<Error>,
     _frame: PhantomData<&'a mut [u8]>,
 }
@@ -45,7 +49,19 @@ impl<'a> Reader<'a> {
     /// untouched by anything but the records this reader hands out for
     /// `'a`.
     pub unsafe fn new(base: *mut u8, len: usize) -> Result<Reader<'a>, Error> {
-        let mut r = Reader { base, len, off: 0, left: 0, count: 0, total: 0, err: None, _frame: PhantomData };
+        let mut r = Reader {
+            base,
+            len,
+            off: 0,
+            left: 0,
+            count: 0,
+            total: 0,
+            elem: 1,
+            results_left: 0,
+            result_index: 0,
+            err: None,
+            _frame: PhantomData,
+        };
         let total = r.array_header()?;
         if total < 1 {
             return Err(malformed(0, "frame is an empty array; want [records, ...]".into()));
@@ -455,21 +471,119 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the records not read yet, so that a malformed frame fails the
-    /// call whatever the handler read, then checks the end of the frame:
-    /// reserved elements are skipped and no bytes may follow.
-    pub fn finish(&mut self) -> Result<(), Error> {
+    /// call whatever the handler read.
+    pub fn end_records(&mut self) -> Result<(), Error> {
         while self.next()?.is_some() {}
         if let Some(e) = &self.err {
             return Err(e.clone());
         }
-        for _ in 1..self.total {
+        Ok(())
+    }
+
+    /// Whether the frame has an element 1 (async results) not read yet.
+    pub fn has_results(&self) -> bool {
+        self.total >= 2 && self.elem == 1
+    }
+
+    /// Starts reading the async results (element 1, abi/SPEC.md section
+    /// 5.2) once the records are read: an array of fixarray-6 results.
+    pub fn begin_results(&mut self) -> Result<u32, Error> {
+        debug_assert!(self.left == 0 && self.has_results());
+        let n = self.array_header().map_err(results_error)?;
+        // Every result takes at least 7 bytes.
+        if n as u64 * 7 > (self.len - self.off) as u64 {
+            return Err(results_error(malformed(
+                self.off,
+                format!("frame declares {} async results but has only {} bytes left", n, self.len - self.off),
+            )));
+        }
+        self.elem = 2;
+        self.results_left = n;
+        self.result_index = 0;
+        Ok(n)
+    }
+
+    /// Decodes the next async result, or returns `None` after the last.
+    pub fn next_result(&mut self) -> Result<Option<AsyncResult<'a>>, Error> {
+        if self.results_left == 0 {
+            return Ok(None);
+        }
+        match self.result() {
+            Ok(r) => {
+                self.results_left -= 1;
+                self.result_index += 1;
+                Ok(Some(r))
+            }
+            Err(e) => {
+                self.results_left = 0;
+                Err(results_error(e))
+            }
+        }
+    }
+
+    fn result(&mut self) -> Result<AsyncResult<'a>, Error> {
+        let f = self.array_header()?;
+        if f < 6 {
+            return Err(malformed(self.off, format!("async result {} has {} fields; want 6", self.result_index, f)));
+        }
+        let mut c = true;
+        let ticket = self.int("ticket", &mut c)?;
+        let status = self.int("status", &mut c)?;
+        let context = self.bin_slow("context", false, &mut c)?;
+        let code = self.int("code", &mut c)?;
+        let body = self.bin_slow("body", false, &mut c)?;
+        let error = self.bin_slow("error", true, &mut c)?;
+        for _ in 6..f {
             self.skip(0)?;
         }
+        // Safety: the fields are disjoint parts of the frame after the
+        // records, each handed out once.
+        let context = context.map(|(s, l)| unsafe { self.slice(s, l) });
+        let body = body.map(|(s, l)| unsafe { self.slice(s, l) });
+        let error = error.map(|(s, l)| unsafe { utf8_in_place(self.slice_mut(s, l)) });
+        Ok(AsyncResult { ticket: Ticket(ticket as u64), status: status as i32, context, code, body, error })
+    }
+
+    /// Checks the end of the frame: the reserved elements not read are
+    /// skipped and no bytes may follow. It reads the records not read yet
+    /// first, so that a malformed frame fails the call whatever the handler
+    /// read.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        self.end_records()?;
+        for _ in self.elem..self.total {
+            self.skip(0)?;
+        }
+        self.elem = self.total;
         if self.off != self.len {
             return Err(malformed(self.off, format!("{} trailing bytes after the frame", self.len - self.off)));
         }
         Ok(())
     }
+}
+
+/// Rewords an error met reading the async results as the Go SDK words it.
+#[cold]
+fn results_error(e: Error) -> Error {
+    match e.message().strip_prefix("decoding input batch: ") {
+        Some(rest) => Error::new(format!("decoding async results: {}", rest)),
+        None => e,
+    }
+}
+
+/// Makes `b` valid UTF-8 in place, each byte of an invalid sequence
+/// replaced by `?` (the host sends UTF-8 error messages), and returns it.
+fn utf8_in_place(b: &mut [u8]) -> &str {
+    let mut at = 0;
+    while let Err(e) = std::str::from_utf8(&b[at..]) {
+        let bad = at + e.valid_up_to();
+        let n = e.error_len().unwrap_or(b.len() - bad);
+        for c in &mut b[bad..bad + n] {
+            *c = b'?';
+        }
+        at = bad + n;
+    }
+    // Safety: checked just above.
+    unsafe { std::str::from_utf8_unchecked(b) }
 }
 
 /// The header length of the smallest str or bin encoding of n bytes.

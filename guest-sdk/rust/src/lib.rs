@@ -25,7 +25,9 @@
 //! | `operator!(process_batch = f)` | `fn(&mut Batch, &mut Emitter) -> Result`: the whole batch |
 //!
 //! with an optional `on_init = g`, `fn(&Config) -> Result`, run once per
-//! instance before the first batch. A second `operator!` in one module is a
+//! instance before the first batch, and an optional `on_result = h`,
+//! `fn(&AsyncResult, &mut Emitter) -> Result`, run once per async result
+//! (see [Async I/O](#async-io)). A second `operator!` in one module is a
 //! duplicate-symbol error at link time.
 //!
 //! # Bytes and lifetimes
@@ -53,11 +55,36 @@
 //! operator's. Values, TTLs, counters, lists and maps; what a call writes is
 //! applied only when the call succeeds.
 //!
+//! # Async I/O
+//!
+//! [`submit`] sends a [`Request`] (HTTP, Redis or SQL) to a target the
+//! pipeline declares, with a context (usually the record); its
+//! [`AsyncResult`] arrives in a later call, after that call's records, to
+//! the `on_result` handler, which finishes the record:
+//!
+//! ```
+//! use wasmstream_guest::{operator, submit, AsyncResult, Emitter, Record, RecordRef, Request, Result};
+//!
+//! fn lookup(r: &mut Record, _: &mut Emitter) -> Result {
+//!     submit(&Request::redis("cache", &["GET", "user:7"]).context(r.value()))?;
+//!     Ok(())
+//! }
+//!
+//! fn done(res: &AsyncResult, out: &mut Emitter) -> Result {
+//!     out.emit(&RecordRef { value: res.context, ..RecordRef::default() });
+//!     Ok(())
+//! }
+//!
+//! operator!(flat_map = lookup, on_result = done);
+//! # fn main() {}
+//! ```
+//!
 //! # Testing without Wasm
 //!
 //! [`testing::Runner`] runs a handler natively through the same codec, with
-//! a per-thread stand-in for the host's state.
+//! a per-thread stand-in for the host's state and async session.
 
+mod asyncio;
 mod codec;
 mod config;
 mod emit;
@@ -72,6 +99,7 @@ pub mod private;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
+pub use asyncio::{redis_items, submit, Arg, AsyncResult, Request, SubmitError, Ticket};
 pub use config::{Config, Value};
 pub use emit::{Batch, Emit, Emitter};
 pub use error::{Error, ErrorKind, Result};
@@ -90,30 +118,60 @@ pub const MAX_RECORDS: usize = codec::MAX_RECORDS as usize;
 
 /// Defines the module's exports (`wasmstream_abi_version`,
 /// `wasmstream_language`, `alloc`, `dealloc`, `init`, `process`) around one
-/// handler and an optional init hook:
+/// handler, an optional init hook and an optional handler of async results:
 ///
 /// ```ignore
 /// operator!(map = upper);
 /// operator!(filter = keep);
 /// operator!(flat_map = route, on_init = configure);
 /// operator!(process_batch = whole_batch);
+/// operator!(flat_map = lookup, on_result = join);
+/// operator!(flat_map = lookup, on_result = join, on_init = configure);
 /// ```
 ///
-/// Handlers may be functions or closures. Outside wasm32 the macro only
-/// type-checks them, so the crate also builds (and tests) natively.
+/// `on_init` and `on_result` may come in either order. Handlers may be
+/// functions or closures. Outside wasm32 the macro only type-checks them,
+/// so the crate also builds (and tests) natively.
 #[macro_export]
 macro_rules! operator {
-    (map = $f:expr $(, on_init = $i:expr)? $(,)?) => {
-        $crate::__export!($crate::private::map($f) $(, $i)?);
+    (map = $f:expr $(, $opt:ident = $v:expr)* $(,)?) => {
+        $crate::__operator_opts!([$crate::private::map($f)] [] [] $($opt = $v,)*);
     };
-    (filter = $f:expr $(, on_init = $i:expr)? $(,)?) => {
-        $crate::__export!($crate::private::filter($f) $(, $i)?);
+    (filter = $f:expr $(, $opt:ident = $v:expr)* $(,)?) => {
+        $crate::__operator_opts!([$crate::private::filter($f)] [] [] $($opt = $v,)*);
     };
-    (flat_map = $f:expr $(, on_init = $i:expr)? $(,)?) => {
-        $crate::__export!($crate::private::flat_map($f) $(, $i)?);
+    (flat_map = $f:expr $(, $opt:ident = $v:expr)* $(,)?) => {
+        $crate::__operator_opts!([$crate::private::flat_map($f)] [] [] $($opt = $v,)*);
     };
-    (process_batch = $f:expr $(, on_init = $i:expr)? $(,)?) => {
-        $crate::__export!($crate::private::process_batch($f) $(, $i)?);
+    (process_batch = $f:expr $(, $opt:ident = $v:expr)* $(,)?) => {
+        $crate::__operator_opts!([$crate::private::process_batch($f)] [] [] $($opt = $v,)*);
+    };
+}
+
+/// Collects `operator!`'s options: [handler] [on_init] [on_result] rest.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __operator_opts {
+    ([$h:expr] [] [$($r:expr)?] on_init = $v:expr, $($rest:tt)*) => {
+        $crate::__operator_opts!([$h] [$v] [$($r)?] $($rest)*);
+    };
+    ([$h:expr] [$($i:expr)?] [] on_result = $v:expr, $($rest:tt)*) => {
+        $crate::__operator_opts!([$h] [$($i)?] [$v] $($rest)*);
+    };
+    ([$h:expr] [$i:expr] [$($r:expr)?] on_init = $v:expr, $($rest:tt)*) => {
+        compile_error!("operator!: on_init given twice");
+    };
+    ([$h:expr] [$($i:expr)?] [$r:expr] on_result = $v:expr, $($rest:tt)*) => {
+        compile_error!("operator!: on_result given twice");
+    };
+    ([$h:expr] [$($i:expr)?] [$($r:expr)?] $opt:ident = $v:expr, $($rest:tt)*) => {
+        compile_error!(concat!("operator!: unknown option `", stringify!($opt), "`; want on_init or on_result"));
+    };
+    ([$h:expr] [$($i:expr)?] []) => {
+        $crate::__export!($h $(, $i)?);
+    };
+    ([$h:expr] [$($i:expr)?] [$r:expr]) => {
+        $crate::__export!($crate::private::with_results($h, $r) $(, $i)?);
     };
 }
 

@@ -1,15 +1,50 @@
 //! Support for the `operator!` macro and the native test runner; not part
 //! of the API.
 
+use crate::asyncio::AsyncResult;
 use crate::codec::{Reader, Writer};
 use crate::config::Config;
 use crate::emit::{Batch, Emit, Emitter};
 use crate::error::Result;
 use crate::record::Record;
 
-/// One handler shape, run over a whole batch.
+/// One handler shape, run over a whole batch, and optionally a handler
+/// of async results.
 pub trait Handler {
+    /// Whether the operator handles async results (`on_result`).
+    const RESULTS: bool = false;
+
     fn run(&mut self, b: &mut Batch<'_>, out: &mut Emitter<'_>) -> Result;
+
+    fn result(&mut self, _r: &AsyncResult<'_>, _out: &mut Emitter<'_>) -> Result {
+        Ok(())
+    }
+}
+
+/// A record handler with a result handler beside it.
+pub struct WithResults<H, R>(pub(crate) H, pub(crate) R);
+
+pub fn with_results<H: Handler, R: for<'r, 'a, 'e, 'w> FnMut(&'r AsyncResult<'a>, &'e mut Emitter<'w>) -> Result>(
+    h: H,
+    r: R,
+) -> WithResults<H, R> {
+    WithResults(h, r)
+}
+
+impl<H: Handler, R: for<'r, 'a, 'e, 'w> FnMut(&'r AsyncResult<'a>, &'e mut Emitter<'w>) -> Result> Handler
+    for WithResults<H, R>
+{
+    const RESULTS: bool = true;
+
+    #[inline(always)]
+    fn run(&mut self, b: &mut Batch<'_>, out: &mut Emitter<'_>) -> Result {
+        self.0.run(b, out)
+    }
+
+    #[inline]
+    fn result(&mut self, r: &AsyncResult<'_>, out: &mut Emitter<'_>) -> Result {
+        (self.1)(r, out)
+    }
 }
 
 pub struct Map<F>(F);
@@ -101,7 +136,18 @@ pub(crate) unsafe fn process_frame<H: Handler>(
     let mut batch = Batch { r };
     w.reset(base);
     let mut out = Emitter { w, err: None };
+    crate::asyncio::set_results_handled(H::RESULTS);
     h.run(&mut batch, &mut out)?;
+    if H::RESULTS {
+        batch.r.end_records()?;
+        if batch.r.has_results() {
+            // After the call's records, once per result, in order.
+            batch.r.begin_results()?;
+            while let Some(res) = batch.r.next_result()? {
+                h.result(&res, &mut out)?;
+            }
+        }
+    }
     batch.r.finish()?;
     if let Some(e) = out.err {
         return Err(e);

@@ -17,12 +17,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::codec::{Reader, Writer};
+use crate::asyncio::{AsyncResult, Ticket};
+use crate::codec::{put_bin, put_int, put_str, Reader, Writer};
 use crate::config::Config;
 use crate::emit::{Batch, Emitter};
 use crate::error::{Error, Result};
 use crate::host::Level;
-use crate::private::{self, FlatMap, Handler, Map, ProcessBatch};
+use crate::private::{self, FlatMap, Handler, Map, ProcessBatch, WithResults};
 use crate::record::{OwnedRecord, Record};
 
 /// An operator instance run natively: a handler, an optional `on_init`
@@ -67,6 +68,16 @@ impl<H: Handler> Runner<H> {
         Runner { handler, on_init: None, writer: Writer::new(), input: Vec::new() }
     }
 
+    /// Adds the `on_result` handler, as `operator!(..., on_result = f)`
+    /// registers it: it receives the results of frames that carry them
+    /// ([`Runner::run_with_results`]), and [`crate::submit`] works.
+    pub fn on_result<R>(self, f: R) -> Runner<WithResults<H, R>>
+    where
+        R: for<'r, 'a, 'e, 'w> FnMut(&'r AsyncResult<'a>, &'e mut Emitter<'w>) -> Result,
+    {
+        Runner { handler: private::with_results(self.handler, f), on_init: self.on_init, writer: self.writer, input: self.input }
+    }
+
     /// Adds the `on_init` hook.
     pub fn on_init(mut self, f: impl FnMut(&Config) -> Result + 'static) -> Runner<H> {
         self.on_init = Some(Box::new(f));
@@ -99,6 +110,15 @@ impl<H: Handler> Runner<H> {
         decode_frame(&out).map_err(|e| Error::new(format!("the SDK wrote an invalid frame: {}", e)))
     }
 
+    /// Runs the handler over `records` as one batch whose frame also
+    /// delivers `results`, as the host writes such a frame, and returns the
+    /// output records: those the record handler emitted, then those the
+    /// `on_result` handler emitted for each result in order.
+    pub fn run_with_results(&mut self, records: &[OwnedRecord], results: &[OwnedResult]) -> Result<Vec<OwnedRecord>> {
+        let out = self.run_frame(&encode_frame_with_results(records, results))?;
+        decode_frame(&out).map_err(|e| Error::new(format!("the SDK wrote an invalid frame: {}", e)))
+    }
+
     /// Runs the handler over an encoded input frame exactly as the
     /// module's `process` export does, and returns the encoded output frame
     /// or the error the host would receive. `frame` is copied first.
@@ -107,10 +127,14 @@ impl<H: Handler> Runner<H> {
         self.input.extend_from_slice(frame);
         let (base, len) = (self.input.as_mut_ptr(), self.input.len());
         // As the host does, state written by a call that fails is undone.
+        // and so are the async requests it submitted.
         crate::state::imp::begin();
+        crate::host::imp::begin();
         // Safety: the runner owns input, and nothing else uses it during
         // the call.
         let r = unsafe { private::process_frame(&mut self.writer, &mut self.handler, base, len) };
+        crate::asyncio::set_results_handled(false);
+        crate::host::imp::end(r.is_ok());
         crate::state::imp::end(r.is_ok());
         let (p, n) = r?;
         Ok(unsafe { std::slice::from_raw_parts(p, n) }.to_vec())
@@ -126,6 +150,99 @@ pub fn encode_frame(records: &[OwnedRecord]) -> Vec<u8> {
         r.write(&mut w, None);
     }
     w.finish_owned(0, false, 0)
+}
+
+/// One async result, owned, for [`encode_frame_with_results`] and
+/// [`Runner::run_with_results`]: what the host delivers for a request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnedResult {
+    /// The request's ticket: `i` for the `i`th request [`submitted`]
+    /// returns.
+    pub ticket: u64,
+    /// [`AsyncResult::OK`], [`AsyncResult::ERROR`] or
+    /// [`AsyncResult::TIMEOUT`].
+    pub status: i32,
+    /// The request's context.
+    pub context: Option<Vec<u8>>,
+    /// The HTTP status, the Redis array length or the SQL row count.
+    pub code: i64,
+    /// The answer.
+    pub body: Option<Vec<u8>>,
+    /// What went wrong; written as nil when `None` or empty, as the host
+    /// writes it.
+    pub error: Option<String>,
+}
+
+impl OwnedResult {
+    /// A completed request's result.
+    pub fn ok(ticket: u64, context: &[u8], code: i64, body: &[u8]) -> OwnedResult {
+        OwnedResult { ticket, context: Some(context.to_vec()), code, body: Some(body.to_vec()), ..OwnedResult::default() }
+    }
+
+    /// A failed request's result, with `status` [`AsyncResult::ERROR`] or
+    /// [`AsyncResult::TIMEOUT`].
+    pub fn failed(ticket: u64, status: i32, context: &[u8], error: &str) -> OwnedResult {
+        OwnedResult { ticket, status, context: Some(context.to_vec()), error: Some(error.to_string()), ..OwnedResult::default() }
+    }
+
+    /// The result as the handler sees it.
+    pub fn view(&self) -> AsyncResult<'_> {
+        AsyncResult {
+            ticket: Ticket(self.ticket),
+            status: self.status,
+            context: self.context.as_deref(),
+            code: self.code,
+            body: self.body.as_deref(),
+            error: self.error.as_deref().filter(|e| !e.is_empty()),
+        }
+    }
+}
+
+/// Encodes records and async results as the frame the host writes for a
+/// call that delivers results (abi/SPEC.md section 5.2): `0x92 records
+/// results`. Without results it is [`encode_frame`]'s frame.
+pub fn encode_frame_with_results(records: &[OwnedRecord], results: &[OwnedResult]) -> Vec<u8> {
+    let mut b = encode_frame(records);
+    if results.is_empty() {
+        return b;
+    }
+    b[0] = 0x92;
+    b.push(0xdd);
+    b.extend_from_slice(&(results.len() as u32).to_be_bytes());
+    for r in results {
+        b.push(0x96);
+        if r.ticket > i64::MAX as u64 {
+            b.push(0xcf);
+            b.extend_from_slice(&r.ticket.to_be_bytes());
+        } else {
+            put_int(&mut b, r.ticket as i64);
+        }
+        put_int(&mut b, r.status.into());
+        put_bin(&mut b, r.context.as_deref());
+        put_int(&mut b, r.code);
+        put_bin(&mut b, r.body.as_deref());
+        match r.error.as_deref() {
+            None | Some("") => b.push(0xc0),
+            Some(e) => put_str(&mut b, e.as_bytes()),
+        }
+    }
+    b
+}
+
+/// The async requests [`crate::submit`] sent on this thread since the
+/// last [`reset`], in order, each encoded as the host receives it (the
+/// `i`th got ticket `i`): compare them with [`crate::Request::encode`]. The
+/// requests of a [`Runner`] call that failed are dropped, as the host drops
+/// them.
+pub fn submitted() -> Vec<Vec<u8>> {
+    crate::host::imp::ASYNC.with(|a| a.borrow().submitted.clone())
+}
+
+/// Makes every later [`crate::submit`] on this thread fail with `status`
+/// (such as [`crate::SubmitError::CAPACITY`]), as the host refuses a
+/// request; 0 accepts them again. [`reset`] accepts them too.
+pub fn refuse_submits(status: i32) {
+    crate::host::imp::ASYNC.with(|a| a.borrow_mut().refuse = status)
 }
 
 /// Decodes a frame into owned records, with the SDK's reader.
@@ -152,12 +269,14 @@ pub fn metrics() -> BTreeMap<String, i64> {
     crate::host::imp::METRICS.with(|m| m.borrow().clone())
 }
 
-/// Clears this thread's log messages, counters and state, restores the
-/// state's size limit ([`set_state_max_value`]) and sets its clock to the
-/// wall clock's time.
+/// Clears this thread's log messages, counters, state and submitted
+/// requests, restores the state's size limit ([`set_state_max_value`]),
+/// accepts submits again and sets the state's clock to the wall clock's
+/// time.
 pub fn reset() {
     logs();
     crate::host::imp::METRICS.with(|m| m.borrow_mut().clear());
+    crate::host::imp::ASYNC.with(|a| *a.borrow_mut() = Default::default());
     crate::state::imp::reset();
 }
 

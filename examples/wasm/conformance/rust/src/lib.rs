@@ -11,13 +11,16 @@
 //! | `error:MSG` | the whole call fails with the message `MSG` |
 //! | `trap` | the module traps (executes `unreachable`) |
 //! | `state:...` | a state operation (abi/conformance_state.go): the record with its result as the value |
+//! | `async:...`, `async-sql:...`, `async-redis:...` | an async request (abi/conformance_async.go), and for each result delivered, a record describing it |
 //! | anything else | the record with its value's ASCII letters upper-cased |
 //!
 //! Build it with `./build conformance.wasm`.
 
-use wasmstream_guest::{bail, operator, Emitter, Error, ErrorKind, Record, RecordRef, Result, State};
+use wasmstream_guest::{
+    bail, operator, submit, Arg, AsyncResult, Emitter, Error, ErrorKind, Record, RecordRef, Request, Result, State,
+};
 
-operator!(flat_map = conformance);
+operator!(flat_map = conformance, on_result = result);
 
 fn conformance(r: &mut Record, out: &mut Emitter) -> Result {
     let v = r.value();
@@ -38,6 +41,7 @@ fn conformance(r: &mut Record, out: &mut Emitter) -> Result {
         return Err(Error::new(String::from_utf8_lossy(msg)));
     } else if v.starts_with(b"trap") {
         trap();
+    } else if v.starts_with(b"async") && submit_async(v) {
     } else if let Some(op) = v.strip_prefix(b"state:") {
         let val = state_op(r, op)?;
         out.emit(&RecordRef { value: Some(&val), ..r.view() });
@@ -45,6 +49,53 @@ fn conformance(r: &mut Record, out: &mut Emitter) -> Result {
         r.value_mut().make_ascii_uppercase();
         out.emit(r);
     }
+    Ok(())
+}
+
+/// Submits the request an async record asks for (abi/SPEC.md, section 7)
+/// and reports whether `v` was one; the record's value is the context.
+fn submit_async(v: &[u8]) -> bool {
+    let s = match std::str::from_utf8(v) {
+        Ok(s) => s,
+        Err(_) => return false,
+    };
+    let req = if let Some(rest) = s.strip_prefix("async:") {
+        match rest.split_once(':') {
+            Some((target, path)) => Request::http(target, "GET", path),
+            None => return false,
+        }
+    } else if let Some(rest) = s.strip_prefix("async-sql:") {
+        let mut parts = rest.splitn(3, ':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(target), Some(query), Some(a)) => Request::sql(target, query, &[Arg::Str(a), Arg::Int(7)]),
+            _ => return false,
+        }
+    } else if let Some(rest) = s.strip_prefix("async-redis:") {
+        match rest.split_once(':') {
+            Some((target, key)) => Request::redis(target, &["GET", key]),
+            None => return false,
+        }
+    } else {
+        return false;
+    };
+    if let Err(e) = submit(&req.context(v)) {
+        panic!("{}", e); // the conformance vectors submit nothing a host refuses
+    }
+    true
+}
+
+/// Emits the record describing an async result:
+/// `result:TICKET:STATUS:CODE:BODY:ERROR:CONTEXT`, with `nil` for a nil
+/// body, error or context.
+fn result(r: &AsyncResult, out: &mut Emitter) -> Result {
+    let mut v = Vec::with_capacity(32 + r.body().len() + r.context().len());
+    v.extend_from_slice(format!("result:{}:{}:{}:", r.ticket, r.status, r.code).as_bytes());
+    v.extend_from_slice(r.body.unwrap_or(b"nil"));
+    v.push(b':');
+    v.extend_from_slice(r.error.unwrap_or("nil").as_bytes());
+    v.push(b':');
+    v.extend_from_slice(r.context.unwrap_or(b"nil"));
+    out.emit(&RecordRef { value: Some(&v), ..RecordRef::default() });
     Ok(())
 }
 
@@ -159,6 +210,44 @@ mod tests {
                 }
                 panic!("{}: output differs ({} records, want {})", name, got.len(), want.len());
             }
+        }
+    }
+
+    /// Runs the async vectors (abi/testdata/conformance-async) natively:
+    /// the output must equal the expected frame byte for byte, and the
+    /// requests submitted, in order, must be the vector's. The SDK encodes
+    /// a request as the Go reference does (sorted keys, smallest
+    /// encodings), so they compare as bytes.
+    #[test]
+    fn async_conformance_vectors() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../../abi/testdata/conformance-async");
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .expect("reading the async vectors")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".in.msgpack").map(String::from))
+            .collect();
+        names.sort();
+        assert!(!names.is_empty(), "no async vectors in {}", dir.display());
+        for name in names {
+            testing::reset();
+            let mut op = Runner::flat_map(super::conformance).on_result(super::result);
+            let input = fs::read(dir.join(format!("{}.in.msgpack", name))).unwrap();
+            let want = fs::read(dir.join(format!("{}.out.msgpack", name))).unwrap();
+            let got = op.run_frame(&input).unwrap_or_else(|e| panic!("{}: {}", name, e));
+            assert!(got == want, "{}: output differs ({} bytes, want {})", name, got.len(), want.len());
+            let subs = testing::submitted();
+            let mut got = Vec::new();
+            match subs.len() {
+                n if n <= 15 => got.push(0x90 | n as u8),
+                n => {
+                    got.push(0xdc);
+                    got.extend_from_slice(&(n as u16).to_be_bytes());
+                }
+            }
+            for s in &subs {
+                got.extend_from_slice(s);
+            }
+            let want = fs::read(dir.join(format!("{}.submits.msgpack", name))).unwrap();
+            assert!(got == want, "{}: submitted requests differ ({} requests)", name, subs.len());
         }
     }
 }
