@@ -127,7 +127,7 @@ func cmdComponents(args []string, stdout, stderr io.Writer) int {
 	name := fs.Arg(0)
 	var all []string
 	found := false
-	for _, k := range []runtime.Kind{runtime.KindSource, runtime.KindOperator, runtime.KindSink} {
+	for _, k := range []runtime.Kind{runtime.KindSource, runtime.KindOperator, runtime.KindSink, runtime.KindAsync} {
 		for _, c := range reg.Components(k) {
 			all = append(all, c.Name)
 			if c.Name == name {
