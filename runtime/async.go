@@ -144,6 +144,7 @@ type asyncSpec struct {
 	AsyncSettings
 	retryOn retryRules
 	targets map[string]*ComponentSpec
+	extras  map[string]targetExtras
 }
 
 type retryRules struct {
@@ -191,7 +192,7 @@ func decodeAsync(c *ComponentSpec, n *yaml.Node, reg *Registry, dir string, prob
 	}
 	a := oc.operatorSettings().Async
 	path := c.Path + ".async"
-	spec := &asyncSpec{AsyncSettings: *a, targets: map[string]*ComponentSpec{}}
+	spec := &asyncSpec{AsyncSettings: *a, targets: map[string]*ComponentSpec{}, extras: map[string]targetExtras{}}
 	if a.Capacity < 1 || a.Capacity > 100000 {
 		probs.Add(path+".capacity", find(n, "async.capacity"), "must be between 1 and 100000")
 	}
@@ -222,8 +223,10 @@ func decodeAsync(c *ComponentSpec, n *yaml.Node, reg *Registry, dir string, prob
 		if !nameRE.MatchString(name) {
 			probs.Add(tpath, &tn, "%q is not a valid target name", name)
 		}
-		if tc := decodeComponent(&tn, tpath, KindAsync, reg, false, dir, probs); tc != nil && !tc.bad {
+		kind, extras := splitTarget(&tn, tpath, probs)
+		if tc := decodeComponent(kind, tpath, KindAsync, reg, false, dir, probs); tc != nil && !tc.bad {
 			spec.targets[name] = tc
+			spec.extras[name] = extras
 		}
 	}
 	return spec
@@ -231,10 +234,12 @@ func decodeAsync(c *ComponentSpec, n *yaml.Node, reg *Registry, dir string, prob
 
 // asyncStage runs one operator's targets.
 type asyncStage struct {
-	spec    *asyncSpec
-	label   string
-	targets map[string]AsyncTarget
-	stats   asyncCounters
+	spec     *asyncSpec
+	label    string
+	targets  map[string]AsyncTarget
+	caches   map[string]*asyncCache
+	batchers map[string]*asyncBatcher
+	stats    asyncCounters
 }
 
 type asyncCounters struct {
@@ -250,7 +255,8 @@ func (p *Pipeline) openAsync(ctx context.Context, st *opStage) error {
 	if spec == nil {
 		return nil
 	}
-	as := &asyncStage{spec: spec, label: st.spec.Label, targets: map[string]AsyncTarget{}}
+	as := &asyncStage{spec: spec, label: st.spec.Label, targets: map[string]AsyncTarget{},
+		caches: map[string]*asyncCache{}, batchers: map[string]*asyncBatcher{}}
 	for name, tc := range spec.targets {
 		v, err := tc.comp.build(tc.Config)
 		if err != nil {
@@ -258,6 +264,18 @@ func (p *Pipeline) openAsync(ctx context.Context, st *opStage) error {
 			return fmt.Errorf("async target %s: %w", name, err)
 		}
 		t := v.(AsyncTarget)
+		x := spec.extras[name]
+		if x.batch != nil {
+			bt, ok := t.(AsyncBatcher)
+			if !ok {
+				as.close(ctx, p)
+				return fmt.Errorf("async target %s: a %s target cannot batch requests (remove its batch block)", name, tc.Name)
+			}
+			as.batchers[name] = &asyncBatcher{t: bt, cfg: x.batch, stats: &as.stats, open: map[string]*pendingBatch{}}
+		}
+		if x.cache != nil {
+			as.caches[name] = newAsyncCache(x.cache)
+		}
 		if err := t.Open(ctx, p.env(tc.Path)); err != nil {
 			as.close(ctx, p)
 			return fmt.Errorf("async target %s: opening: %w", name, err)
@@ -451,21 +469,76 @@ func (a *asyncInst) commit(b *batch) {
 // discard drops what a failed call submitted.
 func (a *asyncInst) discard() { a.staged = a.staged[:0] }
 
-// run performs r's attempts and files its result.
+// run performs r's attempts and files its result: from the target's
+// cache when it holds the answer (or another request for it is in
+// flight), else through the target, the first attempt in a batch when the
+// target batches.
 func (a *asyncInst) run(r *asyncReq) {
 	defer a.wg.Done()
-	spec := a.st.spec
 	began := time.Now()
-	backoff := spec.Retry.Backoff
 	res := abi.AsyncResult{Ticket: r.ticket, Context: r.req.Context}
 	_, statusCodes := r.target.(AsyncStatusTarget)
+	cache := a.st.caches[r.req.Target]
+	var ckey string
+	owner := false
+	if cache != nil {
+		if k, err := cacheKey(&r.req); err == nil {
+			ckey = k
+			hit, f := cache.get(k, time.Now())
+			if hit == nil && f != nil {
+				select {
+				case <-f.done:
+					if f.ok {
+						hit = &f.resp
+					}
+				case <-a.p.runCtx.Done():
+				}
+			}
+			if hit != nil {
+				a.st.stats.cacheHits.Add(1)
+				res.Code, res.Body = hit.Code, hit.Body
+				a.file(r, res, began)
+				return
+			}
+			owner = f == nil
+		}
+	}
+	resp, ok := a.attempts(r, &res, statusCodes)
+	if owner {
+		cache.settle(ckey, resp, ok && res.Status == abi.StatusOK && (!statusCodes || (resp.Code >= 200 && resp.Code < 500 && resp.Code != 429)), time.Now())
+	}
+	a.file(r, res, began)
+}
+
+// attempts runs r's attempts as the retry policy allows, setting res; it
+// returns the last response and whether the last attempt got one.
+func (a *asyncInst) attempts(r *asyncReq, res *abi.AsyncResult, statusCodes bool) (AsyncResponse, bool) {
+	spec := a.st.spec
+	backoff := spec.Retry.Backoff
 	ctx := a.p.runCtx
+	batcher := a.st.batchers[r.req.Target]
+	var bkey string
+	if batcher != nil {
+		if k, ok := batcher.t.BatchKey(&r.req); ok {
+			bkey = k
+		} else {
+			batcher = nil
+		}
+	}
 	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, spec.Timeout)
-		resp, err := r.target.Do(actx, &r.req)
-		timedOut := err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil
-		cancel()
-		var retry bool
+		var resp AsyncResponse
+		var err error
+		var timedOut bool
+		if attempt == 1 && batcher != nil {
+			resp, err = batcher.do(ctx, spec.Timeout, bkey, &r.req)
+			timedOut = errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
+		} else {
+			actx, cancel := context.WithTimeout(ctx, spec.Timeout)
+			resp, err = r.target.Do(actx, &r.req)
+			timedOut = err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil
+			cancel()
+		}
+		var retry, got bool
 		var wait time.Duration
 		switch {
 		case ctx.Err() != nil:
@@ -482,9 +555,10 @@ func (a *asyncInst) run(r *asyncReq) {
 			res.Status, res.Error, res.Code, res.Body = abi.StatusOK, "", resp.Code, resp.Body
 			retry = statusCodes && spec.retryOn.code(resp.Code)
 			wait = resp.RetryAfter
+			got = true
 		}
 		if !retry || attempt >= spec.Retry.Attempts || ctx.Err() != nil {
-			break
+			return resp, got
 		}
 		a.st.stats.retries.Add(1)
 		d := backoff/2 + rand.N(backoff/2+1)
@@ -493,10 +567,14 @@ func (a *asyncInst) run(r *asyncReq) {
 		}
 		if !sleepCtx(ctx, min(d, spec.Retry.MaxBackoff)) {
 			res.Status, res.Error = abi.StatusError, "the pipeline stopped before the request completed"
-			break
+			return resp, false
 		}
 		backoff = min(2*backoff, spec.Retry.MaxBackoff)
 	}
+}
+
+// file records r's result and wakes its instance.
+func (a *asyncInst) file(r *asyncReq, res abi.AsyncResult, began time.Time) {
 	switch res.Status {
 	case abi.StatusTimeout:
 		a.st.stats.timeouts.Add(1)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -362,5 +363,140 @@ sink: {test: }
 		if !bytes.Contains([]byte(err.Error()), []byte(want)) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+// batchEcho is echoTarget answering batches too (one DoBatch per batch),
+// recording their sizes.
+type batchEcho struct {
+	echoTarget
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (t *batchEcho) BatchKey(req *runtime.AsyncRequest) (string, bool) { return "q", true }
+
+func (t *batchEcho) DoBatch(ctx context.Context, reqs []*runtime.AsyncRequest) ([]runtime.AsyncResponse, []error, error) {
+	t.mu.Lock()
+	t.sizes = append(t.sizes, len(reqs))
+	t.mu.Unlock()
+	resps := make([]runtime.AsyncResponse, len(reqs))
+	for i, r := range reqs {
+		q, _ := r.String("q")
+		resps[i] = runtime.AsyncResponse{Code: 200, Body: []byte(q)}
+	}
+	return resps, make([]error, len(reqs)), nil
+}
+
+func asyncRegistryWith(op *enrichOp, kind string, build func(name string) (runtime.AsyncTarget, error)) *runtime.Registry {
+	reg := asyncRegistry(op)
+	runtime.AddAsyncTarget(reg, kind, "test target", func(c *echoConfig) (runtime.AsyncTarget, error) { return build(c.Name) })
+	return reg
+}
+
+// TestAsyncCache: 2000 records asking 10 distinct questions reach the
+// target at most once per question (identical requests in flight wait for
+// the first); the rest are answered from the cache, correctly.
+func TestAsyncCache(t *testing.T) {
+	target := &echoTarget{maxDelay: 2 * time.Millisecond}
+	echoTargets.Store(t.Name(), target)
+	defer echoTargets.Delete(t.Name())
+	spec := parse(t, asyncRegistry(&enrichOp{}), fmt.Sprintf(`
+pipeline: cached
+source: {test: }
+operators:
+  - enrich:
+      async:
+        capacity: 100
+        targets:
+          echo:
+            echo: {name: %q}
+            cache: {ttl: 1m, max_entries: 100}
+sink: {test: }
+`, t.Name()))
+	recs := make([]runtime.Record, 2000)
+	for i := range recs {
+		recs[i].Value = []byte(fmt.Sprintf("q%d", i%10))
+	}
+	sink := runAll(t, spec, &memSource{recs: recs, chunk: 200})
+	got := sink.records()
+	if len(got) != 2000 {
+		t.Fatalf("%d records", len(got))
+	}
+	for i, r := range got {
+		if want := fmt.Sprintf("q%d=q%d", i%10, i%10); string(r.Value) != want {
+			t.Fatalf("record %d: %q, want %q", i, r.Value, want)
+		}
+	}
+	if c := target.calls.Load(); c > 10 {
+		t.Fatalf("%d calls to the target for 10 distinct requests", c)
+	}
+}
+
+// TestAsyncBatch: requests are sent in batches of at most batch.max, and
+// every result is its own request's.
+func TestAsyncBatch(t *testing.T) {
+	target := &batchEcho{}
+	echoTargets.Store(t.Name(), &target.echoTarget)
+	defer echoTargets.Delete(t.Name())
+	reg := asyncRegistryWith(&enrichOp{}, "becho", func(string) (runtime.AsyncTarget, error) { return target, nil })
+	spec := parse(t, reg, `
+pipeline: batched
+source: {test: }
+operators:
+  - enrich:
+      async:
+        capacity: 200
+        targets:
+          echo:
+            becho: {name: x}
+            batch: {max: 50, linger: 5ms}
+sink: {test: }
+`)
+	sink := runAll(t, spec, &memSource{recs: numbered(1000), chunk: 250})
+	got := sink.records()
+	if len(got) != 1000 {
+		t.Fatalf("%d records", len(got))
+	}
+	for i, r := range got {
+		if want := fmt.Sprintf("r%05d=r%05d", i, i); string(r.Value) != want {
+			t.Fatalf("record %d: %q, want %q", i, r.Value, want)
+		}
+	}
+	target.mu.Lock()
+	defer target.mu.Unlock()
+	total := 0
+	for _, n := range target.sizes {
+		if n > 50 {
+			t.Fatalf("a batch of %d, over batch.max", n)
+		}
+		total += n
+	}
+	if total != 1000 || len(target.sizes) > 100 || target.calls.Load() != 0 {
+		t.Fatalf("%d requests in %d batches, %d single calls: want 1000 in batches of up to 50", total, len(target.sizes), target.calls.Load())
+	}
+	t.Logf("%d batches for 1000 requests", len(target.sizes))
+
+	// A target that cannot batch refuses a batch block when the pipeline starts.
+	echoTargets.Store(t.Name(), &echoTarget{})
+	reg2 := asyncRegistry(&enrichOp{})
+	spec2 := parse(t, reg2, fmt.Sprintf(`
+pipeline: nobatch
+source: {test: }
+operators:
+  - enrich:
+      async:
+        targets:
+          echo:
+            echo: {name: %q}
+            batch: {max: 10}
+sink: {test: }
+`, t.Name()))
+	p, err := runtime.Build(spec2, runtime.WithSource(&memSource{recs: numbered(1), chunk: 1}), runtime.WithSink(&memSink{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "cannot batch requests") {
+		t.Fatalf("Run: %v", err)
 	}
 }
