@@ -41,6 +41,186 @@ pub const Record = struct {
     output: []const u8 = "",
 };
 
+/// One async request's result (abi/SPEC.md, section 5.2), as the input
+/// frame's element 1 delivers it. Its slices point into the frame.
+pub const Result = struct {
+    /// The ticket submit returned.
+    ticket: u64 = 0,
+    /// 0 done, -1 error, -7 timed out (result_ok, result_error,
+    /// result_timeout).
+    status: i32 = 0,
+    /// The request's context, as submitted; null is nil, distinct from
+    /// empty.
+    context: ?[]u8 = null,
+    /// http: the response status; redis: the number of elements of an
+    /// array reply, 0 otherwise; sql: the number of rows.
+    code: i64 = 0,
+    /// http: the response body; redis: the reply; sql: the rows as a JSON
+    /// array of objects. null is nil.
+    body: ?[]u8 = null,
+    /// With status -1 or -7: what went wrong. null is nil.
+    err: ?[]const u8 = null,
+};
+
+/// A SQL argument.
+pub const Arg = union(enum) {
+    nil,
+    boolean: bool,
+    int: i64,
+    float: f64,
+    str: []const u8,
+    bin: []const u8,
+};
+
+/// One HTTP request header (a map str to str in the request).
+pub const HttpHeader = struct {
+    name: []const u8,
+    value: []const u8,
+};
+
+/// An async request: its target, the context handed back with its result,
+/// and the fields of the target's kind. Empty strings and slices and null
+/// are left out.
+pub const Request = struct {
+    /// The target the pipeline file declares under async.targets.
+    target: []const u8,
+    /// What the result needs to finish the record (usually the record).
+    context: ?[]const u8 = null,
+    // http
+    /// "" is the host's default, GET.
+    method: []const u8 = "",
+    /// With its query, appended to the target's url.
+    path: []const u8 = "",
+    /// Added to the target's.
+    headers: []const HttpHeader = &.{},
+    body: ?[]const u8 = null,
+    // redis
+    /// The command and its arguments.
+    command: []const []const u8 = &.{},
+    // sql
+    /// The name of one of the target's queries.
+    query: []const u8 = "",
+    /// Its parameters; null leaves them out, an empty slice is [].
+    args: ?[]const Arg = null,
+};
+
+/// Encodes req, a msgpack map with its keys sorted (as the host writes
+/// maps) and the smallest encodings, into buf, replacing its contents.
+pub fn encodeRequest(gpa: Allocator, buf: *std.ArrayListUnmanaged(u8), req: Request) Allocator.Error!void {
+    var need: u64 = 64 + @as(u64, req.target.len) + req.method.len + req.path.len + req.query.len;
+    if (req.context) |x| need += x.len;
+    if (req.body) |x| need += x.len;
+    for (req.headers) |h| need += 10 + @as(u64, h.name.len) + h.value.len;
+    for (req.command) |a| need += 5 + @as(u64, a.len);
+    if (req.args) |args| {
+        for (args) |a| need += 10 + @as(u64, switch (a) {
+            .str, .bin => |x| x.len,
+            else => 0,
+        });
+    }
+    if (need > std.math.maxInt(usize)) return error.OutOfMemory;
+    buf.clearRetainingCapacity();
+    try buf.ensureTotalCapacity(gpa, @intCast(need));
+    const b = buf.allocatedSlice();
+    var fields: u8 = 1;
+    if (req.args != null) fields += 1;
+    if (req.body != null) fields += 1;
+    if (req.command.len != 0) fields += 1;
+    if (req.context != null) fields += 1;
+    if (req.headers.len != 0) fields += 1;
+    if (req.method.len != 0) fields += 1;
+    if (req.path.len != 0) fields += 1;
+    if (req.query.len != 0) fields += 1;
+    b[0] = 0x80 | fields;
+    var o: usize = 1;
+    if (req.args) |args| {
+        o = putStr(b, o, "args");
+        o = putArrayLen(b, o, args.len);
+        for (args) |a| switch (a) {
+            .nil => {
+                b[o] = 0xc0;
+                o += 1;
+            },
+            .boolean => |x| {
+                b[o] = if (x) 0xc3 else 0xc2;
+                o += 1;
+            },
+            .int => |x| o = putInt(b, o, x),
+            .float => |x| {
+                b[o] = 0xcb;
+                std.mem.writeIntBig(u64, b[o + 1 ..][0..8], @as(u64, @bitCast(x)));
+                o += 9;
+            },
+            .str => |x| o = putStr(b, o, x),
+            .bin => |x| o = putBin(b, o, x),
+        };
+    }
+    if (req.body) |x| o = putBin(b, putStr(b, o, "body"), x);
+    if (req.command.len != 0) {
+        o = putArrayLen(b, putStr(b, o, "command"), req.command.len);
+        for (req.command) |a| o = putStr(b, o, a);
+    }
+    if (req.context) |x| o = putBin(b, putStr(b, o, "context"), x);
+    if (req.headers.len != 0) {
+        o = putStr(b, o, "headers");
+        const n = req.headers.len;
+        if (n <= 15) {
+            b[o] = 0x80 | @as(u8, @intCast(n));
+            o += 1;
+        } else if (n <= 0xffff) {
+            b[o] = 0xde;
+            std.mem.writeIntBig(u16, b[o + 1 ..][0..2], @as(u16, @intCast(n)));
+            o += 3;
+        } else {
+            b[o] = 0xdf;
+            std.mem.writeIntBig(u32, b[o + 1 ..][0..4], @as(u32, @intCast(n)));
+            o += 5;
+        }
+        for (req.headers) |h| o = putStr(b, putStr(b, o, h.name), h.value);
+    }
+    if (req.method.len != 0) o = putStr(b, putStr(b, o, "method"), req.method);
+    if (req.path.len != 0) o = putStr(b, putStr(b, o, "path"), req.path);
+    if (req.query.len != 0) o = putStr(b, putStr(b, o, "query"), req.query);
+    o = putStr(b, putStr(b, o, "target"), req.target);
+    buf.items.len = o;
+}
+
+/// Appends results to frame (as Writer.bytes returns it) as its element 1,
+/// as the host writes them: the frame then starts 0x92.
+pub fn appendResults(gpa: Allocator, frame: *std.ArrayListUnmanaged(u8), results: []const Result) Allocator.Error!void {
+    if (results.len == 0) return;
+    var need: u64 = 5;
+    for (results) |r| {
+        need += 1 + 9 + 9 + 5 + 9 + 5 + 5;
+        if (r.context) |x| need += x.len;
+        if (r.body) |x| need += x.len;
+        if (r.err) |x| need += x.len;
+    }
+    if (need > std.math.maxInt(usize)) return error.OutOfMemory;
+    try frame.ensureUnusedCapacity(gpa, @intCast(need));
+    frame.items[0] = 0x92;
+    const b = frame.allocatedSlice();
+    var o = frame.items.len;
+    b[o] = 0xdd;
+    std.mem.writeIntBig(u32, b[o + 1 ..][0..4], @as(u32, @intCast(results.len)));
+    o += 5;
+    for (results) |r| {
+        b[o] = 0x96;
+        o = putInt(b, o + 1, @bitCast(r.ticket));
+        o = putInt(b, o, r.status);
+        o = putBin(b, o, r.context);
+        o = putInt(b, o, r.code);
+        o = putBin(b, o, r.body);
+        if (r.err) |e| {
+            o = putStr(b, o, e);
+        } else {
+            b[o] = 0xc0;
+            o += 1;
+        }
+    }
+    frame.items.len = o;
+}
+
 pub const Error = error{Malformed};
 
 /// Where and why a frame failed to decode.
@@ -404,6 +584,39 @@ pub const Reader = struct {
         return r.headers[0 .. n / 2];
     }
 
+    /// After the last record: reads the header of the frame's async results
+    /// (element 1) and returns how many there are, 0 when it has none.
+    /// Read them with nextResult.
+    pub fn resultsLen(r: *Reader) Error!usize {
+        if (r.extra == 0) return 0;
+        r.extra -= 1;
+        const c = &r.cur;
+        const n = try c.arrayLen();
+        // Every result takes at least 7 bytes.
+        if (@as(u64, n) * 7 > c.src.len - c.off) return c.fail(c.off, "frame declares {d} async results but has only {d} bytes left", .{ n, c.src.len - c.off });
+        return n;
+    }
+
+    /// Decodes the frame's i-th async result: any valid encoding of its
+    /// fields' types, with fields past the sixth skipped.
+    pub fn nextResult(r: *Reader, i: usize) Error!Result {
+        const c = &r.cur;
+        const at = c.off;
+        const f = try c.arrayLen();
+        if (f < 6) return c.fail(at, "async result {d} has {d} fields; want 6", .{ i, f });
+        var canonical = true;
+        var res: Result = .{};
+        res.ticket = @bitCast(try c.int("ticket", &canonical));
+        res.status = @truncate(try c.int("status", &canonical));
+        res.context = try c.bytesOrNil("context", false, &canonical);
+        res.code = try c.int("code", &canonical);
+        res.body = try c.bytesOrNil("body", false, &canonical);
+        res.err = try c.bytesOrNil("error", true, &canonical);
+        var j: usize = 6;
+        while (j < f) : (j += 1) try c.skip(0);
+        return res;
+    }
+
     /// Checks the rest of the frame after the last record: reserved
     /// elements are skipped and no bytes may follow.
     pub fn close(r: *Reader) Error!void {
@@ -566,6 +779,20 @@ inline fn putBin(b: []u8, at: usize, v: ?[]const u8) usize {
     }
     @memcpy(b[o..][0..x.len], x);
     return o + x.len;
+}
+
+inline fn putArrayLen(b: []u8, at: usize, n: usize) usize {
+    if (n <= 15) {
+        b[at] = 0x90 | @as(u8, @intCast(n));
+        return at + 1;
+    } else if (n <= 0xffff) {
+        b[at] = 0xdc;
+        std.mem.writeIntBig(u16, b[at + 1 ..][0..2], @as(u16, @intCast(n)));
+        return at + 3;
+    }
+    b[at] = 0xdd;
+    std.mem.writeIntBig(u32, b[at + 1 ..][0..4], @as(u32, @intCast(n)));
+    return at + 5;
 }
 
 inline fn putStr(b: []u8, at: usize, s: []const u8) usize {

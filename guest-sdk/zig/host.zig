@@ -17,6 +17,7 @@ extern "wasmstream" fn state_put(scope: i32, key_ptr: [*]const u8, key_len: usiz
 extern "wasmstream" fn state_delete(scope: i32, key_ptr: [*]const u8, key_len: usize, name_ptr: [*]const u8, name_len: usize) i32;
 extern "wasmstream" fn state_add(scope: i32, key_ptr: [*]const u8, key_len: usize, name_ptr: [*]const u8, name_len: usize, delta: i64, out: *i64) i32;
 extern "wasmstream" fn state_add_f64(scope: i32, key_ptr: [*]const u8, key_len: usize, name_ptr: [*]const u8, name_len: usize, delta: f64, out: *f64) i32;
+extern "wasmstream" fn async_submit(req_ptr: [*]const u8, req_len: usize) i64;
 extern "wasmstream" fn state_append(scope: i32, key_ptr: [*]const u8, key_len: usize, name_ptr: [*]const u8, name_len: usize, val_ptr: [*]const u8, val_len: usize) i32;
 
 pub fn setError(msg: []const u8) void {
@@ -88,6 +89,19 @@ pub fn stateAddF64(scope: i32, key: []const u8, name: []const u8, delta: f64, ou
 pub fn stateAppend(scope: i32, key: []const u8, name: []const u8, val: []const u8) i32 {
     if (is_wasm) return state_append(scope, p(key), key.len, p(name), name.len, p(val), val.len);
     return native.stateAppend(scope, key, name, val);
+}
+
+/// Submits an encoded async request: its ticket or a negative status.
+pub fn asyncSubmit(req: []const u8) i64 {
+    if (is_wasm) return async_submit(p(req), req.len);
+    return native.asyncSubmit(req);
+}
+
+/// Ends a call's async requests: natively, drops them when the call
+/// failed, as the host does. In a module the host does it.
+pub fn endAsync(ok: bool) void {
+    if (is_wasm) return;
+    native.endAsync(ok);
 }
 
 /// Ends a call's state writes: natively, applies them when the call
@@ -345,6 +359,44 @@ pub const native = struct {
         committed.clearRetainingCapacity();
         clock_offset_ms = 0;
         max_value = 1 << 20;
+    }
+
+    // Native async_submit: the requests kept, in order (ticket i is
+    // element i), those of the current call from mark on.
+    var submitted: std.ArrayListUnmanaged([]u8) = .{};
+    var submitted_mark: usize = 0;
+    /// The status async_submit answers with when not 0.
+    pub var async_refuse: i32 = 0;
+
+    fn asyncSubmit(req: []const u8) i64 {
+        if (async_refuse != 0) return async_refuse;
+        const copy = gpa.dupe(u8, req) catch return status_error;
+        submitted.append(gpa, copy) catch {
+            gpa.free(copy);
+            return status_error;
+        };
+        return @intCast(submitted.items.len - 1);
+    }
+
+    fn endAsync(ok: bool) void {
+        if (!ok) {
+            for (submitted.items[submitted_mark..]) |r| gpa.free(r);
+            submitted.shrinkRetainingCapacity(submitted_mark);
+        }
+        submitted_mark = submitted.items.len;
+    }
+
+    /// The encoded requests submitted since resetAsync, in order.
+    pub fn submittedRequests() []const []const u8 {
+        return submitted.items;
+    }
+
+    /// Forgets the requests submitted and accepts them again.
+    pub fn resetAsync() void {
+        for (submitted.items) |r| gpa.free(r);
+        submitted.clearRetainingCapacity();
+        submitted_mark = 0;
+        async_refuse = 0;
     }
 
     /// A committed, live value, as the host's store would hold it.

@@ -40,6 +40,24 @@ pub const stateOf = state_.stateOf;
 pub const keyState = state_.keyState;
 pub const operatorState = state_.operatorState;
 
+const async_ = @import("async.zig");
+/// Async I/O (async.zig): submit a request, receive its Result in the
+/// operator's on_result handler.
+pub const Request = codec.Request;
+pub const Result = codec.Result;
+pub const Arg = codec.Arg;
+pub const HttpHeader = codec.HttpHeader;
+pub const submit = async_.submit;
+pub const http = async_.http;
+pub const redis = async_.redis;
+pub const sql = async_.sql;
+pub const SubmitError = async_.SubmitError;
+pub const result_ok = async_.result_ok;
+pub const result_error = async_.result_error;
+pub const result_timeout = async_.result_timeout;
+pub const redisItems = async_.redisItems;
+pub const RedisItems = async_.RedisItems;
+
 /// The most records one frame may carry, in or out.
 pub const max_records = codec.max_records;
 
@@ -70,6 +88,16 @@ pub const Error = error{
     StateFailed,
     /// A state value read as a list is not one.
     NotAList,
+    /// submit without an on_result handler.
+    NoResultHandler,
+    /// The host refused an async request (status -1).
+    AsyncRefused,
+    /// An async request over async.max_request or async.max_context.
+    AsyncTooLarge,
+    /// async.capacity requests in flight.
+    AsyncCapacity,
+    /// A Redis reply read as an array reply is not one.
+    NotAnArrayReply,
     OutOfMemory,
 };
 
@@ -188,6 +216,10 @@ fn malformed() error{Malformed} {
     return host.fail(error.Malformed, "decoding input batch: {}", .{inst.reader.fault});
 }
 
+fn malformedResults() error{Malformed} {
+    return host.fail(error.Malformed, "decoding async results: {}", .{inst.reader.fault});
+}
+
 /// The smallest input buffer alloc hands out, so that alloc(0) is valid.
 const min_alloc = 64 << 10;
 
@@ -226,12 +258,12 @@ inline fn unwrap(x: anytype) anyerror!Payload(@TypeOf(x)) {
     return x;
 }
 
-fn checkHandler(comptime name: []const u8, comptime f: anytype, comptime Param: type, comptime Result: type, comptime shape: []const u8) void {
+fn checkHandler(comptime name: []const u8, comptime f: anytype, comptime Param: type, comptime Return: type, comptime shape: []const u8) void {
     const info = @typeInfo(@TypeOf(f));
     if (info != .Fn) @compileError("wasmstream: ." ++ name ++ " must be a function " ++ shape);
     const fi = info.Fn;
     const ok = fi.params.len >= 1 and fi.params[0].type == Param and fi.return_type != null and
-        Payload(fi.return_type.?) == Result;
+        Payload(fi.return_type.?) == Return;
     if (!ok) @compileError("wasmstream: ." ++ name ++ " has type " ++ @typeName(@TypeOf(f)) ++ "; want " ++ shape);
 }
 
@@ -244,8 +276,10 @@ fn checkHandler(comptime name: []const u8, comptime f: anytype, comptime Param: 
 ///     .flat_map = fn (Record, *Emitter) !void   any number out per record in
 ///     .process_batch = fn (*Batch, *Emitter) !void   the whole batch
 ///
-/// and optionally `.on_init = fn (*Config) !void`. The error unions are
-/// optional: a handler that cannot fail may return the plain type.
+/// and optionally `.on_init = fn (*Config) !void` and
+/// `.on_result = fn (Result, *Emitter) !void`, called once per async
+/// result after the call's records. The error unions are optional: a
+/// handler that cannot fail may return the plain type.
 pub fn Operator(comptime handlers: anytype) type {
     const H = @TypeOf(handlers);
     comptime {
@@ -262,8 +296,11 @@ pub fn Operator(comptime handlers: anytype) type {
             } else if (std.mem.eql(u8, f.name, "on_init")) {
                 checkHandler("on_init", handlers.on_init, *Config, void, "fn (*ws.Config) !void");
                 continue;
+            } else if (std.mem.eql(u8, f.name, "on_result")) {
+                checkHandler("on_result", handlers.on_result, Result, void, "fn (ws.Result, *ws.Emitter) !void");
+                continue;
             } else {
-                @compileError("wasmstream: unknown handler ." ++ f.name ++ "; want .map, .filter, .flat_map, .process_batch or .on_init");
+                @compileError("wasmstream: unknown handler ." ++ f.name ++ "; want .map, .filter, .flat_map, .process_batch, .on_init or .on_result");
             }
             kinds += 1;
         }
@@ -274,10 +311,13 @@ pub fn Operator(comptime handlers: anytype) type {
         /// Decodes the init payload (a msgpack map, as the host encodes
         /// it), keeps a copy for the Config and runs the on_init hook.
         pub fn init(payload: []const u8) anyerror!void {
+            async_.result_handler = @hasField(H, "on_result");
             initCall(payload) catch |err| {
+                host.endAsync(false);
                 host.endState(false);
                 return err;
             };
+            host.endAsync(true);
             host.endState(true);
         }
 
@@ -304,12 +344,16 @@ pub fn Operator(comptime handlers: anytype) type {
         /// handler may modify, and returns the output frame, valid until
         /// the next call. On error, errorMessage(err) is what the host
         /// receives. Natively, the call's state writes are applied when it
-        /// succeeds and dropped when it fails, as the host does.
+        /// succeeds and dropped when it fails, as the host does, and so are
+        /// the async requests it submitted.
         pub fn process(frame: []u8) anyerror![]const u8 {
+            async_.result_handler = @hasField(H, "on_result");
             const out = processCall(frame) catch |err| {
+                host.endAsync(false);
                 host.endState(false);
                 return err;
             };
+            host.endAsync(true);
             host.endState(true);
             return out;
         }
@@ -359,6 +403,18 @@ pub fn Operator(comptime handlers: anytype) type {
             while (try nextRecord()) |_| {}
             // A handler that swallowed a decoding error still fails the call.
             if (r.failed) return malformed();
+            // The async results (element 1), after the records. An operator
+            // without on_result submits nothing, so the host sends it no
+            // results: element 1 is skipped like any other.
+            if (@hasField(H, "on_result")) {
+                const n = r.resultsLen() catch return malformedResults();
+                r.canonical = false; // emitted records are the handler's own
+                var i: usize = 0;
+                while (i < n) : (i += 1) {
+                    const res = r.nextResult(i) catch return malformedResults();
+                    try unwrap(handlers.on_result(res, &e));
+                }
+            }
             r.close() catch return malformed();
             return w.bytes();
         }
@@ -440,10 +496,29 @@ pub const testing = struct {
     pub fn advanceClock(ms: i64) void {
         host.native.clock_offset_ms += ms;
     }
+    /// The encoded async requests submitted since resetAsync, in order:
+    /// ticket i is element i. A failed call's are dropped.
+    pub const submitted = host.native.submittedRequests;
+    /// Forgets the requests submitted, and accepts them again.
+    pub const resetAsync = host.native.resetAsync;
+    /// Makes async_submit answer status (0: accept again).
+    pub fn refuseAsync(status: i32) void {
+        host.native.async_refuse = status;
+    }
+    /// frame (an output frame, say, or codec's) with results appended as
+    /// its element 1, as the host delivers them; free it with allocator.
+    pub fn frameWithResults(frame: []const u8, results: []const Result) ![]u8 {
+        var b: std.ArrayListUnmanaged(u8) = .{};
+        errdefer b.deinit(allocator);
+        try b.appendSlice(allocator, frame);
+        try codec.appendResults(allocator, &b, results);
+        return b.toOwnedSlice(allocator);
+    }
 };
 
 test {
     _ = @import("tests.zig");
     _ = @import("state_tests.zig");
     _ = @import("json_tests.zig");
+    _ = @import("async_tests.zig");
 }

@@ -10,15 +10,18 @@
 //!     "trap"         the module traps (executes unreachable)
 //!     "state:..."    a state operation (abi/conformance_state.go): the
 //!                    record with its result as the value
+//!     "async:...", "async-sql:...", "async-redis:..."
+//!                    an async request (abi/conformance_async.go), and for
+//!                    each result delivered, a record describing it
 //!     anything else  the record with its value's ASCII letters upper-cased
 //!
-//! Build it with ./build OUT.wasm; `zig test` runs the vectors and the
-//! state vectors natively (guest-sdk/zig/test does both).
+//! Build it with ./build OUT.wasm; `zig test` runs the vectors, the state
+//! vectors and the async vectors natively (guest-sdk/zig/test does).
 
 const std = @import("std");
 const ws = @import("wasmstream");
 
-pub const handlers = .{ .flat_map = process };
+pub const handlers = .{ .flat_map = process, .on_result = result_ };
 
 comptime {
     ws.register(handlers);
@@ -44,6 +47,8 @@ fn process(r: ws.Record, out: *ws.Emitter) !void {
     } else if (std.mem.startsWith(u8, v, "trap")) {
         if (@import("builtin").target.isWasm()) @trap();
         return error.Trap; // natively: stands in for the trap
+    } else if (std.mem.startsWith(u8, v, "async") and try submit(v)) {
+        return;
     } else if (std.mem.startsWith(u8, v, "state:")) {
         try stateOp(r, v["state:".len..]);
         var o = r;
@@ -53,6 +58,46 @@ fn process(r: ws.Record, out: *ws.Emitter) !void {
         upper(v);
         try out.emit(r);
     }
+}
+
+/// Submits the request an async record asks for (abi/conformance_async.go)
+/// and reports whether v was one.
+fn submit(v: []const u8) !bool {
+    var req: ws.Request = undefined;
+    if (std.mem.startsWith(u8, v, "async:")) {
+        const rest = v["async:".len..];
+        const c = std.mem.indexOfScalar(u8, rest, ':') orelse return false;
+        req = ws.http(rest[0..c], "GET", rest[c + 1 ..], v);
+    } else if (std.mem.startsWith(u8, v, "async-sql:")) {
+        const rest = v["async-sql:".len..];
+        const c1 = std.mem.indexOfScalar(u8, rest, ':') orelse return false;
+        const c2 = c1 + 1 + (std.mem.indexOfScalar(u8, rest[c1 + 1 ..], ':') orelse return false);
+        req = ws.sql(rest[0..c1], rest[c1 + 1 .. c2], v, &.{ .{ .str = rest[c2 + 1 ..] }, .{ .int = 7 } });
+    } else if (std.mem.startsWith(u8, v, "async-redis:")) {
+        const rest = v["async-redis:".len..];
+        const c = std.mem.indexOfScalar(u8, rest, ':') orelse return false;
+        req = ws.redis(rest[0..c], v, &.{ "GET", rest[c + 1 ..] });
+    } else {
+        return false;
+    }
+    // The conformance vectors submit nothing a host refuses.
+    _ = try ws.submit(req);
+    return true;
+}
+
+/// Emits the record describing an async result:
+/// "result:" ticket ":" status ":" code ":" body ":" error ":" context.
+fn result_(res: ws.Result, out: *ws.Emitter) !void {
+    result.clearRetainingCapacity();
+    const w = result.writer(ws.allocator);
+    try w.print("result:{d}:{d}:{d}:", .{ res.ticket, res.status, res.code });
+    try w.writeAll(res.body orelse "nil");
+    try w.writeByte(':');
+    const e = res.err orelse "";
+    try w.writeAll(if (e.len == 0) "nil" else e);
+    try w.writeByte(':');
+    try w.writeAll(res.context orelse "nil");
+    try out.emit(.{ .value = result.items });
 }
 
 /// The output value of a state operation, in a buffer reused by every
@@ -190,4 +235,51 @@ test "state vectors" {
         n += 1;
     }
     try std.testing.expect(n >= 1);
+}
+
+test "async vectors" {
+    const Op = ws.Operator(handlers);
+    const gpa = std.testing.allocator;
+    var dir = try std.fs.cwd().openIterableDir("../../../../abi/testdata/conformance-async", .{});
+    defer dir.close();
+    var it = dir.iterate();
+    var n: usize = 0;
+    while (try it.next()) |entry| {
+        if (!std.mem.endsWith(u8, entry.name, ".in.msgpack")) continue;
+        const base = entry.name[0 .. entry.name.len - ".in.msgpack".len];
+        ws.testing.resetAsync();
+        defer ws.testing.resetAsync();
+        const frame = try dir.dir.readFileAlloc(gpa, entry.name, 64 << 20);
+        defer gpa.free(frame);
+        var name_buf: [256]u8 = undefined;
+        const want = try dir.dir.readFileAlloc(gpa, try std.fmt.bufPrint(&name_buf, "{s}.out.msgpack", .{base}), 64 << 20);
+        defer gpa.free(want);
+        const want_submits = try dir.dir.readFileAlloc(gpa, try std.fmt.bufPrint(&name_buf, "{s}.submits.msgpack", .{base}), 64 << 20);
+        defer gpa.free(want_submits);
+        const out = Op.process(frame) catch |err| {
+            std.debug.print("{s}: {s}\n", .{ base, ws.errorMessage(err) });
+            return err;
+        };
+        if (!std.mem.eql(u8, want, out)) {
+            std.debug.print("{s}: output differs ({d} bytes, want {d})\n", .{ base, out.len, want.len });
+            return error.TestUnexpectedResult;
+        }
+        // The requests, as one array: the SDK writes them as the vectors
+        // do (keys sorted, smallest encodings), so byte for byte.
+        var got: std.ArrayListUnmanaged(u8) = .{};
+        defer got.deinit(gpa);
+        const subs = ws.testing.submitted();
+        if (subs.len <= 15) {
+            try got.append(gpa, 0x90 | @as(u8, @intCast(subs.len)));
+        } else {
+            try got.appendSlice(gpa, &[_]u8{ 0xdc, @intCast(subs.len >> 8), @truncate(subs.len) });
+        }
+        for (subs) |s| try got.appendSlice(gpa, s);
+        if (!std.mem.eql(u8, want_submits, got.items)) {
+            std.debug.print("{s}: submitted requests differ ({d} bytes, want {d})\n", .{ base, got.items.len, want_submits.len });
+            return error.TestUnexpectedResult;
+        }
+        n += 1;
+    }
+    try std.testing.expect(n >= 4);
 }
