@@ -75,7 +75,12 @@ impl<H: Handler> Runner<H> {
     where
         R: for<'r, 'a, 'e, 'w> FnMut(&'r AsyncResult<'a>, &'e mut Emitter<'w>) -> Result,
     {
-        Runner { handler: private::with_results(self.handler, f), on_init: self.on_init, writer: self.writer, input: self.input }
+        Runner {
+            handler: private::with_results(self.handler, f),
+            on_init: self.on_init,
+            writer: self.writer,
+            input: self.input,
+        }
     }
 
     /// Adds the `on_init` hook.
@@ -176,13 +181,25 @@ pub struct OwnedResult {
 impl OwnedResult {
     /// A completed request's result.
     pub fn ok(ticket: u64, context: &[u8], code: i64, body: &[u8]) -> OwnedResult {
-        OwnedResult { ticket, context: Some(context.to_vec()), code, body: Some(body.to_vec()), ..OwnedResult::default() }
+        OwnedResult {
+            ticket,
+            context: Some(context.to_vec()),
+            code,
+            body: Some(body.to_vec()),
+            ..OwnedResult::default()
+        }
     }
 
     /// A failed request's result, with `status` [`AsyncResult::ERROR`] or
     /// [`AsyncResult::TIMEOUT`].
     pub fn failed(ticket: u64, status: i32, context: &[u8], error: &str) -> OwnedResult {
-        OwnedResult { ticket, status, context: Some(context.to_vec()), error: Some(error.to_string()), ..OwnedResult::default() }
+        OwnedResult {
+            ticket,
+            status,
+            context: Some(context.to_vec()),
+            error: Some(error.to_string()),
+            ..OwnedResult::default()
+        }
     }
 
     /// The result as the handler sees it.

@@ -12,8 +12,8 @@ use std::rc::Rc;
 
 use wasmstream_guest::testing::{self, decode_frame, encode_frame, encode_frame_with_results, OwnedResult, Runner};
 use wasmstream_guest::{
-    redis_items, submit, Arg, AsyncResult, Emitter, Error, OwnedRecord, Record, RecordRef, Request, Result, SubmitError,
-    Ticket,
+    redis_items, submit, Arg, AsyncResult, Emitter, Error, OwnedRecord, Record, RecordRef, Request, Result,
+    SubmitError, Ticket,
 };
 
 fn hex(b: &[u8]) -> String {
@@ -167,7 +167,12 @@ fn results_follow_the_records() {
         OwnedResult::ok(0, b"ctx0", 200, b"body"),
         OwnedResult::failed(1, AsyncResult::TIMEOUT, b"ctx1", "timed out"),
         OwnedResult { ticket: 1 << 40, code: -1, ..OwnedResult::default() },
-        OwnedResult { ticket: u64::MAX >> 1, status: AsyncResult::ERROR, error: Some(String::new()), ..OwnedResult::default() },
+        OwnedResult {
+            ticket: u64::MAX >> 1,
+            status: AsyncResult::ERROR,
+            error: Some(String::new()),
+            ..OwnedResult::default()
+        },
     ];
     let out = op.run_with_results(&[OwnedRecord::new("a"), OwnedRecord::new("b")], &results).unwrap();
     let vals: Vec<String> = out.iter().map(|r| String::from_utf8_lossy(r.value()).into_owned()).collect();
@@ -273,8 +278,14 @@ fn malformed_results_fail_the_call() {
 #[test]
 fn a_failing_result_handler_fails_the_call() {
     testing::reset();
-    let mut op = Runner::flat_map(|_: &mut Record, _: &mut Emitter| Ok(()))
-        .on_result(|r: &AsyncResult, _: &mut Emitter| if r.ticket == Ticket(1) { Err(Error::new("no")) } else { Ok(()) });
+    let mut op =
+        Runner::flat_map(|_: &mut Record, _: &mut Emitter| Ok(())).on_result(|r: &AsyncResult, _: &mut Emitter| {
+            if r.ticket == Ticket(1) {
+                Err(Error::new("no"))
+            } else {
+                Ok(())
+            }
+        });
     let rs = [OwnedResult::ok(0, b"", 0, b""), OwnedResult::ok(1, b"", 0, b"")];
     assert_eq!(op.run_with_results(&[], &rs).unwrap_err().message(), "no");
 }
@@ -300,16 +311,17 @@ fn the_async_vectors_natively() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../abi/testdata/conformance-async/results");
     let input = fs::read(dir.with_extension("in.msgpack")).unwrap();
     let want = fs::read(dir.with_extension("out.msgpack")).unwrap();
-    let mut op = Runner::flat_map(|_: &mut Record, _: &mut Emitter| Ok(())).on_result(|r: &AsyncResult, out: &mut Emitter| {
-        let mut v = b"result:".to_vec();
-        v.extend_from_slice(format!("{}:{}:{}:", r.ticket, r.status, r.code).as_bytes());
-        v.extend_from_slice(r.body.unwrap_or(b"nil"));
-        v.push(b':');
-        v.extend_from_slice(r.error.unwrap_or("nil").as_bytes());
-        v.push(b':');
-        v.extend_from_slice(r.context.unwrap_or(b"nil"));
-        out.emit(&RecordRef { value: Some(&v), ..RecordRef::default() });
-        Ok(())
-    });
+    let mut op =
+        Runner::flat_map(|_: &mut Record, _: &mut Emitter| Ok(())).on_result(|r: &AsyncResult, out: &mut Emitter| {
+            let mut v = b"result:".to_vec();
+            v.extend_from_slice(format!("{}:{}:{}:", r.ticket, r.status, r.code).as_bytes());
+            v.extend_from_slice(r.body.unwrap_or(b"nil"));
+            v.push(b':');
+            v.extend_from_slice(r.error.unwrap_or("nil").as_bytes());
+            v.push(b':');
+            v.extend_from_slice(r.context.unwrap_or(b"nil"));
+            out.emit(&RecordRef { value: Some(&v), ..RecordRef::default() });
+            Ok(())
+        });
     assert!(op.run_frame(&input).unwrap() == want);
 }

@@ -51,7 +51,10 @@ fn enrich(res: &AsyncResult, out: &mut Emitter) -> Result {
     if !res.is_ok() {
         let why = res.error.unwrap_or("").as_bytes();
         let headers = [Header { name: b"enrich.error", value: Some(why) }];
-        out.emit_to("unenriched", &RecordRef { value: res.context, headers: Headers::from(&headers[..]), ..RecordRef::default() });
+        out.emit_to(
+            "unenriched",
+            &RecordRef { value: res.context, headers: Headers::from(&headers[..]), ..RecordRef::default() },
+        );
         return Ok(());
     }
     let body = res.body();
@@ -121,7 +124,9 @@ fn compact(dst: &mut Vec<u8>, src: &[u8]) {
                 in_str = false;
                 dst.push(c);
             }
-            b'<' | b'>' | b'&' => dst.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]),
+            b'<' | b'>' | b'&' => {
+                dst.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]])
+            }
             0xe2 if i + 1 < src.len() && src[i] == 0x80 && src[i + 1] & !1 == 0xa8 => {
                 dst.extend_from_slice(b"\\u202");
                 dst.push(HEX[(src[i + 1] & 15) as usize]);
@@ -165,7 +170,9 @@ mod tests {
         assert_eq!(out[0], OwnedRecord::new(out[0].value()));
         assert_eq!(
             out[1],
-            OwnedRecord::new(&br#"{"user": 8}"#[..]).with_output("unenriched").with_header("enrich.error", Some(b"timed out"))
+            OwnedRecord::new(&br#"{"user": 8}"#[..])
+                .with_output("unenriched")
+                .with_header("enrich.error", Some(b"timed out"))
         );
     }
 
@@ -199,12 +206,25 @@ mod tests {
     fn reads_the_user_as_go_does() {
         testing::reset();
         let mut op = Runner::flat_map(super::lookup).on_result(super::enrich);
-        for (click, id) in [(&br#"{"user":-3}"#[..], -3), (br#"{"user":"12"}"#, 12), (br#"{"a":{"user":1},"user":0}"#, 0), (br#"{"user":"\u0031"}"#, 1)] {
+        for (click, id) in [
+            (&br#"{"user":-3}"#[..], -3),
+            (br#"{"user":"12"}"#, 12),
+            (br#"{"a":{"user":1},"user":0}"#, 0),
+            (br#"{"user":"\u0031"}"#, 1),
+        ] {
             op.run(&[OwnedRecord::new(click)]).unwrap();
             let want = Request::sql("users", "user_by_id", &[Arg::Int(id)]).context(click).encode();
             assert_eq!(testing::submitted().last(), Some(&want), "{}", String::from_utf8_lossy(click));
         }
-        for click in [&b"{}"[..], b"[]", b"nope", br#"{"user":7.5}"#, br#"{"user":"07"}"#, br#"{"user":null}"#, br#"{"user":1e3}"#] {
+        for click in [
+            &b"{}"[..],
+            b"[]",
+            b"nope",
+            br#"{"user":7.5}"#,
+            br#"{"user":"07"}"#,
+            br#"{"user":null}"#,
+            br#"{"user":1e3}"#,
+        ] {
             let err = op.run(&[OwnedRecord::new(click)]).unwrap_err();
             assert!(err.message().contains("user"), "{}", err);
         }
@@ -215,7 +235,15 @@ mod tests {
         testing::reset();
         let mut op = Runner::flat_map(super::lookup).on_result(super::enrich);
         let out = op
-            .run_with_results(&[], &[OwnedResult { ticket: 3, status: AsyncResult::ERROR, context: Some(b"c".to_vec()), ..OwnedResult::default() }])
+            .run_with_results(
+                &[],
+                &[OwnedResult {
+                    ticket: 3,
+                    status: AsyncResult::ERROR,
+                    context: Some(b"c".to_vec()),
+                    ..OwnedResult::default()
+                }],
+            )
             .unwrap();
         assert_eq!(out, vec![OwnedRecord::new("c").with_output("unenriched").with_header("enrich.error", Some(b""))]);
         // Rows that are not a JSON array fail the call.
