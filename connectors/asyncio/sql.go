@@ -31,6 +31,8 @@ type SQLConfig struct {
 	Driver         string            `yaml:"driver" required:"true" oneof:"postgres|mysql" doc:"The database: postgres (PostgreSQL and compatible servers) or mysql (MySQL, MariaDB)."`
 	DSN            kit.Secret        `yaml:"dsn" required:"true" doc:"Where the database is and how to log in: postgres://user:password@host:5432/db?sslmode=disable for postgres, user:password@tcp(host:3306)/db for mysql. It holds a password: give it as ${ENV}; errors never show it."`
 	Queries        map[string]string `yaml:"queries" required:"true" doc:"The queries requests may run, by name: SQL text with placeholders ($1, $2... for postgres, ? for mysql) that take the request's args in order."`
+	BatchQueries   map[string]string `yaml:"batch_queries" doc:"Batch forms of queries, by the name of the query in queries, used when the target has a batch block: requests for the query with one integer or text argument are answered together by one run of its batch form, which takes every argument at once (postgres: one array parameter, as in WHERE id = ANY($1); mysql: one list written IN (?), expanded to the arguments). Its rows are dealt to the requests by the batch_keys column."`
+	BatchKeys      map[string]string `yaml:"batch_keys" doc:"For each batch query, the column whose value is a request's argument (default: the first column)."`
 	MaxOpenConns   int               `yaml:"max_open_conns" default:"10" doc:"Connections kept to the database: at most this many queries run at once."`
 	MaxRows        int               `yaml:"max_rows" default:"1000" doc:"Most rows a query may return: more is an error result, not retried."`
 	ConnectTimeout time.Duration     `yaml:"connect_timeout" default:"5s" doc:"How long starting the pipeline waits for the database to answer before it fails, naming the driver, host and database."`
@@ -53,6 +55,19 @@ func (c *SQLConfig) Validate() error {
 		}
 		if strings.TrimSpace(q) == "" {
 			errs = append(errs, runtime.FieldErr("queries."+name, "the SQL text is empty"))
+		}
+	}
+	for name, q := range c.BatchQueries {
+		if _, ok := c.Queries[name]; !ok {
+			errs = append(errs, runtime.FieldErr("batch_queries."+name, "there is no query %q in queries to be the batch form of", name))
+		}
+		if c.Driver == "mysql" && !strings.Contains(q, "(?)") {
+			errs = append(errs, runtime.FieldErr("batch_queries."+name, "a mysql batch query takes its arguments as one list written (?), as in WHERE id IN (?)"))
+		}
+	}
+	for name := range c.BatchKeys {
+		if _, ok := c.BatchQueries[name]; !ok {
+			errs = append(errs, runtime.FieldErr("batch_keys."+name, "there is no batch query %q", name))
 		}
 	}
 	if c.MaxOpenConns < 1 {
