@@ -38,14 +38,16 @@ const KindAsync Kind = 10
 
 // AsyncSettings is an operator's async block.
 type AsyncSettings struct {
-	Mode       string               `yaml:"mode" default:"ordered" oneof:"ordered|unordered" doc:"ordered delivers each instance's results in the order their requests were submitted (a result waits for every earlier one, as Flink's orderedWait); unordered delivers them as they complete."`
-	Capacity   int                  `yaml:"capacity" default:"100" doc:"Requests one instance may have in flight, counting results not yet delivered. The instance is given at most as many input records per call as it has room for; when it is full it takes no input until results free room, which slows the stages before it (backpressure)."`
-	Timeout    time.Duration        `yaml:"timeout" default:"5s" doc:"Longest one attempt of a request may take; past it the attempt is cancelled and counts as a timeout."`
-	Retry      AsyncRetry           `yaml:"retry"`
-	MaxRequest ByteSize             `yaml:"max_request" default:"1MiB" doc:"Largest request async_submit takes (a larger one gets status -3)."`
-	MaxContext ByteSize             `yaml:"max_context" default:"64KiB" doc:"Largest context a request may carry back to its result."`
-	MaxResult  ByteSize             `yaml:"max_result" default:"4MiB" doc:"Largest body a result may carry: a larger response is an error result."`
-	Targets    map[string]yaml.Node `yaml:"targets" required:"true" doc:"The targets the operator may send requests to, each 'NAME: {kind: {settings}}' (kinds: see the async targets in this reference). A request naming anything else is refused."`
+	Mode        string               `yaml:"mode" default:"ordered" oneof:"ordered|unordered" doc:"ordered delivers each instance's results in the order their requests were submitted (a result waits for every earlier one, as Flink's orderedWait); unordered delivers them as they complete."`
+	Capacity    int                  `yaml:"capacity" default:"100" doc:"Requests one instance may have running. The instance is given at most as many input records per call as it has room for; when it is full it takes no input until results free room, which slows the stages before it (backpressure)."`
+	Buffer      int                  `yaml:"buffer" doc:"Completed results one instance may hold before they are delivered (in ordered mode a result waits for every earlier one): when it is full the instance takes no input, as when capacity is. Default 10 times capacity."`
+	BufferBytes ByteSize             `yaml:"buffer_bytes" default:"64MiB" doc:"Bytes of bodies and contexts of the results one instance may hold before they are delivered; past it the instance takes no input."`
+	Timeout     time.Duration        `yaml:"timeout" default:"5s" doc:"Longest one attempt of a request may take; past it the attempt is cancelled and counts as a timeout."`
+	Retry       AsyncRetry           `yaml:"retry"`
+	MaxRequest  ByteSize             `yaml:"max_request" default:"1MiB" doc:"Largest request async_submit takes (a larger one gets status -3)."`
+	MaxContext  ByteSize             `yaml:"max_context" default:"64KiB" doc:"Largest context a request may carry back to its result."`
+	MaxResult   ByteSize             `yaml:"max_result" default:"4MiB" doc:"Largest body a result may carry: a larger response is an error result."`
+	Targets     map[string]yaml.Node `yaml:"targets" required:"true" doc:"The targets the operator may send requests to, each 'NAME: {kind: {settings}}' (kinds: see the async targets in this reference). A request naming anything else is refused."`
 }
 
 // AsyncRetry is the retry policy of an operator's requests.
@@ -143,6 +145,7 @@ type AsyncProcessor interface {
 type asyncSpec struct {
 	AsyncSettings
 	retryOn retryRules
+	buffer  int // Buffer, or its default
 	targets map[string]*ComponentSpec
 	extras  map[string]targetExtras
 }
@@ -198,6 +201,13 @@ func decodeAsync(c *ComponentSpec, n *yaml.Node, reg *Registry, dir string, prob
 	}
 	if a.Timeout <= 0 {
 		probs.Add(path+".timeout", find(n, "async.timeout"), "must be positive")
+	}
+	spec.buffer = a.Buffer
+	if spec.buffer == 0 {
+		spec.buffer = 10 * a.Capacity
+	}
+	if a.Buffer < 0 || a.BufferBytes < 1 {
+		probs.Add(path+".buffer", find(n, "async.buffer"), "buffer must not be negative, buffer_bytes must be positive")
 	}
 	if a.Retry.Attempts < 1 {
 		probs.Add(path+".retry.attempts", find(n, "async.retry.attempts"), "must be at least 1")
@@ -308,12 +318,13 @@ type asyncInst struct {
 	results []abi.AsyncResult // delivered by the current call
 	holders []*batch          // their holders
 
-	mu      sync.Mutex
-	pending int                  // started, not yet delivered
-	order   []uint64             // ordered mode: started tickets, oldest first
-	done    map[uint64]*asyncReq // completed, not delivered
-	closed  bool
-	wg      sync.WaitGroup
+	mu        sync.Mutex
+	pending   int                  // started, not yet delivered
+	heldBytes int64                // of the results in done
+	order     []uint64             // ordered mode: started tickets, oldest first
+	done      map[uint64]*asyncReq // completed, not delivered
+	closed    bool
+	wg        sync.WaitGroup
 }
 
 type asyncReq struct {
@@ -332,7 +343,24 @@ func newAsyncInst(st *asyncStage, p *Pipeline) *asyncInst {
 func (a *asyncInst) room() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.st.spec.Capacity - a.pending - len(a.staged)
+	spec := a.st.spec
+	if len(a.done) >= spec.buffer || a.heldBytes >= int64(spec.BufferBytes) {
+		return 0 // results held for their turn (ordered mode) fill the buffer
+	}
+	running := a.pending - len(a.done)
+	return spec.Capacity - running - len(a.staged)
+}
+
+func (a *asyncInst) running() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pending - len(a.done)
+}
+
+func (a *asyncInst) held() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.done)
 }
 
 // idle reports whether nothing is in flight.
@@ -356,7 +384,7 @@ func (a *asyncInst) Submit(raw []byte) (int64, int32, string) {
 		return refuse(abi.StatusTooLarge, "async request of %d bytes: more than async.max_request (%d)", len(raw), int64(spec.MaxRequest))
 	}
 	if a.room() <= 0 {
-		return refuse(abi.StatusCapacity, "async capacity full: %d requests in flight (async.capacity)", spec.Capacity)
+		return refuse(abi.StatusCapacity, "async capacity full: %d requests running (async.capacity %d), %d results held for delivery (async.buffer %d)", a.running(), spec.Capacity, a.held(), spec.buffer)
 	}
 	v, err := abi.DecodeValue(raw)
 	if err != nil {
@@ -586,6 +614,7 @@ func (a *asyncInst) file(r *asyncReq, res abi.AsyncResult, began time.Time) {
 	r.res = res
 	a.mu.Lock()
 	a.done[r.ticket] = r
+	a.heldBytes += int64(len(res.Body) + len(res.Context))
 	a.mu.Unlock()
 	select {
 	case a.ready <- struct{}{}:
@@ -618,6 +647,9 @@ func (a *asyncInst) take() []*asyncReq {
 		sort.Slice(out, func(i, j int) bool { return out[i].ticket < out[j].ticket })
 	}
 	a.pending -= len(out)
+	for _, r := range out {
+		a.heldBytes -= int64(len(r.res.Body) + len(r.res.Context))
+	}
 	a.st.stats.inflight.Add(-int64(len(out)))
 	return out
 }

@@ -500,3 +500,75 @@ sink: {test: }
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// headTarget holds the request for "r00000" until release is closed and
+// answers the others at once.
+type headTarget struct {
+	echoTarget
+	release chan struct{}
+}
+
+func (t *headTarget) Do(ctx context.Context, req *runtime.AsyncRequest) (runtime.AsyncResponse, error) {
+	if q, _ := req.String("q"); q == "r00000" {
+		select {
+		case <-t.release:
+		case <-ctx.Done():
+			return runtime.AsyncResponse{}, ctx.Err()
+		}
+	}
+	return t.echoTarget.Do(ctx, req)
+}
+
+// TestAsyncOrderedBuffer: in ordered mode a slow first request does not
+// stop the others (capacity bounds the running requests only) until the
+// results held for their turn fill the buffer; then the instance waits,
+// and once the first answers everything arrives in order.
+func TestAsyncOrderedBuffer(t *testing.T) {
+	target := &headTarget{release: make(chan struct{})}
+	reg := asyncRegistryWith(&enrichOp{}, "head", func(string) (runtime.AsyncTarget, error) { return target, nil })
+	spec := parse(t, reg, `
+pipeline: buffered
+source: {test: }
+operators:
+  - enrich:
+      async:
+        mode: ordered
+        capacity: 10
+        buffer: 40
+        targets:
+          echo: {head: {name: x}}
+sink: {test: }
+`)
+	sink := &memSink{}
+	p, err := runtime.Build(spec, runtime.WithSource(&memSource{recs: numbered(500), chunk: 50}), runtime.WithSink(sink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(t.Context()) }()
+	// 1 held back + up to 40 held results + the running ones.
+	waitFor(t, "requests past the slow one", func() bool { return target.calls.Load() >= 41 })
+	waitFor(t, "the buffer to fill", func() bool {
+		c1 := target.calls.Load()
+		time.Sleep(20 * time.Millisecond)
+		return target.calls.Load() == c1
+	})
+	if c := target.calls.Load(); c > 1+40+10 {
+		t.Fatalf("%d requests started while the first was held: more than capacity and buffer allow", c)
+	}
+	if n := len(sink.records()); n != 0 {
+		t.Fatalf("%d results delivered before the first (ordered mode)", n)
+	}
+	close(target.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range sink.records() {
+		if want := fmt.Sprintf("r%05d=r%05d", i, i); string(r.Value) != want {
+			t.Fatalf("record %d: %q", i, r.Value)
+		}
+	}
+	if n := len(sink.records()); n != 500 {
+		t.Fatalf("%d records", n)
+	}
+}

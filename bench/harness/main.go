@@ -50,6 +50,7 @@ import (
 	"runtime/metrics"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,6 +75,8 @@ func main() {
 	kafkaRecords := flag.Int("kafka-records", 1_000_000, "records per run of the Kafka table")
 	densityTable := flag.Bool("density", false, "run the density table: 1000 live operator instances from 100 tenants in one process, per language, with RSS and instance start times")
 	densityChild := flag.String("density-child", "", "internal: LANG=MODULE: measure density for one module in this process and print the result as JSON")
+	asyncTable := flag.Bool("async", false, "run the async I/O table: the lookup operator against a local service answering after 10ms (capacity 1 against 100), ordered against unordered with latencies of 1-50ms, and against the local Redis on Zipf keys with and without a cache and batching")
+	redisAddr := flag.String("redis", "127.0.0.1:6379", "the Redis server of the async table")
 	preemptTable := flag.Bool("preempt", false, "run the preemption table: every language's uppercase pipeline at batch 1000 with preemption on and off (preemption: false), runs alternating, and the ratio on/off")
 	swapTable := flag.Bool("swap", false, "run the hot-swap table: 20 module swaps under a 100k records/s stream, per language, with the pause each took")
 	crashWriter := flag.String("crash-writer", "", "internal: fill a store in this directory, checkpoint it and exit without closing it")
@@ -123,6 +126,11 @@ func main() {
 			}
 		}
 		return
+	}
+	if *asyncTable {
+		if err := asyncTables(ctx, dir, *runs, *redisAddr); err != nil {
+			fail(err)
+		}
 	}
 	median := func(kind string, batch, n int) float64 {
 		var rates []float64
@@ -478,4 +486,99 @@ func kafkaRows(ctx context.Context, env *bench.Env, records, runs int, dir strin
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "harness:", err)
 	os.Exit(1)
+}
+
+// asyncTables prints the async I/O figures (bench/async.go).
+func asyncTables(ctx context.Context, dir string, runs int, redisAddr string) error {
+	a, err := bench.NewAsyncEnv(ctx, ".", dir)
+	if err != nil {
+		return err
+	}
+	defer a.Close(ctx)
+	med := func(xs []float64) float64 {
+		s := slices.Clone(xs)
+		sort.Float64s(s)
+		return s[len(s)/2]
+	}
+	seq := func(i int) string { return strconv.Itoa(i) }
+
+	svc, err := bench.StartLookupService(10*time.Millisecond, 10*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	var one, hundred []float64
+	for r := 0; r < runs; r++ {
+		x, err := a.Run(ctx, 200, seq, "http", bench.HTTPAsync(svc.URL, "ordered", 1))
+		if err != nil {
+			return err
+		}
+		y, err := a.Run(ctx, 10000, seq, "http", bench.HTTPAsync(svc.URL, "ordered", 100))
+		if err != nil {
+			return err
+		}
+		one, hundred = append(one, x.Rate), append(hundred, y.Rate)
+	}
+	svc.Close()
+	fmt.Printf("\nasync I/O: the lookup operator (Go guest), one HTTP GET per record to a local service answering after 10ms, median of %d runs\n", runs)
+	fmt.Printf("%-28s %12s\n", "", "records/s")
+	fmt.Printf("%-28s %12.0f\n", "capacity 1 (one at a time)", med(one))
+	fmt.Printf("%-28s %12.0f\n", "capacity 100", med(hundred))
+	fmt.Printf("ratio %.1fx (target: at least 50x)\n", med(hundred)/med(one))
+
+	svc, err = bench.StartLookupService(time.Millisecond, 50*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	var ord, unord []float64
+	for r := 0; r < runs; r++ {
+		x, err := a.Run(ctx, 10000, seq, "http", bench.HTTPAsync(svc.URL, "ordered", 100))
+		if err != nil {
+			return err
+		}
+		y, err := a.Run(ctx, 10000, seq, "http", bench.HTTPAsync(svc.URL, "unordered", 100))
+		if err != nil {
+			return err
+		}
+		ord, unord = append(ord, x.Rate), append(unord, y.Rate)
+	}
+	svc.Close()
+	fmt.Printf("\nordered against unordered: latencies 1-50ms (by key), capacity 100, 10000 records, median of %d runs\n", runs)
+	fmt.Printf("%-28s %12.0f\n%-28s %12.0f\n", "ordered", med(ord), "unordered", med(unord))
+	fmt.Printf("ordered/unordered %.2f (target: within 20%%)\n", med(ord)/med(unord))
+
+	const keys, n = 10000, 100000
+	calls, cleanup, err := bench.RedisFixture(ctx, redisAddr, keys)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	fmt.Printf("\nRedis GET per record on Zipf keys (s 1.1, %d keys), %d records, capacity 100, median of %d runs\n", keys, n, runs)
+	fmt.Printf("%-20s %12s %16s %10s\n", "", "records/s", "commands/record", "vs plain")
+	var plain float64
+	for _, c := range []struct {
+		name         string
+		cache, batch bool
+	}{{"plain", false, false}, {"cache", true, false}, {"batch", false, true}, {"cache + batch", true, true}} {
+		var rates, per []float64
+		for r := 0; r < runs; r++ {
+			before, err := calls()
+			if err != nil {
+				return err
+			}
+			x, err := a.Run(ctx, n, bench.Zipf(keys, uint64(r+1)), "redis", bench.RedisAsync(redisAddr, 100, c.cache, c.batch))
+			if err != nil {
+				return err
+			}
+			after, err := calls()
+			if err != nil {
+				return err
+			}
+			rates, per = append(rates, x.Rate), append(per, float64(after-before)/float64(n))
+		}
+		if c.name == "plain" {
+			plain = med(rates)
+		}
+		fmt.Printf("%-20s %12.0f %16.3f %10.2f\n", c.name, med(rates), med(per), med(rates)/plain)
+	}
+	return nil
 }
