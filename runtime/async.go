@@ -313,6 +313,8 @@ type asyncInst struct {
 	ready chan struct{} // signalled when a result may be delivered
 
 	// The worker's goroutine alone touches these.
+	allow    int // requests the current call may submit
+	reserved int // the room the worker gave the records of the calls in hand
 	next    uint64
 	staged  []*asyncReq
 	results []abi.AsyncResult // delivered by the current call
@@ -383,7 +385,7 @@ func (a *asyncInst) Submit(raw []byte) (int64, int32, string) {
 	if len(raw) > int(spec.MaxRequest) {
 		return refuse(abi.StatusTooLarge, "async request of %d bytes: more than async.max_request (%d)", len(raw), int64(spec.MaxRequest))
 	}
-	if a.room() <= 0 {
+	if len(a.staged) >= a.allow {
 		return refuse(abi.StatusCapacity, "async capacity full: %d requests running (async.capacity %d), %d results held for delivery (async.buffer %d)", a.running(), spec.Capacity, a.held(), spec.buffer)
 	}
 	v, err := abi.DecodeValue(raw)
@@ -496,6 +498,14 @@ func (a *asyncInst) commit(b *batch) {
 
 // discard drops what a failed call submitted.
 func (a *asyncInst) discard() { a.staged = a.staged[:0] }
+
+// begin starts a call: it may submit as many requests as the instance
+// has room for now (results completing during the call do not take it
+// back, so an operator given one record per free place never sees -6).
+func (a *asyncInst) begin() {
+	a.discard()
+	a.allow = max(0, a.room(), a.reserved)
+}
 
 // run performs r's attempts and files its result: from the target's
 // cache when it holds the answer (or another request for it is in
@@ -733,6 +743,7 @@ func (w *opWorker) deliver(ctx context.Context) bool {
 	c.batches.Add(1)
 	began := time.Now()
 	w.cur = rb
+	a.reserved = 0
 	in := w.p.pool.get()
 	out, err := w.processWithRetry(ctx, in)
 	w.p.pool.put(in)

@@ -86,6 +86,7 @@ func (w *opWorker) run(ctx context.Context) {
 				}
 				continue
 			}
+			w.async.reserved = room // the records' requests may take it, whatever completes meanwhile
 			in := b.recs
 			end := min(n, off+room)
 			if off > 0 || end < n {
@@ -214,7 +215,7 @@ func (w *opWorker) process(ctx context.Context, in, out *Batch) error {
 	if a := w.async; a != nil {
 		// Requests a failed call submitted are dropped with it; those of
 		// a successful one start now, held by the records' batch.
-		a.discard()
+		a.begin()
 		if err := w.op.(AsyncProcessor).ProcessAsync(ctx, in, a, out); err != nil {
 			a.discard()
 			return err
