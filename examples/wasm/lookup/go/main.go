@@ -4,8 +4,10 @@
 // lookup failed). It measures async I/O in bench/ (go run ./bench/harness
 // -async) and shows the smallest use of Submit and OnResult.
 //
-// Params: target (the target's name, default "svc") and kind: http (GET
-// /v/VALUE) or redis (GET k:VALUE).
+// Params: target (the target's name, default "svc"), kind: http (GET
+// /v/VALUE) or redis (GET k:VALUE), and count: when true, each answer
+// also adds 1 to the keyed counter "count" of the record's value, which
+// makes the pipeline keep state (the async crash test uses it).
 //
 // Build it from the repository root with
 //
@@ -19,7 +21,10 @@ import (
 	wasmstream "github.com/wasmstream/wasmstream/guest-sdk/go"
 )
 
-var target, kind = "svc", "http"
+var (
+	target, kind = "svc", "http"
+	count        bool
+)
 
 func init() {
 	wasmstream.OnInit(func(cfg *wasmstream.Config) error {
@@ -28,6 +33,9 @@ func init() {
 			return err
 		}
 		if kind, err = cfg.String("kind", "http"); err != nil {
+			return err
+		}
+		if count, err = cfg.Bool("count", false); err != nil {
 			return err
 		}
 		if kind != "http" && kind != "redis" {
@@ -56,6 +64,11 @@ func answer(res *wasmstream.Result, e *wasmstream.Emitter) error {
 		v = append(v, res.Error...)
 	} else {
 		v = append(v, res.Body...)
+		if count {
+			if _, err := wasmstream.KeyState(res.Context).Add("count", 1); err != nil {
+				return err
+			}
+		}
 	}
 	e.Emit(wasmstream.Record{Value: v})
 	return nil
