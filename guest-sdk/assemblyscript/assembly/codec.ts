@@ -9,6 +9,7 @@
 // reused from one record to the next.
 
 import { Record, Header } from "./record";
+import { Result } from "./result";
 
 /** The most records one frame may carry. */
 export const MAX_RECORDS: u32 = 1 << 24;
@@ -479,6 +480,80 @@ export class Reader extends Cursor {
   }
 
   /**
+   * After the last record: reads the header of the frame's async results
+   * (element 1) and returns how many there are, 0 when it has none, or -1
+   * on a fault (error is then set). Read them with nextResult.
+   */
+  resultsBegin(): i64 {
+    if (this.error !== null) return -1;
+    if (this.extra == 0) return 0;
+    this.extra--;
+    const p = this.readArray(this.pos);
+    if (p == 0) return -1;
+    const n = gLen;
+    // Every result takes at least 7 bytes.
+    if (<u64>n * 7 > <u64>(this.end - p)) {
+      this.fail(p, "frame declares " + n.toString() + " async results but has only " + (this.end - p).toString() + " bytes left");
+      return -1;
+    }
+    this.pos = p;
+    this.canonical = false; // what a result handler emits is its own
+    return <i64>n;
+  }
+
+  /**
+   * Decodes the frame's i-th async result into res, overwriting every
+   * field: any valid encoding of the fields' types, fields past the sixth
+   * skipped. False on a fault (error is then set).
+   */
+  nextResult(res: Result, i: u32): bool {
+    const buf = this.buf;
+    const at = this.pos;
+    let p = this.readArray(at);
+    if (p == 0) return false;
+    const f = gLen;
+    if (f < 6) return this.fail(at, "async result " + i.toString() + " has " + f.toString() + " fields; want 6") != 0;
+    p = this.readInt(p, "ticket");
+    if (p == 0) return false;
+    res.ticket = <u64>gInt;
+    p = this.readInt(p, "status");
+    if (p == 0) return false;
+    res.status = <i32>gInt;
+    p = this.readBin(p, "context", false);
+    if (p == 0) return false;
+    if (gNil) {
+      res.context = null;
+    } else {
+      let v = res._contextView;
+      if (v === null) res._contextView = v = newView(buf);
+      repoint(v, buf, gPtr, gLen);
+      res.context = v;
+    }
+    p = this.readInt(p, "code");
+    if (p == 0) return false;
+    res.code = gInt;
+    p = this.readBin(p, "body", false);
+    if (p == 0) return false;
+    if (gNil) {
+      res.body = null;
+    } else {
+      let v = res._bodyView;
+      if (v === null) res._bodyView = v = newView(buf);
+      repoint(v, buf, gPtr, gLen);
+      res.body = v;
+    }
+    p = this.readBin(p, "error", true);
+    if (p == 0) return false;
+    res.error = gNil ? null : String.UTF8.decodeUnsafe(gPtr, gLen);
+    for (let j: u32 = 6; j < f; j++) {
+      p = this.skip(p, 0);
+      if (p == 0) return false;
+    }
+    this.pos = p;
+    return true;
+  }
+
+  /**
    * Checks the rest of the frame after the last record: reserved elements
    * are skipped and no bytes may follow.
    */
@@ -648,13 +723,13 @@ export class Writer {
 }
 
 // @ts-ignore: decorator
-@inline function putNil(p: usize): usize {
+@inline export function putNil(p: usize): usize {
   store<u8>(p, 0xc0);
   return p + 1;
 }
 
 // @ts-ignore: decorator
-@inline function putBin(p: usize, src: usize, n: u32): usize {
+@inline export function putBin(p: usize, src: usize, n: u32): usize {
   if (n <= 0xff) {
     store<u8>(p, 0xc4);
     store<u8>(p + 1, <u8>n);
@@ -672,7 +747,7 @@ export class Writer {
   return p + n;
 }
 
-function putStr(p: usize, src: usize, n: u32): usize {
+export function putStr(p: usize, src: usize, n: u32): usize {
   if (n <= 31) {
     store<u8>(p, 0xa0 | n);
     p += 1;
@@ -694,7 +769,7 @@ function putStr(p: usize, src: usize, n: u32): usize {
 }
 
 // @ts-ignore: decorator
-@inline function putInt(p: usize, v: i64): usize {
+@inline export function putInt(p: usize, v: i64): usize {
   if (<u64>v <= 0x7f) {
     store<u8>(p, <u8>v);
     return p + 1;

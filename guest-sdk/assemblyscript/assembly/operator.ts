@@ -5,6 +5,7 @@ import { Record } from "./record";
 import { Reader, Writer, Cursor, MAX_RECORDS } from "./codec";
 import { Config, decodeConfig } from "./config";
 import { setHostError } from "./host";
+import { Result } from "./result";
 
 const enum Kind {
   None,
@@ -32,6 +33,8 @@ let flatMapFn: (r: Record, out: Emitter) => void = (r: Record, out: Emitter): vo
 let batchFn: (b: Batch, out: Emitter) => void = (b: Batch, out: Emitter): void => {};
 let initFn: (cfg: Config) => void = (cfg: Config): void => {};
 let hasInit = false;
+let resultFn: (res: Result, out: Emitter) => void = (res: Result, out: Emitter): void => {};
+let hasResult = false;
 
 function register(k: Kind): bool {
   if (regError !== null) return false;
@@ -80,6 +83,28 @@ export function onInit(fn: (cfg: Config) => void): void {
   initFn = fn;
 }
 
+/**
+ * Registers fn to handle async results (see submit): it is called once per
+ * result, in the call that delivers it, after the call's records were
+ * handled, and emits records through the Emitter. Failing the call (fail)
+ * has its results delivered again to the retry. Register it beside the
+ * record handler, from the module's top level.
+ */
+export function onResult(fn: (res: Result, out: Emitter) => void): void {
+  if (regError !== null) return;
+  if (hasResult) {
+    regError = "wasmstream: duplicate registration: onResult called twice; register one handler";
+    return;
+  }
+  hasResult = true;
+  resultFn = fn;
+}
+
+/** Whether an onResult handler is registered. */
+export function hasResultHandler(): bool {
+  return hasResult;
+}
+
 // The current call's failure.
 let failed = false;
 let failMessage = "";
@@ -123,6 +148,7 @@ export function hasFailed(): bool {
 const reader = new Reader();
 const writer = new Writer();
 const rec = new Record(); // the record per-record handlers get
+const res = new Result(); // the result onResult gets
 const scratch = new Record(); // for records the handler left unread
 
 /**
@@ -317,7 +343,34 @@ export function operatorProcess(ptr: usize, len: usize): i64 {
   // Records the handler left unread are decoded anyway, so that a malformed
   // batch fails whatever the handler read.
   while (reader.next(scratch)) {}
-  if (reader.error !== null || !reader.close()) {
+  if (reader.error !== null) {
+    fail("decoding input batch: " + reader.error!);
+    return failure();
+  }
+  // The async results (element 1), after the records. An operator without
+  // onResult submits nothing, so the host sends it no results: element 1
+  // is skipped like any other.
+  if (hasResult) {
+    const n = reader.resultsBegin();
+    if (n < 0) {
+      fail("decoding async results: " + reader.error!);
+      return failure();
+    }
+    const fn = resultFn;
+    busy = true;
+    for (let i: u32 = 0; i < <u32>n; i++) {
+      if (!reader.nextResult(res, i)) {
+        busy = false;
+        fail("decoding async results: " + reader.error!);
+        return failure();
+      }
+      fn(res, emitter);
+      if (failed) break;
+    }
+    busy = false;
+    if (failed) return failure();
+  }
+  if (!reader.close()) {
     fail("decoding input batch: " + reader.error!);
     return failure();
   }

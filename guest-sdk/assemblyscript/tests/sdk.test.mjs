@@ -17,6 +17,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const wasmDir = process.env.WASM_DIR;
 const vectorsDir = path.resolve(here, "../../../abi/testdata/conformance");
 const stateVectorsDir = path.resolve(here, "../../../abi/testdata/conformance-state");
+const asyncVectorsDir = path.resolve(here, "../../../abi/testdata/conformance-async");
 
 const hex = (s) => Uint8Array.from(Buffer.from(s, "hex"));
 
@@ -106,6 +107,11 @@ class Guest {
     this.logs = [];
     this.metrics = new Map();
     this.error = null;
+    // async_submit: the requests kept (ticket i is element i), a failed
+    // call's dropped, as the host does; refuse, when set, is the status
+    // every request gets.
+    this.submits = [];
+    this.refuse = 0;
     const mod = new WebAssembly.Module(fs.readFileSync(path.join(wasmDir, name + ".wasm")));
     for (const imp of WebAssembly.Module.imports(mod)) {
       assert.equal(imp.module, "wasmstream", `${name} imports ${imp.module}.${imp.name}; the host provides only wasmstream and wasi_snapshot_preview1`);
@@ -119,6 +125,11 @@ class Guest {
         metric_add: (p, n, d) => {
           const k = this.str(p, n);
           this.metrics.set(k, (this.metrics.get(k) ?? 0n) + d);
+        },
+        async_submit: (p, n) => {
+          if (this.refuse !== 0) return BigInt(this.refuse);
+          this.submits.push(this.bytes(p, n));
+          return BigInt(this.submits.length - 1);
         },
         ...state.imports(this),
       },
@@ -143,11 +154,13 @@ class Guest {
   /** Runs process; returns {out} or {error}. */
   process(frame) {
     this.error = null;
+    const mark = this.submits.length;
     let r;
     try {
       r = this.x.process(this.write(frame), frame.length);
     } finally {
       this.state.end(r !== undefined && r !== -1n);
+      if (r === undefined || r === -1n) this.submits.length = mark;
     }
     if (r === -1n) return { error: this.error ?? "no message" };
     const ptr = Number(r >> 32n), len = Number(r & 0xffffffffn);
@@ -403,4 +416,137 @@ test("garbage collection keeps what the operator holds", () => {
   }
   // Garbage is collected: memory stops growing.
   assert.equal(g.x.memory.buffer.byteLength, size);
+});
+
+// A frame of records with values (nil key, timestamp 0, no headers) and
+// async results {ticket, status, context, code, body, error} as element 1,
+// as the host writes them (abi.AppendFrameWithResults).
+function frameWithResults(values, results) {
+  const b = [results.length ? 0x92 : 0x91, 0xdd, 0, 0, 0, values.length];
+  const bin = (x) => {
+    if (x === null) return b.push(0xc0);
+    x = Buffer.from(x, "latin1");
+    b.push(0xc4, x.length, ...x);
+  };
+  const int = (n) => {
+    n = BigInt(n);
+    if (n >= 0n && n < 128n) b.push(Number(n));
+    else if (n >= -32n && n < 0n) b.push(Number(n & 0xffn));
+    else { const x = Buffer.alloc(9); x[0] = 0xd3; x.writeBigInt64BE(n, 1); b.push(...x); }
+  };
+  for (const v of values) { b.push(0x94, 0xc0); bin(v); b.push(0, 0xc0); }
+  if (results.length) {
+    b.push(0xdd, 0, 0, 0, results.length);
+    for (const r of results) {
+      b.push(0x96);
+      int(r.ticket); int(r.status); bin(r.context ?? null); int(r.code ?? 0); bin(r.body ?? null);
+      if (r.error === undefined || r.error === null) b.push(0xc0);
+      else { const x = Buffer.from(r.error); b.push(0xa0 | x.length, ...x); }
+    }
+  }
+  return Uint8Array.from(b);
+}
+
+/** The values of the records of an output frame. */
+function values(out) {
+  const b = Buffer.from(out);
+  const n = b.readUInt32BE(2);
+  const vals = [];
+  let p = 6;
+  for (let i = 0; i < n; i++) {
+    assert.equal(b[p], 0x94);
+    assert.equal(b[p + 1], 0xc0);
+    assert.equal(b[p + 2], 0xc4);
+    const len = b[p + 3];
+    vals.push(b.subarray(p + 4, p + 4 + len).toString("latin1"));
+    p += 4 + len + 2;
+  }
+  assert.equal(p, b.length);
+  return vals;
+}
+
+test("conformance example passes the async vectors, its requests byte for byte", () => {
+  const ins = fs.readdirSync(asyncVectorsDir).filter((f) => f.endsWith(".in.msgpack"));
+  assert.ok(ins.length >= 4);
+  for (const f of ins) {
+    const base = path.join(asyncVectorsDir, f.slice(0, -".in.msgpack".length));
+    const g = new Guest("conformance");
+    const got = g.process(new Uint8Array(fs.readFileSync(base + ".in.msgpack")));
+    assert.equal(got.error, undefined, f);
+    assert.ok(Buffer.from(got.out).equals(fs.readFileSync(base + ".out.msgpack")), `${f}: output differs`);
+    // The SDK writes requests as the vectors do (keys sorted, smallest
+    // encodings), so the array of them compares byte for byte.
+    const n = g.submits.length;
+    const head = n <= 15 ? Buffer.from([0x90 | n]) : Buffer.from([0xdc, n >> 8, n & 255]);
+    assert.ok(Buffer.concat([head, ...g.submits]).equals(fs.readFileSync(base + ".submits.msgpack")), `${f}: requests differ`);
+  }
+});
+
+test("requests are maps with sorted keys in their smallest encodings", () => {
+  const g = new Guest("async");
+  assert.deepEqual(g.process(frameWithResults(["http", "sql"], [])).out, hex("91dd00000000"));
+  assert.deepEqual(g.submits[0], Buffer.concat([hex("86a4"), Buffer.from("body"), hex("c4027879a7"), Buffer.from("context"),
+    hex("c40163a7"), Buffer.from("headers"), hex("81a161a162a6"), Buffer.from("method"), hex("a4"), Buffer.from("POST"),
+    hex("a4"), Buffer.from("path"), hex("a22f70a6"), Buffer.from("target"), hex("a174")]));
+  assert.deepEqual(g.submits[1], Buffer.concat([hex("83a4"), Buffer.from("args"), hex("96c0c3d1ff38cb3ff8000000000000a173c40100a5"),
+    Buffer.from("query"), hex("a171a6"), Buffer.from("target"), hex("a26462")]));
+});
+
+test("submit returns tickets; refusals, a missing handler and a failed call's requests", () => {
+  const g = new Guest("async");
+  assert.deepEqual(g.process(frameWithResults(["one", "two"], [])).out, hex("91dd00000000"));
+  assert.equal(g.submits.length, 2);
+  assert.deepEqual(g.process(frameWithResults(["one", "fail"], [])), { error: "failed" });
+  assert.equal(g.submits.length, 2);
+  g.refuse = -6;
+  assert.deepEqual(g.process(frameWithResults(["one"], [])),
+    { error: "wasmstream: async request refused: capacity full (async.capacity requests in flight)" });
+  assert.deepEqual(values(g.process(frameWithResults(["try"], [])).out), ["capacity"]);
+  g.refuse = -3;
+  assert.deepEqual(g.process(frameWithResults(["one"], [])),
+    { error: "wasmstream: async request refused: too large (async.max_request or async.max_context)" });
+  g.refuse = -1;
+  g.error = null;
+  // The host set the message itself: the SDK sends none.
+  assert.deepEqual(g.process(frameWithResults(["one"], [])), { error: "no message" });
+  g.refuse = 0;
+  assert.equal(g.submits.length, 2);
+  assert.deepEqual(new Guest("asyncnohandler").process(frameWithResults(["one"], [])),
+    { error: "wasmstream: submit without an onResult handler: register one at the module's top level to receive the results" });
+});
+
+test("results are handled after the call's records, nil apart from empty", () => {
+  const g = new Guest("async");
+  const results = [
+    { ticket: 0, status: 0, context: "ctx", code: 200, body: "body" },
+    { ticket: 1n << 40n, status: -7, context: "", code: -1, error: "timed out" },
+    { ticket: 7, status: -1, body: "", error: "" },
+  ];
+  const got = g.process(frameWithResults(["items:" + "\x93\xc4\x01a\xc0\xa2bc"], results));
+  assert.equal(got.error, undefined);
+  assert.deepEqual(values(got.out), ["3:a,nil,bc", "0 0 200 =ctx =body nil", "1099511627776 -7 -1 = nil =timed out", "7 -1 0 nil = ="]);
+  assert.equal(g.submits.length, 0);
+  // Results alone; a handler's failure fails the call.
+  assert.deepEqual(values(g.process(frameWithResults([], results.slice(0, 1))).out), ["0 0 200 =ctx =body nil"]);
+  assert.deepEqual(g.process(frameWithResults([], [results[0], { ...results[1], status: 99 }])), { error: "result handler failed" });
+  // Without onResult, element 1 is skipped.
+  assert.deepEqual(new Guest("identity").process(frameWithResults([], results)).out, hex("91dd00000000"));
+});
+
+test("malformed results fail the call; any valid encoding is read", () => {
+  const g = new Guest("async");
+  assert.deepEqual(g.process(hex("9290919500" + "00c403616263" + "00c0")),
+    { error: "decoding async results: malformed frame at byte 3: async result 0 has 5 fields; want 6" });
+  assert.deepEqual(g.process(hex("9290dd00000002960000c0" + "00c0c0")),
+    { error: "decoding async results: malformed frame at byte 7: frame declares 2 async results but has only 7 bytes left" });
+  assert.match(g.process(hex("92909196000091c000c0c0")).error, /^decoding async results: malformed frame at byte 6: context: want bin, str or nil, found an array$/);
+  // A 7-field result, wide ints, a str context and error.
+  const got = g.process(hex("929091" + "97cf0000000000000005d2fffffff9a163d10100c0d90165c3"));
+  assert.deepEqual(values(got.out), ["5 -7 256 =c nil =e"]);
+});
+
+test("redisItems refuses what is not an array reply", () => {
+  const g = new Guest("async");
+  assert.deepEqual(values(g.process(frameWithResults(["items:OK", "items:\x92\xc4\x01a\x05", "items:\x90"], [])).out),
+    ["not an array", "not an array", "0:"]);
 });

@@ -10,6 +10,9 @@
 //   "trap"         the module traps (executes unreachable)
 //   "state:..."    a state operation (abi/conformance_state.go): the record
 //                  with its result as the value
+//   "async:...", "async-sql:...", "async-redis:..."
+//                  an async request (abi/conformance_async.go), and for
+//                  each result delivered, a record describing it
 //   anything else  the record with its value's ASCII letters upper-cased
 //
 // Build it with ./build OUT.wasm.
@@ -17,14 +20,19 @@
 import {
   flatMap, fail, hasFailed, Record, Emitter, startsWith, indexOfByte, toString, fromString, bytesEqualString,
   State, StateStatus, stateOf, operatorState,
+  onResult, Result, Request, Arg, http, redis, sql, submit,
 } from "../../../../guest-sdk/assemblyscript/assembly";
 export * from "../../../../guest-sdk/assemblyscript/assembly/exports";
 
 
 // "state:get" and the rest when there is no value.
 const NONE = fromString("none");
+// Parts of the records describing async results.
+const NIL = fromString("nil");
+const COLON = fromString(":");
 
 flatMap(process);
+onResult(result);
 
 function process(r: Record, out: Emitter): void {
   const v = r.value;
@@ -45,6 +53,8 @@ function process(r: Record, out: Emitter): void {
     fail(toString(v!.subarray(6)));
   } else if (startsWith(v, "trap")) {
     unreachable();
+  } else if (startsWith(v, "async") && submitAsync(v!)) {
+    return;
   } else if (startsWith(v, "state:")) {
     const val = stateOp(r, v!.subarray(6));
     if (hasFailed()) return;
@@ -54,6 +64,59 @@ function process(r: Record, out: Emitter): void {
     if (v !== null) upper(v);
     out.emit(r);
   }
+}
+
+/**
+ * Submits the request an async record asks for (abi/conformance_async.go)
+ * and reports whether v was one.
+ */
+function submitAsync(v: Uint8Array): bool {
+  let req: Request;
+  if (startsWith(v, "async:")) {
+    const rest = v.subarray(6);
+    const c = indexOfByte(rest, 0x3a);
+    if (c < 0) return false;
+    req = http(toString(rest.subarray(0, c)), "GET", toString(rest.subarray(c + 1)), v);
+  } else if (startsWith(v, "async-sql:")) {
+    const rest = v.subarray(10);
+    const c1 = indexOfByte(rest, 0x3a);
+    if (c1 < 0) return false;
+    const c2 = indexOfByte(rest, 0x3a, c1 + 1);
+    if (c2 < 0) return false;
+    req = sql(toString(rest.subarray(0, c1)), toString(rest.subarray(c1 + 1, c2)), v, [Arg.strBytes(rest.subarray(c2 + 1)), Arg.int(7)]);
+  } else if (startsWith(v, "async-redis:")) {
+    const rest = v.subarray(12);
+    const c = indexOfByte(rest, 0x3a);
+    if (c < 0) return false;
+    req = new Request(toString(rest.subarray(0, c)));
+    req.context = v;
+    req.command = [fromString("GET"), rest.subarray(c + 1)];
+  } else {
+    return false;
+  }
+  submit(req); // the conformance vectors submit nothing a host refuses
+  return true;
+}
+
+/**
+ * Emits the record describing an async result:
+ * "result:" ticket ":" status ":" code ":" body ":" error ":" context.
+ */
+function result(res: Result, out: Emitter): void {
+  const e = res.error;
+  const head = fromString("result:" + res.ticket.toString() + ":" + res.status.toString() + ":" + res.code.toString() + ":");
+  const body = res.body, ctx = res.context;
+  const err = e === null || e.length == 0 ? NIL : fromString(e);
+  const parts: Uint8Array[] = [head, body === null ? NIL : body, COLON, err, COLON, ctx === null ? NIL : ctx];
+  let n = 0;
+  for (let i = 0; i < parts.length; i++) n += parts[i].byteLength;
+  const value = new Uint8Array(n);
+  let at = 0;
+  for (let i = 0; i < parts.length; i++) {
+    value.set(parts[i], at);
+    at += parts[i].byteLength;
+  }
+  out.emit(new Record(null, value));
 }
 
 /** Upper-cases v's ASCII letters in place. */
