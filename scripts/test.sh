@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }
 
 . scripts/lib/apt.sh
+. scripts/lib/servers.sh
 
 check() {
   step "gofmt"
@@ -45,6 +46,9 @@ for tc in scripts/toolchains/*.sh; do
 done
 # Every toolchain is installed now: a guest that cannot build is a failure.
 export WASMSTREAM_REQUIRE_TOOLCHAINS=1
+
+step "servers (Redis, PostgreSQL, MariaDB: the async I/O targets' tests use them)"
+servers_ensure
 
 step "building guests and the CLI"
 make -s wasm build
