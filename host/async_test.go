@@ -2,10 +2,16 @@ package host_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 
 	"github.com/wasmstream/wasmstream/abi"
+	"github.com/wasmstream/wasmstream/connectors/collection"
+	"github.com/wasmstream/wasmstream/connectors/connectortest"
+	"github.com/wasmstream/wasmstream/host"
+	"github.com/wasmstream/wasmstream/runtime"
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
 	"github.com/wasmstream/wasmstream/internal/vectors"
 )
@@ -82,5 +88,95 @@ func TestGuestAsyncConformance(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// nullTarget answers every request with an empty body.
+type nullTarget struct{}
+
+func (nullTarget) Open(context.Context, runtime.Env) error { return nil }
+func (nullTarget) Close(context.Context) error             { return nil }
+func (nullTarget) Check(*runtime.AsyncRequest) error       { return nil }
+func (nullTarget) Do(context.Context, *runtime.AsyncRequest) (runtime.AsyncResponse, error) {
+	return runtime.AsyncResponse{}, nil
+}
+
+// TestAsyncSubmitFlood: a guest that floods async_submit with garbage and
+// with requests outside its memory (200,000 a call) gets -1 for each,
+// quickly, and nothing of it is kept: its batches go through, the garbage
+// is counted as refused by the runtime, and the requests outside guest
+// memory never reach it.
+func TestAsyncSubmitFlood(t *testing.T) {
+	e := newEngine(t)
+	reg := runtime.NewRegistry()
+	host.Register(reg, e)
+	runtime.AddAsyncTarget(reg, "null", "answers nothing", func(*struct{}) (runtime.AsyncTarget, error) { return nullTarget{}, nil })
+	sink := &connectortest.Collector{}
+	spec, err := runtime.Parse([]byte(fmt.Sprintf(`
+pipeline: flood
+data_dir: %q
+source: {collection: {values: [a, b, c]}}
+batch: {size: 1}
+operators:
+  - name: flood
+    wasm:
+      module: %q
+      deadline: 10s
+      async: {targets: {t: {null: {}}}}
+sink: {out: {}}
+`, t.TempDir(), buildWat(t, "asyncflood"))), withTestConnectors(reg, sink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := runtime.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats().Operators[0]
+	if st.Async == nil || st.Async.Refused != 3*100000 || st.Async.Submitted != 0 || st.Batches != 3 {
+		t.Fatalf("stats %+v %+v", st, st.Async)
+	}
+}
+
+func withTestConnectors(reg *runtime.Registry, sink *connectortest.Collector) *runtime.Registry {
+	collection.Register(reg)
+	runtime.AddSink(reg, "out", "", func(*struct{}) (runtime.Sink, error) { return sink, nil })
+	return reg
+}
+
+// TestAsyncResultsReachReplacement: a call that traps while results are
+// delivered breaks its instance; the same results given again reach the
+// instance that replaces it, which handles them.
+func TestAsyncResultsReachReplacement(t *testing.T) {
+	e := newEngine(t)
+	var goGuest guestbuild.Guest
+	for _, g := range guestbuild.Guests(filepath.Join("..", "examples", "wasm", "conformance")) {
+		if g.Lang == "go" {
+			goGuest = g
+		}
+	}
+	m, err := e.Load(t.Context(), buildGuest(t, goGuest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := host.NewOperator(m, cfg())
+	defer op.Close(t.Context())
+	results := []abi.AsyncResult{{Ticket: 4, Context: []byte("ctx"), Code: 200, Body: []byte("answer")}}
+	var in, out abi.Batch
+	in.Append(&abi.Record{Value: []byte("trap")})
+	if err := op.ProcessAsync(t.Context(), &in, &recordingSession{results: results}, &out); err == nil {
+		t.Fatal("the trap did not fail the call")
+	}
+	in.Reset()
+	out.Reset()
+	if err := op.ProcessAsync(t.Context(), &in, &recordingSession{results: results}, &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.AppendViews(nil)
+	if len(got) != 1 || string(got[0].Value) != "result:4:0:200:answer:nil:ctx" || op.Replaced != 1 {
+		t.Fatalf("after the replacement: %d records %+v, %d replaced", len(got), got, op.Replaced)
 	}
 }

@@ -38,16 +38,17 @@ const KindAsync Kind = 10
 
 // AsyncSettings is an operator's async block.
 type AsyncSettings struct {
-	Mode        string               `yaml:"mode" default:"ordered" oneof:"ordered|unordered" doc:"ordered delivers each instance's results in the order their requests were submitted (a result waits for every earlier one, as Flink's orderedWait); unordered delivers them as they complete."`
-	Capacity    int                  `yaml:"capacity" default:"100" doc:"Requests one instance may have running. The instance is given at most as many input records per call as it has room for; when it is full it takes no input until results free room, which slows the stages before it (backpressure)."`
-	Buffer      int                  `yaml:"buffer" doc:"Completed results one instance may hold before they are delivered (in ordered mode a result waits for every earlier one): when it is full the instance takes no input, as when capacity is. Default 10 times capacity."`
-	BufferBytes ByteSize             `yaml:"buffer_bytes" default:"64MiB" doc:"Bytes of bodies and contexts of the results one instance may hold before they are delivered; past it the instance takes no input."`
-	Timeout     time.Duration        `yaml:"timeout" default:"5s" doc:"Longest one attempt of a request may take; past it the attempt is cancelled and counts as a timeout."`
-	Retry       AsyncRetry           `yaml:"retry"`
-	MaxRequest  ByteSize             `yaml:"max_request" default:"1MiB" doc:"Largest request async_submit takes (a larger one gets status -3)."`
-	MaxContext  ByteSize             `yaml:"max_context" default:"64KiB" doc:"Largest context a request may carry back to its result."`
-	MaxResult   ByteSize             `yaml:"max_result" default:"4MiB" doc:"Largest body a result may carry: a larger response is an error result."`
-	Targets     map[string]yaml.Node `yaml:"targets" required:"true" doc:"The targets the operator may send requests to, each 'NAME: {kind: {settings}}' (kinds: see the async targets in this reference). A request naming anything else is refused."`
+	Mode             string               `yaml:"mode" default:"ordered" oneof:"ordered|unordered" doc:"ordered delivers each instance's results in the order their requests were submitted (a result waits for every earlier one, as Flink's orderedWait); unordered delivers them as they complete."`
+	Capacity         int                  `yaml:"capacity" default:"100" doc:"Requests one instance may have running. The instance is given at most as many input records per call as it has room for; when it is full it takes no input until results free room, which slows the stages before it (backpressure)."`
+	Buffer           int                  `yaml:"buffer" doc:"Completed results one instance may hold before they are delivered (in ordered mode a result waits for every earlier one): when it is full the instance takes no input, as when capacity is. Default 10 times capacity."`
+	BufferBytes      ByteSize             `yaml:"buffer_bytes" default:"64MiB" doc:"Bytes of bodies and contexts of the results one instance may hold before they are delivered; past it the instance takes no input."`
+	Timeout          time.Duration        `yaml:"timeout" default:"5s" doc:"Longest one attempt of a request may take; past it the attempt is cancelled and counts as a timeout."`
+	Retry            AsyncRetry           `yaml:"retry"`
+	MaxRequest       ByteSize             `yaml:"max_request" default:"1MiB" doc:"Largest request async_submit takes (a larger one gets status -3)."`
+	MaxInFlightBytes ByteSize             `yaml:"max_in_flight_bytes" default:"16MiB" doc:"Most bytes of requests one instance may have submitted and not yet completed (the host keeps them until then); past it async_submit answers -3."`
+	MaxContext       ByteSize             `yaml:"max_context" default:"64KiB" doc:"Largest context a request may carry back to its result."`
+	MaxResult        ByteSize             `yaml:"max_result" default:"4MiB" doc:"Largest body a result may carry: a larger response is an error result."`
+	Targets          map[string]yaml.Node `yaml:"targets" required:"true" doc:"The targets the operator may send requests to, each 'NAME: {kind: {settings}}' (kinds: see the async targets in this reference). A request naming anything else is refused."`
 }
 
 // AsyncRetry is the retry policy of an operator's requests.
@@ -212,8 +213,8 @@ func decodeAsync(c *ComponentSpec, n *yaml.Node, reg *Registry, dir string, prob
 	if a.Retry.Attempts < 1 {
 		probs.Add(path+".retry.attempts", find(n, "async.retry.attempts"), "must be at least 1")
 	}
-	if a.MaxRequest < 1 || a.MaxContext < 0 || a.MaxResult < 1 {
-		probs.Add(path, find(n, "async"), "max_request and max_result must be positive, max_context not negative")
+	if a.MaxRequest < 1 || a.MaxContext < 0 || a.MaxResult < 1 || a.MaxInFlightBytes < a.MaxRequest {
+		probs.Add(path, find(n, "async"), "max_request and max_result must be positive, max_context not negative, max_in_flight_bytes at least max_request")
 	}
 	var err error
 	if spec.retryOn, err = parseRetryOn(a.Retry.On); err != nil {
@@ -315,14 +316,15 @@ type asyncInst struct {
 	// The worker's goroutine alone touches these.
 	allow    int // requests the current call may submit
 	reserved int // the room the worker gave the records of the calls in hand
-	next    uint64
-	staged  []*asyncReq
-	results []abi.AsyncResult // delivered by the current call
-	holders []*batch          // their holders
+	next     uint64
+	staged   []*asyncReq
+	results  []abi.AsyncResult // delivered by the current call
+	holders  []*batch          // their holders
 
 	mu        sync.Mutex
 	pending   int                  // started, not yet delivered
 	heldBytes int64                // of the results in done
+	reqBytes  int64                // of the requests started and not completed, and those staged
 	order     []uint64             // ordered mode: started tickets, oldest first
 	done      map[uint64]*asyncReq // completed, not delivered
 	closed    bool
@@ -330,6 +332,7 @@ type asyncInst struct {
 }
 
 type asyncReq struct {
+	size   int64 // the request's bytes, as submitted
 	ticket uint64
 	req    AsyncRequest
 	target AsyncTarget
@@ -385,6 +388,12 @@ func (a *asyncInst) Submit(raw []byte) (int64, int32, string) {
 	if len(raw) > int(spec.MaxRequest) {
 		return refuse(abi.StatusTooLarge, "async request of %d bytes: more than async.max_request (%d)", len(raw), int64(spec.MaxRequest))
 	}
+	a.mu.Lock()
+	over := a.reqBytes+int64(len(raw)) > int64(spec.MaxInFlightBytes)
+	a.mu.Unlock()
+	if over {
+		return refuse(abi.StatusTooLarge, "async request of %d bytes: the instance's requests in flight would pass async.max_in_flight_bytes (%d)", len(raw), int64(spec.MaxInFlightBytes))
+	}
 	if len(a.staged) >= a.allow {
 		return refuse(abi.StatusCapacity, "async capacity full: %d requests running (async.capacity %d), %d results held for delivery (async.buffer %d)", a.running(), spec.Capacity, a.held(), spec.buffer)
 	}
@@ -431,7 +440,10 @@ func (a *asyncInst) Submit(raw []byte) (int64, int32, string) {
 	req.Fields = deepCopy(m).(map[string]any)
 	ticket := a.next
 	a.next++
-	a.staged = append(a.staged, &asyncReq{ticket: ticket, req: req, target: t})
+	a.staged = append(a.staged, &asyncReq{ticket: ticket, req: req, target: t, size: int64(len(raw))})
+	a.mu.Lock()
+	a.reqBytes += int64(len(raw))
+	a.mu.Unlock()
 	return int64(ticket), abi.StatusOK, ""
 }
 
@@ -497,7 +509,14 @@ func (a *asyncInst) commit(b *batch) {
 }
 
 // discard drops what a failed call submitted.
-func (a *asyncInst) discard() { a.staged = a.staged[:0] }
+func (a *asyncInst) discard() {
+	a.mu.Lock()
+	for _, r := range a.staged {
+		a.reqBytes -= r.size
+	}
+	a.mu.Unlock()
+	a.staged = a.staged[:0]
+}
 
 // begin starts a call: it may submit as many requests as the instance
 // has room for now (results completing during the call do not take it
@@ -625,6 +644,7 @@ func (a *asyncInst) file(r *asyncReq, res abi.AsyncResult, began time.Time) {
 	a.mu.Lock()
 	a.done[r.ticket] = r
 	a.heldBytes += int64(len(res.Body) + len(res.Context))
+	a.reqBytes -= r.size
 	a.mu.Unlock()
 	select {
 	case a.ready <- struct{}{}:

@@ -572,3 +572,29 @@ sink: {test: }
 		t.Fatalf("%d records", n)
 	}
 }
+
+// TestAsyncInFlightBytes: the bytes of the requests an instance keeps are
+// bounded: past async.max_in_flight_bytes a submit answers -3, with the
+// setting named.
+func TestAsyncInFlightBytes(t *testing.T) {
+	target := &echoTarget{}
+	target.hangN.Store(1 << 40)
+	spec := asyncPipeline(t, &enrichOp{}, target, "        capacity: 100\n        timeout: 1h\n        max_context: 64KiB\n        max_request: 64KiB\n        max_in_flight_bytes: 100KiB")
+	spec.Shutdown = 50 * time.Millisecond
+	recs := make([]runtime.Record, 20)
+	for i := range recs {
+		recs[i].Value = bytes.Repeat([]byte{'a' + byte(i)}, 10<<10)
+	}
+	p, err := runtime.Build(spec, runtime.WithSource(&memSource{recs: recs, chunk: 20}), runtime.WithSink(&memSink{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "submit: -3") || !strings.Contains(err.Error(), "async.max_in_flight_bytes (102400)") {
+		t.Fatalf("Run: %v", err)
+	}
+	// Each request holds 2 copies of the 10KiB value (context and q): 4 fit.
+	if c := target.calls.Load(); c > 5 {
+		t.Fatalf("%d requests of 20KiB started under a bound of 100KiB", c)
+	}
+}
