@@ -11,9 +11,9 @@ import (
 	"github.com/wasmstream/wasmstream/connectors/collection"
 	"github.com/wasmstream/wasmstream/connectors/connectortest"
 	"github.com/wasmstream/wasmstream/host"
-	"github.com/wasmstream/wasmstream/runtime"
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
 	"github.com/wasmstream/wasmstream/internal/vectors"
+	"github.com/wasmstream/wasmstream/runtime"
 )
 
 // recordingSession is an async session that accepts every request,
