@@ -594,7 +594,7 @@ func TestSmallCommands(t *testing.T) {
 		{"--version", func(*testing.T) []string { return []string{"--version"} }, exitOK, regexp.MustCompile(`^wasmstream (devel|v\S+)( \([0-9a-f]{12}\))? go\S+\n$`), "wasmstream", ""},
 		{"components NAME", func(*testing.T) []string { return []string{"components", "generator"} }, exitOK, regexp.MustCompile("^### source `generator`"), "value_size", "### sink"},
 		{"components NAME of a source and a sink", func(*testing.T) []string { return []string{"components", "file"} }, exitOK, regexp.MustCompile("(?s)^### source `file`.*### sink `file`"), "max_line", "generator"},
-		{"components unknown NAME", func(*testing.T) []string { return []string{"components", "pulsar"} }, exitConfig, nil, `no component named "pulsar"; there are: collection, file, generator, kafka`, ""},
+		{"components unknown NAME", func(*testing.T) []string { return []string{"components", "pulsar"} }, exitConfig, nil, `no component named "pulsar"; there are: collection, file, generator, http, kafka`, ""},
 		{"components --help", func(*testing.T) []string { return []string{"components", "--help"} }, exitOK, nil, "Usage: wasmstream components", ""},
 		{"validate --quiet valid", func(t *testing.T) []string { return []string{"validate", "--quiet", valid(t)} }, exitOK, nil, "", "valid"},
 		{"validate --quiet invalid", func(t *testing.T) []string {

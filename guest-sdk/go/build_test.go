@@ -52,6 +52,7 @@ func TestWasip1Build(t *testing.T) {
 		abi.ImportStateAdd:    {[]byte{i32, i32, i32, i32, i32, i64, i32}, []byte{i32}},
 		abi.ImportStateAppend: {[]byte{i32, i32, i32, i32, i32, i32, i32}, []byte{i32}},
 		abi.ImportStateAddF64: {[]byte{i32, i32, i32, i32, i32, f64, i32}, []byte{i32}},
+		abi.ImportAsyncSubmit: {[]byte{i32, i32}, []byte{i64}},
 	}
 	for _, pkg := range []string{"examples/wasm/uppercase/go", "examples/wasm/router", "examples/wasm/conformance/go", "examples/wasm/wordcount/go"} {
 		t.Run(pkg, func(t *testing.T) {
