@@ -42,7 +42,7 @@ func TestHostileTenantDoesNotHurtOthers(t *testing.T) {
 		Token string `json:"token"`
 	}
 	a.want(201, "POST", "/v1/tenants", admin, []byte(`{"name":"good","connectors":["generator","good"]}`), &goodT)
-	a.want(201, "POST", "/v1/tenants", admin, []byte(`{"name":"evil","connectors":["generator","capture"],"quotas":{"pipelines":10,"instances":10,"memory_per_instance":16777216,"cpu_per_batch":"200ms","module_bytes":10000000,"modules":10,"records_per_second":50000,"state_bytes":1000000}}`), &evilT)
+	a.want(201, "POST", "/v1/tenants", admin, []byte(`{"name":"evil","connectors":["generator","capture"],"quotas":{"pipelines":10,"instances":10,"memory_per_instance":16777216,"cpu_per_batch":"200ms","module_bytes":10000000,"modules":10,"records_per_second":50000,"state_bytes":268435456}}`), &evilT)
 	a.want(200, "PUT", "/v1/tenants/good/modules/upper", goodT.Token, guest(t, "uppercase/go"), nil)
 	hostile := []string{"loop", "deeprec", "membomb", "trap"}
 	for _, h := range hostile {
@@ -51,6 +51,14 @@ func TestHostileTenantDoesNotHurtOthers(t *testing.T) {
 			t.Fatalf("wat2wasm %s: %v\n%s", h, err, b)
 		}
 		a.want(200, "PUT", "/v1/tenants/evil/modules/"+h, evilT.Token, read(out), nil)
+	}
+	// Floods: a source as fast as the tenant's records/s quota lets it
+	// (50,000/s), and keyed state written as fast: every record a new key.
+	a.want(200, "PUT", "/v1/tenants/evil/modules/upper", evilT.Token, guest(t, "uppercase/go"), nil)
+	a.want(200, "PUT", "/v1/tenants/evil/modules/count", evilT.Token, guest(t, "wordcount/go"), nil)
+	floods := map[string]string{ // by pipeline name
+		"flood":      "source: {generator: {}}\noperators: [{name: up, wasm: {module: upper}}]\nsink: {capture: {}}\n",
+		"stateflood": "source: {generator: {keys: 100000000}}\noperators: [{name: count, wasm: {module: count, params: {stage: count}}}]\nsink: {capture: {}}\nstate: {checkpoint_interval: 1s}\n",
 	}
 	a.want(200, "PUT", "/v1/tenants/good/pipelines/steady", goodT.Token, []byte("source: {generator: {rate: 10000}}\noperators: [{name: up, wasm: {module: upper}}]\nsink: {good: {}}\n"), nil)
 
@@ -75,11 +83,34 @@ func TestHostileTenantDoesNotHurtOthers(t *testing.T) {
 		a.want(200, "GET", "/v1/tenants/evil/pipelines/"+h, evilT.Token, nil, &st)
 		return len(st.Stats.Operators) > 0 && st.Stats.Operators[0].Failures > 0
 	}
+	for name, file := range floods {
+		a.want(200, "PUT", "/v1/tenants/evil/pipelines/"+name, evilT.Token, []byte(file), nil)
+	}
 	for _, h := range hostile {
 		connectortest.WaitFor(t, 30*time.Second, "hostile module "+h+" at work", func() bool { return failing(h) })
 	}
+	flowing := func(name string) int64 {
+		var st serve.PipelineStatus
+		a.want(200, "GET", "/v1/tenants/evil/pipelines/"+name, evilT.Token, nil, &st)
+		return st.Stats.RecordsIn
+	}
+	for name := range floods {
+		connectortest.WaitFor(t, 30*time.Second, name+" at work", func() bool { return flowing(name) > 10000 })
+	}
+	floodAt := map[string]int64{}
+	for name := range floods {
+		floodAt[name] = flowing(name)
+	}
 	beside := measure(3 * time.Second)
-	t.Logf("good tenant: %.0f records/s alone, %.0f beside the hostile modules (%.2f)", alone, beside, beside/alone)
+	t.Logf("good tenant: %.0f records/s alone, %.0f beside the hostile modules and floods (%.2f)", alone, beside, beside/alone)
+	for name := range floods {
+		var st serve.PipelineStatus
+		a.want(200, "GET", "/v1/tenants/evil/pipelines/"+name, evilT.Token, nil, &st)
+		t.Logf("%s: %s, %d records during the measurement (%d checkpoints in all)", name, st.State, st.Stats.RecordsIn-floodAt[name], st.Stats.Checkpoints)
+		if st.State != "running" {
+			t.Errorf("flood %s stopped (%s): it was to go on for the whole measurement", name, st.Error)
+		}
+	}
 	if beside < 0.9*alone {
 		t.Errorf("the good tenant kept %.0f%% of its throughput", 100*beside/alone)
 	}
