@@ -63,7 +63,7 @@ func main() {
 	records := flag.Int("records", 1_000_000, "records per run at batch 100 and 1000 (batch 1 runs a tenth)")
 	runs := flag.Int("runs", 5, "runs per configuration; the median is reported")
 	parallelism := flag.Int("parallelism", 1, "operator instances")
-	langs := flag.String("langs", "", "comma-separated guest languages for the language table (default: all that build)")
+	langs := flag.String("langs", "", "comma-separated guest languages for the language, preemption and density tables (default: all that build)")
 	sweep := flag.Bool("sweep", true, "run the batch-size sweep of native Go against the Go guest")
 	floor := flag.Bool("floor", true, "measure each language's raw wazero loop, as built and instrumented, against its end-to-end row")
 	peers := flag.Bool("peers", true, "measure the Extism plugin rows against the Rust and C end-to-end rows")
@@ -238,6 +238,9 @@ func main() {
 			fail(err)
 		}
 		for _, lang := range env.Langs {
+			if *langs != "" && !slices.Contains(strings.Split(*langs, ","), lang) {
+				continue
+			}
 			outp, err := exec.Command(self, "-density-child", lang+"="+env.Modules[lang]).Output()
 			if err != nil {
 				fail(fmt.Errorf("density of %s: %w", lang, err))
