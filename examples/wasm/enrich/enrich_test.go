@@ -82,45 +82,9 @@ func TestEnrichFromPostgres(t *testing.T) {
 				t.Fatal(err)
 			}
 			built++
-			out, side := &connectortest.Collector{}, &connectortest.Collector{}
-			reg := runtime.NewRegistry()
-			host.Register(reg, e)
-			collection.Register(reg)
-			asyncio.Register(reg)
-			runtime.AddSink(reg, "out", "", func(*struct{}) (runtime.Sink, error) { return out, nil })
-			runtime.AddSink(reg, "side", "", func(*struct{}) (runtime.Sink, error) { return side, nil })
-			spec, err := runtime.Parse([]byte(fmt.Sprintf(`
-pipeline: enrich-%s
-data_dir: %q
-source: {collection: {values: %s}}
-operators:
-  - name: enrich
-    wasm:
-      module: %q
-      async:
-        mode: ordered
-        capacity: 64
-        targets:
-          users:
-            sql:
-              driver: postgres
-              dsn: %q
+			p, out, side := runEnrich(t, e, mod, fmt.Sprintf("{collection: {values: %s}}", vals), "users", fmt.Sprintf(`
               queries:
-                user_by_id: "SELECT id, name, tier FROM %s WHERE id = $1"
-sink: {out: {}}
-outputs:
-  unenriched: {side: {}}
-`, g.Lang, t.TempDir(), vals, mod, dsn(), table)), reg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := runtime.Build(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Run(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+                user_by_id: "SELECT id, name, tier FROM %s WHERE id = $1"`, table))
 			got := out.Records()
 			if len(got) != clicks || len(side.Records()) != 0 {
 				t.Fatalf("%d enriched and %d unenriched records, want %d and 0", len(got), len(side.Records()), clicks)
@@ -160,42 +124,9 @@ func TestEnrichLookupFails(t *testing.T) {
 	if err := guestbuild.Build("go", mod); err != nil {
 		t.Fatal(err)
 	}
-	out, side := &connectortest.Collector{}, &connectortest.Collector{}
-	reg := runtime.NewRegistry()
-	host.Register(reg, e)
-	collection.Register(reg)
-	asyncio.Register(reg)
-	runtime.AddSink(reg, "out", "", func(*struct{}) (runtime.Sink, error) { return out, nil })
-	runtime.AddSink(reg, "side", "", func(*struct{}) (runtime.Sink, error) { return side, nil })
-	spec, err := runtime.Parse([]byte(fmt.Sprintf(`
-pipeline: enrich-fails
-data_dir: %q
-source: {collection: {values: ['{"user":1}', '{"user":2}', '{"user":3}']}}
-operators:
-  - wasm:
-      module: %q
-      async:
-        targets:
-          users:
-            sql:
-              driver: postgres
-              dsn: %q
+	p, out, side := runEnrich(t, e, mod, `{collection: {values: ['{"user":1}', '{"user":2}', '{"user":3}']}}`, "users", fmt.Sprintf(`
               queries:
-                user_by_id: "SELECT * FROM no_such_table_%d WHERE id = $1"
-sink: {out: {}}
-outputs:
-  unenriched: {side: {}}
-`, t.TempDir(), mod, dsn(), rand.Int64())), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := runtime.Build(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Run(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+                user_by_id: "SELECT * FROM no_such_table_%d WHERE id = $1"`, rand.Int64()))
 	if len(out.Records()) != 0 || len(side.Records()) != 3 {
 		t.Fatalf("%d enriched, %d unenriched; want 0 and 3", len(out.Records()), len(side.Records()))
 	}
@@ -207,4 +138,50 @@ outputs:
 	if st := p.Stats().Operators[0].Async; st.Retries != 0 || st.Errors != 3 {
 		t.Fatalf("async figures %+v: a rejected query is not retried", st)
 	}
+}
+
+// runEnrich runs the enrich module mod over source (a source's YAML) to
+// its end, with the sql target named target on the local PostgreSQL and
+// queries (the YAML of its queries, indented for the target), and returns
+// the pipeline with what reached the sink and the unenriched output.
+func runEnrich(t *testing.T, e *host.Engine, mod, source, target, queries string) (*runtime.Pipeline, *connectortest.Collector, *connectortest.Collector) {
+	t.Helper()
+	out, side := &connectortest.Collector{}, &connectortest.Collector{}
+	reg := runtime.NewRegistry()
+	host.Register(reg, e)
+	collection.Register(reg)
+	asyncio.Register(reg)
+	runtime.AddSink(reg, "out", "", func(*struct{}) (runtime.Sink, error) { return out, nil })
+	runtime.AddSink(reg, "side", "", func(*struct{}) (runtime.Sink, error) { return side, nil })
+	spec, err := runtime.Parse([]byte(fmt.Sprintf(`
+pipeline: enrich
+data_dir: %q
+source: %s
+operators:
+  - name: enrich
+    wasm:
+      module: %q
+      async:
+        mode: ordered
+        capacity: 64
+        targets:
+          %s:
+            sql:
+              driver: postgres
+              dsn: %q%s
+sink: {out: {}}
+outputs:
+  unenriched: {side: {}}
+`, t.TempDir(), source, mod, target, dsn(), queries)), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := runtime.Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return p, out, side
 }

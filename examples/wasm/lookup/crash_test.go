@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
-	"github.com/wasmstream/wasmstream/runtime/state"
+	"github.com/wasmstream/wasmstream/internal/guesttest"
 )
 
 func TestAsyncCrashRecoveryGivesExactCounts(t *testing.T) {
@@ -121,7 +121,7 @@ state: {checkpoint_interval: 100ms}
 		t.Fatalf("clean run: %v", err)
 	}
 	cleanTime := time.Since(began)
-	diff(t, "clean run", counts(t, filepath.Join(cleanDir, "data")), want)
+	guesttest.DiffCounts(t, "clean run", guesttest.Counters(t, filepath.Join(cleanDir, "data"), "lookup", "count"), want)
 	t.Logf("a clean run took %v", cleanTime)
 
 	crashDir := t.TempDir()
@@ -146,53 +146,6 @@ state: {checkpoint_interval: 100ms}
 	if err := start(p).Wait(); err != nil {
 		t.Fatalf("the last run: %v", err)
 	}
-	diff(t, fmt.Sprintf("after %d kills", kills), counts(t, filepath.Join(crashDir, "data")), want)
+	guesttest.DiffCounts(t, fmt.Sprintf("after %d kills", kills), guesttest.Counters(t, filepath.Join(crashDir, "data"), "lookup", "count"), want)
 	t.Logf("%d kills; the service answered %d requests for %d words in both runs (lookups of the records since each checkpoint were made again)", kills, served.Load(), 2*lines)
-}
-
-func counts(t *testing.T, dataDir string) map[string]int64 {
-	t.Helper()
-	s, _, err := state.Open(state.Options{Dir: filepath.Join(dataDir, "state")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	got := map[string]int64{}
-	var cursor []byte
-	for {
-		page, next, err := s.List("lookup", state.ScopeKey, nil, cursor, 1000, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range page {
-			var n int64
-			for i := 7; i >= 0; i-- {
-				n = n<<8 | int64(e.Value[i])
-			}
-			got[string(e.Key)] = n
-		}
-		if next == nil {
-			return got
-		}
-		cursor = next
-	}
-}
-
-func diff(t *testing.T, what string, got, want map[string]int64) {
-	t.Helper()
-	bad := 0
-	for w, n := range want {
-		if got[w] != n {
-			if bad < 5 {
-				t.Errorf("%s: %q counted %d, want %d", what, w, got[w], n)
-			}
-			bad++
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("%s: %d words, want %d", what, len(got), len(want))
-	}
-	if bad > 0 {
-		t.Fatalf("%s: %d of %d words wrong", what, bad, len(want))
-	}
 }

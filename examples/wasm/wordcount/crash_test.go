@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/wasmstream/wasmstream/internal/guestbuild"
-	"github.com/wasmstream/wasmstream/runtime/state"
+	"github.com/wasmstream/wasmstream/internal/guesttest"
 )
 
 // words of the input, and how many lines.
@@ -97,55 +97,6 @@ func (e env) start(t *testing.T, pipeline string) *exec.Cmd {
 	return cmd
 }
 
-func counts(t *testing.T, dataDir string) map[string]int64 {
-	s, _, err := state.Open(state.Options{Dir: filepath.Join(dataDir, "state")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	got := map[string]int64{}
-	var cursor []byte
-	for {
-		page, next, err := s.List("count", state.ScopeKey, nil, cursor, 1000, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range page {
-			if string(e.Name) != "count" || len(e.Value) != 8 {
-				t.Fatalf("unexpected entry %q/%q = %x", e.Key, e.Name, e.Value)
-			}
-			var n int64
-			for i := 7; i >= 0; i-- {
-				n = n<<8 | int64(e.Value[i])
-			}
-			got[string(e.Key)] = n
-		}
-		if next == nil {
-			return got
-		}
-		cursor = next
-	}
-}
-
-func diff(t *testing.T, what string, got, want map[string]int64) {
-	t.Helper()
-	bad := 0
-	for w, n := range want {
-		if got[w] != n {
-			if bad < 5 {
-				t.Errorf("%s: %q counted %d, want %d", what, w, got[w], n)
-			}
-			bad++
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("%s: %d words, want %d", what, len(got), len(want))
-	}
-	if bad > 0 {
-		t.Errorf("%s: %d of %d words wrong", what, bad, len(want))
-	}
-}
-
 func TestCrashRecoveryGivesExactCounts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the crash test runs the word count several times")
@@ -203,4 +154,15 @@ func TestCrashRecoveryGivesExactCounts(t *testing.T) {
 	}
 	t.Logf("killed %d times", kills)
 	diff(t, "after crashes", counts(t, filepath.Join(crashDir, "data")), cleanCounts)
+}
+
+// counts reads the word counts the count operator keeps.
+func counts(t *testing.T, dataDir string) map[string]int64 {
+	t.Helper()
+	return guesttest.Counters(t, dataDir, "count", "count")
+}
+
+func diff(t *testing.T, what string, got, want map[string]int64) {
+	t.Helper()
+	guesttest.DiffCounts(t, what, got, want)
 }
