@@ -546,8 +546,10 @@ sink: {test: }
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(t.Context()) }()
-	// 1 held back + up to 40 held results + the running ones.
-	waitFor(t, "requests past the slow one", func() bool { return target.calls.Load() >= 41 })
+	// Requests go on past the slow one until 40 results are held (the
+	// buffer): the instance stops taking input only then. calls counts
+	// the others, not the slow one, which has not answered yet.
+	waitFor(t, "requests past the slow one", func() bool { return target.calls.Load() >= 40 })
 	waitFor(t, "the buffer to fill", func() bool {
 		c1 := target.calls.Load()
 		time.Sleep(20 * time.Millisecond)
