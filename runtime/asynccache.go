@@ -27,7 +27,7 @@ import (
 type AsyncCacheSettings struct {
 	TTL        time.Duration `yaml:"ttl" default:"1m" doc:"How long an answer is reused after it arrived."`
 	MaxEntries int           `yaml:"max_entries" default:"10000" doc:"Most answers kept; the least recently used goes first."`
-	MaxBytes   ByteSize      `yaml:"max_bytes" default:"64MiB" doc:"Most bytes of answer bodies kept."`
+	MaxBytes   ByteSize      `yaml:"max_bytes" default:"64MiB" doc:"Most bytes of answers kept: their bodies and the requests they answer."`
 }
 
 // AsyncBatchSettings configure a target's batching.
@@ -154,14 +154,15 @@ func (c *asyncCache) settle(key string, resp AsyncResponse, ok bool, now time.Ti
 		f.resp, f.ok = resp, ok
 		close(f.done)
 	}
-	if !ok || int64(len(resp.Body)) > int64(c.cfg.MaxBytes) {
+	size := int64(len(key) + len(resp.Body))
+	if !ok || size > int64(c.cfg.MaxBytes) {
 		return
 	}
 	if el, exists := c.m[key]; exists {
 		c.remove(el)
 	}
 	c.m[key] = c.lru.PushFront(&cacheEntry{key: key, resp: resp, at: now})
-	c.bytes += int64(len(resp.Body))
+	c.bytes += size
 	for c.lru.Len() > c.cfg.MaxEntries || c.bytes > int64(c.cfg.MaxBytes) {
 		c.remove(c.lru.Back())
 	}
@@ -171,7 +172,7 @@ func (c *asyncCache) remove(el *list.Element) {
 	e := el.Value.(*cacheEntry)
 	c.lru.Remove(el)
 	delete(c.m, e.key)
-	c.bytes -= int64(len(e.resp.Body))
+	c.bytes -= int64(len(e.key) + len(e.resp.Body))
 }
 
 // asyncBatcher gathers one target's batchable requests into calls.

@@ -211,3 +211,28 @@ func (c *ComponentSpec) AsyncTargets() map[string]*ComponentSpec {
 	}
 	return maps.Clone(c.async.targets)
 }
+
+// FileNamer is implemented by the config struct of a component that may
+// read host files its settings name in a form the path tags cannot see
+// (a database DSN's certificate or password file): Files lists them.
+type FileNamer interface {
+	Files() []string
+}
+
+// HostFiles lists the host files and directories c's settings name, as
+// "setting: path": its path-tagged settings that are set, and what its
+// config's FileNamer lists. Serve mode refuses them in tenants' pipelines.
+func (c *ComponentSpec) HostFiles() []string {
+	var out []string
+	for _, p := range c.paths {
+		if *p.Value != "" {
+			out = append(out, p.Path+": "+*p.Value)
+		}
+	}
+	if f, ok := c.Config.(FileNamer); ok {
+		for _, s := range f.Files() {
+			out = append(out, c.Path+": "+s)
+		}
+	}
+	return out
+}

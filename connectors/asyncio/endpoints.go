@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
@@ -57,4 +58,41 @@ func (c *SQLConfig) Endpoints() []string {
 		return []string{mc.Addr} // host:port, or a Unix socket's path
 	}
 	return []string{unknownEndpoint}
+}
+
+// pgFileParams are the DSN parameters with which libpq-style clients read
+// host files.
+var pgFileParams = []string{"sslcert", "sslkey", "sslrootcert", "sslcrl", "passfile", "servicefile"}
+
+// Files implements runtime.FileNamer: the host files the DSN has the
+// driver read (certificates, password and service files), and for mysql
+// allowAllFiles, which lets a query load any host file.
+func (c *SQLConfig) Files() []string {
+	dsn := c.DSN.Reveal()
+	var out []string
+	switch c.Driver {
+	case "postgres":
+		params := map[string]string{}
+		if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+			for k, v := range u.Query() {
+				params[k] = v[0]
+			}
+		} else {
+			for _, kv := range strings.Fields(dsn) {
+				if k, v, ok := strings.Cut(kv, "="); ok {
+					params[k] = strings.Trim(v, "'")
+				}
+			}
+		}
+		for _, k := range pgFileParams {
+			if v, ok := params[k]; ok {
+				out = append(out, "dsn "+k+"="+v)
+			}
+		}
+	case "mysql":
+		if mc, err := mysql.ParseDSN(dsn); err == nil && mc.AllowAllFiles {
+			out = append(out, "dsn allowAllFiles=true (a query may load any host file)")
+		}
+	}
+	return out
 }

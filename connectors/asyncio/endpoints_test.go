@@ -26,3 +26,22 @@ func TestEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// TestFiles: the host files a DSN has the driver read, which serve mode
+// refuses.
+func TestFiles(t *testing.T) {
+	for _, c := range []struct {
+		cfg  *asyncio.SQLConfig
+		want string
+	}{
+		{&asyncio.SQLConfig{Driver: "postgres", DSN: "postgres://u@db/x?sslmode=verify-full&sslrootcert=/etc/ca.pem"}, "[dsn sslrootcert=/etc/ca.pem]"},
+		{&asyncio.SQLConfig{Driver: "postgres", DSN: "host=db passfile='/root/.pgpass' dbname=x"}, "[dsn passfile=/root/.pgpass]"},
+		{&asyncio.SQLConfig{Driver: "postgres", DSN: "postgres://u:p@db/x?sslmode=disable"}, "[]"},
+		{&asyncio.SQLConfig{Driver: "mysql", DSN: "root@tcp(db:3306)/x?allowAllFiles=true"}, "[dsn allowAllFiles=true (a query may load any host file)]"},
+		{&asyncio.SQLConfig{Driver: "mysql", DSN: "root@tcp(db:3306)/x"}, "[]"},
+	} {
+		if got := fmt.Sprint(c.cfg.Files()); got != c.want {
+			t.Errorf("%s: %s, want %s", c.cfg.DSN.Reveal(), got, c.want)
+		}
+	}
+}

@@ -15,7 +15,8 @@ import (
 // server (addr) and answers nothing, so a pipeline that passes the checks
 // runs without reaching anything.
 type probeTarget struct {
-	Addr string `yaml:"addr" required:"true"`
+	Addr   string `yaml:"addr" required:"true"`
+	CAFile string `yaml:"ca_file" path:"any"`
 }
 
 func (p *probeTarget) Endpoints() []string                     { return []string{p.Addr} }
@@ -86,6 +87,15 @@ sink: {capture: {}}
 		{"narrow", narrow.Token, async("db.svc.internal:5432"), 403, `may not declare probe async targets`},
 		{"wide", wide.Token, async("db.elsewhere:5432"), 403, "may not reach db.elsewhere:5432"},
 		{"wide", wide.Token, async("db.svc.internal:5432"), 200, ""},
+		{"wide", wide.Token, []byte(`
+source: {generator: {rate: 100, keys: 2}}
+operators:
+  - name: up
+    wasm:
+      module: upper
+      async: {targets: {db: {probe: {addr: "db.svc.internal:5432", ca_file: /etc/ssl/private/server.key}}}}
+sink: {capture: {}}
+`), 403, "tenant wide's pipelines may not name host files: operators[0].wasm.async.targets.db.probe.ca_file: /etc/ssl/private/server.key"},
 		// The default quota of 1000 requests in flight: 2 instances of 600.
 		{"wide", wide.Token, asyncWith("db.svc.internal:5432", ", capacity: 600"), 200, ""},
 		{"wide", wide.Token, []byte(`

@@ -351,6 +351,9 @@ func (s *Server) check(t *Tenant, spec *runtime.Spec) (int, error) {
 		if c != nil && !slices.Contains(t.Connectors, c.Name) {
 			return 0, &Error{Status: 403, Msg: fmt.Sprintf("%s: tenant %s may not use the %s connector (it may use: %s)", c.Path, t.Name, c.Name, strings.Join(t.Connectors, ", "))}
 		}
+		if err := checkFiles(t, c); err != nil {
+			return 0, err
+		}
 		if err := checkEndpoints(t, c); err != nil {
 			return 0, err
 		}
@@ -374,6 +377,9 @@ func (s *Server) check(t *Tenant, spec *runtime.Spec) (int, error) {
 			tc := targets[n]
 			if cap := "async." + tc.Name; !slices.Contains(t.Connectors, cap) {
 				return 0, &Error{Status: 403, Msg: fmt.Sprintf("%s: tenant %s may not declare %s async targets (its capabilities: %s; an admin grants %q)", tc.Path, t.Name, tc.Name, strings.Join(t.Connectors, ", "), cap)}
+			}
+			if err := checkFiles(t, tc); err != nil {
+				return 0, err
 			}
 			if err := checkEndpoints(t, tc); err != nil {
 				return 0, err
@@ -644,6 +650,20 @@ func checkEndpoints(t *Tenant, c *runtime.ComponentSpec) error {
 			}
 			return &Error{Status: 403, Msg: fmt.Sprintf("%s: tenant %s may not reach %s (its hosts: %s)", c.Path, t.Name, ep, allowed)}
 		}
+	}
+	return nil
+}
+
+// checkFiles refuses a component that names host files: a tenant's
+// pipelines reach only what the server gives them (modules by name, their
+// data directory). Files are checked before endpoints, whose parsing may
+// read some (a PostgreSQL DSN's passfile).
+func checkFiles(t *Tenant, c *runtime.ComponentSpec) error {
+	if c == nil {
+		return nil
+	}
+	if files := c.HostFiles(); len(files) > 0 {
+		return &Error{Status: 403, Msg: fmt.Sprintf("tenant %s's pipelines may not name host files: %s", t.Name, strings.Join(files, "; "))}
 	}
 	return nil
 }
