@@ -63,7 +63,8 @@ func TestRunWatchSwapsModules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const records, keys = 6000, 20
+	// 8s of records at 2000/s: room for a swap whose compile takes seconds on a loaded machine.
+	const records, keys = 16000, 20
 	pipeline := filepath.Join(dir, "watch.yaml")
 	if err := os.WriteFile(pipeline, []byte(fmt.Sprintf(`pipeline: watch
 data_dir: %q
